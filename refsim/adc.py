@@ -1,0 +1,67 @@
+"""MODEL_SPEC §1 step 11: the analog-to-digital converter.
+
+An ADC with full-scale current ``I_fs`` (A) and largest code ``N`` has the step
+``I_lsb = I_fs / N`` and converts a current ``I`` to
+
+.. math:: k = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(I / I_{lsb}),\\ k_{lo},\\ N)     \\tag{A1}
+
+with ``k_lo = -N`` (signed, sign-magnitude: ``N = 2^(b-1) - 1``) or 0 (unsigned:
+``N = 2^b - 1``). Its digital output is ``k * I_lsb`` (A).
+
+**Ties.** The decision levels lie at half-integer multiples of ``I_lsb``. In exact
+arithmetic a noise-free array can put a current exactly on one (``I / I_lsb = 2.5``);
+float64 round-off in the analog sum then lands a few ulps to either side and would
+decide the tie arbitrarily. :func:`adc_convert` therefore treats a value within
+``tie_window`` of a decision level as on it and rounds it half to even. The window
+(:func:`tie_window`) is a bound on that round-off, tiny against one LSB, so that
+noise-free pipelines equal the exact integer oracle bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["adc_convert", "tie_window", "TIE_ULPS"]
+
+#: Round-off allowance of the analog sum, in units of float64 eps per row of the array.
+TIE_ULPS = 16.0
+
+
+def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
+    """Half-width, in LSBs, of the band around a decision level treated as an exact tie.
+
+    .. math:: \\delta = \\mathrm{TIE\\_ULPS}\\ \\varepsilon\\ (rows + 1)\\ N\\ r     \\tag{A2}
+
+    where ``r`` is the ratio of the largest current a sum's terms can reach to the ADC
+    range (``g_max / span``); ``delta`` bounds the float64 error of the analog sum in LSBs.
+    """
+    return TIE_ULPS * np.finfo(np.float64).eps * (rows + 1) * n_levels * span_ratio
+
+
+def adc_convert(
+    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float
+) -> tuple[np.ndarray, int]:
+    """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
+
+    Parameters
+    ----------
+    i_A : (..., cols) currents, A.
+    lsb_A : the step ``I_fs / N``, A.
+    n_levels : ``N``, the largest code.
+    signed : sign-magnitude (``k >= -N``) or unsigned (``k >= 0``).
+    window : tie band half-width in LSBs (:func:`tie_window`).
+    """
+    z = i_A / lsb_A
+    k = np.rint(z)
+    if window > 0:
+        # values within `window` of a half-integer are ties: round them half to even
+        lo = np.floor(z)
+        near = np.abs(z - lo - 0.5) <= window
+        if np.any(near):
+            even = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
+            k = np.where(near, even, k)
+    k_lo = -n_levels if signed else 0
+    n_clipped = int(np.count_nonzero((k > n_levels) | (k < k_lo)))
+    if n_clipped:
+        np.clip(k, k_lo, n_levels, out=k)
+    return k, n_clipped

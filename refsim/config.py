@@ -1,0 +1,355 @@
+"""Configuration of one crossbar: frozen dataclasses, one section per concern.
+
+Every field is in SI units with the unit in its name (``g_max_S``, ``v_read_V``,
+``range_A``); choices are strings; sections nest one level deep inside
+:class:`CrossbarConfig`. Configs are immutable: vary them with
+:func:`dataclasses.replace` (or :meth:`CrossbarConfig.replace` with dotted
+names) and serialize them with :meth:`CrossbarConfig.to_dict` /
+:meth:`CrossbarConfig.from_dict` / :func:`load_config`.
+
+Validation happens in ``__post_init__``: a bad value raises ``ValueError`` or
+``TypeError`` naming the field, the value received and what is expected.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from refsim._validate import check_choice, check_int, check_number, check_optional_int
+
+__all__ = [
+    "WeightConfig",
+    "MappingConfig",
+    "DACConfig",
+    "ADCConfig",
+    "ArrayConfig",
+    "CrossbarConfig",
+    "load_config",
+    "slice_widths",
+]
+
+
+def slice_widths(total_bits: int, n_slices: int, bits_per_slice: int | None) -> tuple[int, ...]:
+    """Bit widths of the slices of a ``total_bits``-bit unsigned integer, least significant first.
+
+    Every slice but the top one has ``bits_per_slice`` bits; the top slice takes the
+    remainder ``total_bits - (n_slices - 1) * bits_per_slice``, which must be >= 1.
+    With ``bits_per_slice=None`` it is ``ceil(total_bits / n_slices)``.
+
+    Raises ``ValueError`` when the widths are inconsistent.
+    """
+    if bits_per_slice is None:
+        bits_per_slice = math.ceil(total_bits / n_slices)
+    top = total_bits - (n_slices - 1) * bits_per_slice
+    if top < 1:
+        raise ValueError(
+            f"inconsistent slicing: {n_slices} slices of {bits_per_slice} bits leave {top} bits "
+            f"for the top slice of a {total_bits}-bit magnitude; expected the top slice to get >= 1 bit "
+            f"(use fewer slices or fewer bits per slice)"
+        )
+    return (bits_per_slice,) * (n_slices - 1) + (top,)
+
+
+@dataclass(frozen=True)
+class WeightConfig:
+    """MODEL_SPEC §1 steps 1-2: weight range, normalization, quantization and bit slicing."""
+
+    scaling: str = "max"  # "max" | "percentile" | "column" | "fixed": how w_max is chosen
+    percentile: float = 99.9  # percentile of |W| (scaling="percentile"), in (0, 100]
+    w_max: float | None = None  # fixed range in weight units (scaling="fixed")
+    bits: int | None = None  # signed weight bits b: integer magnitudes 0..2^(b-1)-1; None = analog
+    n_slices: int = 1  # number of weight slices (each its own arrays and ADC); needs bits when > 1
+    bits_per_slice: int | None = None  # bits of every slice but the top one; None = ceil(magnitude/n_slices)
+
+    def __post_init__(self) -> None:
+        check_choice("weight.scaling", self.scaling, ("max", "percentile", "column", "fixed"))
+        check_number("weight.percentile", self.percentile, low=0.0, high=100.0, low_open=True)
+        if self.scaling == "fixed":
+            if self.w_max is None:
+                raise ValueError("weight.w_max: scaling='fixed' needs w_max > 0; received None")
+            check_number("weight.w_max", self.w_max, low=0.0, low_open=True)
+        elif self.w_max is not None:
+            raise ValueError(
+                f"weight.w_max: received {self.w_max!r} with scaling={self.scaling!r}; "
+                f"w_max is used only with scaling='fixed' (set it to None)"
+            )
+        check_optional_int("weight.bits", self.bits, low=2, high=32)
+        check_int("weight.n_slices", self.n_slices, low=1, high=32)
+        check_optional_int("weight.bits_per_slice", self.bits_per_slice, low=1, high=32)
+        if self.bits is None and (self.n_slices != 1 or self.bits_per_slice is not None):
+            raise ValueError(
+                f"weight.n_slices={self.n_slices}, weight.bits_per_slice={self.bits_per_slice}: "
+                f"bit slicing needs quantized weights; set weight.bits"
+            )
+
+
+@dataclass(frozen=True)
+class MappingConfig:
+    """MODEL_SPEC §1 step 3: mapping of normalized weights to conductances (siemens)."""
+
+    scheme: str = "differential_one_sided"  # | "differential_two_sided" | "offset"
+    g_min_S: float = 1e-7  # lowest programmable conductance, S (0 allowed: infinite on/off ratio)
+    g_max_S: float = 1e-5  # highest programmable conductance, S
+    subtraction: str = "in_array"  # "in_array" (currents subtracted before one ADC) | "digital" (ADC per side)
+    offset_removal: str = "digital"  # offset scheme: "digital" (exact) | "reference_column"
+    cell_bits: int | None = None  # analog weights only: G rounded to 2^cell_bits levels in [g_min, g_max]
+
+    def __post_init__(self) -> None:
+        check_choice(
+            "mapping.scheme", self.scheme, ("differential_one_sided", "differential_two_sided", "offset")
+        )
+        check_number("mapping.g_min_S", self.g_min_S, low=0.0)
+        check_number("mapping.g_max_S", self.g_max_S, low=0.0, low_open=True)
+        if not self.g_min_S < self.g_max_S:
+            raise ValueError(
+                f"mapping.g_min_S={self.g_min_S!r} must be < mapping.g_max_S={self.g_max_S!r}"
+            )
+        check_choice("mapping.subtraction", self.subtraction, ("in_array", "digital"))
+        check_choice("mapping.offset_removal", self.offset_removal, ("digital", "reference_column"))
+        check_optional_int("mapping.cell_bits", self.cell_bits, low=1, high=32)
+
+    @property
+    def differential(self) -> bool:
+        """True for the two-device (G+, G-) schemes."""
+        return self.scheme != "offset"
+
+
+@dataclass(frozen=True)
+class DACConfig:
+    """MODEL_SPEC §1 steps 7-8: input range, DAC and bit-serial inputs."""
+
+    bits: int | None = None  # DAC bits; None = ideal (continuous) drive
+    signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
+    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max)
+    x_max: float = 1.0  # input value driven at full scale when range_mode="fixed"
+    v_read_V: float = 0.2  # full-scale read voltage, V: code c drives c / c_max * v_read_V
+    slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
+    signed_inputs: str = "bipolar"  # "bipolar" (+/-V drive) | "two_pass" (positive part, then negative part)
+    accumulation: str = "digital"  # input slices: "digital" (ADC per slice) | "analog" (shift-and-add, one ADC)
+
+    def __post_init__(self) -> None:
+        check_optional_int("dac.bits", self.bits, low=1, high=32)
+        if not isinstance(self.signed, bool):
+            raise TypeError(f"dac.signed: expected a bool, received {self.signed!r}")
+        if self.signed and self.bits == 1:
+            raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
+        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed"))
+        check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
+        check_number("dac.v_read_V", self.v_read_V, low=0.0, low_open=True)
+        check_optional_int("dac.slice_bits", self.slice_bits, low=1, high=32)
+        if self.slice_bits is not None and self.bits is None:
+            raise ValueError("dac.slice_bits: bit-serial inputs need a quantized DAC; set dac.bits")
+        check_choice("dac.signed_inputs", self.signed_inputs, ("bipolar", "two_pass"))
+        check_choice("dac.accumulation", self.accumulation, ("digital", "analog"))
+
+    @property
+    def magnitude_bits(self) -> int | None:
+        """Bits of the code magnitude: b-1 (signed) or b (unsigned); None for an ideal DAC."""
+        if self.bits is None:
+            return None
+        return self.bits - 1 if self.signed else self.bits
+
+    @property
+    def code_max(self) -> int | None:
+        """Largest code magnitude c_max = 2^(magnitude bits) - 1; None for an ideal DAC."""
+        m = self.magnitude_bits
+        return None if m is None else 2**m - 1
+
+
+@dataclass(frozen=True)
+class ADCConfig:
+    """MODEL_SPEC §1 step 11: the analog-to-digital converter of every column read."""
+
+    bits: int | None = None  # ADC bits; None = ideal (no quantization, no clipping)
+    signed: bool = True  # sign-magnitude levels +/-(2^(b-1)-1); False: unsigned 0..2^b-1
+    range_mode: str = "max"  # "max" (largest current the array can produce) | "fixed" (range_A)
+    range_A: float | tuple[float, ...] | None = None  # full-scale current, A; a tuple gives one per weight slice
+
+    def __post_init__(self) -> None:
+        check_optional_int("adc.bits", self.bits, low=1, high=32)
+        if not isinstance(self.signed, bool):
+            raise TypeError(f"adc.signed: expected a bool, received {self.signed!r}")
+        if self.signed and self.bits == 1:
+            raise ValueError("adc.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
+        check_choice("adc.range_mode", self.range_mode, ("max", "fixed"))
+        if self.range_mode == "fixed":
+            if self.range_A is None:
+                raise ValueError("adc.range_A: range_mode='fixed' needs a full-scale current in A; received None")
+            values = self.range_A if isinstance(self.range_A, tuple) else (self.range_A,)
+            if isinstance(self.range_A, list):
+                raise TypeError("adc.range_A: expected a float or a tuple of floats, received a list")
+            if len(values) == 0:
+                raise ValueError("adc.range_A: received an empty tuple; expected one range per weight slice")
+            for i, v in enumerate(values):
+                check_number(f"adc.range_A[{i}]", v, low=0.0, low_open=True)
+        elif self.range_A is not None:
+            raise ValueError(
+                f"adc.range_A: received {self.range_A!r} with range_mode='max'; set range_mode='fixed' or range_A=None"
+            )
+
+    @property
+    def n_levels(self) -> int | None:
+        """Largest code magnitude: 2^(b-1)-1 (signed) or 2^b-1 (unsigned); None for an ideal ADC."""
+        if self.bits is None:
+            return None
+        return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
+
+
+@dataclass(frozen=True)
+class ArrayConfig:
+    """MODEL_SPEC §1 step 13: physical array size and tiling."""
+
+    rows_max: int | None = None  # rows per physical array; None = unbounded (one tile row)
+    cols_max: int | None = None  # columns per physical array; None = unbounded
+    split: str = "even"  # "even" (near-equal tiles, as aihwkit) | "fill" (full tiles first, as CrossSim "max")
+
+    def __post_init__(self) -> None:
+        check_optional_int("array.rows_max", self.rows_max, low=1, high=2**20)
+        check_optional_int("array.cols_max", self.cols_max, low=1, high=2**20)
+        check_choice("array.split", self.split, ("even", "fill"))
+
+
+_SECTIONS = {
+    "weight": WeightConfig,
+    "mapping": MappingConfig,
+    "dac": DACConfig,
+    "adc": ADCConfig,
+    "array": ArrayConfig,
+}
+
+
+@dataclass(frozen=True)
+class CrossbarConfig:
+    """Everything a :class:`refsim.Crossbar` needs, one section per concern."""
+
+    weight: WeightConfig = field(default_factory=WeightConfig)
+    mapping: MappingConfig = field(default_factory=MappingConfig)
+    dac: DACConfig = field(default_factory=DACConfig)
+    adc: ADCConfig = field(default_factory=ADCConfig)
+    array: ArrayConfig = field(default_factory=ArrayConfig)
+    name: str = "custom"  # free-form label, e.g. the preset it came from
+
+    def __post_init__(self) -> None:
+        for key, cls in _SECTIONS.items():
+            value = getattr(self, key)
+            if not isinstance(value, cls):
+                raise TypeError(f"{key}: expected a {cls.__name__}, received {type(value).__name__}")
+        if not isinstance(self.name, str):
+            raise TypeError(f"name: expected a str, received {self.name!r}")
+        self._check_cross_section()
+
+    def _check_cross_section(self) -> None:
+        w, m, adc = self.weight, self.mapping, self.adc
+        if w.bits is not None:
+            slice_widths(weight_magnitude_bits(w.bits, m.scheme), w.n_slices, w.bits_per_slice)
+            if m.cell_bits is not None:
+                raise ValueError(
+                    f"mapping.cell_bits={m.cell_bits}: with quantized weights (weight.bits={w.bits}) each "
+                    f"slice's integer level is the cell level; cell_bits applies to analog weights only "
+                    f"(set mapping.cell_bits=None)"
+                )
+        if adc.range_mode == "fixed" and isinstance(adc.range_A, tuple) and len(adc.range_A) != w.n_slices:
+            raise ValueError(
+                f"adc.range_A: received {len(adc.range_A)} ranges for {w.n_slices} weight slices; "
+                f"expected one per slice (or a single float)"
+            )
+
+    # -- serialization ---------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON dictionary (tuples become lists)."""
+        out: dict[str, Any] = {"name": self.name}
+        for key in _SECTIONS:
+            out[key] = {
+                f.name: _to_json(getattr(getattr(self, key), f.name))
+                for f in dataclasses.fields(getattr(self, key))
+            }
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "CrossbarConfig":
+        """Inverse of :meth:`to_dict`; unknown sections or fields raise ``ValueError``."""
+        if not isinstance(data, dict):
+            raise TypeError(f"config: expected a dict, received {type(data).__name__}")
+        unknown = set(data) - set(_SECTIONS) - {"name"}
+        if unknown:
+            raise ValueError(f"config: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)} and 'name'")
+        kwargs: dict[str, Any] = {}
+        for key, sec_cls in _SECTIONS.items():
+            if key not in data:
+                continue
+            sec = data[key]
+            if not isinstance(sec, dict):
+                raise TypeError(f"config.{key}: expected a dict, received {type(sec).__name__}")
+            names = {f.name for f in dataclasses.fields(sec_cls)}
+            bad = set(sec) - names
+            if bad:
+                raise ValueError(f"config.{key}: unknown field(s) {sorted(bad)}; expected some of {sorted(names)}")
+            kwargs[key] = sec_cls(**{k: _from_json(v) for k, v in sec.items()})
+        if "name" in data:
+            kwargs["name"] = data["name"]
+        return cls(**kwargs)
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON text of :meth:`to_dict`; also written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), indent=2, sort_keys=True)
+        if path is not None:
+            Path(path).write_text(text + "\n")
+        return text
+
+    def replace(self, **dotted: Any) -> "CrossbarConfig":
+        """Copy with fields changed by dotted names, e.g. ``cfg.replace(**{"adc.bits": 6})``."""
+        sections: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in dotted.items():
+            if "." not in key:
+                if key not in _SECTIONS and key != "name":
+                    raise ValueError(f"replace: unknown field {key!r}; expected 'section.field' or 'name'")
+                top[key] = value
+                continue
+            sec, _, fld = key.partition(".")
+            if sec not in _SECTIONS or fld not in {f.name for f in dataclasses.fields(_SECTIONS[sec])}:
+                raise ValueError(f"replace: unknown field {key!r}; see CrossbarConfig.to_dict() for the names")
+            sections.setdefault(sec, {})[fld] = value
+        for sec, changes in sections.items():
+            top[sec] = dataclasses.replace(getattr(self, sec), **changes)
+        return dataclasses.replace(self, **top)
+
+
+def weight_magnitude_bits(bits: int, scheme: str) -> int:
+    """Bits of the unsigned integer level stored per device.
+
+    differential_one_sided: |q| <= 2^(b-1)-1 -> b-1 bits; differential_two_sided: Q +/- q <= 2Q -> b bits;
+    offset (binary offset q + 2^(b-1) <= 2^b - 1) -> b bits.
+    """
+    return bits - 1 if scheme == "differential_one_sided" else bits
+
+
+def _to_json(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_to_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"config value {value!r} is not finite and cannot be written as JSON")
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_from_json(v) for v in value)
+    return value
+
+
+def load_config(path: str | Path) -> CrossbarConfig:
+    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"config file {str(p)!r} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"config file {str(p)!r} is not valid JSON: {exc}") from None
+    return CrossbarConfig.from_dict(data)

@@ -1,0 +1,103 @@
+"""MODEL_SPEC §1 steps 7-8: input scaling, the DAC, and bit-serial input slices.
+
+Shapes: ``x`` is ``(B, rows)`` (a batch of input vectors for one array's rows).
+A DAC code ``c`` drives the row voltage
+
+.. math:: V = c / c_{max} \\cdot v_{read}                                    \\tag{D3}
+
+so ``v_read_V`` is the full-scale read voltage (one LSB is ``v_read_V / c_max``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from refsim.config import DACConfig, slice_widths
+
+__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes"]
+
+
+def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
+    """Input value driven at full scale, ``x_max``, shape ``(B,)``.
+
+    .. math:: x_{max} = \\max_i |x_i|\\ \\text{(abs\\_max, per vector)} \\quad\\text{or}\\quad x_{max,fixed}  \\tag{D1}
+
+    An all-zero vector gets ``x_max = 1`` (its codes are 0 either way).
+    """
+    if cfg.range_mode == "fixed":
+        return np.full(x.shape[0], cfg.x_max)
+    x_max = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0])
+    return np.where(x_max > 0, x_max, 1.0)
+
+
+def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndarray, float]:
+    """DAC codes and the fraction of clipped inputs.
+
+    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\cdot (c_{max} / x_{max})),\\ c_{lo},\\ c_{max})  \\tag{D2}
+
+    with ``c_lo = -c_max`` (signed, sign-magnitude, ``2^b - 1`` levels) or 0
+    (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code" is the
+    real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
+    Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
+    fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``.
+    """
+    c_max = 1 if cfg.bits is None else cfg.code_max
+    c_lo = -c_max if cfg.signed else 0
+    c = x * (c_max / x_max)[:, None]
+    if cfg.bits is not None:
+        np.rint(c, out=c)
+    if cfg.range_mode == "abs_max" and cfg.signed:
+        return c, 0.0  # |x| <= x_max by construction: nothing can clip
+    clipped = (c > c_max) | (c < c_lo)
+    frac = float(np.mean(clipped)) if c.size else 0.0
+    if frac:
+        np.clip(c, c_lo, c_max, out=c)
+    return c, frac
+
+
+@dataclass(frozen=True)
+class DrivePass:
+    """One analog read of an array: the codes driven on the rows and their digital weight.
+
+    ``codes`` ``(B, rows)`` drive ``V = codes / code_max * v_read`` (D3); the read's
+    digital result is multiplied by ``coef`` before summation, where
+    ``coef = sign * 2^shift * code_max / c_max`` so that ``sum_passes coef * codes / code_max = c / c_max``.
+    """
+
+    codes: np.ndarray  # (B, rows) integer-valued float64 (real-valued for an ideal DAC)
+    code_max: int  # full-scale code of this pass: 2^(slice bits) - 1, or c_max without slicing
+    coef: float  # digital weight of this pass (shift-and-add and sign)
+    label: str  # e.g. "slice0", "slice1+", "slice1-"
+
+
+def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
+    """Split DAC codes into the analog reads that drive them (MODEL_SPEC §1 step 8).
+
+    Without slicing there is one pass (two with ``signed_inputs="two_pass"``: the
+    positive part ``max(c, 0)`` and the negative part ``max(-c, 0)``, the latter with
+    a negative coefficient). With ``slice_bits`` the magnitude ``|c|`` is split into
+    slices ``c_j`` of ``slice_bits`` bits, least significant first (the top slice takes
+    the remainder), ``|c| = sum_j 2^{sigma_j} c_j`` (D4); ``bipolar`` drives
+    ``sign(c) c_j``, ``two_pass`` drives the slices of the two parts separately.
+    """
+    c_max = 1 if cfg.bits is None else cfg.code_max
+    if cfg.signed_inputs == "two_pass" and cfg.signed:
+        parts = [(np.maximum(c, 0.0), 1.0, "+"), (np.maximum(-c, 0.0), -1.0, "-")]
+    else:
+        parts = [(c, 1.0, "")]
+    if cfg.slice_bits is None:
+        return [DrivePass(p, c_max, sign, f"all{tag}") for p, sign, tag in parts]
+    widths = slice_widths(cfg.magnitude_bits, -(-cfg.magnitude_bits // cfg.slice_bits), cfg.slice_bits)
+    passes = []
+    for p, sign, tag in parts:
+        mag = np.abs(p).astype(np.int64)
+        sgn = np.sign(p)
+        shift = 0
+        for j, width in enumerate(widths):
+            cj = ((mag >> shift) & (2**width - 1)).astype(np.float64) * sgn
+            slice_max = 2**width - 1
+            passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}"))
+            shift += width
+    return passes

@@ -1,0 +1,82 @@
+"""Named configurations. Each preset is a function returning a :class:`~refsim.CrossbarConfig`
+and its docstring cites its source and states every value that differs from the defaults.
+
+``get(name)`` returns one, ``names()`` lists them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
+
+__all__ = ["get", "names", "register"]
+
+_PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
+
+
+def register(fn: Callable[[], CrossbarConfig]) -> Callable[[], CrossbarConfig]:
+    """Decorator adding a preset function under its own name."""
+    _PRESETS[fn.__name__] = fn
+    return fn
+
+
+def names() -> list[str]:
+    """Names of all presets, sorted."""
+    return sorted(_PRESETS)
+
+
+def get(name: str) -> CrossbarConfig:
+    """The preset called ``name``; unknown names raise ``ValueError`` listing the known ones."""
+    if not isinstance(name, str) or name not in _PRESETS:
+        raise ValueError(f"preset: unknown name {name!r}; expected one of {names()}")
+    return _PRESETS[name]()
+
+
+@register
+def ideal() -> CrossbarConfig:
+    """Every non-ideality off: analog weights, ideal DAC (per-vector range) and ideal ADC,
+    differential one-sided mapping with in-array subtraction, no tiling. ``matvec`` equals
+    ``x @ W`` to float64 round-off."""
+    return CrossbarConfig(name="ideal")
+
+
+@register
+def int8() -> CrossbarConfig:
+    """8-bit weights, 8-bit signed DAC (per-vector absolute-max range), 8-bit signed ADC with
+    the "max" range, differential one-sided mapping, in-array subtraction, no tiling. A
+    deterministic (noise-free) quantized baseline."""
+    return CrossbarConfig(
+        weight=WeightConfig(bits=8),
+        dac=DACConfig(bits=8),
+        adc=ADCConfig(bits=8),
+        name="int8",
+    )
+
+
+@register
+def bitserial_int8() -> CrossbarConfig:
+    """As :func:`int8` but the 7 magnitude bits of the inputs are applied one bit per read
+    (bit-serial, ``slice_bits=1``), each read with its own 8-bit ADC, summed digitally."""
+    return CrossbarConfig(
+        weight=WeightConfig(bits=8),
+        dac=DACConfig(bits=8, slice_bits=1),
+        adc=ADCConfig(bits=8),
+        name="bitserial_int8",
+    )
+
+
+@register
+def xiao2022_resnet50() -> CrossbarConfig:
+    """The ResNet50 hardware of Xiao et al. 2022 (CrossSim; IEEE CAS Magazine, Q4 2022):
+    differential one-sided ("proportional") mapping with in-array subtraction, 8-bit
+    weights in one slice, 8-bit inputs, 8-bit ADC, 1152 x 256 arrays (fill-first split),
+    on/off ratio 100 (``g_min = g_max / 100``), no device errors (the sweeps vary them)."""
+    return CrossbarConfig(
+        weight=WeightConfig(bits=8),
+        mapping=MappingConfig(g_min_S=1e-7, g_max_S=1e-5),
+        dac=DACConfig(bits=8),
+        adc=ADCConfig(bits=8),
+        array=ArrayConfig(rows_max=1152, cols_max=256, split="fill"),
+        name="xiao2022_resnet50",
+    )

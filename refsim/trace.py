@@ -1,0 +1,84 @@
+"""The record of one crossbar multiply: every intermediate, as plain NumPy arrays.
+
+A :class:`Trace` is returned by :meth:`refsim.Crossbar.trace`; nothing is written
+as a side effect. Units are in the field names or comments; ``B`` is the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Trace", "TileTrace", "ReadTrace"]
+
+
+@dataclass
+class ReadTrace:
+    """One ADC input: weight slice ``k``, read ``name`` (``net``, ``pos``, ``neg``, ``single``, ``ref``)
+    and drive pass ``label`` (``all``, ``slice0``, ``slice1-``, or ``acc`` for an analog sum of passes)."""
+
+    k: int
+    name: str
+    label: str
+    current_A: np.ndarray  # (B, cols) current at the ADC input, A
+    adc_codes: np.ndarray | None  # (B, cols) integer-valued ADC codes; None for an ideal ADC
+    coef: float  # digital weight applied to this read (sign x shift-and-add coefficient)
+
+
+@dataclass
+class TileTrace:
+    """The record of one tile (rows ``r0:r1``, columns ``c0:c1``)."""
+
+    r0: int
+    r1: int
+    c0: int
+    c1: int
+    x_max: np.ndarray  # (B,) input value driven at full scale
+    dac_codes: np.ndarray  # (B, rows) DAC codes (real-valued for an ideal DAC)
+    dac_clip_fraction: float
+    voltages_V: dict[str, np.ndarray]  # pass label -> (B, rows) row voltages, V
+    reads: list[ReadTrace] = field(default_factory=list)
+    digital: dict[str, np.ndarray] = field(default_factory=dict)  # "s{k}" -> (B, cols) net-level units
+    partial: np.ndarray | None = None  # (B, cols) tile partial sum before the weight rescale
+
+
+@dataclass
+class Trace:
+    """Everything one multiply computed. ``y`` is the output; ``tiles`` hold the per-array stages.
+
+    Conductances of every array are in ``conductances_S`` (filled by the crossbar);
+    random draws (device noise) are in ``draws``.
+    """
+
+    x: np.ndarray  # (B, n_in) inputs
+    w_max: np.ndarray  # (n_out,) weight range
+    w_norm: np.ndarray  # (n_in, n_out) normalized, clipped weights
+    weight_clip_fraction: float
+    weight_levels: np.ndarray | None  # (n_in, n_out) signed integer levels q, or None (analog)
+    device_levels: dict[str, list[np.ndarray]]  # device -> per-slice levels (n_in, n_out)
+    level_scale: float
+    config: dict[str, Any]
+    tiles: list[TileTrace] = field(default_factory=list)
+    conductances_S: dict[str, np.ndarray] = field(default_factory=dict)
+    draws: dict[str, np.ndarray] = field(default_factory=dict)
+    y: np.ndarray | None = None  # (..., n_out) output, equal to matvec(x)
+    y_steps: np.ndarray | None = None  # step-by-step output (equal to y unless path is linear)
+    path: str = ""
+    adc_clip_fraction: float = 0.0
+    dac_clip_fraction: float = 0.0
+
+    @property
+    def clip_fraction(self) -> float:
+        """Fraction of ADC conversions that clipped."""
+        return self.adc_clip_fraction
+
+    def adc_codes(self) -> dict[str, np.ndarray]:
+        """All ADC codes keyed ``t{tile}.s{k}.{read}.{pass}``."""
+        out = {}
+        for i, t in enumerate(self.tiles):
+            for r in t.reads:
+                if r.adc_codes is not None:
+                    out[f"t{i}.s{r.k}.{r.name}.{r.label}"] = r.adc_codes
+        return out
