@@ -1,0 +1,227 @@
+"""Per-layer configuration, per-layer random streams and matmul back ends.
+
+Every layer of :mod:`refsim.nn` owns one or more weight matrices, each
+programmed onto its own :class:`refsim.Crossbar` (or, with ``config=None``,
+kept as an exact float64 matrix). This module decides, for a layer named
+``name``:
+
+* which :class:`refsim.CrossbarConfig` it uses (:func:`resolve_config`):
+  a network takes one config for every layer, ``None`` (exact digital), or a
+  callable ``name -> CrossbarConfig | None``;
+* which random stream programs and reads its arrays (:func:`crossbar_rng`):
+  derived from one integer seed and the layer *name*, so the result does not
+  depend on the order in which layers are built or evaluated;
+* how a multiply is run and, when asked, recorded (:func:`run_matmuls`).
+
+Records are plain data (:class:`LayerRecord`) returned by
+``forward(x, record=True)``; nothing is stored on the layers.
+"""
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Union
+
+import numpy as np
+
+__all__ = [
+    "LayerConfig",
+    "LayerRecord",
+    "DigitalMatmul",
+    "resolve_config",
+    "check_seed",
+    "crossbar_rng",
+    "program_matmul",
+    "run_matmuls",
+    "combine_clip_fractions",
+    "make_record",
+    "forward_with_record",
+]
+
+#: What a network or layer accepts as ``config``.
+LayerConfig = Union[Any, None, Callable[[str], Any]]
+
+
+def _is_crossbar_config(obj) -> bool:
+    """True if ``obj`` is a :class:`refsim.CrossbarConfig` instance."""
+    try:
+        from refsim.config import CrossbarConfig
+    except ImportError:  # pragma: no cover - only before refsim.config exists
+        return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
+    return isinstance(obj, CrossbarConfig)
+
+
+def resolve_config(config: LayerConfig, name: str):
+    """Resolve the crossbar configuration of the layer called ``name``.
+
+    Parameters
+    ----------
+    config : CrossbarConfig, None, or callable
+        One config for every layer; ``None`` for exact digital matmuls
+        (plain NumPy, the comparison baseline); or a callable
+        ``layer_name -> CrossbarConfig | None`` for per-layer choices.
+    name : str
+        Dotted layer name, e.g. ``"layer1.0.conv1"`` (PyTorch naming).
+
+    Returns
+    -------
+    CrossbarConfig or None
+    """
+    if config is None or _is_crossbar_config(config):
+        return config
+    if callable(config):
+        out = config(name)
+        if out is None or _is_crossbar_config(out):
+            return out
+        raise TypeError(
+            f"config callable returned {type(out).__name__} for layer {name!r}; "
+            "expected a refsim.CrossbarConfig or None."
+        )
+    raise TypeError(
+        f"config must be a refsim.CrossbarConfig, None, or a callable "
+        f"layer_name -> CrossbarConfig | None; received {type(config).__name__}."
+    )
+
+
+def check_seed(seed) -> int:
+    """Validate a layer/network seed (a non-negative Python or NumPy int)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be a non-negative int; received {seed!r}.")
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int; received {seed}.")
+    return int(seed)
+
+
+def crossbar_rng(seed: int, name: str, index: int = 0) -> np.random.Generator:
+    r"""Random stream of the ``index``-th crossbar of layer ``name``.
+
+    .. math:: \mathrm{rng} = \mathrm{Generator}(\mathrm{PCG64}(
+              \mathrm{SeedSequence}(\mathrm{seed},
+              \mathrm{spawn\_key}=(\mathrm{crc32}(\mathrm{name}), \mathrm{index}))))
+
+    The stream depends only on ``(seed, name, index)``: building or running
+    layers in another order gives bit-identical results, and distinct names
+    give independent streams.
+    """
+    key = (zlib.crc32(name.encode("utf-8")), int(index))
+    return np.random.default_rng(np.random.SeedSequence(check_seed(seed), spawn_key=key))
+
+
+class DigitalMatmul:
+    """Exact float64 ``y = x @ W``: the ``config=None`` back end (no physics).
+
+    Same interface as :class:`refsim.Crossbar` for what layers use
+    (``matvec``, ``n_arrays``); it uses no physical arrays.
+    """
+
+    n_arrays = 0
+
+    def __init__(self, W: np.ndarray):
+        self.W = W
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        """``x (..., n_in) -> x @ W (..., n_out)``."""
+        return x @ self.W
+
+
+def program_matmul(W: np.ndarray, config, rng: np.random.Generator):
+    """Program ``W`` (n_in, n_out) onto a crossbar, or keep it digital if ``config`` is None."""
+    if config is None:
+        return DigitalMatmul(W)
+    from refsim.crossbar import Crossbar  # imported late: layers also work digitally without it
+
+    return Crossbar(W, config, rng=rng)
+
+
+def run_matmuls(matmuls, xs, stats: list | None = None) -> list[np.ndarray]:
+    """Run ``matmuls[k].matvec(xs[k])`` for every k.
+
+    When ``stats`` is a list, analog multiplies are run through
+    ``Crossbar.trace`` (same result as ``matvec``) and one
+    ``(clip_fraction, n_outputs)`` pair per analog multiply is appended to it.
+    """
+    ys = []
+    for mm, x in zip(matmuls, xs):
+        if stats is None or isinstance(mm, DigitalMatmul):
+            ys.append(mm.matvec(x))
+        else:
+            tr = mm.trace(x)
+            ys.append(tr.y)
+            stats.append((float(tr.clip_fraction), int(np.size(tr.y))))
+    return ys
+
+
+def combine_clip_fractions(stats: list) -> float:
+    """Output-weighted mean ADC clip fraction of several multiplies (NaN if none)."""
+    total = sum(n for _, n in stats)
+    if total == 0:
+        return float("nan")
+    return float(sum(f * n for f, n in stats) / total)
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """What one layer saw and produced during ``forward(x, record=True)``.
+
+    Attributes
+    ----------
+    name : str
+        Dotted layer name (PyTorch naming).
+    kind : str
+        ``"linear"``, ``"conv2d"``, ``"lstm"`` or ``"attention"``.
+    input, output : ndarray
+        The layer's input and output in this forward pass. For a layer
+        ``layer = net.layers()[name]``, ``layer.forward(input, digital=True)``
+        recomputes the output with exact float64 matmuls (same weights).
+    analog : bool
+        True if at least one weight matrix ran on crossbars.
+    n_arrays : int
+        Physical arrays used by the layer's weights (0 when digital).
+    clip_fraction : float
+        Fraction of ADC outputs clipped, weighted by outputs over the layer's
+        multiplies (NaN when the layer is digital).
+    runtime_arrays : bool
+        True if activation-by-activation products ran on arrays programmed at
+        run time (attention with ``runtime_config``).
+    extra : dict
+        Layer-specific data (e.g. the LSTM's initial state, attention weights).
+    """
+
+    name: str
+    kind: str
+    input: np.ndarray
+    output: np.ndarray
+    analog: bool
+    n_arrays: int
+    clip_fraction: float
+    runtime_arrays: bool = False
+    extra: dict = field(default_factory=dict)
+
+
+def make_record(layer, x, y, digital: bool, stats: list | None, **fields) -> LayerRecord:
+    """Build the :class:`LayerRecord` of ``layer`` for input ``x`` and output ``y``."""
+    analog = (not digital) and layer.config is not None
+    return LayerRecord(
+        name=layer.name,
+        kind=layer.kind,
+        input=x,
+        output=y,
+        analog=analog,
+        n_arrays=int(layer.n_arrays) if analog else 0,
+        clip_fraction=combine_clip_fractions(stats or []) if analog else float("nan"),
+        **fields,
+    )
+
+
+def forward_with_record(run, x, digital: bool, record: bool, **kwargs):
+    """Shared body of every ``forward``: call ``run(x, digital, records, **kwargs)``.
+
+    ``records`` is a fresh dict (filled by the layers, returned to the caller)
+    when ``record`` is True, else None. Returns ``y`` or ``(y, records)``.
+    """
+    if not isinstance(digital, bool) or not isinstance(record, bool):
+        raise TypeError(f"digital and record must be bool; received {digital!r}, {record!r}.")
+    records = {} if record else None
+    y = run(x, digital, records, **kwargs)
+    return (y, records) if record else y

@@ -1,0 +1,322 @@
+"""Digital (exact float64) operations used between the analog matmuls.
+
+Nothing here models hardware: these are the operations an AIMC accelerator
+performs in its digital periphery (pooling, activations, normalization,
+residual adds), written once, exactly, with PyTorch's semantics.
+
+Every function is pure, takes and returns float64 NumPy arrays, and documents
+its equation and shapes. Layouts follow PyTorch: images are NCHW.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from scipy.special import erf
+
+__all__ = [
+    "as_float64",
+    "pair",
+    "conv_output_size",
+    "resolve_conv_padding",
+    "im2col",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "relu",
+    "gelu",
+    "softmax",
+    "layer_norm",
+    "batch_norm_eval",
+    "fold_batch_norm",
+]
+
+
+def as_float64(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Return ``x`` as a float64 array, validating its kind and rank.
+
+    Raises
+    ------
+    TypeError
+        If ``x`` is not real-valued numeric (complex, object, strings...).
+    ValueError
+        If ``x.ndim`` is not ``ndim`` (or one of ``ndim``).
+    """
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{name} must be a real numeric array; received dtype {arr.dtype}. "
+            "Pass a float64 NumPy array."
+        )
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            raise ValueError(
+                f"{name} must have {' or '.join(map(str, allowed))} dimensions; "
+                f"received shape {arr.shape}."
+            )
+    return arr.astype(np.float64, copy=False)
+
+
+def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
+    """Normalize an int or a 2-sequence of ints to ``(a, b)``, both >= ``minimum``."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        out = (int(value), int(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in value)
+    ):
+        out = (int(value[0]), int(value[1]))
+    else:
+        raise TypeError(f"{name} must be an int or a pair of ints; received {value!r}.")
+    if min(out) < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; received {value!r}.")
+    return out
+
+
+def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
+    r"""Output length of a convolution or pooling window along one axis.
+
+    .. math:: O = \left\lfloor \frac{I + P - d (k - 1) - 1}{s} \right\rfloor + 1
+
+    with ``P`` the total padding of both sides.
+    """
+    return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def resolve_conv_padding(padding, kernel_size, dilation, stride) -> tuple[int, int, int, int]:
+    """Turn a Conv2d ``padding`` argument into ``(top, bottom, left, right)``.
+
+    ``padding`` is an int, a pair ``(ph, pw)``, ``"valid"`` (no padding) or
+    ``"same"`` (output size = input size; stride must be 1; an odd total
+    padding puts the extra row/column at the bottom/right, as PyTorch does).
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding == "same":
+            if stride != (1, 1):
+                raise ValueError(f"padding='same' requires stride 1; received stride={stride}.")
+            pads = []
+            for k, d in zip(kernel_size, dilation):
+                total = d * (k - 1)
+                pads += [total // 2, total - total // 2]
+            return tuple(pads)  # type: ignore[return-value]
+        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same'; received {padding!r}.")
+    ph, pw = pair(padding, "padding", minimum=0)
+    return (ph, ph, pw, pw)
+
+
+def im2col(
+    x: np.ndarray,
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+    pad_value: float = 0.0,
+) -> tuple[np.ndarray, int, int]:
+    r"""Unfold image patches into rows so that a convolution becomes one matmul.
+
+    Row ``(n, oh, ow)`` holds the patch
+
+    .. math:: \mathrm{cols}[(n, o_h, o_w), (c, i, j)] =
+              x_p[n, c, s_h o_h + d_h i, s_w o_w + d_w j]
+
+    with ``x_p`` the padded input, columns ordered ``(c, i, j)`` exactly like
+    PyTorch's weight ``(out, in, kh, kw).reshape(out, -1)``. Built from one
+    strided view (``sliding_window_view``) and one reshape copy.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C, H, W)
+    kernel_size : (kh, kw)
+    stride : (sh, sw)
+    padding : (top, bottom, left, right)
+    dilation : (dh, dw)
+    pad_value : value of the padded border (0 for convolution).
+
+    Returns
+    -------
+    cols : ndarray, shape (N * OH * OW, C * kh * kw)
+    OH, OW : int
+    """
+    n, c, h, w = x.shape
+    kh, kw = kernel_size
+    sh, sw = stride
+    dh, dw = dilation
+    top, bottom, left, right = padding
+    if any(padding):
+        xp = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)), constant_values=pad_value)
+    else:
+        xp = x
+    eh, ew = dh * (kh - 1) + 1, dw * (kw - 1) + 1  # extent of a dilated kernel
+    if xp.shape[2] < eh or xp.shape[3] < ew:
+        raise ValueError(
+            f"x of spatial size {(h, w)} (padded {xp.shape[2:]}) is smaller than the "
+            f"dilated kernel extent {(eh, ew)}."
+        )
+    win = sliding_window_view(xp, (eh, ew), axis=(2, 3))  # (N, C, Hp-eh+1, Wp-ew+1, eh, ew)
+    win = win[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C, OH, OW, kh, kw)
+    oh, ow = win.shape[2], win.shape[3]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * oh * ow, c * kh * kw)  # (N*OH*OW, C*kh*kw)
+    return cols, oh, ow
+
+
+def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1) -> np.ndarray:
+    r"""2-D max pooling (PyTorch ``max_pool2d``, ``ceil_mode=False``).
+
+    .. math:: y[n, c, o_h, o_w] = \max_{i, j} x_p[n, c, s_h o_h + d_h i, s_w o_w + d_w j]
+
+    Padding is implicit ``-inf`` (never selected). Shapes: (N, C, H, W) ->
+    (N, C, OH, OW).
+    """
+    x = as_float64(x, "x", ndim=4)
+    k = pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None else pair(stride, "stride", 1)
+    p = pair(padding, "padding", 0)
+    d = pair(dilation, "dilation", 1)
+    if p[0] > k[0] // 2 or p[1] > k[1] // 2:
+        raise ValueError(f"padding must be at most half the kernel size {k}; received {p}.")
+    n, c, _, _ = x.shape
+    cols, oh, ow = im2col(
+        x.reshape(n * c, 1, *x.shape[2:]), k, s, (p[0], p[0], p[1], p[1]), d, pad_value=-np.inf
+    )  # (N*C*OH*OW, kh*kw)
+    return cols.max(axis=1).reshape(n, c, oh, ow)  # (N, C, OH, OW)
+
+
+def avg_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0) -> np.ndarray:
+    r"""2-D average pooling (PyTorch ``avg_pool2d`` defaults: zero padding counted).
+
+    .. math:: y[n, c, o_h, o_w] = \frac{1}{k_h k_w} \sum_{i, j} x_p[n, c, s_h o_h + i, s_w o_w + j]
+
+    Shapes: (N, C, H, W) -> (N, C, OH, OW).
+    """
+    x = as_float64(x, "x", ndim=4)
+    k = pair(kernel_size, "kernel_size", 1)
+    s = k if stride is None else pair(stride, "stride", 1)
+    p = pair(padding, "padding", 0)
+    n, c, _, _ = x.shape
+    cols, oh, ow = im2col(x.reshape(n * c, 1, *x.shape[2:]), k, s, (p[0], p[0], p[1], p[1]))
+    return cols.mean(axis=1).reshape(n, c, oh, ow)  # (N, C, OH, OW)
+
+
+def adaptive_avg_pool2d(x: np.ndarray, output_size) -> np.ndarray:
+    r"""Adaptive average pooling with PyTorch's bin edges.
+
+    Output bin ``i`` of an axis of length ``I`` split into ``O`` bins averages
+    input indices ``floor(i I / O) <= t < ceil((i + 1) I / O)``. With
+    ``output_size=1`` this is the global mean over H and W.
+    Shapes: (N, C, H, W) -> (N, C, OH, OW).
+    """
+    x = as_float64(x, "x", ndim=4)
+    oh, ow = pair(output_size, "output_size", 1)
+    h, w = x.shape[2:]
+    if (oh, ow) == (1, 1):
+        return x.mean(axis=(2, 3), keepdims=True)
+    rows = [(i * h // oh, -(-(i + 1) * h // oh)) for i in range(oh)]
+    cols = [(j * w // ow, -(-(j + 1) * w // ow)) for j in range(ow)]
+    out = np.empty(x.shape[:2] + (oh, ow))
+    for i, (r0, r1) in enumerate(rows):
+        for j, (c0, c1) in enumerate(cols):
+            out[:, :, i, j] = x[:, :, r0:r1, c0:c1].mean(axis=(2, 3))
+    return out
+
+
+def relu(x: np.ndarray) -> np.ndarray:
+    r"""Rectified linear unit, :math:`y = \max(x, 0)`, elementwise."""
+    return np.maximum(x, 0.0)
+
+
+def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
+    r"""Gaussian error linear unit, as PyTorch's ``gelu``.
+
+    ``approximate="none"`` (exact):
+
+    .. math:: y = \frac{x}{2} \left(1 + \operatorname{erf}(x / \sqrt{2})\right)
+
+    ``approximate="tanh"``:
+
+    .. math:: y = \frac{x}{2} \left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)
+    """
+    if approximate == "none":
+        return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    if approximate == "tanh":
+        return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    raise ValueError(f"approximate must be 'none' or 'tanh'; received {approximate!r}.")
+
+
+def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    r"""Numerically stable softmax along ``axis``.
+
+    .. math:: y_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
+
+    A slice that is entirely ``-inf`` (fully masked) gives NaN, as in PyTorch.
+    """
+    m = np.max(x, axis=axis, keepdims=True)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(x - m)
+        return e / np.sum(e, axis=axis, keepdims=True)
+
+
+def layer_norm(x: np.ndarray, weight=None, bias=None, eps: float = 1e-5, n_dims: int = 1) -> np.ndarray:
+    r"""Layer normalization over the last ``n_dims`` axes (biased variance).
+
+    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta
+
+    ``weight`` (gamma) and ``bias`` (beta) have shape ``x.shape[-n_dims:]``.
+    """
+    axes = tuple(range(-n_dims, 0))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(var + eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def batch_norm_eval(x, running_mean, running_var, weight=None, bias=None, eps: float = 1e-5) -> np.ndarray:
+    r"""Batch normalization in inference mode, per channel (axis 1).
+
+    .. math:: y = \frac{x - \mu_c}{\sqrt{\sigma^2_c + \epsilon}} \gamma_c + \beta_c
+
+    Shapes: x (N, C, ...); running_mean, running_var, weight, bias (C,).
+    """
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    scale = 1.0 / np.sqrt(np.asarray(running_var) + eps)
+    if weight is not None:
+        scale = scale * weight
+    shift = -np.asarray(running_mean) * scale
+    if bias is not None:
+        shift = shift + bias
+    return x * scale.reshape(shape) + shift.reshape(shape)
+
+
+def fold_batch_norm(weight, bias, bn_weight, bn_bias, running_mean, running_var, eps: float = 1e-5):
+    r"""Fold an inference-mode BatchNorm into the preceding convolution/linear.
+
+    With :math:`a_c = \gamma_c / \sqrt{\sigma^2_c + \epsilon}`:
+
+    .. math:: W'_{c} = a_c W_{c}, \qquad b'_c = \beta_c + (b_c - \mu_c)\, a_c
+
+    so that ``bn(conv(x; W, b)) == conv(x; W', b')`` exactly in real numbers.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (C_out, ...)    PyTorch layout, output channel first.
+    bias : ndarray of shape (C_out,) or None (treated as 0).
+    bn_weight, bn_bias, running_mean, running_var : ndarray, shape (C_out,)
+
+    Returns
+    -------
+    (W', b') with shapes (C_out, ...) and (C_out,).
+    """
+    a = np.asarray(bn_weight, dtype=np.float64) / np.sqrt(np.asarray(running_var, dtype=np.float64) + eps)
+    w = np.asarray(weight, dtype=np.float64)
+    b = np.zeros(w.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64)
+    w_folded = w * a.reshape((-1,) + (1,) * (w.ndim - 1))
+    b_folded = np.asarray(bn_bias, dtype=np.float64) + (b - running_mean) * a
+    return w_folded, b_folded

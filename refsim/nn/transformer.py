@@ -1,0 +1,125 @@
+"""Transformer encoder layer (PyTorch ``nn.TransformerEncoderLayer``, eval mode).
+
+Parameter names equal PyTorch's: ``self_attn.in_proj_weight``,
+``self_attn.in_proj_bias``, ``self_attn.out_proj.weight/bias``,
+``linear1.weight/bias``, ``linear2.weight/bias``, ``norm1.weight/bias``,
+``norm2.weight/bias``. Dropout is the identity (inference).
+"""
+from __future__ import annotations
+
+from refsim.nn.attention import MultiheadAttention
+from refsim.nn.engine import forward_with_record
+from refsim.nn.functional import as_float64, gelu, layer_norm, relu
+from refsim.nn.linear import Linear
+
+__all__ = ["TransformerEncoderLayer"]
+
+_ACTIVATIONS = {"relu": relu, "gelu": gelu}
+
+
+class TransformerEncoderLayer:
+    r"""One encoder layer: self-attention and feed-forward, each with a residual.
+
+    Post-norm (``norm_first=False``, PyTorch default):
+
+    .. math:: x \leftarrow \mathrm{LN}_1(x + \mathrm{SA}(x)), \qquad
+              x \leftarrow \mathrm{LN}_2(x + \mathrm{FF}(x))
+
+    Pre-norm (``norm_first=True``):
+
+    .. math:: x \leftarrow x + \mathrm{SA}(\mathrm{LN}_1(x)), \qquad
+              x \leftarrow x + \mathrm{FF}(\mathrm{LN}_2(x))
+
+    with :math:`\mathrm{FF}(x) = \mathrm{linear2}(\mathrm{act}(\mathrm{linear1}(x)))`.
+    The linear maps and the attention projections run on crossbars; LayerNorm,
+    activation and residual adds are digital and exact.
+
+    Parameters
+    ----------
+    params : dict
+        PyTorch state dict of the layer (keys listed in the module docstring).
+    nhead : int
+    activation : "relu" or "gelu" (exact erf GELU, as PyTorch's "gelu")
+    layer_norm_eps : float
+    batch_first, norm_first : bool
+    name : str
+        Prefix of the sublayer names ("" gives PyTorch's bare names).
+    config, seed, runtime_config
+        As for :class:`refsim.nn.MultiheadAttention`.
+
+    Shapes: src (S, N, E), or (N, S, E) if batch_first, or (S, E) -> same shape.
+    """
+
+    def __init__(self, params: dict, nhead: int, *, activation: str = "relu", layer_norm_eps: float = 1e-5,
+                 batch_first: bool = False, norm_first: bool = False, name: str = "", config=None,
+                 seed: int = 0, runtime_config=None):
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict; received {type(params).__name__}.")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be 'relu' or 'gelu'; received {activation!r}.")
+        if not layer_norm_eps > 0:
+            raise ValueError(f"layer_norm_eps must be > 0; received {layer_norm_eps!r}.")
+        pre = f"{name}." if name else ""
+        expected = {"linear1.weight", "linear2.weight", "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"}
+        optional = {"linear1.bias", "linear2.bias"}
+        attn = {k[len("self_attn."):]: v for k, v in params.items() if k.startswith("self_attn.")}
+        rest = {k: v for k, v in params.items() if not k.startswith("self_attn.")}
+        missing = sorted(expected - set(rest))
+        extra = sorted(set(rest) - expected - optional)
+        if missing or extra:
+            raise ValueError(f"{name or 'TransformerEncoderLayer'} params: missing keys {missing}, unexpected keys {extra}.")
+        self.name, self.activation = name, activation
+        self.batch_first, self.norm_first, self.eps = bool(batch_first), bool(norm_first), float(layer_norm_eps)
+        kw = dict(config=config, seed=seed)
+        self.self_attn = MultiheadAttention(attn, nhead, batch_first=True, name=f"{pre}self_attn",
+                                            runtime_config=runtime_config, **kw)
+        self.linear1 = Linear(rest["linear1.weight"], rest.get("linear1.bias"), name=f"{pre}linear1", **kw)
+        self.linear2 = Linear(rest["linear2.weight"], rest.get("linear2.bias"), name=f"{pre}linear2", **kw)
+        E = self.self_attn.embed_dim
+        self.norms = {}
+        for key in ("norm1", "norm2"):
+            w = as_float64(rest[f"{key}.weight"], f"{key}.weight", ndim=1)
+            b = as_float64(rest[f"{key}.bias"], f"{key}.bias", ndim=1)
+            if w.shape != (E,) or b.shape != (E,):
+                raise ValueError(f"{key}.weight/bias must have shape ({E},); received {w.shape}, {b.shape}.")
+            self.norms[key] = (w, b)
+
+    def layers(self) -> dict:
+        """Layers with a record, by name."""
+        return {**self.self_attn.layers(), self.linear1.name: self.linear1, self.linear2.name: self.linear2}
+
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False, *,
+                digital: bool = False, record: bool = False):
+        """Apply the layer; ``record=True`` returns ``(y, records)`` of every sublayer."""
+        if is_causal and src_mask is None:
+            raise ValueError("is_causal=True requires src_mask (the causal mask), as in PyTorch.")
+        return forward_with_record(self._run, src, digital, record, src_mask=src_mask,
+                                   src_key_padding_mask=src_key_padding_mask)
+
+    __call__ = forward
+
+    def _norm(self, key, x):
+        w, b = self.norms[key]
+        return layer_norm(x, w, b, self.eps)
+
+    def _sa(self, x, digital, records, mask, kpm):
+        return self.self_attn._run(x, digital, records, key=x, value=x, key_padding_mask=kpm,
+                                   need_weights=False, attn_mask=mask)[0]
+
+    def _ff(self, x, digital, records):
+        act = _ACTIVATIONS[self.activation]
+        return self.linear2._run(act(self.linear1._run(x, digital, records)), digital, records)
+
+    def _run(self, src, digital, records, src_mask=None, src_key_padding_mask=None):
+        x = as_float64(src, "src", ndim=(2, 3))
+        if x.ndim == 3 and not self.batch_first:
+            x = x.transpose(1, 0, 2)  # (N, S, E)
+        if self.norm_first:
+            x = x + self._sa(self._norm("norm1", x), digital, records, src_mask, src_key_padding_mask)
+            x = x + self._ff(self._norm("norm2", x), digital, records)
+        else:
+            x = self._norm("norm1", x + self._sa(x, digital, records, src_mask, src_key_padding_mask))
+            x = self._norm("norm2", x + self._ff(x, digital, records))
+        if x.ndim == 3 and not self.batch_first:
+            x = x.transpose(1, 0, 2)  # (S, N, E)
+        return x
