@@ -90,10 +90,9 @@ class Conv2d:
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
         o_g = c_out // self.groups
-        # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W
+        # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W (a view)
         self.Ws = [
-            np.ascontiguousarray(self.weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T)
-            for g in range(self.groups)
+            self.weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T for g in range(self.groups)
         ]
         self.matmuls = [
             program_matmul(W, self.config, crossbar_rng(self.seed, name, g))

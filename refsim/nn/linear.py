@@ -7,8 +7,6 @@ multiply.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from refsim.nn.engine import (
     DigitalMatmul,
     check_seed,
@@ -23,7 +21,6 @@ from refsim.nn.functional import as_float64
 
 __all__ = ["Linear", "check_bias"]
 
-
 def check_bias(bias, n_out: int, name: str):
     """Validate an optional bias vector of length ``n_out`` (float64 or None)."""
     if bias is None:
@@ -32,7 +29,6 @@ def check_bias(bias, n_out: int, name: str):
     if b.shape != (n_out,):
         raise ValueError(f"{name} must have shape ({n_out},); received {b.shape}.")
     return b
-
 
 class Linear:
     r"""Fully connected layer: every weight multiply on a crossbar.
@@ -61,7 +57,7 @@ class Linear:
         self.name = name
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
-        self.W = np.ascontiguousarray(self.weight.T)  # (in, out): crossbar convention
+        self.W = self.weight.T  # (in, out): crossbar convention (a view)
         self.matmul = program_matmul(self.W, self.config, crossbar_rng(self.seed, name))
 
     @property

@@ -1,0 +1,118 @@
+"""Building blocks shared by the ResNets: Conv+BatchNorm units and residual blocks.
+
+A :class:`ConvBN` is a :class:`refsim.nn.Conv2d` followed by an inference
+BatchNorm, either kept digital or folded into the convolution
+(``fold_bn=True``, :func:`refsim.nn.functional.fold_batch_norm`):
+
+.. math:: W' = W \\frac{\\gamma}{\\sqrt{\\sigma^2 + \\epsilon}}, \\qquad
+          b' = \\beta + (b - \\mu) \\frac{\\gamma}{\\sqrt{\\sigma^2 + \\epsilon}}
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refsim.nn.conv import Conv2d
+from refsim.nn.functional import batch_norm_eval, fold_batch_norm, relu
+
+__all__ = ["ConvBN", "BasicBlock", "Bottleneck"]
+
+
+class ConvBN:
+    """``bn(conv(x))`` with PyTorch names ``{conv_name}.weight`` and ``{bn_name}.*``.
+
+    Parameters
+    ----------
+    params : dict holding ``{conv_name}.weight`` and the four ``{bn_name}`` entries.
+    conv_name, bn_name : str
+    stride, padding : conv geometry.
+    fold_bn : bool
+        True: the conv's crossbar holds the folded weights and a bias; no BN at run time.
+        False: the conv holds the raw weights; BN runs digitally after it.
+    bn_eps : float
+    config, seed : as for :class:`refsim.nn.Conv2d`.
+    """
+
+    def __init__(self, params, conv_name, bn_name, *, stride=1, padding=0, fold_bn=False, bn_eps=1e-5,
+                 config=None, seed=0):
+        w = params[f"{conv_name}.weight"]
+        bn = tuple(params[f"{bn_name}.{k}"] for k in ("weight", "bias", "running_mean", "running_var"))
+        self.fold_bn, self.bn_eps = fold_bn, bn_eps
+        if fold_bn:
+            w, b = fold_batch_norm(w, None, *bn, eps=bn_eps)
+            self.bn = None
+        else:
+            b, self.bn = None, bn
+        self.conv = Conv2d(w, b, stride=stride, padding=padding, name=conv_name, config=config, seed=seed)
+
+    def _run(self, x, digital, records):
+        y = self.conv._run(x, digital, records)
+        if self.bn is not None:
+            gamma, beta, mean, var = self.bn
+            y = batch_norm_eval(y, mean, var, gamma, beta, self.bn_eps)
+        return y
+
+
+class BasicBlock:
+    r"""Two 3x3 ConvBN with a residual: :math:`y = \mathrm{relu}(\mathrm{bn_2 conv_2}(\mathrm{relu}(\mathrm{bn_1 conv_1} x)) + s(x))`.
+
+    ``shortcut`` is a callable ``(x, digital, records) -> s(x)``.
+    """
+
+    expansion = 1
+
+    def __init__(self, params, prefix, *, stride, shortcut, **kw):
+        self.conv1 = ConvBN(params, f"{prefix}.conv1", f"{prefix}.bn1", stride=stride, padding=1, **kw)
+        self.conv2 = ConvBN(params, f"{prefix}.conv2", f"{prefix}.bn2", stride=1, padding=1, **kw)
+        self.shortcut = shortcut
+
+    def units(self):
+        return [self.conv1, self.conv2]
+
+    def _run(self, x, digital, records):
+        out = relu(self.conv1._run(x, digital, records))
+        out = self.conv2._run(out, digital, records)
+        return relu(out + self.shortcut(x, digital, records))
+
+
+class Bottleneck:
+    r"""1x1 -> 3x3 (stride here, torchvision v1.5) -> 1x1 ConvBN with a residual, expansion 4."""
+
+    expansion = 4
+
+    def __init__(self, params, prefix, *, stride, shortcut, **kw):
+        self.conv1 = ConvBN(params, f"{prefix}.conv1", f"{prefix}.bn1", **kw)
+        self.conv2 = ConvBN(params, f"{prefix}.conv2", f"{prefix}.bn2", stride=stride, padding=1, **kw)
+        self.conv3 = ConvBN(params, f"{prefix}.conv3", f"{prefix}.bn3", **kw)
+        self.shortcut = shortcut
+
+    def units(self):
+        return [self.conv1, self.conv2, self.conv3]
+
+    def _run(self, x, digital, records):
+        out = relu(self.conv1._run(x, digital, records))
+        out = relu(self.conv2._run(out, digital, records))
+        out = self.conv3._run(out, digital, records)
+        return relu(out + self.shortcut(x, digital, records))
+
+
+def identity_shortcut(x, digital, records):
+    """The identity shortcut ``s(x) = x``."""
+    return x
+
+
+def option_a_shortcut(planes: int):
+    r"""He et al. 2016 CIFAR option A: subsample and zero-pad channels.
+
+    .. math:: s(x) = \mathrm{pad}_C\big(x[:, :, ::2, ::2],\ \lfloor planes/4 \rfloor \text{ each side}\big)
+    """
+    pad = planes // 4
+
+    def shortcut(x, digital, records):
+        return np.pad(x[:, :, ::2, ::2], ((0, 0), (pad, pad), (0, 0), (0, 0)))  # (N, C + 2 pad, H/2, W/2)
+
+    return shortcut
+
+
+def conv_shortcut(unit: ConvBN):
+    """Projection shortcut ``s(x) = bn(conv1x1(x))`` (torchvision ``downsample.0/.1``)."""
+    return unit._run
