@@ -1,0 +1,77 @@
+"""Shared tolerances, hypothesis strategies and random parameters for the refsim.nn tests.
+
+(Named test_nn_* so that it belongs with the nn tests; it defines no tests.)
+"""
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+
+import refsim
+
+#: Crossbar (ideal preset) vs exact digital path, and fast vs naive float64 oracles:
+#: both are the same real-number expression evaluated in another order.
+RTOL_EXACT = 1e-12
+#: refsim vs PyTorch float64 (different summation orders inside BLAS/ATen, deep nets).
+TOL_TORCH = 1e-10
+
+
+def rel_err(a, b) -> float:
+    """max |a - b| / max |b| (0 when both are zero); NaNs must coincide."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise AssertionError(f"shape mismatch {a.shape} vs {b.shape}")
+    if not np.array_equal(np.isnan(a), np.isnan(b)):
+        raise AssertionError("NaN patterns differ")
+    a, b = np.nan_to_num(a), np.nan_to_num(b)
+    scale = np.max(np.abs(b)) if b.size else 0.0
+    diff = np.max(np.abs(a - b)) if a.size else 0.0
+    return float(diff / scale) if scale > 0 else float(diff)
+
+
+def ideal():
+    return refsim.presets.get("ideal")
+
+
+@st.composite
+def conv_cases(draw):
+    """Random Conv2d geometry: (x shape, weight shape, stride, padding, dilation, groups)."""
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 7))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 7))
+    n = draw(st.integers(1, 2))
+    return (n, c_in, h, w), (c_out, c_in // groups, kh, kw), (sh, sw), (ph, pw), (dh, dw), groups
+
+
+def random_bn_state(rng, shapes: dict) -> dict:
+    """Random parameters for a state-dict shape table: He-normal convs, sane BatchNorm statistics."""
+    sd = {}
+    for k, s in shapes.items():
+        if k.endswith("running_var"):
+            sd[k] = rng.uniform(0.5, 1.5, s)
+        elif k.endswith(("running_mean", ".bias")):
+            sd[k] = rng.normal(0.0, 0.1, s)
+        elif len(s) == 1:  # BatchNorm gamma
+            sd[k] = rng.uniform(0.5, 1.5, s)
+        else:
+            sd[k] = rng.normal(0.0, np.sqrt(2.0 / np.prod(s[1:])), s)
+    return sd
+
+
+def test_rel_err_detects_a_wrong_answer():
+    """The checker itself must fail on a wrong input (not only pass on a right one)."""
+    a = np.array([1.0, 2.0, 3.0])
+    assert rel_err(a, a) == 0.0
+    assert rel_err(a + 1e-6, a) > RTOL_EXACT
+    try:
+        rel_err(np.array([np.nan, 1.0]), np.array([0.0, 1.0]))
+    except AssertionError:
+        pass
+    else:
+        raise AssertionError("rel_err accepted mismatched NaNs")
