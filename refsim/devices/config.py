@@ -168,7 +168,9 @@ class NoiseConfig:
     ir_drop_g_ratio: float = IR_DROP_G_RATIO_DEFAULT
 
     def __post_init__(self) -> None:
-        set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen normalization)
+        def set_(name, value):  # normalize a field of the frozen instance
+            object.__setattr__(self, name, value)
+
         _check_choice("prog_model", self.prog_model, PROG_MODELS)
         _check_choice("clip", self.clip, CLIP_POLICIES)
         _check_choice("drift_model", self.drift_model, DRIFT_MODELS)
