@@ -1,0 +1,121 @@
+"""ResNets (torchvision layout) and CIFAR ResNets: import checks, ideal == digital, BN folding."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import refsim
+from refsim.nn import cifar_resnet_from_state_dict, layer_report, resnet_from_state_dict
+from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
+from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_param_shapes
+from test_nn_helpers import RTOL_EXACT, ideal, random_bn_state, rel_err
+
+#: BN folding changes the order of operations: conv(x, W*a) + b' vs (conv(x, W) - mu) * a + beta.
+RTOL_FOLD = 1e-11
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("REFSIM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def cifar_images(n):
+    """First n CIFAR-10 test images, preprocessed as in training: (N, 3, 32, 32) float64, labels."""
+    path = data_dir() / "cifar10" / "cifar10_test_subset.npz"
+    if not path.exists():
+        pytest.skip(f"CIFAR-10 subset not found at {path} (set REFSIM_DATA)")
+    with np.load(path) as f:
+        img, labels = f["images"][:n], f["labels"][:n]
+    x = img.astype(np.float64) / 255.0
+    x = (x - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    return x.transpose(0, 3, 1, 2), labels  # (N, 3, 32, 32)
+
+
+def load_checkpoint(name):
+    io = pytest.importorskip("refsim.io", reason="refsim.io is needed to read the legacy checkpoints")
+    if not hasattr(io, "load_state_dict"):
+        pytest.skip("refsim.io.load_state_dict not available")
+    path = data_dir() / "weights" / name
+    if not path.exists():
+        pytest.skip(f"checkpoint not found at {path} (set REFSIM_DATA)")
+    return io.load_state_dict(path)
+
+
+@pytest.mark.parametrize("depth", sorted(RESNET_LAYOUTS))
+def test_depth_is_inferred_from_keys(depth):
+    shapes = resnet_param_shapes(depth)
+    assert infer_resnet_depth(shapes) == depth
+    n_params = sum(int(np.prod(s)) for k, s in shapes.items() if "running" not in k)
+    # torchvision's published parameter counts (BN gamma/beta included, buffers excluded)
+    published = {18: 11_689_512, 34: 21_797_672, 50: 25_557_032, 101: 44_549_160, 152: 60_192_808}
+    assert n_params == published[depth]
+
+
+def test_resnet18_ideal_equals_digital_and_records():
+    sd = random_bn_state(np.random.default_rng(0), resnet_param_shapes(18, num_classes=7))
+    analog = {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer4.1.conv2"}  # keep the test fast
+    net = resnet_from_state_dict(sd, config=lambda name: ideal() if name in analog else None, seed=1)
+    x = np.random.default_rng(1).normal(size=(2, 3, 64, 64))
+    y, rec = net.forward(x, record=True)
+    assert y.shape == (2, 7)
+    assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
+    assert list(rec) == list(net.layers())
+    assert {name for name, r in rec.items() if r.analog} == analog
+    assert net.n_arrays == sum(r.n_arrays for r in rec.values()) > 0
+    folded = resnet_from_state_dict(sd, fold_bn=True)
+    assert rel_err(folded(x), y) < RTOL_FOLD
+
+
+def test_state_dict_errors_name_keys_and_shapes():
+    sd = random_bn_state(np.random.default_rng(0), resnet_param_shapes(18))
+    bad = dict(sd)
+    bad["layer1.0.conv1.weight"] = np.zeros((64, 64, 1, 1))
+    with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight': shape \(64, 64, 1, 1\) .* \(64, 64, 3, 3\)"):
+        resnet_from_state_dict(bad)
+    missing = {k: v for k, v in sd.items() if k != "layer3.0.downsample.1.running_var"}
+    with pytest.raises(ValueError, match=r"missing keys \['layer3.0.downsample.1.running_var'\]"):
+        resnet_from_state_dict(missing)
+    with pytest.raises(ValueError, match=r"unexpected keys \['extra.weight'\]"):
+        resnet_from_state_dict(dict(sd, **{"extra.weight": np.zeros(1)}))
+    with pytest.raises(ValueError, match="matches no torchvision ResNet"):
+        resnet_from_state_dict({k: v for k, v in sd.items() if not k.startswith("layer4.1.")})
+    # num_batches_tracked buffers are accepted and ignored
+    resnet_from_state_dict(dict(sd, **{"bn1.num_batches_tracked": np.array(3)}))
+
+
+def test_cifar_resnet20_structure_ideal_fold_and_prefix():
+    sd = random_bn_state(np.random.default_rng(2), cifar_resnet_param_shapes(20))
+    net = cifar_resnet_from_state_dict({"module." + k: v for k, v in sd.items()}, config=ideal())
+    assert net.depth == 20 and len(net.layers()) == 20  # 19 convs + linear
+    x = np.random.default_rng(3).normal(size=(2, 3, 32, 32))
+    y = net(x)
+    assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
+    assert rel_err(cifar_resnet_from_state_dict(sd, fold_bn=True)(x), y) < RTOL_FOLD
+    bad = dict(sd, **{"linear.weight": np.zeros((10, 32))})
+    with pytest.raises(ValueError, match=r"'linear.weight': shape \(10, 32\) .* \(10, 64\)"):
+        cifar_resnet_from_state_dict(bad)
+    _, rows = layer_report(net, x[:1])
+    assert [r.name for r in rows] == list(net.layers())
+    assert all(r.analog and r.rel_error < RTOL_EXACT for r in rows)
+
+
+def test_option_a_shortcut_subsamples_and_pads_channels():
+    from refsim.nn.blocks import option_a_shortcut
+
+    x = np.random.default_rng(4).normal(size=(1, 16, 8, 8))
+    s = option_a_shortcut(32)(x, False, None)
+    assert s.shape == (1, 32, 4, 4)
+    assert np.array_equal(s[:, 8:24], x[:, :, ::2, ::2])
+    assert not s[:, :8].any() and not s[:, 24:].any()
+
+
+@pytest.mark.slow
+def test_pretrained_resnet20_ideal_matches_digital_and_published_accuracy():
+    sd = load_checkpoint("resnet20-12fca82f.th")
+    x, labels = cifar_images(64)
+    net = cifar_resnet_from_state_dict(sd, config=refsim.presets.get("ideal"))
+    y = net(x)
+    assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
+    acc = float(np.mean(y.argmax(axis=1) == labels))
+    # published top-1 on the 932-image subset is 91.6 %; 64 images: allow ~3 sigma of sampling error
+    assert acc >= 0.80, acc
