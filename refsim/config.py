@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from refsim._validate import check_choice, check_int, check_number, check_optional_int
+from refsim.devices.config import NoiseConfig
 
 __all__ = [
     "WeightConfig",
@@ -28,6 +29,8 @@ __all__ = [
     "DACConfig",
     "ADCConfig",
     "ArrayConfig",
+    "WireConfig",
+    "NoiseConfig",
     "CrossbarConfig",
     "load_config",
     "slice_widths",
@@ -214,12 +217,37 @@ class ArrayConfig:
         check_choice("array.split", self.split, ("even", "fill"))
 
 
+@dataclass(frozen=True)
+class WireConfig:
+    """MODEL_SPEC §2: wire (parasitic) resistance of every physical array.
+
+    Each array (each device of a differential pair, each weight slice, a reference
+    column) is solved as its own circuit (:mod:`refsim.parasitics`); 0 means no wire.
+    """
+
+    r_row_ohm: float = 0.0  # row wire segment between neighbouring cells (and source -> first cell), ohm
+    r_col_ohm: float = 0.0  # column wire segment between neighbouring cells (and last cell -> sense), ohm
+    r_driver_ohm: float = 0.0  # series resistance of each row driver, ohm
+    r_sense_ohm: float = 0.0  # series resistance of each column's sense terminal, ohm
+
+    def __post_init__(self) -> None:
+        for name in ("r_row_ohm", "r_col_ohm", "r_driver_ohm", "r_sense_ohm"):
+            check_number(f"wire.{name}", getattr(self, name), low=0.0)
+
+    @property
+    def enabled(self) -> bool:
+        """True when any resistance is non-zero."""
+        return any(v > 0 for v in (self.r_row_ohm, self.r_col_ohm, self.r_driver_ohm, self.r_sense_ohm))
+
+
 _SECTIONS = {
     "weight": WeightConfig,
     "mapping": MappingConfig,
     "dac": DACConfig,
     "adc": ADCConfig,
     "array": ArrayConfig,
+    "device": NoiseConfig,
+    "wire": WireConfig,
 }
 
 
@@ -232,6 +260,8 @@ class CrossbarConfig:
     dac: DACConfig = field(default_factory=DACConfig)
     adc: ADCConfig = field(default_factory=ADCConfig)
     array: ArrayConfig = field(default_factory=ArrayConfig)
+    device: NoiseConfig = field(default_factory=NoiseConfig)
+    wire: WireConfig = field(default_factory=WireConfig)
     name: str = "custom"  # free-form label, e.g. the preset it came from
 
     def __post_init__(self) -> None:
@@ -264,10 +294,11 @@ class CrossbarConfig:
         """Plain-JSON dictionary (tuples become lists)."""
         out: dict[str, Any] = {"name": self.name}
         for key in _SECTIONS:
-            out[key] = {
-                f.name: _to_json(getattr(getattr(self, key), f.name))
-                for f in dataclasses.fields(getattr(self, key))
-            }
+            sec = getattr(self, key)
+            if key == "device":
+                out[key] = sec.to_dict()
+                continue
+            out[key] = {f.name: _to_json(getattr(sec, f.name)) for f in dataclasses.fields(sec)}
         return out
 
     @classmethod
@@ -285,6 +316,9 @@ class CrossbarConfig:
             sec = data[key]
             if not isinstance(sec, dict):
                 raise TypeError(f"config.{key}: expected a dict, received {type(sec).__name__}")
+            if key == "device":
+                kwargs[key] = NoiseConfig.from_dict(sec)
+                continue
             names = {f.name for f in dataclasses.fields(sec_cls)}
             bad = set(sec) - names
             if bad:

@@ -24,12 +24,49 @@ from __future__ import annotations
 
 import numpy as np
 
+from refsim import devices as dev
 from refsim._validate import as_float_array
 from refsim.adc import adc_convert
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
-from refsim.program import SliceArrays, TileArrays, program_arrays, weight_levels
+from refsim.parasitics import column_currents
+from refsim.program import SliceArrays, Streams, TileArrays, program_arrays, weight_levels
 from refsim.trace import ReadTrace, TileTrace, Trace
+
+#: Largest number of float64 elements of a (B, rows, cols) block of per-cell read noise.
+PER_CELL_CHUNK = 2**22
+
+
+class _Draws:
+    """Per-multiply random draws: from the crossbar's streams, or replayed from a recorded dict."""
+
+    def __init__(self, streams: Streams, replay: dict | None, record: dict | None):
+        self.streams, self.replay, self.record = streams, replay, record
+
+    def normal(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
+        if self.replay is not None:
+            if key not in self.replay:
+                raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
+            xi = np.asarray(self.replay[key], dtype=np.float64)
+            if xi.shape != shape:
+                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {xi.shape}")
+        else:
+            xi = self.streams.get(stream_key).standard_normal(shape)
+        if self.record is not None:
+            self.record[key] = xi
+        return xi
+
+    def normal_chunks(self, key: str, stream_key: tuple, batch: int, shape: tuple, chunk: int):
+        """Yield ``(b0, b1, xi)`` blocks of a ``(batch, *shape)`` normal draw, in order."""
+        if self.replay is not None or self.record is not None:
+            full = self.normal(key, stream_key, (batch, *shape))
+            for b0 in range(0, batch, chunk):
+                yield b0, min(batch, b0 + chunk), full[b0 : b0 + chunk]
+            return
+        gen = self.streams.get(stream_key)
+        for b0 in range(0, batch, chunk):
+            b1 = min(batch, b0 + chunk)
+            yield b0, b1, gen.standard_normal((b1 - b0, *shape))
 
 __all__ = ["Crossbar", "analog_multiply"]
 
@@ -51,16 +88,23 @@ def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np
 class Crossbar:
     """A weight matrix ``W (n_in, n_out)`` programmed into analog crossbar arrays.
 
-    Programming happens in the constructor; afterwards the object is immutable.
+    Programming (including programming error, faults, drift and the wire solution)
+    happens in the constructor; afterwards the programmed arrays are immutable. Read
+    noise and output noise are drawn fresh at every multiply from per-array streams.
 
     Parameters
     ----------
     weights : array (n_in, n_out), finite; ``y = x @ W``.
     config : :class:`refsim.CrossbarConfig` (e.g. ``refsim.presets.get("ideal")``).
-    rng : ``numpy.random.Generator`` for device randomness; not needed by noise-free configs.
+    rng : ``numpy.random.Generator``; the root of every random stream. Required by
+        configs that draw random numbers; one value is drawn from it once.
+    draws : dict, optional
+        Programming draws recorded by an earlier crossbar (``Trace.draws``, keys
+        ``t{tile}.s{k}.{device}.{name}``): replays its programming bit for bit.
     """
 
-    def __init__(self, weights, config: CrossbarConfig, *, rng: np.random.Generator | None = None):
+    def __init__(self, weights, config: CrossbarConfig, *, rng: np.random.Generator | None = None,
+                 draws: dict | None = None):
         if not isinstance(config, CrossbarConfig):
             raise TypeError(f"config: expected a refsim.CrossbarConfig, received {type(config).__name__}")
         if rng is not None and not isinstance(rng, np.random.Generator):
@@ -68,12 +112,24 @@ class Crossbar:
         w = as_float_array("weights", weights, ndim=2)
         if 0 in w.shape:
             raise ValueError(f"weights: expected shape (n_in, n_out) with both >= 1, received {w.shape}")
+        d = config.device
+        if rng is None and draws is None and not d.is_noise_free():
+            raise ValueError(
+                "rng: the config's device section draws random numbers but rng is None; "
+                "pass rng=numpy.random.default_rng(seed)"
+            )
         self._config = config
         self._w = w.copy()
         self._w.setflags(write=False)
+        self._streams = Streams(None if rng is None else int(rng.integers(0, 2**63)))
         self._levels = weight_levels(self._w, config)
-        self._tiles = program_arrays(self._levels, config)
-        self._linear = config.dac.bits is None and config.adc.bits is None
+        self._program_draws: dict[str, np.ndarray] = {}
+        self._tiles = program_arrays(self._levels, config, self._streams, draws, self._program_draws)
+        self._read_sampling = dev.resolve_read_sampling(d, wire_resistance=config.wire.enabled)
+        self._linear = (
+            config.dac.bits is None and config.adc.bits is None
+            and not d.has_read_noise() and not d.has_output_effects()
+        )
         self._w_eff = self._effective_weights() if self._linear else None
 
     # -- properties -------------------------------------------------------------
@@ -97,12 +153,23 @@ class Crossbar:
         return self._tiles
 
     @property
+    def program_draws(self) -> dict[str, np.ndarray]:
+        """Every random draw made while programming, keyed ``t{tile}.s{k}.{device}.{name}``."""
+        return dict(self._program_draws)
+
+    @property
+    def read_sampling(self) -> str:
+        """How read noise is drawn: ``"none"``, ``"per_cell"`` or ``"output_referred"``."""
+        return self._read_sampling
+
+    @property
     def n_arrays(self) -> int:
         """Number of physical arrays: tiles x weight slices x devices (a reference column counts as one)."""
         return sum(len(s.g_S) for t in self._tiles for s in t.slices)
 
     def __repr__(self) -> str:
-        return f"Crossbar(shape={self.shape}, config={self._config.name!r}, tiles={len(self._tiles)}, arrays={self.n_arrays})"
+        return (f"Crossbar(shape={self.shape}, config={self._config.name!r}, "
+                f"tiles={len(self._tiles)}, arrays={self.n_arrays})")
 
     # -- multiply ---------------------------------------------------------------
     def _check_x(self, x) -> tuple[np.ndarray, tuple[int, ...]]:
@@ -111,18 +178,27 @@ class Crossbar:
             raise ValueError(f"x: expected shape (..., {self.shape[0]}), received {arr.shape}")
         return arr.reshape(-1, self.shape[0]), arr.shape[:-1]
 
-    def matvec(self, x) -> np.ndarray:
-        """Analog ``x @ W``: ``x (..., n_in)`` -> ``(..., n_out)``."""
+    def matvec(self, x, *, draws: dict | None = None) -> np.ndarray:
+        """Analog ``x @ W``: ``x (..., n_in)`` -> ``(..., n_out)``.
+
+        ``draws`` replays the per-multiply draws of a recorded trace (``Trace.draws``)
+        instead of drawing fresh ones; the result is then bit for bit the trace's ``y``.
+        """
         x2, lead = self._check_x(x)
-        y = self._linear_forward(x2) if self._linear else self._forward(x2, None)
+        if self._linear:
+            y = self._linear_forward(x2)
+        else:
+            y = self._forward(x2, None, _Draws(self._streams, draws, None))
         return y.reshape(*lead, self.shape[1])
 
-    def trace(self, x) -> Trace:
+    def trace(self, x, *, draws: dict | None = None) -> Trace:
         """Run one multiply and return the record of every stage (see :class:`refsim.trace.Trace`).
 
-        ``trace(x).y`` equals ``matvec(x)`` bit for bit. For a linear pipeline (ideal DAC and
-        ADC) ``matvec`` uses the precomputed effective matrix; the step-by-step result is then
-        in ``Trace.y_steps`` and agrees with ``y`` to round-off.
+        ``trace(x).y`` is what ``matvec(x)`` returns for the same draws: bit for bit equal
+        for a noise-free config, and for a noisy one when ``matvec(x, draws=tr.draws)``
+        replays them. For a linear pipeline (ideal DAC and ADC, no read or output noise)
+        ``matvec`` uses the precomputed effective matrix; the step-by-step result is
+        then in ``Trace.y_steps`` and agrees with ``y`` to round-off.
         """
         x2, lead = self._check_x(x)
         lv = self._levels
@@ -131,7 +207,16 @@ class Crossbar:
             weight_levels=lv.q, device_levels={n: [s[0] for s in sl] for n, sl in lv.devices.items()},
             level_scale=lv.level_scale, config=self._config.to_dict(),
         )
-        y_steps = self._forward(x2, tr)
+        for ti, t in enumerate(self._tiles):
+            for k, s in enumerate(t.slices):
+                for name in s.g_S:
+                    tr.conductances_S[f"t{ti}.s{k}.{name}.target"] = s.g_target_S[name]
+                    tr.conductances_S[f"t{ti}.s{k}.{name}.programmed"] = s.g_prog_S[name]
+                    tr.conductances_S[f"t{ti}.s{k}.{name}"] = s.g_S[name]
+                    tr.conductances_S[f"t{ti}.s{k}.{name}.eff"] = s.g_eff_S[name]
+        tr.draws.update(self._program_draws)
+        tr.read_sampling = self._read_sampling
+        y_steps = self._forward(x2, tr, _Draws(self._streams, draws, tr.draws))
         tr.y_steps = y_steps.reshape(*lead, self.shape[1])
         tr.y = self._linear_forward(x2).reshape(*lead, self.shape[1]) if self._linear else tr.y_steps
         tr.path = "linear_effective_matrix" if self._linear else "step_by_step"
@@ -141,7 +226,7 @@ class Crossbar:
     def _effective_weights(self) -> np.ndarray:
         """``W_eff`` with ``y = x_drive @ W_eff`` for a linear pipeline (X4):
 
-        ``W_eff = w_max / lambda * sum_k 2^sigma_k (sum_reads sign G_read L_k / dG - offset_k)``.
+        ``W_eff = alpha w_max / lambda * sum_k 2^sigma_k (sum_reads sign G_read L_k / dG - offset_k)``.
         """
         m = self._config.mapping
         d_g = m.g_max_S - m.g_min_S
@@ -149,8 +234,8 @@ class Crossbar:
         for t in self._tiles:
             block = w_eff[t.r0 : t.r1, t.c0 : t.c1]
             for s in t.slices:
-                g_net = sum(sign * np.broadcast_to(g, block.shape) for _, sign, g in s.reads)
-                block += (2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
+                g_net = sum(sign * np.broadcast_to(g, block.shape) for _, sign, _, g in s.reads)
+                block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
         w_eff *= self._levels.w_max / self._levels.level_scale
         w_eff.setflags(write=False)
         return w_eff
@@ -167,36 +252,39 @@ class Crossbar:
             x2 = np.clip(x2, lo, hi)
         return x2 @ self._w_eff
 
-    def _forward(self, x2: np.ndarray, tr: Trace | None) -> np.ndarray:
+    def _forward(self, x2: np.ndarray, tr: Trace | None, draws: _Draws) -> np.ndarray:
         cfg = self._config
         y = np.zeros((x2.shape[0], self.shape[1]))
         adc_clipped = adc_total = 0
         dac_clip_sum = 0.0
         n_row_tiles = 0
-        for t in self._tiles:
+        c_max = 1 if cfg.dac.bits is None else cfg.dac.code_max
+        for ti, t in enumerate(self._tiles):
             xt = x2[:, t.r0 : t.r1]
             x_max = input_range(xt, cfg.dac)
             codes, dac_clip = dac_codes(xt, x_max, cfg.dac)
             passes = drive_passes(codes, cfg.dac)
-            c_max = 1 if cfg.dac.bits is None else cfg.dac.code_max
             d_sum = codes.sum(axis=1, keepdims=True) / c_max  # (B, 1): sum_i c_i / c_max
             if t.c0 == 0:
                 dac_clip_sum += dac_clip
                 n_row_tiles += 1
-            ttr = TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, codes, dac_clip,
-                            {p.label: p.codes * (cfg.dac.v_read_V / p.code_max) for p in passes}) if tr else None
+            ttr = None
+            if tr is not None:
+                volts = {p.label: p.codes * (cfg.dac.v_read_V / p.code_max) for p in passes}
+                ttr = TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, codes, dac_clip, volts, drift_scale=t.drift_scale)
             acc = np.zeros((x2.shape[0], t.c1 - t.c0))
             for k, s in enumerate(t.slices):
-                p_k, clipped, total = self._slice_reads(s, passes, k, ttr)
+                p_k, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}", (ti, k), draws, ttr, k)
                 p_k -= s.digital_offset * d_sum
                 acc += (2.0**s.shift) * p_k
                 adc_clipped += clipped
                 adc_total += total
                 if ttr is not None:
                     ttr.digital[f"s{k}"] = p_k
-            y[:, t.c0 : t.c1] += acc * x_max[:, None]
+            acc *= x_max[:, None] * t.drift_scale
+            y[:, t.c0 : t.c1] += acc
             if ttr is not None:
-                ttr.partial = acc * x_max[:, None]
+                ttr.partial = acc
                 tr.tiles.append(ttr)
         y *= self._levels.w_max / self._levels.level_scale
         if tr is not None:
@@ -204,21 +292,84 @@ class Crossbar:
             tr.dac_clip_fraction = dac_clip_sum / max(n_row_tiles, 1)
         return y
 
-    def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], k: int, ttr: TileTrace | None):
+    def _read_currents(self, s: SliceArrays, ps: DrivePass, name: str, devs, g_read, key: str, skey: tuple,
+                       draws: _Draws) -> np.ndarray:
+        """Column currents (A) of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
+        and the IR-drop heuristic (step 10); ``(B, cols)``."""
+        cfg, d = self._config, self._config.device
+        v_read = cfg.dac.v_read_V
+        sampling = self._read_sampling
+        if sampling == "per_cell":
+            i_a = np.zeros((ps.codes.shape[0], g_read.shape[1]))
+            for dname, dsign in devs:
+                i_a += dsign * self._per_cell(s, dname, ps, f"{key}.{dname}.{ps.label}.read",
+                                              skey + (dname, ps.label, "read"), draws)
+            if i_a.shape[1] != p_cols(s):
+                i_a = np.broadcast_to(i_a, (i_a.shape[0], p_cols(s))).copy()
+        else:
+            i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_read)
+            if sampling == "output_referred":
+                var = sum(s.read_sigma_S[dname] ** 2 for dname, _ in devs)
+                v = ps.codes * (v_read / ps.code_max)
+                xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
+                                  (ps.codes.shape[0], var.shape[1]))
+                i_a = i_a + dev.output_referred_read_noise_A(v, var ** 0.5, xi)
+        if d.ir_drop_scale > 0:
+            v = ps.codes * (v_read / ps.code_max)
+            g_b = np.broadcast_to(g_read, (g_read.shape[0], i_a.shape[1]))
+            i_a = i_a - dev.ir_drop_rasch2023_delta_A(v, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
+                                                      g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
+        return i_a
+
+    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, key: str, skey: tuple, draws: _Draws) -> np.ndarray:
+        """Exact per-cell read noise: every vector reads ``G + sigma xi`` (clipped at 0 where the model
+        says); with wire resistance each noisy array is solved again (slow, golden), its cells
+        clipped at 0 S first (the circuit needs passive cells)."""
+        cfg = self._config
+        g, sig = s.g_S[dname], s.read_sigma_S[dname]
+        rows, cols = g.shape
+        big_b = ps.codes.shape[0]
+        v = ps.codes * (cfg.dac.v_read_V / ps.code_max)
+        clip = dev.read_noise_clips(cfg.device)
+        out = np.empty((big_b, cols))
+        chunk = max(1, PER_CELL_CHUNK // max(rows * cols, 1))
+        for b0, b1, xi in draws.normal_chunks(key, skey, big_b, (rows, cols), chunk):
+            g_noisy = dev.apply_read_noise_per_cell_S(g, sig, xi, clip_nonnegative=clip)  # (b, rows, cols)
+            if cfg.wire.enabled:
+                # the circuit needs passive cells: a draw below 0 S is read as 0 S
+                np.maximum(g_noisy, 0.0, out=g_noisy)
+                w = cfg.wire
+                for b in range(b0, b1):
+                    out[b] = column_currents(g_noisy[b - b0], v[b], w.r_row_ohm, w.r_col_ohm,
+                                             r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm)
+            else:
+                out[b0:b1] = np.einsum("bi,bij->bj", v[b0:b1], g_noisy)
+        return out
+
+    def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: _Draws,
+                     ttr: TileTrace | None, k: int):
         """All ADC reads of one weight slice: returns ``(p, n_clipped, n_converted)`` with
         ``p (B, cols)`` in net-level units (X2): ``p = sum_reads sign sum_passes a I_q / i_unit``."""
-        adc, v_read = self._config.adc, self._config.dac.v_read_V
-        analog_acc = self._config.dac.accumulation == "analog" and len(passes) > 1
+        cfg, adc, d = self._config, self._config.adc, self._config.device
+        analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
+        out_sigma = 0.0
+        if d.out_noise_rel > 0:
+            ref = s.adc_range_A if d.out_noise_reference == "adc_bound" else cfg.mapping.g_max_S * cfg.dac.v_read_V
+            out_sigma = dev.output_noise_sigma_A(d.out_noise_rel, ref)
         p = None
         clipped = total = 0
-        for name, sign, g in s.reads:
-            currents = [(ps, analog_multiply(ps.codes, ps.code_max, v_read, g)) for ps in passes]
+        for name, sign, devs, g in s.reads:
+            currents = [(ps, self._read_currents(s, ps, name, devs, g, key, skey, draws)) for ps in passes]
             if analog_acc:  # analog shift-and-add of the pass currents, one ADC
-                i_sum = sum(ps.coef * i for ps, i in currents)
-                groups = [("acc", 1.0, i_sum)]
+                groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
             else:
                 groups = [(ps.label, ps.coef, i) for ps, i in currents]
             for label, coef, i_a in groups:
+                if out_sigma > 0:
+                    xi = draws.normal(f"{key}.{name}.{label}.out", skey + (name, label, "out"), i_a.shape)
+                    i_a = dev.add_output_noise_A(i_a, xi, sigma_A=out_sigma)
+                if d.i_col_max_A is not None:
+                    i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
                 if adc.bits is None:
                     i_q, codes = i_a, None
                 else:
@@ -227,8 +378,8 @@ class Crossbar:
                     i_q = codes * lsb
                     clipped += n_clip
                     total += codes.size
-                if i_q.shape[-1] != p_shape(passes, s):
-                    i_q = np.broadcast_to(i_q, (i_q.shape[0], p_shape(passes, s)))
+                if i_q.shape[-1] != p_cols(s):
+                    i_q = np.broadcast_to(i_q, (i_q.shape[0], p_cols(s)))
                 term = (sign * coef / s.i_unit_A) * i_q
                 p = term if p is None else p + term
                 if ttr is not None:
@@ -236,6 +387,6 @@ class Crossbar:
         return p, clipped, total
 
 
-def p_shape(passes: list[DrivePass], s: SliceArrays) -> int:
+def p_cols(s: SliceArrays) -> int:
     """Number of columns of a slice's digital result (the widest read)."""
-    return max(g.shape[1] for _, _, g in s.reads)
+    return max(g.shape[1] for _, _, _, g in s.reads)

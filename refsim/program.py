@@ -9,12 +9,15 @@ target conductances.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from refsim import devices as dev
 from refsim.adc import tie_window
 from refsim.config import CrossbarConfig
+from refsim.parasitics import effective_conductance
 from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance
 from refsim.tiling import tile_bounds
 from refsim.weights import (
@@ -27,7 +30,35 @@ from refsim.weights import (
     weight_range,
 )
 
-__all__ = ["WeightLevels", "SliceArrays", "TileArrays", "weight_levels", "program_arrays"]
+__all__ = ["WeightLevels", "SliceArrays", "TileArrays", "weight_levels", "program_arrays", "Streams"]
+
+
+class Streams:
+    """Independent random streams derived from one root seed (MODEL_SPEC §4 determinism).
+
+    ``get(key)`` returns the generator of ``key``, a tuple naming the tile, weight slice,
+    device, drive pass and noise source, e.g. ``(0, 1, "pos", "slice3", "read")``. Its
+    seed is ``SeedSequence(entropy, spawn_key=sha256(repr(key)))``: a stream depends only
+    on the root entropy and its key, never on the order in which streams are created or
+    used. The same key always returns the same (stateful) generator, so successive
+    multiplies continue the stream.
+    """
+
+    def __init__(self, entropy: int | None):
+        self.entropy = entropy
+        self._gens: dict[tuple, np.random.Generator] = {}
+
+    def get(self, key: tuple) -> np.random.Generator:
+        if self.entropy is None:
+            raise ValueError(
+                "rng: this configuration draws random numbers (device noise) but no generator was "
+                "given; pass rng=numpy.random.default_rng(seed) to Crossbar"
+            )
+        if key not in self._gens:
+            digest = hashlib.sha256(repr(key).encode()).digest()
+            words = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
+            self._gens[key] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.entropy, spawn_key=words)))
+        return self._gens[key]
 
 
 @dataclass(frozen=True)
@@ -70,17 +101,26 @@ def _width(slices: list, k: int) -> int:
 class SliceArrays:
     """The arrays of one weight slice of one tile, and the constants of their reads.
 
-    ``g_S`` maps a device name (``pos``, ``neg``, ``single``, ``ref``) to its
-    conductances ``(rows, cols)`` (``ref``: ``(rows, 1)``). ``reads`` lists the ADC
-    inputs as ``(name, sign, g_read)``: ``g_read`` is the matrix whose column currents
-    that ADC converts (``G+ - G-`` or ``G - G_ref`` for an in-array subtraction).
+    Conductance dictionaries map a device name (``pos``, ``neg``, ``single``, ``ref``)
+    to ``(rows, cols)`` arrays (``ref``: ``(rows, 1)``), in S:
+    ``g_target_S`` (step 3), ``g_prog_S`` (after programming error, faults and clipping,
+    step 4), ``g_S`` (at inference time, after drift, step 5) and ``g_eff_S`` (the
+    effective matrix of the array with its wires, MODEL_SPEC §2; equal to ``g_S``
+    without wire resistance). ``reads`` lists the ADC inputs as
+    ``(name, sign, devices, g_read)``: ``devices`` is ``((device, +/-1), ...)`` and
+    ``g_read = sum(+/- g_eff[device])`` is the matrix whose column currents that ADC
+    converts when no read noise is drawn.
     """
 
     shift: int  # weight slice shift sigma_k
     max_level: float  # L_k
     offset_level: float  # offset level in this slice (offset scheme), else 0
+    g_target_S: dict[str, np.ndarray]
+    g_prog_S: dict[str, np.ndarray]
     g_S: dict[str, np.ndarray]
-    reads: list[tuple[str, float, np.ndarray]]
+    g_eff_S: dict[str, np.ndarray]
+    read_sigma_S: dict[str, np.ndarray]  # per-cell read-noise sigma at inference time (zeros when off)
+    reads: list[tuple[str, float, tuple[tuple[str, float], ...], np.ndarray]]
     i_unit_A: float  # v_read * dG / L_k: current of one level at full-scale drive
     adc_range_A: float  # full-scale current of this slice's ADCs
     digital_offset: float  # subtracted per unit of sum(d): g_min L / dG + offset (digital removal), else 0
@@ -89,48 +129,107 @@ class SliceArrays:
 
 @dataclass(frozen=True)
 class TileArrays:
-    """One tile: rows ``r0:r1`` and columns ``c0:c1`` of the matrix, and its weight slices."""
+    """One tile: rows ``r0:r1`` and columns ``c0:c1`` of the matrix, and its weight slices.
+
+    ``drift_scale`` is the global drift compensation factor of the tile (1 when off).
+    """
 
     r0: int
     r1: int
     c0: int
     c1: int
     slices: list[SliceArrays] = field(default_factory=list)
+    drift_scale: float = 1.0
 
 
-def _reads(g: dict[str, np.ndarray], cfg: CrossbarConfig) -> list[tuple[str, float, np.ndarray]]:
+def _read_devices(cfg: CrossbarConfig) -> list[tuple[str, float, tuple[tuple[str, float], ...]]]:
+    """The ADC inputs of one slice: ``(name, sign, ((device, sign), ...))``."""
     in_array = cfg.mapping.subtraction == "in_array"
     if cfg.mapping.differential:
         if in_array:
-            return [("net", 1.0, g["pos"] - g["neg"])]
-        return [("pos", 1.0, g["pos"]), ("neg", -1.0, g["neg"])]
+            return [("net", 1.0, (("pos", 1.0), ("neg", -1.0)))]
+        return [("pos", 1.0, (("pos", 1.0),)), ("neg", -1.0, (("neg", 1.0),))]
     if cfg.mapping.offset_removal == "digital":
-        return [("single", 1.0, g["single"])]
+        return [("single", 1.0, (("single", 1.0),))]
     if in_array:
-        return [("net", 1.0, g["single"] - g["ref"])]
-    return [("single", 1.0, g["single"]), ("ref", -1.0, g["ref"])]
+        return [("net", 1.0, (("single", 1.0), ("ref", -1.0)))]
+    return [("single", 1.0, (("single", 1.0),)), ("ref", -1.0, (("ref", 1.0),))]
 
 
-def program_arrays(levels: WeightLevels, cfg: CrossbarConfig) -> list[TileArrays]:
-    """Steps 3 and 13: split into tiles and map every slice of every device to conductances."""
-    m, n_in_out = cfg.mapping, levels.w_norm.shape
+def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: dict | None, record: dict) -> tuple:
+    """Steps 4-5 and §2 for one physical array: programming error, stuck-at faults, clipping,
+    drift to ``t_inference_s``, read-noise sigma and the effective matrix with wires.
+
+    ``rng_fn(source)`` returns the generator of a noise source; ``draws_in`` (replay) gives
+    the draws instead. Every draw is stored in ``record``. Returns
+    ``(g_prog, g_t, g_eff, read_sigma)``, all ``(rows, cols)`` in S.
+    """
+    d, m, w = cfg.device, cfg.mapping, cfg.wire
+    if draws_in is not None:
+        pdraws = {k: draws_in[k] for k in ("xi_prog", "u_stuck") if k in draws_in}
+        ddraws = {k: draws_in[k] for k in ("xi_nu",) if k in draws_in}
+    else:
+        needs_prog = d.prog_model != "none" or d.has_stuck_faults()
+        pdraws = dev.draw_programming(g_target.shape, d, rng_fn("program")) if needs_prog else {}
+        ddraws = dev.draw_drift(g_target.shape, d, rng_fn("drift")) if d.drift_model == "pcm_rasch2023" else {}
+    record.update(pdraws)
+    record.update(ddraws)
+    if d.prog_model == "none" and not d.has_stuck_faults():
+        g_prog = g_target
+    else:
+        g_prog = dev.program_conductances(g_target, pdraws, d, g_min_S=m.g_min_S, g_max_S=m.g_max_S)["g_prog_S"]
+    if d.has_drift():
+        nu = dev.drift_nu(g_target, ddraws, d, g_max_S=m.g_max_S)
+        g_t = dev.drift_conductance_S(g_prog, nu, t_inference_s=d.t_inference_s, t0_s=d.t0_s)
+    else:
+        g_t = g_prog
+    read_sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog)
+    g_eff = g_t
+    if w.enabled:
+        g_eff = effective_conductance(g_t, w.r_row_ohm, w.r_col_ohm, r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm)
+    return g_prog, g_t, g_eff, read_sigma
+
+
+def _freeze(*dicts: dict) -> None:
+    for dct in dicts:
+        for arr in dct.values():
+            arr.setflags(write=False)
+
+
+def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams", draws_in: dict | None, draws_out: dict) -> list[TileArrays]:
+    """Steps 3-5, 13 and §2: split into tiles, map every slice of every device to
+    conductances, program them with device errors, drift them and solve their wires.
+
+    Draws are keyed ``t{tile}.s{k}.{device}.{name}`` in ``draws_out`` (and read from
+    ``draws_in`` for a replay).
+    """
+    m, (n_in, n_out) = cfg.mapping, levels.w_norm.shape
     d_g = m.g_max_S - m.g_min_S
     use_ref = (not m.differential) and m.offset_removal == "reference_column"
     read_kind = "net" if (m.subtraction == "in_array" and (m.differential or use_ref)) else "single"
     tiles = []
-    for r0, r1 in tile_bounds(n_in_out[0], cfg.array.rows_max, cfg.array.split):
-        for c0, c1 in tile_bounds(n_in_out[1], cfg.array.cols_max, cfg.array.split):
-            tile = TileArrays(r0, r1, c0, c1)
+    for r0, r1 in tile_bounds(n_in, cfg.array.rows_max, cfg.array.split):
+        for c0, c1 in tile_bounds(n_out, cfg.array.cols_max, cfg.array.split):
+            ti = len(tiles)
+            slices = []
             for k in range(len(levels.offsets)):
-                g = {}
+                g_target = {}
                 for name, sl in levels.devices.items():
                     lv, shift, max_level = sl[k]
-                    g[name] = levels_to_conductance(lv[r0:r1, c0:c1], max_level, m)
+                    g_target[name] = levels_to_conductance(lv[r0:r1, c0:c1], max_level, m)
                 off = levels.offsets[k]
                 if use_ref:
-                    g["ref"] = np.full((r1 - r0, 1), reference_conductance(off, max_level, m))
-                span = read_span_S(m, off, max_level, read_kind)
+                    g_target["ref"] = np.full((r1 - r0, 1), reference_conductance(off, max_level, m))
+                g_prog, g_t, g_eff, sig = {}, {}, {}, {}
+                for name, gt in g_target.items():
+                    prefix = f"t{ti}.s{k}.{name}."
+                    rec: dict = {}
+                    sub_in = None if draws_in is None else {kk[len(prefix):]: v for kk, v in draws_in.items() if kk.startswith(prefix)}
+                    g_prog[name], g_t[name], g_eff[name], sig[name] = program_device(
+                        gt, cfg, lambda src, key=(ti, k, name): streams.get(key + (src,)), sub_in, rec)
+                    draws_out.update({prefix + kk: v for kk, v in rec.items()})
                 rows = r1 - r0
+                span = read_span_S(m, off, max_level, read_kind)
                 if cfg.adc.range_mode == "max":
                     adc_range = rows * cfg.dac.v_read_V * span
                 else:
@@ -139,21 +238,40 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig) -> list[TileArrays
                 digital_offset = 0.0
                 if not m.differential and m.offset_removal == "digital":
                     digital_offset = m.g_min_S * max_level / d_g + off
-                n_lv = cfg.adc.n_levels or 1
-                for arr in g.values():
-                    arr.setflags(write=False)
-                tile.slices.append(
+                reads = [(name, sign, devs, _combine(g_eff, devs, (rows, c1 - c0))) for name, sign, devs in _read_devices(cfg)]
+                _freeze(g_target, g_prog, g_t, g_eff, sig)
+                slices.append(
                     SliceArrays(
-                        shift=shift,
-                        max_level=float(max_level),
-                        offset_level=off,
-                        g_S=g,
-                        reads=_reads(g, cfg),
+                        shift=shift, max_level=float(max_level), offset_level=off,
+                        g_target_S=g_target, g_prog_S=g_prog, g_S=g_t, g_eff_S=g_eff, read_sigma_S=sig,
+                        reads=reads,
                         i_unit_A=cfg.dac.v_read_V * d_g / max_level,
                         adc_range_A=adc_range,
                         digital_offset=digital_offset,
-                        tie_window=tie_window(rows, n_lv, m.g_max_S / span),
+                        tie_window=tie_window(rows, cfg.adc.n_levels or 1, m.g_max_S / span),
                     )
                 )
-            tiles.append(tile)
+            tiles.append(TileArrays(r0, r1, c0, c1, slices, _drift_scale(slices, cfg, rows=r1 - r0)))
     return tiles
+
+
+def _combine(g: dict[str, np.ndarray], devs, shape) -> np.ndarray:
+    """``sum(sign * g[device])`` over the devices of one read; a single ``ref`` column stays ``(rows, 1)``."""
+    if len(devs) == 1 and devs[0][1] == 1.0:
+        return g[devs[0][0]]
+    return sum(sign * np.broadcast_to(g[name], shape) for name, sign in devs)
+
+
+def _drift_scale(slices: list[SliceArrays], cfg: CrossbarConfig, rows: int) -> float:
+    """Global drift compensation (devices eq. D3): ``alpha = mean|I_ref(prog)| / mean|I_ref(t)|``
+    from a noise-free reference read of all rows at ``v_read`` through every read of the tile."""
+    if not (cfg.device.drift_compensation and cfg.device.has_drift()):
+        return 1.0
+    v = dev.drift_reference_input_V(rows, v_read_V=cfg.dac.v_read_V)
+    i0, it = [], []
+    for s in slices:
+        for _, _, devs, g_read in s.reads:
+            shape = g_read.shape
+            i0.append(v @ _combine(s.g_prog_S, devs, shape))
+            it.append(v @ _combine(s.g_S, devs, shape))
+    return dev.drift_compensation_scale(np.concatenate(i0, axis=1), np.concatenate(it, axis=1))

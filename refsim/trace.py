@@ -42,6 +42,7 @@ class TileTrace:
     reads: list[ReadTrace] = field(default_factory=list)
     digital: dict[str, np.ndarray] = field(default_factory=dict)  # "s{k}" -> (B, cols) net-level units
     partial: np.ndarray | None = None  # (B, cols) tile partial sum before the weight rescale
+    drift_scale: float = 1.0  # global drift compensation factor of this tile
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Trace:
     y: np.ndarray | None = None  # (..., n_out) output, equal to matvec(x)
     y_steps: np.ndarray | None = None  # step-by-step output (equal to y unless path is linear)
     path: str = ""
+    read_sampling: str = "none"  # how read noise was drawn: none | per_cell | output_referred
     adc_clip_fraction: float = 0.0
     dac_clip_fraction: float = 0.0
 
