@@ -80,3 +80,39 @@ def xiao2022_resnet50() -> CrossbarConfig:
         array=ArrayConfig(rows_max=1152, cols_max=256, split="fill"),
         name="xiao2022_resnet50",
     )
+
+
+@register
+def rasch2023_standard() -> CrossbarConfig:
+    """The "standard" analog forward of Rasch et al. 2023 (Nat. Commun.; aihwkit) with its
+    PCM device model, as described in MODEL_SPEC §1:
+
+    * 512 x 512 tiles (even split); analog weights with column-wise scaling; differential
+      one-sided mapping, ``g_min = 0``, ``g_max = 25 uS`` (G+ carries positive weights);
+    * DAC: 8-bit signed (127 levels a side, resolution 1/254 of the full range), per-vector
+      absolute-maximum input range ("noise management"), input bound 1;
+    * ADC: 8-bit signed with a fixed bound of 10 in aihwkit's output unit
+      (``range_A = 10 * g_max * v_read``);
+    * PCM programming noise, per-device drift and 1/f read noise of aihwkit's
+      ``PCMLikeNoiseModel``, global drift compensation, ``t_inference_s = 0``
+      (vary ``device.t_inference_s`` for drift);
+    * output noise 0.04 in aihwkit's output unit (``g_max * v_read``).
+
+    Not included: aihwkit's additional ``w_noise`` (PCM_READ, 0.0175) weight noise, since
+    refsim has one read-noise model per config (``device.read_model="sqrt_state"`` with
+    ``read_sigma_rel=0.0175`` selects it instead of the 1/f model), and the IR-drop
+    heuristic (``device.ir_drop_scale``), off in the standard forward. The digital bias
+    is the layers' business. Needs ``rng``.
+    """
+    from refsim.devices import pcm_rasch2023_noise
+
+    g_max, v_read = 25e-6, 0.2
+    return CrossbarConfig(
+        weight=WeightConfig(scaling="column"),
+        mapping=MappingConfig(g_min_S=0.0, g_max_S=g_max),
+        dac=DACConfig(bits=8, v_read_V=v_read),
+        adc=ADCConfig(bits=8, range_mode="fixed", range_A=10 * g_max * v_read),
+        array=ArrayConfig(rows_max=512, cols_max=512, split="even"),
+        device=pcm_rasch2023_noise(),
+        name="rasch2023_standard",
+    )

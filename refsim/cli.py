@@ -1,0 +1,116 @@
+"""The ``refsim`` command line.
+
+Sub-commands are registered by the modules that implement them (each exposes an
+``add_*_subcommands(subparsers)`` function whose handlers return an exit code)::
+
+    refsim presets [NAME]          list presets, or print one as JSON
+    refsim matvec ...              one crossbar multiply of a random matrix, stage by stage
+    refsim weights list|fetch|import
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+import numpy as np
+
+from refsim import __version__, presets
+from refsim.config import CrossbarConfig, load_config
+
+__all__ = ["main", "build_parser", "resolve_config"]
+
+#: Modules that add sub-commands: (module, function name). A module missing from an
+#: installation is skipped (its commands are then absent from ``--help``).
+_EXTENSIONS = [
+    ("refsim.cli_weights", "add_weights_subcommands"),
+]
+
+
+def resolve_config(spec: str) -> CrossbarConfig:
+    """A preset name or a path to a ``.json`` config file -> :class:`CrossbarConfig`."""
+    if spec in presets.names():
+        return presets.get(spec)
+    if spec.endswith(".json"):
+        return load_config(spec)
+    raise ValueError(f"--preset: {spec!r} is neither a preset ({', '.join(presets.names())}) nor a .json file")
+
+
+def _cmd_presets(args: argparse.Namespace) -> int:
+    if args.name is None:
+        for name in presets.names():
+            doc = (getattr(presets, name).__doc__ or "").strip().splitlines()[0]
+            print(f"{name:<22} {doc}")
+        return 0
+    print(presets.get(args.name).to_json())
+    return 0
+
+
+def _cmd_matvec(args: argparse.Namespace) -> int:
+    cfg = resolve_config(args.preset)
+    rng = np.random.default_rng(args.seed)
+    w = rng.normal(size=(args.n_in, args.n_out))
+    x = rng.normal(size=(args.batch, args.n_in))
+    xb = __import__("refsim").Crossbar(w, cfg, rng=np.random.default_rng(args.seed + 1))
+    tr = xb.trace(x)
+    exact = x @ w
+    err = float(np.linalg.norm(tr.y - exact) / max(np.linalg.norm(exact), 1e-300))
+    out = {
+        "preset": cfg.name, "shape": [args.n_in, args.n_out], "batch": args.batch, "n_arrays": xb.n_arrays,
+        "tiles": len(xb.tiles), "path": tr.path, "read_sampling": tr.read_sampling,
+        "relative_error": err, "adc_clip_fraction": tr.adc_clip_fraction, "dac_clip_fraction": tr.dac_clip_fraction,
+    }
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for k, v in out.items():
+            print(f"{k:<20} {v}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="refsim",
+        description="refsim: a pure-NumPy golden-reference simulator of analog in-memory computing.",
+    )
+    parser.add_argument("--version", action="version", version=f"refsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    p = sub.add_parser("presets", help="list the presets, or print one as JSON")
+    p.add_argument("name", nargs="?", default=None, help="preset to print")
+    p.set_defaults(func=_cmd_presets)
+    p = sub.add_parser("matvec", help="one crossbar multiply of a random matrix; error and clipping")
+    p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
+    p.add_argument("--n-in", type=int, default=64)
+    p.add_argument("--n-out", type=int, default=32)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_cmd_matvec)
+    for module, fn in _EXTENSIONS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:  # an optional part absent from this installation
+            if exc.name != module:
+                raise
+            continue
+        getattr(mod, fn)(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError) as exc:
+        print(f"refsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
