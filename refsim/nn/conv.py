@@ -68,8 +68,8 @@ class Conv2d:
         config=None,
         seed: int = 0,
     ):
-        self.weight = as_float64(weight, f"{name}.weight", ndim=4).copy()  # (C_out, C_in/G, kh, kw)
-        c_out = self.weight.shape[0]
+        weight = as_float64(weight, f"{name}.weight", ndim=4)  # (C_out, C_in/G, kh, kw)
+        c_out = weight.shape[0]
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
             raise ValueError(f"groups must be a positive int; received {groups!r}.")
         if c_out % groups:
@@ -83,29 +83,37 @@ class Conv2d:
         self.bias = check_bias(bias, c_out, f"{name}.bias")
         self.stride = pair(stride, "stride", 1)
         self.dilation = pair(dilation, "dilation", 1)
-        self.kernel_size = self.weight.shape[2:]
+        self.kernel_size = weight.shape[2:]
+        self._c_in_g = weight.shape[1]
         self.padding = resolve_conv_padding(padding, self.kernel_size, self.dilation, self.stride)
         self.groups = int(groups)
         self.name = name
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
         o_g = c_out // self.groups
-        # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W (a view)
-        self.Ws = [
-            self.weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T for g in range(self.groups)
-        ]
+        # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W;
+        # each back end keeps a private read-only copy, which the digital path also uses
         self.matmuls = [
-            program_matmul(W, self.config, crossbar_rng(self.seed, name, g))
-            for g, W in enumerate(self.Ws)
+            program_matmul(
+                weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, self.config, crossbar_rng(self.seed, name, g)
+            )
+            for g in range(self.groups)
         ]
+        self.Ws = [mm.weights for mm in self.matmuls]
+
+    @property
+    def weight(self) -> np.ndarray:
+        """PyTorch-layout weight (C_out, C_in/G, kh, kw) (a view when groups == 1)."""
+        blocks = [W.T.reshape((W.shape[1], self._c_in_g) + tuple(self.kernel_size)) for W in self.Ws]
+        return blocks[0] if self.groups == 1 else np.concatenate(blocks, axis=0)
 
     @property
     def in_channels(self) -> int:
-        return self.weight.shape[1] * self.groups
+        return self._c_in_g * self.groups
 
     @property
     def out_channels(self) -> int:
-        return self.weight.shape[0]
+        return sum(W.shape[1] for W in self.Ws)
 
     @property
     def n_arrays(self) -> int:
@@ -133,7 +141,7 @@ class Conv2d:
         # cols: (N*OH*OW, C_in*kh*kw); group g owns the column block g*K:(g+1)*K
         k = self.Ws[0].shape[0]
         xs = [cols] if self.groups == 1 else [cols[:, g * k : (g + 1) * k] for g in range(self.groups)]
-        mms = [DigitalMatmul(W) for W in self.Ws] if digital else self.matmuls
+        mms = [DigitalMatmul(W, copy=False) for W in self.Ws] if digital else self.matmuls
         stats = [] if records is not None else None
         ys = run_matmuls(mms, xs, stats)
         y = ys[0] if self.groups == 1 else np.concatenate(ys, axis=1)  # (N*OH*OW, C_out)

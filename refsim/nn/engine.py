@@ -112,21 +112,34 @@ class DigitalMatmul:
     """Exact float64 ``y = x @ W``: the ``config=None`` back end (no physics).
 
     Same interface as :class:`refsim.Crossbar` for what layers use
-    (``matvec``, ``n_arrays``); it uses no physical arrays.
+    (``matvec``, ``weights``, ``n_arrays``); it uses no physical arrays.
+    ``copy=False`` wraps ``W`` without copying (for a layer's own weights).
     """
 
     n_arrays = 0
 
-    def __init__(self, W: np.ndarray):
-        self.W = W
+    def __init__(self, W: np.ndarray, copy: bool = True):
+        W = np.array(W, dtype=np.float64, order="C", copy=True) if copy else W
+        if copy:
+            W.setflags(write=False)
+        self._W = W
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The matrix ``W (n_in, n_out)``."""
+        return self._W
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
         """``x (..., n_in) -> x @ W (..., n_out)``."""
-        return x @ self.W
+        return x @ self._W
 
 
 def program_matmul(W: np.ndarray, config, rng: np.random.Generator):
-    """Program ``W`` (n_in, n_out) onto a crossbar, or keep it digital if ``config`` is None."""
+    """Program ``W`` (n_in, n_out) onto a crossbar, or keep it digital if ``config`` is None.
+
+    Either way the returned object owns a private read-only copy of ``W``
+    (``.weights``), which layers use for their exact digital path.
+    """
     if config is None:
         return DigitalMatmul(W)
     from refsim.crossbar import Crossbar  # imported late: layers also work digitally without it

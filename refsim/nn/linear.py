@@ -7,6 +7,8 @@ multiply.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from refsim.nn.engine import (
     DigitalMatmul,
     check_seed,
@@ -52,13 +54,19 @@ class Linear:
     kind = "linear"
 
     def __init__(self, weight, bias=None, *, name: str = "linear", config=None, seed: int = 0):
-        self.weight = as_float64(weight, f"{name}.weight", ndim=2).copy()  # (out, in)
-        self.bias = check_bias(bias, self.weight.shape[0], f"{name}.bias")
+        w = as_float64(weight, f"{name}.weight", ndim=2)  # (out, in)
+        self.bias = check_bias(bias, w.shape[0], f"{name}.bias")
         self.name = name
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
-        self.W = self.weight.T  # (in, out): crossbar convention (a view)
-        self.matmul = program_matmul(self.W, self.config, crossbar_rng(self.seed, name))
+        # the crossbar (or digital back end) holds the private copy W = weight.T (in, out)
+        self.matmul = program_matmul(w.T, self.config, crossbar_rng(self.seed, name))
+        self.W = self.matmul.weights  # (in, out), read-only
+
+    @property
+    def weight(self) -> np.ndarray:
+        """PyTorch-layout weight (out_features, in_features), a read-only view."""
+        return self.W.T
 
     @property
     def in_features(self) -> int:
@@ -89,7 +97,7 @@ class Linear:
                 f"{self.name} input must have shape (..., {self.in_features}); received {x.shape}."
             )
         stats = [] if records is not None else None
-        mm = DigitalMatmul(self.W) if digital else self.matmul
+        mm = DigitalMatmul(self.W, copy=False) if digital else self.matmul
         (y,) = run_matmuls([mm], [x], stats)  # (..., out)
         if self.bias is not None:
             y = y + self.bias

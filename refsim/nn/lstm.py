@@ -89,10 +89,8 @@ class LSTM:
         self.Ws, self.matmuls = {}, {}
         for key, w in self.params.items():
             if key.startswith("weight"):
-                self.Ws[key] = np.ascontiguousarray(w.T)
-                self.matmuls[key] = program_matmul(
-                    self.Ws[key], self.config, crossbar_rng(self.seed, f"{name}.{key}")
-                )
+                self.matmuls[key] = program_matmul(w.T, self.config, crossbar_rng(self.seed, f"{name}.{key}"))
+                self.Ws[key] = self.matmuls[key].weights  # (n_in, 4H), read-only
 
     @property
     def num_directions(self) -> int:
@@ -169,7 +167,7 @@ class LSTM:
         seq_len, n_batch, _ = xs.shape
         H, D = self.hidden_size, self.num_directions
         stats = [] if records is not None else None
-        mm = (lambda key: DigitalMatmul(self.Ws[key])) if digital else self.matmuls.__getitem__
+        mm = (lambda key: DigitalMatmul(self.Ws[key], copy=False)) if digital else self.matmuls.__getitem__
         h_n, c_n = np.empty_like(h0), np.empty_like(c0)
         layer_in = xs
         for k in range(self.num_layers):
