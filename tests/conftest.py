@@ -1,0 +1,34 @@
+"""Shared fixtures of the test suite.
+
+``shared_data`` finds the shared data folder (``$REFSIM_DATA`` or ``<repo>/../shared/data``)
+and skips the test with a clear reason when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def shared_data_path() -> Path:
+    """``$REFSIM_DATA`` if set, else ``shared/data`` next to the repository."""
+    env = os.environ.get("REFSIM_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The shared data folder; skips when it does not exist."""
+    path = shared_data_path()
+    if not path.is_dir():
+        pytest.skip(f"shared data folder not found at {path} (set REFSIM_DATA to the data folder)")
+    return path
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fixed-seed generator: every test that uses it is reproducible."""
+    return np.random.default_rng(20240601)

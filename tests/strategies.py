@@ -1,0 +1,186 @@
+"""All hypothesis strategies of the project: shapes, matrices, configurations.
+
+Conventions
+-----------
+* Matrices are ``W (n_in, n_out)`` and inputs ``x (B, n_in)`` (``y = x @ W``).
+* :data:`DYADIC` physical parameters are exactly representable in binary (powers of two).
+  The integer-oracle tests need them: with decimal values such as ``1e-7`` S a decision
+  level of the ADC that is a tie in decimal arithmetic is not a tie in binary, and float64
+  cannot resolve it (see ``refsim/adc.py``).
+* Config strategies return complete :class:`refsim.CrossbarConfig` objects built with
+  ``CrossbarConfig.replace`` and dotted names; invalid combinations are never drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import refsim
+from refsim.config import slice_widths, weight_magnitude_bits
+
+#: Exactly representable physical parameters (S, S, V) for bit-exact oracle comparisons.
+DYADIC = {"mapping.g_min_S": 2.0**-23, "mapping.g_max_S": 2.0**-16, "dac.v_read_V": 0.25}
+
+SCHEMES = ("differential_one_sided", "differential_two_sided", "offset")
+SYMMETRIC_SCHEMES = ("differential_one_sided", "differential_two_sided")
+
+
+# -- numbers and arrays -----------------------------------------------------------
+def finite_floats(bound: float = 8.0) -> st.SearchStrategy[float]:
+    """Finite float64 in ``[-bound, bound]``, no subnormals."""
+    return st.floats(-bound, bound, allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64)
+
+
+def matrix_elements(bound: float = 8.0, nonneg: bool = False) -> st.SearchStrategy[float]:
+    """Arbitrary floats mixed with quarter-integers (which land on rounding ties) and zeros."""
+    lo = 0.0 if nonneg else -bound
+    quarters = st.integers(int(4 * lo), int(4 * bound)).map(lambda v: v / 4.0)
+    return st.one_of(quarters, st.floats(lo, bound, allow_nan=False, allow_subnormal=False, width=64))
+
+
+def arrays(shape: tuple[int, ...], bound: float = 8.0, nonneg: bool = False) -> st.SearchStrategy[np.ndarray]:
+    """float64 arrays of ``shape`` with :func:`matrix_elements`."""
+    return hnp.arrays(np.float64, shape, elements=matrix_elements(bound, nonneg))
+
+
+@st.composite
+def shapes(draw, max_in: int = 6, max_out: int = 4, max_batch: int = 2) -> tuple[int, int, int]:
+    """``(n_in, n_out, B)``."""
+    return (
+        draw(st.integers(1, max_in)),
+        draw(st.integers(1, max_out)),
+        draw(st.integers(1, max_batch)),
+    )
+
+
+@st.composite
+def problems(draw, max_in: int = 6, max_out: int = 4, max_batch: int = 2, nonneg_x: bool = False):
+    """``(W, x)`` with ``W (n_in, n_out)`` and ``x (B, n_in)``."""
+    n_in, n_out, batch = draw(shapes(max_in, max_out, max_batch))
+    w = draw(arrays((n_in, n_out)))
+    x = draw(arrays((batch, n_in), nonneg=nonneg_x))
+    return w, x
+
+
+# -- configuration pieces -----------------------------------------------------------
+@st.composite
+def tiling_changes(draw, max_rows: int = 6, max_cols: int = 4) -> dict:
+    """``array.*`` changes: no tiling, row splits, column splits or both, either split mode."""
+    return {
+        "array.rows_max": draw(st.one_of(st.none(), st.integers(1, max_rows))),
+        "array.cols_max": draw(st.one_of(st.none(), st.integers(1, max_cols))),
+        "array.split": draw(st.sampled_from(("even", "fill"))),
+    }
+
+
+@st.composite
+def mapping_changes(draw, schemes: tuple[str, ...] = SCHEMES, dyadic: bool = False) -> dict:
+    """``mapping.*`` changes: every scheme, subtraction place and offset removal; cell_bits=None."""
+    changes = {
+        "mapping.scheme": draw(st.sampled_from(schemes)),
+        "mapping.subtraction": draw(st.sampled_from(("in_array", "digital"))),
+        "mapping.offset_removal": draw(st.sampled_from(("digital", "reference_column"))),
+        "mapping.cell_bits": None,
+    }
+    if dyadic:
+        changes.update(DYADIC)
+        changes["mapping.g_min_S"] = draw(st.sampled_from((0.0, 2.0**-23, 2.0**-20)))
+    else:
+        changes["mapping.g_min_S"] = draw(st.sampled_from((0.0, 1e-7, 1e-6, 3.3e-6)))
+        changes["mapping.g_max_S"] = draw(st.sampled_from((1e-5, 2.5e-5)))
+        changes["dac.v_read_V"] = draw(st.sampled_from((0.2, 0.25, 0.1)))
+    return changes
+
+
+@st.composite
+def ideal_configs(draw, schemes: tuple[str, ...] = SCHEMES, max_rows: int = 6, max_cols: int = 4):
+    """The ideal preset under every mapping variant and tiling (still ideal: equals ``x @ W``)."""
+    changes = draw(mapping_changes(schemes))
+    changes.update(draw(tiling_changes(max_rows, max_cols)))
+    changes["weight.scaling"] = draw(st.sampled_from(("max", "column")))
+    return refsim.presets.get("ideal").replace(**changes)
+
+
+@st.composite
+def weight_changes(draw, scheme: str, max_bits: int = 6) -> dict:
+    """``weight.*`` changes: bits, slices (with or without bits_per_slice), range choice."""
+    bits = draw(st.integers(2, max_bits))
+    mag = weight_magnitude_bits(bits, scheme)
+    n_slices = draw(st.integers(1, min(mag, 3)))
+    options = [None] + [p for p in range(1, 4) if n_slices > 1]
+    valid = []
+    for per in options:
+        try:
+            slice_widths(mag, n_slices, per)
+            valid.append(per)
+        except ValueError:
+            pass
+    per = draw(st.sampled_from(valid))
+    scaling = draw(st.sampled_from(("max", "column", "percentile", "fixed")))
+    out = {"weight.bits": bits, "weight.n_slices": n_slices, "weight.bits_per_slice": per, "weight.scaling": scaling}
+    if scaling == "fixed":
+        out["weight.w_max"] = draw(st.sampled_from((0.5, 1.0, 4.0)))
+    if scaling == "percentile":
+        out["weight.percentile"] = draw(st.sampled_from((50.0, 90.0, 100.0)))
+    return out
+
+
+@st.composite
+def dac_changes(draw, max_bits: int = 6, allow_unsigned: bool = True) -> dict:
+    """``dac.*`` changes: bits, signed/unsigned, range, bit-serial slices, signed-input handling, accumulation."""
+    signed = draw(st.booleans()) if allow_unsigned else True
+    bits = draw(st.integers(2 if signed else 1, max_bits if signed else max_bits - 1))
+    range_mode = draw(st.sampled_from(("abs_max", "fixed")))
+    out = {
+        "dac.bits": bits,
+        "dac.signed": signed,
+        "dac.range_mode": range_mode,
+        "dac.slice_bits": draw(st.one_of(st.none(), st.integers(1, 3))),
+        "dac.signed_inputs": draw(st.sampled_from(("bipolar", "two_pass"))),
+        "dac.accumulation": draw(st.sampled_from(("digital", "analog"))),
+    }
+    if range_mode == "fixed":
+        out["dac.x_max"] = draw(st.sampled_from((0.5, 1.0, 4.0)))
+    return out
+
+
+@st.composite
+def adc_changes(draw, n_slices: int, max_bits: int = 10) -> dict:
+    """``adc.*`` changes: ideal or quantized, signed/unsigned, "max" or fixed ranges (dyadic amperes,
+    one float or a tuple with one range per weight slice)."""
+    if draw(st.integers(0, 4)) == 0:
+        return {"adc.bits": None, "adc.range_mode": "max", "adc.range_A": None}
+    signed = draw(st.booleans())
+    out = {"adc.bits": draw(st.integers(2 if signed else 1, max_bits)), "adc.signed": signed}
+    if draw(st.booleans()):
+        out.update({"adc.range_mode": "max", "adc.range_A": None})
+    else:
+        ranges = st.sampled_from(tuple(2.0**-k for k in range(15, 21)))
+        if n_slices > 1 and draw(st.booleans()):
+            rng_a = tuple(draw(ranges) for _ in range(n_slices))
+        else:
+            rng_a = draw(ranges)
+        out.update({"adc.range_mode": "fixed", "adc.range_A": rng_a})
+    return out
+
+
+@st.composite
+def quantized_configs(draw, schemes: tuple[str, ...] = SCHEMES, allow_unsigned_dac: bool = True,
+                      max_rows: int = 6, max_cols: int = 4):
+    """Every noise-free quantized configuration the integer oracle covers, with :data:`DYADIC` parameters."""
+    changes = draw(mapping_changes(schemes, dyadic=True))
+    changes.update(draw(weight_changes(changes["mapping.scheme"])))
+    changes.update(draw(dac_changes(allow_unsigned=allow_unsigned_dac)))
+    changes.update(draw(adc_changes(changes["weight.n_slices"])))
+    changes.update(draw(tiling_changes(max_rows, max_cols)))
+    return refsim.presets.get("ideal").replace(**changes)
+
+
+@st.composite
+def quantized_problems(draw, schemes: tuple[str, ...] = SCHEMES):
+    """``(cfg, W, x)`` small enough for the exact oracle; non-negative ``x`` for an unsigned DAC."""
+    cfg = draw(quantized_configs(schemes))
+    w, x = draw(problems(nonneg_x=not cfg.dac.signed))
+    return cfg, w, x

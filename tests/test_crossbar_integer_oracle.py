@@ -1,0 +1,227 @@
+"""Noise-free quantized crossbars against the exact integer oracle (refsim.oracles.integer_oracle).
+
+The strongest check of the suite: every ADC code equal to the bit, and ``y`` equal to the
+exactly computed result to float64 round-off. Physical parameters are dyadic
+(``strategies.DYADIC``): with decimal ones a decimal tie of the ADC is not a binary tie
+and float64 cannot resolve it (refsim/adc.py). Shapes are tiny because the oracle is
+exact rational arithmetic (slow).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import refsim
+import refsim.crossbar
+from refsim.oracles import integer_oracle
+from strategies import DYADIC, arrays, quantized_configs, quantized_problems
+from tolerances import PLANTED_RELATIVE_ERROR, RTOL_EXACT
+
+# ~10 ms per example (tiny shapes), so 200 examples take ~2 s; a 4000-example run found no failure.
+ORACLE_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def term_scale(x: np.ndarray, w: np.ndarray, cfg) -> np.ndarray:
+    """Magnitude of the terms summed into each output, ``(B, 1)``: ``sum_i max(|x_i|, x_fix) * w_max``.
+
+    Round-off of ``y`` is relative to this, not to ``|y|`` (which can cancel to 0).
+    """
+    x_mag = np.abs(x)
+    if cfg.dac.range_mode == "fixed":
+        x_mag = np.minimum(x_mag, cfg.dac.x_max)
+    w_mag = max(float(np.max(np.abs(w))), cfg.weight.w_max or 0.0, 1.0)
+    return x_mag.sum(axis=1, keepdims=True) * w_mag + np.finfo(float).tiny
+
+
+def assert_codes_equal(sim_codes: dict, oracle_codes: dict) -> None:
+    """Same keys, same integer codes. A reference-column read has one column ``(B, 1)``: broadcast it."""
+    assert sorted(sim_codes) == sorted(oracle_codes)
+    for key, ref in oracle_codes.items():
+        got = np.broadcast_to(sim_codes[key], ref.shape)
+        assert np.all(got == np.rint(got)), f"{key}: ADC codes are not integers"
+        np.testing.assert_array_equal(got.astype(np.int64), ref, err_msg=f"ADC codes of read {key}")
+
+
+def assert_y_exact(y: np.ndarray, y_ref: np.ndarray, x: np.ndarray, w: np.ndarray, cfg, rtol: float = RTOL_EXACT):
+    """``|y - y_ref| <= rtol * term_scale``, elementwise."""
+    err = np.abs(y - y_ref)
+    bound = rtol * term_scale(x, w, cfg)
+    assert np.all(err <= bound), f"max error {err.max():.3e} > bound {bound.min():.3e}\ny={y}\nref={y_ref}"
+
+
+def check_against_oracle(cfg, w, x):
+    xb = refsim.Crossbar(w, cfg)
+    tr = xb.trace(x)
+    ref = integer_oracle(w, x, cfg)
+    if cfg.adc.bits is not None:
+        assert_codes_equal(tr.adc_codes(), ref["adc_codes"])
+    else:
+        assert tr.adc_codes() == {} and ref["adc_codes"] == {}
+    assert_y_exact(tr.y, ref["y"], x, w, cfg)
+    np.testing.assert_array_equal(xb.matvec(x), tr.y)
+    return tr, ref
+
+
+# -- the property ----------------------------------------------------------------------
+@ORACLE_SETTINGS
+@given(quantized_problems())
+def test_quantized_pipeline_equals_integer_oracle(problem):
+    cfg, w, x = problem
+    check_against_oracle(cfg, w, x)
+
+
+@pytest.mark.parametrize("preset", ["int8", "bitserial_int8"])
+def test_presets_equal_integer_oracle(preset, rng):
+    cfg = refsim.presets.get(preset).replace(**DYADIC)
+    w = rng.normal(size=(6, 4))
+    x = rng.normal(size=(2, 6))
+    check_against_oracle(cfg, w, x)
+
+
+def test_tiled_preset_equals_integer_oracle(rng):
+    # xiao2022 uses decimal conductances; make them dyadic and shrink the arrays so tiling happens
+    cfg = refsim.presets.get("xiao2022_resnet50").replace(
+        **DYADIC, **{"array.rows_max": 4, "array.cols_max": 2}
+    )
+    w = rng.normal(size=(6, 4))
+    x = rng.normal(size=(2, 6))
+    tr, _ = check_against_oracle(cfg, w, x)
+    assert len(tr.tiles) == 4
+
+
+# -- lossless reads equal the digital integer computation ------------------------------
+def lossless_config(scheme="differential_one_sided", w_bits=4, dac_bits=4, adc_bits=10, **more):
+    """An ADC whose LSB is exactly one unit of ``c * q`` current, so nothing is rounded:
+
+    ``I = v_read/c_max * dG/L * sum_i c_i q_i`` (g_min = 0, one-sided, in-array), so with
+    ``range_A = N * v_read * dG / (L * c_max)`` the code is the integer dot product ``sum_i c_i q_i``.
+    """
+    cfg = refsim.presets.get("ideal").replace(**{
+        **DYADIC, "mapping.g_min_S": 0.0, "mapping.scheme": scheme, "weight.bits": w_bits, "dac.bits": dac_bits,
+    })
+    big_l = 2 ** (w_bits - 1) - 1
+    c_max = cfg.dac.code_max
+    n_levels = 2 ** (adc_bits - 1) - 1
+    unit = cfg.dac.v_read_V * cfg.mapping.g_max_S / (big_l * c_max)
+    return cfg.replace(**{"adc.bits": adc_bits, "adc.range_mode": "fixed", "adc.range_A": n_levels * unit}, **more)
+
+
+def digital_integer_parts(w, x, cfg):
+    """DAC codes c, weight levels q and the scales of the digital computation, computed here by hand."""
+    big_q = 2 ** (cfg.weight.bits - 1) - 1
+    c_max = cfg.dac.code_max
+    w_max = np.max(np.abs(w)) or 1.0  # an all-zero matrix gets range 1 (its levels are 0 anyway)
+    q = np.rint(w / w_max * big_q).astype(np.int64)
+    x_max = np.max(np.abs(x), axis=1, keepdims=True)
+    x_max[x_max == 0] = 1.0
+    c = np.rint(x / x_max * c_max).astype(np.int64)
+    return c, q, x_max / c_max, w_max / big_q
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_lossless_adc_equals_digital_integer_matmul(data):
+    n_in, n_out, batch = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+    w = data.draw(arrays((n_in, n_out)))
+    x = data.draw(arrays((batch, n_in)))
+    cfg = lossless_config()
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    c, q, x_unit, w_unit = digital_integer_parts(w, x, cfg)
+    codes = tr.adc_codes()["t0.s0.net.all"]
+    np.testing.assert_array_equal(codes, c @ q)  # bit exact: ADC code == integer dot product
+    y_digital = (c @ q) * x_unit * w_unit
+    assert_y_exact(tr.y, y_digital, x, w, cfg)
+    assert tr.adc_clip_fraction == 0.0
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.data())
+def test_ideal_adc_equals_digital_quantized_matmul(data):
+    """Ideal ADC, quantized weights and DAC: y = (DAC-quantized x) @ (quantized W), every scheme."""
+    scheme = data.draw(st.sampled_from(("differential_one_sided", "differential_two_sided", "offset")))
+    n_in, n_out, batch = data.draw(st.integers(1, 8)), data.draw(st.integers(1, 4)), data.draw(st.integers(1, 3))
+    w = data.draw(arrays((n_in, n_out)))
+    x = data.draw(arrays((batch, n_in)))
+    cfg = refsim.presets.get("ideal").replace(**{
+        "mapping.scheme": scheme, "weight.bits": data.draw(st.integers(2, 8)), "dac.bits": data.draw(st.integers(2, 8)),
+    })
+    c, q, x_unit, w_unit = digital_integer_parts(w, x, cfg)
+    y = refsim.Crossbar(w, cfg).matvec(x)
+    assert_y_exact(y, (c @ q) * x_unit * w_unit, x, w, cfg)
+
+
+def test_adc_clip_fraction_counts_clipped_dot_products(rng):
+    """With a lossless LSB and a 5-bit ADC (N = 15), a code clips exactly when |c @ q| > 15."""
+    cfg = lossless_config(adc_bits=5)
+    w = rng.normal(size=(6, 4))
+    x = rng.normal(size=(20, 6))
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    c, q, _, _ = digital_integer_parts(w, x, cfg)
+    dots = c @ q
+    expected = np.count_nonzero(np.abs(dots) > 15) / dots.size
+    assert 0 < expected < 1  # the data exercises both sides
+    assert tr.adc_clip_fraction == expected
+    np.testing.assert_array_equal(tr.adc_codes()["t0.s0.net.all"], np.clip(dots, -15, 15))
+
+
+def test_adc_clip_fraction_unsigned_clips_negative_currents(rng):
+    cfg = lossless_config(adc_bits=10).replace(**{"adc.signed": False, "adc.range_A": 1023 * lossless_unit()})
+    w = rng.normal(size=(6, 4))
+    x = rng.normal(size=(20, 6))
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    c, q, _, _ = digital_integer_parts(w, x, cfg)
+    dots = c @ q
+    assert tr.adc_clip_fraction == np.count_nonzero(dots < 0) / dots.size
+    np.testing.assert_array_equal(tr.adc_codes()["t0.s0.net.all"], np.maximum(dots, 0))
+
+
+def lossless_unit() -> float:
+    """The current of one unit of ``c * q`` in :func:`lossless_config` (4-bit weights and DAC)."""
+    return DYADIC["dac.v_read_V"] * DYADIC["mapping.g_max_S"] / (7 * 7)
+
+
+# -- the oracle comparison can fail ------------------------------------------------------
+def test_oracle_catches_planted_off_by_one(monkeypatch, rng):
+    cfg = refsim.presets.get("int8").replace(**DYADIC)
+    w = rng.normal(size=(5, 3))
+    x = rng.normal(size=(2, 5))
+    check_against_oracle(cfg, w, x)  # correct simulator: passes
+
+    real = refsim.crossbar.adc_convert
+
+    def off_by_one(*args, **kwargs):
+        k, n_clipped = real(*args, **kwargs)
+        k = k.copy()
+        k[0, 0] += 1  # one code of one conversion, one LSB too high
+        return k, n_clipped
+
+    monkeypatch.setattr(refsim.crossbar, "adc_convert", off_by_one)
+    with pytest.raises(AssertionError, match="ADC codes"):
+        check_against_oracle(cfg, w, x)
+
+
+def test_exact_float_check_catches_perturbed_result(rng):
+    cfg = refsim.presets.get("int8").replace(**DYADIC)
+    w = rng.normal(size=(5, 3))
+    x = rng.normal(size=(2, 5))
+    ref = integer_oracle(w, x, cfg)
+    y = refsim.Crossbar(w, cfg).matvec(x)
+    assert_y_exact(y, ref["y"], x, w, cfg)
+    y_bad = y.copy()
+    y_bad[1, 2] += PLANTED_RELATIVE_ERROR * term_scale(x, w, cfg)[1, 0]
+    with pytest.raises(AssertionError, match="max error"):
+        assert_y_exact(y_bad, ref["y"], x, w, cfg)
+
+
+@settings(max_examples=20, deadline=None)
+@given(quantized_configs(schemes=("differential_one_sided",)))
+def test_oracle_codes_depend_on_the_config(cfg):
+    """Sanity of the harness: the keys cover every read the simulator made."""
+    w = np.array([[1.0, -0.5], [0.25, 0.75]])
+    x = np.array([[0.5, -1.0]]) if cfg.dac.signed else np.array([[0.5, 1.0]])
+    tr, ref = check_against_oracle(cfg, w, x)
+    n_reads = sum(len(t.reads) for t in tr.tiles)
+    assert len(tr.adc_codes()) == (n_reads if cfg.adc.bits is not None else 0)
