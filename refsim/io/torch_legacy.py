@@ -55,11 +55,11 @@ def _read_header(data: bytes) -> tuple[int, str]:
     magic, pos = restricted_load(data, what="legacy magic number")
     if magic != LEGACY_MAGIC:
         raise CorruptCheckpointError(f"legacy checkpoint magic number is {magic!r}, expected {LEGACY_MAGIC:#x}")
-    protocol, n = restricted_load(data[pos:], what="legacy protocol version")
+    protocol, n = restricted_load(data, what="legacy protocol version", offset=pos)
     pos += n
     if protocol != LEGACY_PROTOCOL:
         raise UnsupportedCheckpointError(f"legacy protocol version {protocol!r} (only {LEGACY_PROTOCOL} exists)")
-    sys_info, n = restricted_load(data[pos:], what="legacy sys_info")
+    sys_info, n = restricted_load(data, what="legacy sys_info", offset=pos)
     pos += n
     if not isinstance(sys_info, dict) or "little_endian" not in sys_info:
         raise CorruptCheckpointError(f"legacy sys_info must be a dict with 'little_endian', got {sys_info!r}")
@@ -111,9 +111,9 @@ def read_torch_legacy(source: Any) -> Any:
             )
         return StorageRef(root.key, root.dtype, root.itemsize, root.numel, offset, view_numel)
 
-    obj, n = restricted_load(data[pos:], persistent_load, "legacy object pickle")
+    obj, n = restricted_load(data, persistent_load, "legacy object pickle", offset=pos)
     pos += n
-    keys, n = restricted_load(data[pos:], what="legacy storage key list")
+    keys, n = restricted_load(data, what="legacy storage key list", offset=pos)
     pos += n
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
         raise CorruptCheckpointError(f"legacy storage key list must be a list of str, got {type(keys).__name__}")

@@ -37,6 +37,7 @@ from __future__ import annotations
 import collections
 import io
 import pickle
+import pickletools
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -380,8 +381,46 @@ def _refuse_persistent_id(pid: Any) -> Any:
     raise CorruptCheckpointError(f"unexpected persistent id {pid!r} in a pickle that must hold none")
 
 
+_MEMO_OPCODES = ("PUT", "BINPUT", "LONG_BINPUT")
+
+
+def prescan_pickle(data: bytes, what: str = "pickle", offset: int = 0) -> int:
+    """Walk the opcodes of the first pickle in ``data`` without executing any.
+
+    CPython's C unpickler grows its memo table to ``2 x index`` on a
+    ``LONG_BINPUT``, so a 5-byte opcode with index 2**31 would allocate
+    gigabytes. Pickles written by pickle number memo entries 0, 1, 2...; this
+    scan refuses any memo index larger than the number of opcodes before it.
+
+    Returns
+    -------
+    int
+        Number of opcodes, STOP included.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        Malformed opcode stream or an out-of-range memo index.
+    """
+    n_ops = 0
+    stream = io.BytesIO(data)  # shares the bytes object's buffer (no copy)
+    stream.seek(offset)
+    try:
+        for opcode, arg, _pos in pickletools.genops(stream):
+            n_ops += 1
+            if opcode.name in _MEMO_OPCODES and int(arg) > n_ops:
+                raise CorruptCheckpointError(
+                    f"{what}: memo index {arg} after only {n_ops} opcodes (a memory-exhaustion pattern)"
+                )
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pickletools reports malformed streams in many ways
+        raise CorruptCheckpointError(f"cannot parse {what}: {type(exc).__name__}: {exc}") from exc
+    return n_ops
+
+
 def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = None,
-                    what: str = "pickle") -> tuple[Any, int]:
+                    what: str = "pickle", offset: int = 0) -> tuple[Any, int]:
     """Unpickle ``data`` with :class:`RestrictedUnpickler`.
 
     Parameters
@@ -392,13 +431,15 @@ def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = 
         Handler for persistent ids; by default any persistent id is an error.
     what : str
         Name used in error messages.
+    offset : int
+        Position of the pickle in ``data``.
 
     Returns
     -------
     obj : object
         The unpickled object (TensorSpec leaves, not arrays).
     n_read : int
-        Bytes consumed from ``data``.
+        Bytes consumed from ``data`` starting at ``offset``.
 
     Raises
     ------
@@ -410,7 +451,9 @@ def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = 
         exception, so every exception except :class:`CheckpointError` is
         wrapped here -- at this single boundary.
     """
+    prescan_pickle(data, what, offset)
     stream = io.BytesIO(data)
+    stream.seek(offset)
     unpickler = RestrictedUnpickler(stream, persistent_load or _refuse_persistent_id)
     try:
         obj = unpickler.load()
@@ -418,7 +461,7 @@ def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = 
         raise
     except Exception as exc:  # noqa: BLE001 - boundary: see docstring
         raise CorruptCheckpointError(f"cannot parse {what}: {type(exc).__name__}: {exc}") from exc
-    return obj, stream.tell()
+    return obj, stream.tell() - offset
 
 
 # --- materialization ----------------------------------------------------------------
