@@ -1,0 +1,126 @@
+"""fetch(): a local http.server in a thread serves good, corrupt and truncated files.
+
+Invariant under test: the final path only ever holds a file whose SHA-256
+verified; failures leave no file there and no temporary ``.part`` file behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _ckpt_writer as cw  # noqa: E402
+
+import refsim.io.download as download  # noqa: E402
+from refsim.io import ChecksumError, DownloadError, fetch, load_state_dict, sha256_file  # noqa: E402
+from refsim.io.registry import CHECKPOINTS  # noqa: E402
+
+GOOD = cw.torch_zip_bytes(cw.ordered({"w": cw.dense("0", np.arange(4096, dtype=np.float32))}))
+GOOD_SHA = hashlib.sha256(GOOD).hexdigest()
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        if self.path == "/good.pth":
+            body, length = GOOD, len(GOOD)
+        elif self.path == "/corrupt.pth":
+            body = bytearray(GOOD)
+            body[len(body) // 2] ^= 0xFF
+            body, length = bytes(body), len(GOOD)
+        elif self.path == "/dropped.pth":  # announces the full length, sends half, closes
+            body, length = GOOD[: len(GOOD) // 2], len(GOOD)
+        else:
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+
+
+@pytest.fixture(scope="module")
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture
+def fake_entry(monkeypatch):
+    """A registry entry whose file is the small generated checkpoint."""
+    base = CHECKPOINTS["cifar-resnet20"]
+    entry = replace(base, name="test-tiny", url=f"https://example.invalid/tiny-{GOOD_SHA[:8]}.pth", sha256=GOOD_SHA)
+    monkeypatch.setitem(CHECKPOINTS, "test-tiny", entry)
+    return entry
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+def test_fetch_good_file(server, fake_entry, tmp_path):
+    path = fetch("test-tiny", tmp_path / "w", url=f"{server}/good.pth", progress=False)
+    assert path == tmp_path / "w" / fake_entry.filename
+    assert sha256_file(path) == GOOD_SHA
+    np.testing.assert_array_equal(load_state_dict(path)["w"], np.arange(4096, dtype=np.float32))
+    assert _leftovers(tmp_path / "w") == [fake_entry.filename]
+    # second call reuses the verified file (the bad URL is never contacted)
+    assert fetch("test-tiny", tmp_path / "w", url=f"{server}/missing.pth", progress=False) == path
+
+
+def test_fetch_prefix_only_hash(server, fake_entry, tmp_path, monkeypatch):
+    monkeypatch.setitem(CHECKPOINTS, "test-tiny", replace(fake_entry, sha256=GOOD_SHA[:8]))
+    assert fetch("test-tiny", tmp_path, url=f"{server}/good.pth", progress=False).is_file()
+
+
+@pytest.mark.parametrize("name, error", [("corrupt.pth", ChecksumError), ("dropped.pth", DownloadError),
+                                         ("missing.pth", DownloadError)])
+def test_failed_download_leaves_nothing(server, fake_entry, tmp_path, name, error):
+    with pytest.raises(error):
+        fetch("test-tiny", tmp_path, url=f"{server}/{name}", progress=False)
+    assert _leftovers(tmp_path) == []
+
+
+def test_corrupt_download_does_not_replace_a_stale_file(server, fake_entry, tmp_path):
+    stale = tmp_path / fake_entry.filename
+    stale.write_bytes(b"stale")
+    with pytest.raises(ChecksumError):
+        fetch("test-tiny", tmp_path, url=f"{server}/corrupt.pth", progress=False)
+    assert stale.read_bytes() == b"stale"
+    assert _leftovers(tmp_path) == [fake_entry.filename]
+    fetch("test-tiny", tmp_path, url=f"{server}/good.pth", progress=False)  # stale file replaced
+    assert sha256_file(stale) == GOOD_SHA
+
+
+def test_interrupt_midway_removes_temporary_file(server, fake_entry, tmp_path, monkeypatch):
+    class Boom(Exception):
+        pass
+
+    def explode(*args, **kwargs):
+        raise Boom
+
+    monkeypatch.setattr(download.os, "replace", explode)
+    with pytest.raises(Boom):
+        fetch("test-tiny", tmp_path, url=f"{server}/good.pth", progress=False)
+    assert _leftovers(tmp_path) == []
+
+
+def test_unknown_name():
+    with pytest.raises(ValueError, match="unknown checkpoint 'nope'.*cifar-resnet20"):
+        fetch("nope", "unused")
