@@ -184,3 +184,17 @@ def quantized_problems(draw, schemes: tuple[str, ...] = SCHEMES):
     cfg = draw(quantized_configs(schemes))
     w, x = draw(problems(nonneg_x=not cfg.dac.signed))
     return cfg, w, x
+
+
+@st.composite
+def seeded_problems(draw, max_in: int = 64, max_out: int = 16, max_batch: int = 8):
+    """``(W, x)`` of larger shapes, drawn from a seeded ``numpy.random.Generator`` (fast to generate):
+    normal entries times a drawn scale, with some entries set to exactly 0."""
+    n_in, n_out, batch = draw(shapes(max_in, max_out, max_batch))
+    gen = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    scale_w, scale_x = (draw(st.sampled_from((1e-3, 1.0, 1e3))) for _ in range(2))
+    w = gen.normal(size=(n_in, n_out)) * scale_w
+    x = gen.normal(size=(batch, n_in)) * scale_x
+    w[gen.random(w.shape) < 0.1] = 0.0
+    x[gen.random(x.shape) < 0.1] = 0.0
+    return w, x
