@@ -148,8 +148,13 @@ def _limits(values: np.ndarray, log: bool, given) -> tuple[float, float]:
     lo, hi = float(values.min()), float(values.max())
     if log:
         if lo == hi:
-            return lo / 2, hi * 2
-        return 10 ** math.floor(math.log10(lo) + 1e-9), 10 ** math.ceil(math.log10(hi) - 1e-9)
+            lo, hi = lo / 2, hi * 2
+        d0, d1 = math.floor(math.log10(lo) + 1e-9), math.ceil(math.log10(hi) - 1e-9)
+        if d1 - d0 > 2:  # wide range: whole decades
+            return 10.0**d0, 10.0**d1
+        # narrow range: round out to 1-2-5 steps
+        cands = [float(f"{m * 10.0**d:.12g}") for d in range(d0 - 1, d1 + 1) for m in (1, 2, 5)]
+        return max(c for c in cands if c <= lo * (1 + 1e-9)), min(c for c in cands if c >= hi * (1 - 1e-9))
     if lo == hi:
         pad = abs(lo) * 0.1 or 1.0
         return lo - pad, hi + pad
