@@ -15,11 +15,14 @@ from refsim.config import (
     CrossbarConfig,
     DACConfig,
     MappingConfig,
+    NoiseConfig,
     WeightConfig,
+    WireConfig,
     load_config,
 )
 from refsim.crossbar import Crossbar
 from refsim.trace import Trace
+from refsim import nn  # noqa: E402  (layers and networks; imports the crossbar)
 
 __version__ = "0.1.0"
 
@@ -31,7 +34,10 @@ __all__ = [
     "DACConfig",
     "ADCConfig",
     "ArrayConfig",
+    "NoiseConfig",
+    "WireConfig",
     "Trace",
+    "nn",
     "load_config",
     "presets",
     "__version__",

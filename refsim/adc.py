@@ -54,14 +54,19 @@ def adc_convert(
     z = i_A / lsb_A
     k = np.rint(z)
     if window > 0:
-        # values within `window` of a half-integer are ties: round them half to even
-        lo = np.floor(z)
-        near = np.abs(z - lo - 0.5) <= window
+        # |z - k| <= 1/2 always; a value within `window` of a half-integer is a tie: round it half to even
+        dist = np.abs(np.subtract(z, k, out=z), out=z)
+        near = dist >= 0.5 - window
         if np.any(near):
-            even = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
-            k = np.where(near, even, k)
-    k_lo = -n_levels if signed else 0
-    n_clipped = int(np.count_nonzero((k > n_levels) | (k < k_lo)))
-    if n_clipped:
-        np.clip(k, k_lo, n_levels, out=k)
+            z_near = i_A[near] / lsb_A
+            lo = np.floor(z_near)
+            k[near] = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
+    if signed:
+        n_clipped = int(np.count_nonzero(np.abs(k) > n_levels))
+        if n_clipped:
+            np.clip(k, -n_levels, n_levels, out=k)
+    else:
+        n_clipped = int(np.count_nonzero((k > n_levels) | (k < 0)))
+        if n_clipped:
+            np.clip(k, 0, n_levels, out=k)
     return k, n_clipped

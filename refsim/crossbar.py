@@ -122,9 +122,12 @@ class Crossbar:
         self._w = w.copy()
         self._w.setflags(write=False)
         self._streams = Streams(None if rng is None else int(rng.integers(0, 2**63)))
-        self._levels = weight_levels(self._w, config)
+        levels = weight_levels(self._w, config)
         self._program_draws: dict[str, np.ndarray] = {}
-        self._tiles = program_arrays(self._levels, config, self._streams, draws, self._program_draws)
+        self._tiles = program_arrays(levels, config, self._streams, draws, self._program_draws)
+        # keep only the scalars of steps 1-2; trace() recomputes the level matrices (memory)
+        self._w_max, self._level_scale = levels.w_max, levels.level_scale
+        del levels
         self._read_sampling = dev.resolve_read_sampling(d, wire_resistance=config.wire.enabled)
         self._linear = (
             config.dac.bits is None and config.adc.bits is None
@@ -201,7 +204,7 @@ class Crossbar:
         then in ``Trace.y_steps`` and agrees with ``y`` to round-off.
         """
         x2, lead = self._check_x(x)
-        lv = self._levels
+        lv = weight_levels(self._w, self._config)
         tr = Trace(
             x=x2, w_max=lv.w_max, w_norm=lv.w_norm, weight_clip_fraction=lv.clip_fraction,
             weight_levels=lv.q, device_levels={n: [s[0] for s in sl] for n, sl in lv.devices.items()},
@@ -236,7 +239,7 @@ class Crossbar:
             for s in t.slices:
                 g_net = sum(sign * np.broadcast_to(g, block.shape) for _, sign, _, g in s.reads)
                 block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
-        w_eff *= self._levels.w_max / self._levels.level_scale
+        w_eff *= self._w_max / self._level_scale
         w_eff.setflags(write=False)
         return w_eff
 
@@ -254,7 +257,7 @@ class Crossbar:
 
     def _forward(self, x2: np.ndarray, tr: Trace | None, draws: _Draws) -> np.ndarray:
         cfg = self._config
-        y = np.zeros((x2.shape[0], self.shape[1]))
+        y = np.zeros((x2.shape[0], self.shape[1])) if len(self._tiles) > 1 else None
         adc_clipped = adc_total = 0
         dac_clip_sum = 0.0
         n_row_tiles = 0
@@ -264,7 +267,8 @@ class Crossbar:
             x_max = input_range(xt, cfg.dac)
             codes, dac_clip = dac_codes(xt, x_max, cfg.dac)
             passes = drive_passes(codes, cfg.dac)
-            d_sum = codes.sum(axis=1, keepdims=True) / c_max  # (B, 1): sum_i c_i / c_max
+            # (B, 1): sum_i c_i / c_max, needed by the digital offset removal only
+            d_sum = codes.sum(axis=1, keepdims=True) / c_max if t.slices[0].digital_offset else None
             if t.c0 == 0:
                 dac_clip_sum += dac_clip
                 n_row_tiles += 1
@@ -272,21 +276,28 @@ class Crossbar:
             if tr is not None:
                 volts = {p.label: p.codes * (cfg.dac.v_read_V / p.code_max) for p in passes}
                 ttr = TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, codes, dac_clip, volts, drift_scale=t.drift_scale)
-            acc = np.zeros((x2.shape[0], t.c1 - t.c0))
+            acc = None if len(t.slices) == 1 else np.zeros((x2.shape[0], t.c1 - t.c0))
             for k, s in enumerate(t.slices):
                 p_k, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}", (ti, k), draws, ttr, k)
-                p_k -= s.digital_offset * d_sum
-                acc += (2.0**s.shift) * p_k
+                if s.digital_offset:
+                    p_k -= s.digital_offset * d_sum
+                if len(t.slices) == 1 and s.shift == 0:
+                    acc = p_k
+                else:
+                    acc += (2.0**s.shift) * p_k
                 adc_clipped += clipped
                 adc_total += total
                 if ttr is not None:
-                    ttr.digital[f"s{k}"] = p_k
-            acc *= x_max[:, None] * t.drift_scale
-            y[:, t.c0 : t.c1] += acc
+                    ttr.digital[f"s{k}"] = p_k.copy()
+            acc *= x_max[:, None] * t.drift_scale if t.drift_scale != 1.0 else x_max[:, None]
+            if len(self._tiles) == 1:
+                y = acc
+            else:
+                y[:, t.c0 : t.c1] += acc
             if ttr is not None:
-                ttr.partial = acc
+                ttr.partial = acc.copy()
                 tr.tiles.append(ttr)
-        y *= self._levels.w_max / self._levels.level_scale
+        y *= self._w_max / self._level_scale
         if tr is not None:
             tr.adc_clip_fraction = adc_clipped / adc_total if adc_total else 0.0
             tr.dac_clip_fraction = dac_clip_sum / max(n_row_tiles, 1)
@@ -371,16 +382,15 @@ class Crossbar:
                 if d.i_col_max_A is not None:
                     i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
                 if adc.bits is None:
-                    i_q, codes = i_a, None
+                    codes, term = None, i_a * (sign * coef / s.i_unit_A)
                 else:
                     lsb = s.adc_range_A / adc.n_levels
                     codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window)
-                    i_q = codes * lsb
                     clipped += n_clip
                     total += codes.size
-                if i_q.shape[-1] != p_cols(s):
-                    i_q = np.broadcast_to(i_q, (i_q.shape[0], p_cols(s)))
-                term = (sign * coef / s.i_unit_A) * i_q
+                    term = codes * (sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
+                if term.shape[-1] != p_cols(s):
+                    term = np.broadcast_to(term, (term.shape[0], p_cols(s)))
                 p = term if p is None else p + term
                 if ttr is not None:
                     ttr.reads.append(ReadTrace(k, name, label, i_a, codes, coef * sign))

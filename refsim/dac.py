@@ -28,7 +28,8 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
-    x_max = np.max(np.abs(x), axis=1) if x.shape[1] else np.zeros(x.shape[0])
+    # max(max x, -min x) == max |x| without an |x| temporary
+    x_max = np.maximum(np.max(x, axis=1), -np.min(x, axis=1)) if x.shape[1] else np.zeros(x.shape[0])
     return np.where(x_max > 0, x_max, 1.0)
 
 
