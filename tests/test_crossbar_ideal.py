@@ -22,7 +22,7 @@ IDEAL_SETTINGS = settings(max_examples=150, deadline=None)
 
 def ideal_bound(x: np.ndarray, w: np.ndarray, rtol: float = RTOL_EXACT) -> np.ndarray:
     """Allowed error per output: ``rtol * sum_i |x_i| * max|W|`` (shape ``(..., 1)``)."""
-    w_mag = float(np.max(np.abs(w))) if w.size else 0.0
+    w_mag = float(np.max(np.abs(w))) or 1.0  # an all-zero W gets the range w_max = 1
     return rtol * np.abs(x).sum(axis=-1, keepdims=True) * w_mag + np.finfo(float).tiny
 
 
