@@ -68,7 +68,14 @@ class _Draws:
             b1 = min(batch, b0 + chunk)
             yield b0, b1, gen.standard_normal((b1 - b0, *shape))
 
-__all__ = ["Crossbar", "analog_multiply"]
+__all__ = ["Crossbar", "analog_multiply", "draws_random_numbers"]
+
+
+def draws_random_numbers(config: CrossbarConfig) -> bool:
+    """True when programming or multiplying with ``config`` draws random numbers (needs ``rng``)."""
+    d = config.device
+    return (d.prog_model != "none" or d.has_stuck_faults() or d.drift_model == "pcm_rasch2023"
+            or d.has_read_noise() or d.out_noise_rel > 0)
 
 
 def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np.ndarray) -> np.ndarray:
@@ -113,7 +120,7 @@ class Crossbar:
         if 0 in w.shape:
             raise ValueError(f"weights: expected shape (n_in, n_out) with both >= 1, received {w.shape}")
         d = config.device
-        if rng is None and draws is None and not d.is_noise_free():
+        if rng is None and draws is None and draws_random_numbers(config):
             raise ValueError(
                 "rng: the config's device section draws random numbers but rng is None; "
                 "pass rng=numpy.random.default_rng(seed)"
