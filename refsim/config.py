@@ -263,6 +263,7 @@ class CrossbarConfig:
     device: NoiseConfig = field(default_factory=NoiseConfig)
     wire: WireConfig = field(default_factory=WireConfig)
     name: str = "custom"  # free-form label, e.g. the preset it came from
+    precision: str = "float64"  # arithmetic of the analog multiplies: "float64" (reference) | "float32" (speed)
 
     def __post_init__(self) -> None:
         for key, cls in _SECTIONS.items():
@@ -271,6 +272,7 @@ class CrossbarConfig:
                 raise TypeError(f"{key}: expected a {cls.__name__}, received {type(value).__name__}")
         if not isinstance(self.name, str):
             raise TypeError(f"name: expected a str, received {self.name!r}")
+        check_choice("precision", self.precision, ("float64", "float32"))
         self._check_cross_section()
 
     def _check_cross_section(self) -> None:
@@ -292,7 +294,7 @@ class CrossbarConfig:
     # -- serialization ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary (tuples become lists)."""
-        out: dict[str, Any] = {"name": self.name}
+        out: dict[str, Any] = {"name": self.name, "precision": self.precision}
         for key in _SECTIONS:
             sec = getattr(self, key)
             if key == "device":
@@ -306,7 +308,7 @@ class CrossbarConfig:
         """Inverse of :meth:`to_dict`; unknown sections or fields raise ``ValueError``."""
         if not isinstance(data, dict):
             raise TypeError(f"config: expected a dict, received {type(data).__name__}")
-        unknown = set(data) - set(_SECTIONS) - {"name"}
+        unknown = set(data) - set(_SECTIONS) - {"name", "precision"}
         if unknown:
             raise ValueError(f"config: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)} and 'name'")
         kwargs: dict[str, Any] = {}
@@ -324,8 +326,9 @@ class CrossbarConfig:
             if bad:
                 raise ValueError(f"config.{key}: unknown field(s) {sorted(bad)}; expected some of {sorted(names)}")
             kwargs[key] = sec_cls(**{k: _from_json(v) for k, v in sec.items()})
-        if "name" in data:
-            kwargs["name"] = data["name"]
+        for key in ("name", "precision"):
+            if key in data:
+                kwargs[key] = data[key]
         return cls(**kwargs)
 
     def to_json(self, path: str | Path | None = None) -> str:
@@ -341,7 +344,7 @@ class CrossbarConfig:
         top: dict[str, Any] = {}
         for key, value in dotted.items():
             if "." not in key:
-                if key not in _SECTIONS and key != "name":
+                if key not in _SECTIONS and key not in ("name", "precision"):
                     raise ValueError(f"replace: unknown field {key!r}; expected 'section.field' or 'name'")
                 top[key] = value
                 continue

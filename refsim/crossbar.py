@@ -87,7 +87,10 @@ def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np
     ``v_read / c_max`` is applied to the ``(B, cols)`` sums (the same numbers up to
     round-off, and cheaper than scaling the ``(B, rows)`` drive).
     """
-    out = codes @ g_S
+    if g_S.dtype == np.float32:  # precision="float32": operands in single precision, result in float64
+        out = (codes.astype(np.float32) @ g_S).astype(np.float64)
+    else:
+        out = codes @ g_S
     out *= v_read_V / code_max
     return out
 
@@ -141,6 +144,11 @@ class Crossbar:
             and not d.has_read_noise() and not d.has_output_effects()
         )
         self._w_eff = self._effective_weights() if self._linear else None
+        self._f32 = config.precision == "float32"
+        if self._f32:  # single-precision copies of the matrices the multiplies use
+            self._w_eff = None if self._w_eff is None else self._w_eff.astype(np.float32)
+            self._g_read32 = {(ti, k, name): g.astype(np.float32) for ti, t in enumerate(self._tiles)
+                              for k, s in enumerate(t.slices) for name, _, _, g in s.reads}
 
     # -- properties -------------------------------------------------------------
     @property
@@ -260,6 +268,8 @@ class Crossbar:
             lo = 0.0
         if np.isfinite(lo) or np.isfinite(hi):
             x2 = np.clip(x2, lo, hi)
+        if self._f32:
+            return (x2.astype(np.float32) @ self._w_eff).astype(np.float64)
         return x2 @ self._w_eff
 
     def _forward(self, x2: np.ndarray, tr: Trace | None, draws: _Draws) -> np.ndarray:
@@ -325,7 +335,8 @@ class Crossbar:
             if i_a.shape[1] != p_cols(s):
                 i_a = np.broadcast_to(i_a, (i_a.shape[0], p_cols(s))).copy()
         else:
-            i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_read)
+            g_mul = self._g_read32[skey + (name,)] if self._f32 else g_read
+            i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
             if sampling == "output_referred":
                 var = sum(s.read_sigma_S[dname] ** 2 for dname, _ in devs)
                 v = ps.codes * (v_read / ps.code_max)
