@@ -30,7 +30,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
-from scipy.linalg import lapack
+from scipy.linalg import blas, lapack
 
 from refsim.parasitics_inputs import check_conductances, check_voltages, check_wires
 from refsim.parasitics_nodal import column_currents_nodal, kirchhoff_residual, node_voltages
@@ -148,30 +148,39 @@ def column_admittance(ladder: ColumnLadder, j: int) -> np.ndarray:
     r"""Dense admittance matrix :math:`S_j` (rows, rows), S, of column ``j`` (eq. 6).
 
     Off the diagonal :math:`S_{kl} = -g_k g_l z_{\max(k,l)} e^{-|\lambda_k -
-    \lambda_l|}`. For ``k < l`` this is the rank-one product
-    :math:`(g_k e^{-\lambda_k})(-g_l z_l e^{\lambda_l})`, used whenever
-    :math:`|\lambda| < 600` (no overflow); otherwise the exponential of the
-    difference is evaluated entry by entry.
+    \lambda_l|}`, i.e. with :math:`k' = \min(k, l)`, :math:`l' = \max(k, l)`
+    the product :math:`-(g_{k'} e^{-\lambda_{k'}})(g_{l'} z_{l'} e^{\lambda_{l'}})`,
+    used whenever :math:`|\lambda| < 600` (no overflow); otherwise the
+    exponential of the (non-positive) difference is evaluated entry by entry.
     """
+    idx = np.arange(ladder.g_S.shape[0])
+    return _admittance(ladder, j, np.minimum.outer(idx, idx), np.maximum.outer(idx, idx))
+
+
+def _admittance(ladder: ColumnLadder, j: int, kmin: np.ndarray, kmax: np.ndarray) -> np.ndarray:
+    """:func:`column_admittance` with the index arrays min(k, l), max(k, l) (rows, rows) given."""
     g, lam, z = ladder.g_S[:, j], ladder.lam[:, j], ladder.z_ohm[:, j]
-    rows = g.shape[0]
     if -lam[-1] < _LOG_RANGE_SAFE:
-        upper = np.triu(np.multiply.outer(g * np.exp(-lam), -g * z * np.exp(lam)), 1)
+        s = np.take(-g * np.exp(-lam), kmin)
+        s *= np.take(g * z * np.exp(lam), kmax)
     else:
-        upper = np.triu(-np.multiply.outer(g, g * z) * np.exp(-np.abs(lam[:, None] - lam[None, :])), 1)
-    s = upper + upper.T
-    s[np.arange(rows), np.arange(rows)] = ladder.s_diag_S[:, j]
+        s = np.take(-g, kmin)
+        s *= np.take(g * z, kmax)
+        s *= np.exp(np.take(lam, kmax) - np.take(lam, kmin))  # exponent <= 0: no overflow
+    diag = np.arange(g.shape[0])
+    s[diag, diag] = ladder.s_diag_S[:, j]
     return s
 
 
-def _cholesky_solve_inplace(a: np.ndarray, b: np.ndarray) -> None:
-    """Solve ``a x = b`` in place (``b`` Fortran-ordered) for SPD ``a`` (LAPACK potrf/potrs)."""
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of the SPD matrix ``a`` (Fortran order, overwritten); only the LOWER triangle is valid."""
     c, info = lapack.dpotrf(a, lower=True, clean=False, overwrite_a=True)
     if info != 0:  # pragma: no cover - SPD by construction (passive, grounded network)
-        raise np.linalg.LinAlgError(f"row admittance matrix is not positive definite (dpotrf info={info})")
-    _, info = lapack.dpotrs(c, b, lower=True, overwrite_b=True)
+        raise np.linalg.LinAlgError(f"I + r Q is not positive definite (dpotrf info={info})")
+    inv, info = lapack.dpotri(c, lower=True, overwrite_c=True)
     if info != 0:  # pragma: no cover
-        raise np.linalg.LinAlgError(f"dpotrs failed (info={info})")
+        raise np.linalg.LinAlgError(f"dpotri failed (info={info})")
+    return inv
 
 
 def _geff_along_columns(
@@ -190,33 +199,43 @@ def _geff_along_columns(
         Q_j = S_j + F Q_{j+1},\quad Y_j = c_j e_j^T + F Y_{j+1} \\
         G^{\mathrm{eff}} = (I + (r_{row} + r_{driver}) Q_0)^{-1} Y_0
 
-    Cost O(cols * rows^3) in LAPACK Cholesky kernels; memory O(rows (rows + cols)).
+    ``I + r Q`` is SPD with eigenvalues >= 1, so its Cholesky inverse is
+    accurate; ``F`` is applied with one symmetric matrix product (BLAS dsymm)
+    to ``[Q | Y]``. Cost O(cols * rows^3); memory O(rows (rows + cols)).
     """
     rows, cols = g_S.shape
     ladder = column_ladder(g_S, r_col_ohm, r_sense_ohm)
-    # Work buffer [Q | Y reversed], Fortran order: column rows + (cols-1-j) holds Y[:, j], so the
-    # block to solve at step j, [Q | Y[:, j+1:]], is the contiguous leading slice.
-    work = np.zeros((rows, rows + cols), order="F")
-    work[:, :rows] = column_admittance(ladder, cols - 1)
-    work[:, rows] = ladder.c_S[:, cols - 1]
+    # Work buffers [Q | Y reversed], Fortran order: column rows + (cols-1-j) holds Y[:, j], so the
+    # block to update at step j, [Q | Y[:, j+1:]], is the contiguous leading slice. Two buffers
+    # alternate as input and output of the product F [Q | Y].
+    cur = np.zeros((rows, rows + cols), order="F")
+    nxt = np.zeros((rows, rows + cols), order="F")
     diag = np.arange(rows)
+    kmin, kmax = np.minimum.outer(diag, diag), np.maximum.outer(diag, diag)
+    cur[:, :rows] = _admittance(ladder, cols - 1, kmin, kmax)
+    cur[:, rows] = ladder.c_S[:, cols - 1]
     for j in range(cols - 2, -1, -1):
+        width = rows + cols - 1 - j  # [Q_{j+1} | Y_{j+1}]
         if r_row_ohm > 0.0:
-            a = r_row_ohm * work[:, :rows]  # (9) I + r Q, SPD
+            a = np.asfortranarray(r_row_ohm * cur[:, :rows])  # (9) I + r Q, SPD
             a[diag, diag] += 1.0
-            block = work[:, : rows + cols - 1 - j]  # [Q | Y_{j+1}] -> [F Q | F Y_{j+1}]
-            _cholesky_solve_inplace(a, block)  # F Q is symmetric up to round-off, which F (||F|| <= 1) damps
-        work[:, :rows] += column_admittance(ladder, j)  # (8) Q_j = S_j + F Q_{j+1}
-        work[:, rows + cols - 1 - j] = ladder.c_S[:, j]  # (10) Y_j = c_j e_j^T + F Y_{j+1}
-    y0 = np.ascontiguousarray(work[:, rows:][:, ::-1])  # (rows, cols), column j = Y_0[:, j]
+            f = _spd_inverse(a)
+            blas.dsymm(1.0, f, cur[:, :width], beta=0.0, c=nxt[:, :width], overwrite_c=1, side=0, lower=1)
+            cur, nxt = nxt, cur
+        q_t = cur[:, :rows].T  # C-ordered view of Q; S_j is symmetric, so Q^T += S_j is Q += S_j
+        q_t += _admittance(ladder, j, kmin, kmax)  # (8) Q_j = S_j + F Q_{j+1}
+        cur[:, width] = ladder.c_S[:, j]  # (10) Y_j = c_j e_j^T + F Y_{j+1}
+    y0 = np.ascontiguousarray(cur[:, rows:][:, ::-1])  # (rows, cols), column j = Y_0[:, j]
     r0_ohm = r_row_ohm + r_driver_ohm
     if r0_ohm == 0.0:
         return y0
-    a = r0_ohm * work[:, :rows]  # (11)
+    a = np.asfortranarray(r0_ohm * cur[:, :rows])  # (11)
     a[diag, diag] += 1.0
-    y0f = np.asfortranarray(y0)
-    _cholesky_solve_inplace(a, y0f)
-    return np.ascontiguousarray(y0f)
+    c, info = lapack.dpotrf(a, lower=True, clean=False, overwrite_a=True)
+    x, info2 = lapack.dpotrs(c, y0, lower=True)
+    if info != 0 or info2 != 0:  # pragma: no cover
+        raise np.linalg.LinAlgError(f"final solve failed (dpotrf info={info}, dpotrs info={info2})")
+    return np.ascontiguousarray(x)
 
 
 def effective_conductance(
