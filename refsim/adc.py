@@ -39,9 +39,13 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 
 
 def adc_convert(
-    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float
+    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
+
+    With uniform draws ``u`` in [0, 1) (same shape as ``i_A``) the rounding is stochastic
+    instead (A3): ``k = floor(I / I_lsb + u)``, which rounds up with probability equal to
+    the fractional part (unbiased: ``E[k] = I / I_lsb`` before clipping).
 
     Parameters
     ----------
@@ -50,10 +54,14 @@ def adc_convert(
     n_levels : ``N``, the largest code.
     signed : sign-magnitude (``k >= -N``) or unsigned (``k >= 0``).
     window : tie band half-width in LSBs (:func:`tie_window`).
+    u : optional uniform draws for stochastic rounding.
     """
     z = i_A / lsb_A
-    k = np.rint(z)
-    if window > 0:
+    if u is not None:
+        k = np.floor(z + u)
+    else:
+        k = np.rint(z)
+    if window > 0 and u is None:
         # |z - k| <= 1/2 always; a value within `window` of a half-integer is a tie: round it half to even
         dist = np.abs(np.subtract(z, k, out=z), out=z)
         near = dist >= 0.5 - window

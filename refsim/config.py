@@ -172,9 +172,11 @@ class ADCConfig:
     signed: bool = True  # sign-magnitude levels +/-(2^(b-1)-1); False: unsigned 0..2^b-1
     range_mode: str = "max"  # "max" (largest current the array can produce) | "fixed" (range_A)
     range_A: float | tuple[float, ...] | None = None  # full-scale current, A; a tuple gives one per weight slice
+    rounding: str = "half_even"  # "half_even" | "stochastic" (floor(I / I_lsb + u), u ~ U[0, 1); needs rng)
 
     def __post_init__(self) -> None:
         check_optional_int("adc.bits", self.bits, low=1, high=32)
+        check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
         if not isinstance(self.signed, bool):
             raise TypeError(f"adc.signed: expected a bool, received {self.signed!r}")
         if self.signed and self.bits == 1:
@@ -229,10 +231,12 @@ class WireConfig:
     r_col_ohm: float = 0.0  # column wire segment between neighbouring cells (and last cell -> sense), ohm
     r_driver_ohm: float = 0.0  # series resistance of each row driver, ohm
     r_sense_ohm: float = 0.0  # series resistance of each column's sense terminal, ohm
+    pair_layout: str = "separate"  # differential pairs: "separate" arrays | "interleaved" columns of one array
 
     def __post_init__(self) -> None:
         for name in ("r_row_ohm", "r_col_ohm", "r_driver_ohm", "r_sense_ohm"):
             check_number(f"wire.{name}", getattr(self, name), low=0.0)
+        check_choice("wire.pair_layout", self.pair_layout, ("separate", "interleaved"))
 
     @property
     def enabled(self) -> bool:

@@ -56,6 +56,19 @@ class _Draws:
             self.record[key] = xi
         return xi
 
+    def uniform(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
+        if self.replay is not None:
+            if key not in self.replay:
+                raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
+            u = np.asarray(self.replay[key], dtype=np.float64)
+            if u.shape != shape:
+                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {u.shape}")
+        else:
+            u = self.streams.get(stream_key).random(shape)
+        if self.record is not None:
+            self.record[key] = u
+        return u
+
     def normal_chunks(self, key: str, stream_key: tuple, batch: int, shape: tuple, chunk: int):
         """Yield ``(b0, b1, xi)`` blocks of a ``(batch, *shape)`` normal draw, in order."""
         if self.replay is not None or self.record is not None:
@@ -75,7 +88,8 @@ def draws_random_numbers(config: CrossbarConfig) -> bool:
     """True when programming or multiplying with ``config`` draws random numbers (needs ``rng``)."""
     d = config.device
     return (d.prog_model != "none" or d.has_stuck_faults() or d.drift_model == "pcm_rasch2023"
-            or d.has_read_noise() or d.out_noise_rel > 0)
+            or d.has_read_noise() or d.out_noise_rel > 0
+            or (config.adc.bits is not None and config.adc.rounding == "stochastic"))
 
 
 def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np.ndarray) -> np.ndarray:
@@ -403,7 +417,10 @@ class Crossbar:
                     codes, term = None, i_a * (sign * coef / s.i_unit_A)
                 else:
                     lsb = s.adc_range_A / adc.n_levels
-                    codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window)
+                    u = None
+                    if adc.rounding == "stochastic":
+                        u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
+                    codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window, u)
                     clipped += n_clip
                     total += codes.size
                     term = codes * (sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit

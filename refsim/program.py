@@ -156,7 +156,8 @@ def _read_devices(cfg: CrossbarConfig) -> list[tuple[str, float, tuple[tuple[str
     return [("single", 1.0, (("single", 1.0),)), ("ref", -1.0, (("ref", 1.0),))]
 
 
-def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: dict | None, record: dict) -> tuple:
+def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: dict | None, record: dict,
+                   solve_wires: bool = True) -> tuple:
     """Steps 4-5 and §2 for one physical array: programming error, stuck-at faults, clipping,
     drift to ``t_inference_s``, read-noise sigma and the effective matrix with wires.
 
@@ -185,9 +186,20 @@ def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: 
         g_t = g_prog
     read_sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog)
     g_eff = g_t
-    if w.enabled:
+    if w.enabled and solve_wires:
         g_eff = effective_conductance(g_t, w.r_row_ohm, w.r_col_ohm, r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm)
     return g_prog, g_t, g_eff, read_sigma
+
+
+def interleaved_pair_g_eff(g_pos: np.ndarray, g_neg: np.ndarray, cfg: CrossbarConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Effective matrices of a differential pair laid out in one array, columns interleaved
+    ``[G+_0, G-_0, G+_1, G-_1, ...]`` (shape ``(rows, 2 cols)``), sharing the row wires."""
+    rows, cols = g_pos.shape
+    both = np.empty((rows, 2 * cols))
+    both[:, 0::2], both[:, 1::2] = g_pos, g_neg
+    w = cfg.wire
+    eff = effective_conductance(both, w.r_row_ohm, w.r_col_ohm, r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm)
+    return np.ascontiguousarray(eff[:, 0::2]), np.ascontiguousarray(eff[:, 1::2])
 
 
 def _freeze(*dicts: dict) -> None:
@@ -221,13 +233,17 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                 if use_ref:
                     g_target["ref"] = np.full((r1 - r0, 1), reference_conductance(off, max_level, m))
                 g_prog, g_t, g_eff, sig = {}, {}, {}, {}
+                interleave = cfg.wire.enabled and cfg.wire.pair_layout == "interleaved" and m.differential
                 for name, gt in g_target.items():
                     prefix = f"t{ti}.s{k}.{name}."
                     rec: dict = {}
                     sub_in = None if draws_in is None else {kk[len(prefix):]: v for kk, v in draws_in.items() if kk.startswith(prefix)}
                     g_prog[name], g_t[name], g_eff[name], sig[name] = program_device(
-                        gt, cfg, lambda src, key=(ti, k, name): streams.get(key + (src,)), sub_in, rec)
+                        gt, cfg, lambda src, key=(ti, k, name): streams.get(key + (src,)), sub_in, rec,
+                        solve_wires=not interleave)
                     draws_out.update({prefix + kk: v for kk, v in rec.items()})
+                if interleave:
+                    g_eff["pos"], g_eff["neg"] = interleaved_pair_g_eff(g_t["pos"], g_t["neg"], cfg)
                 rows = r1 - r0
                 span = read_span_S(m, off, max_level, read_kind)
                 if cfg.adc.range_mode == "max":

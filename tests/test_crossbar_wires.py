@@ -101,3 +101,43 @@ def test_per_cell_read_noise_with_wires_resolves_each_read():
         expected = expected + sign * np.stack(
             [column_currents_nodal(g_noisy[b], v[b], 3.0, 3.0) for b in range(2)])
     np.testing.assert_allclose(tile.reads[0].current_A, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+
+
+def test_interleaved_pairs_share_row_wires():
+    """Interleaved layout: G+ and G- columns alternate in one array; the nodal oracle of the
+    combined (rows, 2 cols) array gives each side's currents; more IR drop than separate arrays."""
+    w, x = _data()
+    base = refsim.presets.get("ideal").replace(**{"wire.r_row_ohm": 4.0, "wire.r_col_ohm": 1.0})
+    inter = base.replace(**{"wire.pair_layout": "interleaved"})
+    tr = refsim.Crossbar(w, inter).trace(x)
+    g_pos, g_neg = tr.conductances_S["t0.s0.pos"], tr.conductances_S["t0.s0.neg"]
+    both = np.empty((g_pos.shape[0], 2 * g_pos.shape[1]))
+    both[:, 0::2], both[:, 1::2] = g_pos, g_neg
+    v = tr.tiles[0].voltages_V["all"]
+    i_both = column_currents_nodal(both, v, 4.0, 1.0)
+    np.testing.assert_allclose(tr.tiles[0].reads[0].current_A, i_both[:, 0::2] - i_both[:, 1::2],
+                               rtol=1e-9, atol=1e-9 * np.abs(i_both).max())
+    err_sep = np.abs(refsim.Crossbar(w, base).matvec(x) - x @ w).max()
+    err_int = np.abs(tr.y - x @ w).max()
+    assert err_int > err_sep
+
+
+def test_stochastic_adc_rounding_is_unbiased_and_replayable():
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(8, 1))
+    x = np.repeat(rng.normal(size=(1, 8)), 20000, axis=0)
+    det = refsim.presets.get("int8").replace(**{"adc.bits": 4})
+    sto = det.replace(**{"adc.rounding": "stochastic"})
+    xb = refsim.Crossbar(w, sto, rng=np.random.default_rng(1))
+    tr = xb.trace(x)
+    np.testing.assert_array_equal(xb.matvec(x, draws=tr.draws), tr.y)
+    # the mean of stochastic codes equals the unrounded ADC input (I / I_lsb) within 5 sigma
+    tile_read = tr.tiles[0].reads[0]
+    sl = xb.tiles[0].slices[0]
+    z = tile_read.current_A[0, 0] / (sl.adc_range_A / det.adc.n_levels)
+    codes = tile_read.adc_codes[:, 0]
+    frac = z - np.floor(z)
+    sd = np.sqrt(frac * (1 - frac) / codes.size)
+    assert abs(codes.mean() - z) <= 5 * sd + 1e-12
+    with pytest.raises(ValueError, match="rng"):
+        refsim.Crossbar(w, sto)
