@@ -282,7 +282,13 @@ class CrossbarConfig:
     def _check_cross_section(self) -> None:
         w, m, adc = self.weight, self.mapping, self.adc
         if w.bits is not None:
-            slice_widths(weight_magnitude_bits(w.bits, m.scheme), w.n_slices, w.bits_per_slice)
+            try:
+                slice_widths(weight_magnitude_bits(w.bits, m.scheme), w.n_slices, w.bits_per_slice)
+            except ValueError as exc:
+                raise ValueError(
+                    f"weight.n_slices={w.n_slices}, weight.bits_per_slice={w.bits_per_slice} with "
+                    f"weight.bits={w.bits} and mapping.scheme={m.scheme!r}: {exc}"
+                ) from None
             if m.cell_bits is not None:
                 raise ValueError(
                     f"mapping.cell_bits={m.cell_bits}: with quantized weights (weight.bits={w.bits}) each "

@@ -299,7 +299,7 @@ class Crossbar:
             codes, dac_clip = dac_codes(xt, x_max, cfg.dac)
             passes = drive_passes(codes, cfg.dac)
             # (B, 1): sum_i c_i / c_max, needed by the digital offset removal only
-            d_sum = codes.sum(axis=1, keepdims=True) / c_max if t.slices[0].digital_offset else None
+            d_sum = codes.sum(axis=1, keepdims=True) / c_max if any(sl.digital_offset for sl in t.slices) else None
             if t.c0 == 0:
                 dac_clip_sum += dac_clip
                 n_row_tiles += 1
