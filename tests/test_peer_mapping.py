@@ -1,0 +1,121 @@
+"""Peer mapping: the table in docs/peer_mapping.md covers every config field; peers.py translations."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+import refsim
+from refsim.config import CrossbarConfig
+from refsim.peers import from_aihwkit_io, from_crosssim, resolution_to_bits
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "peer_mapping.md"
+
+
+def config_fields() -> set[str]:
+    """``section.field`` for every field of every section, plus the top-level fields."""
+    out = set()
+    cfg = CrossbarConfig()
+    for f in dataclasses.fields(CrossbarConfig):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            out |= {f"{f.name}.{g.name}" for g in dataclasses.fields(value)}
+        else:
+            out.add(f.name)
+    return out
+
+
+def test_table_covers_every_field():
+    rows = set(re.findall(r"^\| `([A-Za-z_][\w.]*)` \|", DOC.read_text(), flags=re.M))
+    missing = config_fields() - rows
+    assert not missing, f"docs/peer_mapping.md lacks rows for {sorted(missing)}"
+    stale = rows - config_fields()
+    assert not stale, f"docs/peer_mapping.md has rows for fields that no longer exist: {sorted(stale)}"
+
+
+def test_checker_fails_on_a_missing_field(tmp_path):
+    text = DOC.read_text().replace("| `adc.range_A` |", "| adc range |")
+    rows = set(re.findall(r"^\| `([A-Za-z_][\w.]*)` \|", text, flags=re.M))
+    assert config_fields() - rows == {"adc.range_A"}
+
+
+def test_aihwkit_standard_forward_is_the_rasch2023_preset():
+    cfg = from_aihwkit_io(inp_res=1 / 254, out_res=1 / 254, inp_bound=1.0, out_bound=10.0, out_noise=0.04,
+                          noise_management="abs_max", noise_model="pcm", name="rasch2023_standard")
+    assert cfg == refsim.presets.get("rasch2023_standard")
+
+
+@pytest.mark.parametrize("res, bits", [(1 / 254, 8), (254, 8), (1 / 126, 7), (1 / 510, 9), (0, None), (-1, None)])
+def test_resolution_to_bits(res, bits):
+    assert resolution_to_bits(res, "inp_res") == bits
+
+
+def test_aihwkit_translations():
+    c = from_aihwkit_io(noise_management="none", inp_bound=2.0, w_noise=0.0175, w_noise_type="pcm_read",
+                        max_input_size=None, max_output_size=None, weight_scaling_columnwise=False)
+    assert (c.dac.range_mode, c.dac.x_max) == ("fixed", 2.0)
+    assert (c.device.read_model, c.device.read_sigma_rel) == ("sqrt_state", 0.0175)
+    assert c.weight.scaling == "max" and c.array.rows_max is None
+    c = from_aihwkit_io(w_noise=0.02, w_noise_type="additive_constant", mv_type="two_pass")
+    assert c.device.read_sigma_rel == pytest.approx(0.02 / math.sqrt(2))
+    assert c.dac.signed_inputs == "two_pass"
+    assert from_aihwkit_io(is_perfect=True).dac.bits is None
+
+
+@pytest.mark.parametrize("kwargs, option", [
+    ({"bound_management": "iterative"}, "bound_management"),
+    ({"inp_res": 1 / 256}, "inp_res"),
+    ({"out_sto_round": True}, "out_sto_round"),
+    ({"inp_bound": 2.0}, "inp_bound"),
+    ({"noise_management": "average_abs_max"}, "noise_management"),
+    ({"nm_thres": 0.5}, "nm_thres"),
+    ({"inp_noise": 0.01}, "inp_noise"),
+    ({"mv_type": "split"}, "mv_type"),
+])
+def test_aihwkit_unsupported_options_are_named(kwargs, option):
+    with pytest.raises(NotImplementedError, match=option):
+        from_aihwkit_io(**kwargs)
+
+
+def test_crosssim_translations():
+    c = from_crosssim({
+        "core": {"style": "BITSLICED", "weight_bits": 8, "bit_sliced": {"num_slices": 2, "style": "BALANCED"},
+                 "balanced": {"style": "TWO_SIDED", "subtract_current_in_xbar": False},
+                 "rows_max": 128, "cols_max": 64},
+        "xbar": {"device": {"Rmin": 1e4, "Rmax": 1e6, "programming_error": {
+                     "enable": True, "model": "NormalProportionalDevice", "magnitude": 0.05}},
+                 "array": {"parasitics": {"enable": True, "Rp_row": 1e-4, "Rp_col": 2e-4}},
+                 "adc": {"mvm": {"bits": 8, "adc_per_ibit": True, "_match": True}},
+                 "dac": {"mvm": {"bits": 8, "input_bitslicing": True, "slice_size": 1}}},
+    })
+    assert c.weight.n_slices == 2 and c.weight.bits == 8
+    assert c.mapping.scheme == "differential_two_sided" and c.mapping.subtraction == "digital"
+    assert c.mapping.g_max_S == pytest.approx(1e-4) and c.mapping.g_min_S == pytest.approx(1e-6)
+    assert (c.device.prog_model, c.device.prog_sigma_rel) == ("proportional", 0.05)
+    assert c.wire.r_row_ohm == pytest.approx(1.0) and c.wire.r_col_ohm == pytest.approx(2.0)
+    assert c.dac.slice_bits == 1 and c.dac.accumulation == "digital" and c.array.split == "fill"
+    flat = from_crosssim({"core.style": "OFFSET", "core.offset.style": "UNIT_COLUMN_SUBTRACTION",
+                          "xbar.device.infinite_on_off_ratio": True})
+    assert flat.mapping.scheme == "offset" and flat.mapping.offset_removal == "reference_column"
+    assert flat.mapping.g_min_S == 0.0
+
+
+@pytest.mark.parametrize("params, option", [
+    ({"core.complex_matrix": True}, "complex_matrix"),
+    ({"xbar.adc.mvm.stochastic_rounding": True}, "stochastic_rounding"),
+    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "PCMJoshi"}, "read_noise.model"),
+    ({"xbar.adc.mvm.adc_range_option": "GRANULAR"}, "adc_range_option"),
+    ({"xbar.device.drift_error.enable": True}, "drift_error"),
+])
+def test_crosssim_unsupported_options_are_named(params, option):
+    with pytest.raises(NotImplementedError, match=option):
+        from_crosssim(params)
+
+
+def test_crosssim_unknown_key():
+    with pytest.raises(ValueError, match="unknown"):
+        from_crosssim({"xbar.device.Rmiddle": 3})
