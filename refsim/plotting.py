@@ -62,7 +62,7 @@ def _fmt(v: float) -> str:
     if v == 0:
         return "0"
     a = abs(v)
-    if 1e-3 <= a < 1e5:
+    if 1e-3 <= a < 1e4:
         s = f"{v:.6g}"
     else:
         s = f"{v:.3g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
