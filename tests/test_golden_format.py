@@ -150,3 +150,16 @@ def test_cli_export_and_suite(tmp_path, capsys):
     for c in index:
         load_golden(tmp_path / "s" / c["dir"])
     assert golden_cli(["golden", "replay", str(tmp_path / "s" / "rasch2023_standard.tiled")]) == 0
+
+
+def test_tutorial_10_runs():
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "tutorials" / "10_golden_workflow.py"
+    env = {**os.environ, "REFSIM_TUTORIAL_SMALL": "1"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "first departing stage: t0.s0.net.all.current_A" in proc.stdout
