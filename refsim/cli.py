@@ -6,6 +6,7 @@ Sub-commands are registered by the modules that implement them (each exposes an
     refsim presets [NAME]          list presets, or print one as JSON
     refsim matvec ...              one crossbar multiply of a random matrix, stage by stage
     refsim weights list|fetch|import
+    refsim golden export|suite|compare|replay; refsim calibrate
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = ["main", "build_parser", "resolve_config"]
 #: installation is skipped (its commands are then absent from ``--help``).
 _EXTENSIONS = [
     ("refsim.cli_weights", "add_weights_subcommands"),
+    ("refsim.cli_golden", "add_golden_subcommands"),
 ]
 
 
