@@ -134,8 +134,6 @@ def test_inconsistent_slicing_is_refused(changes):
         IDEAL.replace(**changes)
 
 
-@pytest.mark.xfail(strict=True, reason="refsim/config.py: the inconsistent-slicing message names no config field "
-                                       "(says 'slices', not weight.n_slices / weight.bits_per_slice)")
 def test_inconsistent_slicing_message_names_the_fields():
     with pytest.raises(ValueError, match=r"weight.n_slices"):
         IDEAL.replace(**{"weight.bits": 8, "weight.n_slices": 8})
