@@ -13,7 +13,7 @@ Prerequisites
     section 1 step 3; refsim/mapping.py (M1).
 
 Run time
-    About 5 s (about 2 s with REFSIM_TUTORIAL_SMALL=1). Figures are written to
+    About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures are written to
     ``tutorials/out/02_*.png``.
 
 What to expect (derived below, checked at the end): with a programming error

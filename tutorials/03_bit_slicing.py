@@ -15,7 +15,7 @@ Prerequisites
     refsim/crossbar.py (X1-X3).
 
 Run time
-    About 2 s (about 1 s with REFSIM_TUTORIAL_SMALL=1). Figure:
+    About 3 s (the same with REFSIM_TUTORIAL_SMALL=1). Figure:
     ``tutorials/out/03_error_vs_adc_bits.png``.
 """
 

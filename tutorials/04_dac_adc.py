@@ -14,7 +14,7 @@ Prerequisites
     refsim/dac.py (D1-D3), refsim/adc.py (A1).
 
 Run time
-    About 4 s (about 2 s with REFSIM_TUTORIAL_SMALL=1). Figures:
+    About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
     ``tutorials/out/04_error_vs_bits.png``, ``tutorials/out/04_error_vs_percentile.png``.
 """
 

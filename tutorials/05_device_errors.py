@@ -15,7 +15,7 @@ Prerequisites
     Tutorials 01-02. Equations: docs/devices.md (G1-G6, D1-D3, R1-R5, P1-P3).
 
 Run time
-    About 15 s (about 4 s with REFSIM_TUTORIAL_SMALL=1). Figures:
+    About 6 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
     ``tutorials/out/05_programming_error.png``, ``tutorials/out/05_drift.png``.
 """
 

@@ -15,7 +15,7 @@ Prerequisites
     MODEL_SPEC section 1 step 13.
 
 Run time
-    About 6 s (about 2 s with REFSIM_TUTORIAL_SMALL=1). Figures:
+    About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
     ``tutorials/out/07_conv_error_vs_tile_rows.png``, ``tutorials/out/07_conv_error_map.png``.
 """
 
@@ -64,7 +64,8 @@ for split in ("even", "fill"):
 for rows_max in (None, 128, 64):
     cfg = int8.replace(**{"array.rows_max": rows_max, "array.cols_max": 64})
     xb = refsim.Crossbar(W, cfg)
-    print(f"int8, rows_max={str(rows_max):4s}: {len(xb.tiles)} tiles, RMS error {rel_rms(xb.matvec(x), y_ref) * 100:.2f} %")
+    err = rel_rms(xb.matvec(x), y_ref)
+    print(f"int8, rows_max={str(rows_max):4s}: {len(xb.tiles)} tiles, RMS error {err * 100:.2f} % of RMS(y)")
 
 # ---------------------------------------------------------------------------------------------
 # 2. Linear: PyTorch layout weight (out, in); the crossbar holds W = weight.T, bias is digital
@@ -114,7 +115,8 @@ for r in tile_rows:
     n_tiles.append(-(-k_rows // r))
     print(f"  int8 conv, rows_max={r:3d}: {n_tiles[-1]} row tiles, RMS error {errs[-1] * 100:.2f} % of RMS(y), "
           f"ADC clipped {rec['conv'].clip_fraction:.2%}")
-fig1 = line_plot(OUT / "07_conv_error_vs_tile_rows.png", [("int8 preset, 'max' ADC range", tile_rows, np.array(errs) * 100)],
+fig1 = line_plot(OUT / "07_conv_error_vs_tile_rows.png",
+                 [("int8 preset, 'max' ADC range", tile_rows, np.array(errs) * 100)],
                  title=f"Conv2d {c_in}->{c_out} 3x3 under int8 (im2col K = {k_rows} rows)",
                  xlabel="rows per array (rows_max)", ylabel="RMS output error (% of RMS(y))")
 conv_q = Conv2d(w_conv, b_conv, padding=1, name="conv", seed=0, config=int8)

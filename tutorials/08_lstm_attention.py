@@ -19,7 +19,7 @@ Prerequisites
     Tutorials 01, 04, 05, 07. Docs: docs/layers.md (LSTM, multi-head attention).
 
 Run time
-    About 8 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
+    About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
     ``tutorials/out/08_lstm_error_vs_step.png``, ``tutorials/out/08_attention_errors.png``.
 """
 
@@ -49,7 +49,8 @@ DAY = 86400.0
 PRESETS = [
     ("int8", refsim.presets.get("int8")),
     ("rasch2023_standard, t = 0", refsim.presets.get("rasch2023_standard")),
-    ("rasch2023_standard, t = 1 day", refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": DAY})),
+    ("rasch2023_standard, t = 1 day",
+     refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": DAY})),
 ]
 
 # ---------------------------------------------------------------------------------------------
