@@ -133,7 +133,8 @@ def node_voltages(
     x = np.zeros((max(k.shape[0], 1), v2.shape[0]))  # (N, B); a dummy row when N = 0
     if k.shape[0] > 0:
         rhs = np.asarray(p @ v2.T)  # (N, B) injected currents, A
-        x = splu(k).solve(rhs)
+        # K is symmetric positive definite: symmetric fill-reducing ordering, diagonal pivots
+        x = splu(k, permc_spec="MMD_AT_PLUS_A", options=dict(SymmetricMode=True)).solve(rhs)
     # Gather node voltages; fixed nodes are the source (rows) or ground (columns).
     row_V = np.where(row_id == _FIXED, v2[:, :, None], x[np.maximum(row_id, 0)].transpose(2, 0, 1))
     col_V = np.where(col_id == _FIXED, 0.0, x[np.maximum(col_id, 0)].transpose(2, 0, 1))
