@@ -58,9 +58,10 @@ def cpu_model() -> str:
 
 
 def timed(fn, *args, **kwargs):
-    t0 = time.perf_counter()
+    """(result, wall s, process CPU s); CPU time is the fairer number on a shared machine."""
+    t0, c0 = time.perf_counter(), time.process_time()
     out = fn(*args, **kwargs)
-    return out, time.perf_counter() - t0
+    return out, time.perf_counter() - t0, time.process_time() - c0
 
 
 def rel_err(x, ref):
@@ -71,11 +72,12 @@ def run_case(n: int, level: str, rng: np.random.Generator) -> dict:
     g = rng.uniform(G_LO_S, G_HI_S, (n, n))
     v = rng.uniform(0.0, V_HI_V, n)
     r = R64_OHM[level] * (64.0 / n) ** 2
-    geff, t_a = timed(parasitics.effective_conductance, g, r, r)
+    geff, t_a, c_a = timed(parasitics.effective_conductance, g, r, r)
     i_a = v @ geff
-    i_b, t_b = timed(parasitics.column_currents_nodal, g, v, r, r)
-    fp, t_c = timed(crosssim_fixed_point, g, v, r, r, max_total_iter=FP_MAX_TOTAL_ITER)
+    i_b, t_b, c_b = timed(parasitics.column_currents_nodal, g, v, r, r)
+    fp, t_c, c_c = timed(crosssim_fixed_point, g, v, r, r, max_total_iter=FP_MAX_TOTAL_ITER)
     row = dict(n=n, level=level, r=r, drop=1.0 - i_a.sum() / (v @ g).sum(), t_a=t_a, t_b=t_b, t_c=t_c,
+               c_a=c_a, c_b=c_b, c_c=c_c,
                err_b=rel_err(i_b, i_a), err_c=rel_err(fp.currents_A, i_a), fp=fp, err_spice=None)
     if n <= NGSPICE_MAX_SIZE and shutil.which("ngspice"):
         row["err_spice"] = rel_err(spice.run_ngspice(spice.netlist(g, r, r, v)), i_a)
@@ -107,17 +109,20 @@ def markdown(rows: list[dict], command: str, total_s: float) -> str:
         "  the measured loss is in the table. The severe level is run up to 256x256 only.",
         "- errors: max |I - I_a| / max |I_a| over the columns; ngspice column: (a) vs ngspice.",
         "",
-        "| size | IR drop | r (ohm) | loss of total I | (a) G_eff s | (b) nodal s | (c) fixed pt s | (c) iters (attempts' total) | (c) converged | (b) err | (c) err | (a) vs ngspice | (a)/(b) time |",
+        "- times: wall s / process CPU s (CPU time is the fairer number when other jobs share the cores).",
+        "",
+        "| size | IR drop | r (ohm) | loss of total I | (a) G_eff s | (b) nodal s | (c) fixed pt s | (c) iters (attempts' total) | (c) converged | (b) err | (c) err | (a) vs ngspice | (a)/(b) CPU time |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         fp = r["fp"]
         spice_err = f"{r['err_spice']:.1e}" if r["err_spice"] is not None else "-"
         lines.append(
-            f"| {r['n']}x{r['n']} | {r['level']} | {r['r']:.3g} | {100 * r['drop']:.2f} % | {r['t_a']:.3f} | "
-            f"{r['t_b']:.3f} | {r['t_c']:.4f} | {fp.iterations} ({fp.total_iterations}) | "
+            f"| {r['n']}x{r['n']} | {r['level']} | {r['r']:.3g} | {100 * r['drop']:.2f} % | "
+            f"{r['t_a']:.3f} / {r['c_a']:.3f} | {r['t_b']:.3f} / {r['c_b']:.3f} | {r['t_c']:.4f} / {r['c_c']:.4f} | "
+            f"{fp.iterations} ({fp.total_iterations}) | "
             f"{'yes' if fp.converged else 'NO'} (gamma {fp.gamma:.3f}) | {r['err_b']:.1e} | {r['err_c']:.1e} | "
-            f"{spice_err} | {r['t_a'] / r['t_b']:.2f} |"
+            f"{spice_err} | {r['c_a'] / r['c_b']:.2f} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -142,7 +147,8 @@ def main(argv: list[str] | None = None) -> None:
                 continue
             row = run_case(n, level, rng)
             rows.append(row)
-            print(f"{n}x{n} {level}: drop {100 * row['drop']:.2f} %, G_eff {row['t_a']:.2f} s, nodal {row['t_b']:.2f} s, "
+            print(f"{n}x{n} {level}: drop {100 * row['drop']:.2f} %, G_eff {row['t_a']:.2f} s (CPU {row['c_a']:.2f} s), "
+                  f"nodal {row['t_b']:.2f} s, "
                   f"fixed point {row['t_c']:.3f} s ({row['fp'].total_iterations} it, converged={row['fp'].converged}), "
                   f"err nodal {row['err_b']:.1e}, err fp {row['err_c']:.1e}", flush=True)
     command = "python bench/bench_parasitics.py " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import blas, lapack
 
-from refsim.parasitics_inputs import check_conductances, check_voltages, check_wires
+from refsim.parasitics_inputs import check_conductances, check_resistance, check_voltages, check_wires
 from refsim.parasitics_nodal import column_currents_nodal, kirchhoff_residual, node_voltages
 
 __all__ = [
@@ -101,10 +101,10 @@ def column_ladder(g_S: np.ndarray, r_col_ohm: float, r_sense_ohm: float) -> Colu
 
     Parameters
     ----------
-    g_S : ndarray, shape (rows, cols)
-        Cell conductances, S (validated, float64).
+    g_S : array_like, shape (rows, cols)
+        Cell conductances, S (>= 0).
     r_col_ohm, r_sense_ohm : float
-        Column segment and sense terminal resistances, ohm (validated).
+        Column segment and sense terminal resistances, ohm (>= 0).
 
     Returns
     -------
@@ -112,6 +112,9 @@ def column_ladder(g_S: np.ndarray, r_col_ohm: float, r_sense_ohm: float) -> Colu
         Per-column vectors, each (rows, cols); :func:`column_admittance` builds
         the dense :math:`S_j` from them.
     """
+    g_S = check_conductances(g_S)
+    r_col_ohm = check_resistance(r_col_ohm, "r_col_ohm")
+    r_sense_ohm = check_resistance(r_sense_ohm, "r_sense_ohm")
     rows, cols = g_S.shape
     r_s = r_col_ohm + r_sense_ohm
     if r_s == 0.0:

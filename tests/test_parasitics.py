@@ -327,3 +327,10 @@ def test_bad_resistance_type_raises_type_error(bad, match):
 def test_kirchhoff_residual_rejects_voltages_of_the_wrong_shape():
     with pytest.raises(ValueError, match="row_V"):
         par.kirchhoff_residual(G_OK, np.ones(3), 1.0, 1.0, row_V=np.zeros((3, 3)), col_V=np.zeros((3, 3)))
+
+
+def test_column_ladder_validates_its_input():
+    with pytest.raises(ValueError, match="g_S"):
+        par.column_ladder(-G_OK, 1.0, 0.0)
+    with pytest.raises(ValueError, match="r_sense_ohm"):
+        par.column_ladder(G_OK, 1.0, -1.0)
