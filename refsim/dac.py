@@ -42,11 +42,18 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
     (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code" is the
     real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
-    fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``.
+    fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``. For a range so small
+    that ``c_max / x_max`` overflows (subnormal ``x_max``) the product is formed as
+    ``(x / x_max) * c_max`` instead.
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     c_lo = -c_max if cfg.signed else 0
-    c = x * (c_max / x_max)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = c_max / x_max  # (B,)
+        c = x * scale[:, None]
+    tiny = ~np.isfinite(scale)  # x_max below ~c_max * 5.6e-309: c_max / x_max overflows
+    if np.any(tiny):
+        c[tiny] = x[tiny] / x_max[tiny, None] * c_max  # (D2) without the overflow
     if cfg.bits is not None:
         np.rint(c, out=c)
     if cfg.range_mode == "abs_max" and cfg.signed:

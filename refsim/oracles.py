@@ -128,9 +128,10 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
             else:
                 xm = max(abs(v) for v in seg)
                 xm = xm if xm > 0 else 1.0
-            scale = c_max / xm
+            scale = c_max / xm  # inf for a subnormal range: then (v / xm) * c_max, as refsim.dac does
             lo = -c_max if dac.signed else 0
-            dac_c.append([min(max(round(v * scale), lo), c_max) for v in seg])
+            dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), c_max)
+                          for v in seg])
             x_max.append(Fraction(xm))
         # drive passes: (label, coef, code_max_pass, codes per vector)
         passes = []

@@ -293,3 +293,32 @@ def test_adc_clip_fraction_fixed_range_counts_reads(rng):
     expected = np.count_nonzero(np.abs(dots) > 3) / dots.size
     assert 0 < expected < 1
     assert tr.adc_clip_fraction == expected
+
+
+# -- extreme magnitudes ------------------------------------------------------------------------
+@pytest.mark.parametrize("preset", ["int8", "bitserial_int8", "ideal"])
+@pytest.mark.parametrize("exponent", [-1000, -1022, -1070])
+def test_tiny_inputs_give_the_codes_of_scaled_inputs(preset, exponent):
+    """A per-vector DAC range is scale free: x * 2^e drives the same codes as x, even when
+    x_max = 2^e is so small that c_max / x_max overflows (found by hypothesis: 2.2e-308 gave NaN)."""
+    cfg = refsim.presets.get(preset)
+    w = np.array([[1.0, -0.5], [0.25, 0.75], [-1.0, 0.5]])
+    x = np.array([[1.0, 0.5, -0.25], [0.0, -1.0, 0.75]])
+    xb = refsim.Crossbar(w, cfg)
+    tr, tr_tiny = xb.trace(x), xb.trace(x * 2.0**exponent)
+    np.testing.assert_array_equal(tr_tiny.tiles[0].dac_codes, tr.tiles[0].dac_codes)
+    assert np.all(np.isfinite(xb.matvec(x * 2.0**exponent)))
+    assert np.all(np.isfinite(tr_tiny.y_steps))
+
+
+def test_tiny_inputs_equal_integer_oracle():
+    from refsim.oracles import integer_oracle
+
+    cfg = refsim.presets.get("int8").replace(**DYADIC)
+    w = np.array([[1.0, -0.5], [0.25, 0.75]])
+    x = np.array([[2.2250738585072014e-308, 0.0], [1e-310, -3e-311]])
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    ref = integer_oracle(w, x, cfg)
+    for key, codes in ref["adc_codes"].items():
+        np.testing.assert_array_equal(tr.adc_codes()[key], codes)
+    np.testing.assert_array_equal(tr.y, ref["y"])  # subnormal outputs: exact or not at all
