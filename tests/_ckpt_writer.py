@@ -127,18 +127,22 @@ def _pid(legacy: bool):
     return persistent
 
 
-def _storages(obj, found=None) -> dict:
+def _storages(obj, found=None, seen=None) -> dict:
     found = {} if found is None else found
+    seen = set() if seen is None else seen
+    if id(obj) in seen:
+        return found
+    seen.add(id(obj))
     if isinstance(obj, Storage):
         found[obj.key] = obj
     elif isinstance(obj, Call):
-        _storages(obj.args, found)
+        _storages(obj.args, found, seen)
     elif isinstance(obj, dict):
         for v in obj.values():
-            _storages(v, found)
+            _storages(v, found, seen)
     elif isinstance(obj, (list, tuple)):
         for v in obj:
-            _storages(v, found)
+            _storages(v, found, seen)
     return found
 
 

@@ -271,3 +271,17 @@ def test_fuzz_pickle_inside_valid_zip(pkl):
 
 def test_pickle_fuzz_base_is_valid():
     assert set(load_state_dict(_wrap_zip(PKL_BYTES, ZIP_BYTES))) == {"a", "b"}
+
+
+def test_shared_subtrees_do_not_explode():
+    """A pickle can reference one container many times through its memo."""
+    leaf = cw.dense("0", np.ones(2, np.float32))
+    d_list, d_dict = [leaf], {"w": leaf}
+    for _ in range(40):  # 2**40 paths if walked naively (depth stays under MAX_NESTING_DEPTH)
+        d_list, d_dict = [d_list, d_list], {"a": d_dict, "b": d_dict}
+    data = cw.torch_zip_bytes({"l": d_list})
+    assert len(data) < 10_000
+    obj, _ = load_checkpoint(data)
+    assert obj["l"][0] is obj["l"][1]  # sharing preserved, walked once
+    with pytest.raises(CorruptCheckpointError, match="nested entries"):
+        load_state_dict(cw.torch_zip_bytes(d_dict))

@@ -101,14 +101,23 @@ def load_checkpoint(source: Any) -> tuple[Any, str]:
     return _READERS[fmt](data), fmt
 
 
-def _flatten(node: dict, prefix: str, out: dict[str, np.ndarray]) -> None:
+#: Upper bound on dict entries visited while flattening (a shared-subtree DAG
+#: could otherwise expand exponentially).
+MAX_FLATTEN_VISITS = 1_000_000
+
+
+def _flatten(node: dict, prefix: str, out: dict[str, np.ndarray], visits: list[int] | None = None) -> None:
+    visits = [0] if visits is None else visits
+    visits[0] += len(node)
+    if visits[0] > MAX_FLATTEN_VISITS:
+        raise CorruptCheckpointError(f"checkpoint expands to more than {MAX_FLATTEN_VISITS} nested entries")
     for key, value in node.items():
         if not isinstance(key, str):
             raise CorruptCheckpointError(f"state dict key {key!r} under {prefix or 'the top level'!r} is not a str")
         if isinstance(value, np.ndarray):
             out[prefix + key] = value
         elif isinstance(value, dict):
-            _flatten(value, prefix + key + ".", out)
+            _flatten(value, prefix + key + ".", out, visits)
         # numbers, strings, lists (e.g. 'best_prec1', 'epoch') are metadata: dropped
 
 

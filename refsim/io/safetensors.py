@@ -24,7 +24,7 @@ import numpy as np
 
 from refsim.io._source import read_source
 from refsim.io.errors import CorruptCheckpointError, UnsupportedCheckpointError
-from refsim.io.torch_pickle import decode_storage
+from refsim.io.torch_storage import decode_storage
 
 __all__ = ["SAFETENSORS_DTYPES", "read_safetensors", "write_safetensors", "is_safetensors"]
 

@@ -23,13 +23,8 @@ import numpy as np
 
 from refsim.io._source import read_source
 from refsim.io.errors import CorruptCheckpointError, UnsupportedCheckpointError
-from refsim.io.torch_pickle import (
-    StorageRef,
-    StorageTable,
-    decode_storage,
-    materialize_tensors,
-    restricted_load,
-)
+from refsim.io.torch_pickle import restricted_load
+from refsim.io.torch_storage import StorageRef, StorageTable, decode_storage, materialize_tensors
 
 __all__ = ["LEGACY_MAGIC", "LEGACY_PROTOCOL", "read_torch_legacy", "is_torch_legacy"]
 

@@ -38,201 +38,38 @@ import collections
 import io
 import pickle
 import pickletools
-from dataclasses import dataclass
 from typing import Any, Callable
 
-import numpy as np
-
 from refsim.io.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
+from refsim.io.torch_storage import (
+    STORAGE_DTYPES,
+    StorageRef,
+    StorageType,
+    TensorSpec,
+    TorchDType,
+    TypeMarker,
+    Immutable,
+    check_int,
+    check_int_tuple,
+)
 
 __all__ = [
-    "STORAGE_DTYPES",
     "ALLOWED_GLOBALS",
-    "StorageType",
-    "TorchDType",
-    "StorageRef",
-    "StorageTable",
-    "TensorSpec",
     "RestrictedUnpickler",
+    "prescan_pickle",
     "restricted_load",
-    "decode_storage",
-    "tensor_from_storage",
-    "materialize_tensors",
+    "rebuild_tensor",
+    "rebuild_tensor_v2",
+    "rebuild_parameter",
+    "rebuild_parameter_with_state",
+    "rebuild_from_type_v2",
 ]
-
-# Storage class name -> (dtype name, element size in bytes). bfloat16 has no
-# NumPy dtype; it is read as uint16 and widened to float32 in decode_storage.
-STORAGE_DTYPES: dict[str, tuple[str, int]] = {
-    "DoubleStorage": ("float64", 8),
-    "FloatStorage": ("float32", 4),
-    "HalfStorage": ("float16", 2),
-    "BFloat16Storage": ("bfloat16", 2),
-    "LongStorage": ("int64", 8),
-    "IntStorage": ("int32", 4),
-    "ShortStorage": ("int16", 2),
-    "CharStorage": ("int8", 1),
-    "ByteStorage": ("uint8", 1),
-    "BoolStorage": ("bool", 1),
-}
 
 # torch dtype attribute names that may appear as pickle globals.
 _TORCH_DTYPE_NAMES = (
     "float64", "double", "float32", "float", "float16", "half", "bfloat16",
     "int64", "long", "int32", "int", "int16", "short", "int8", "uint8", "bool",
 )
-
-# Hard bounds on the metadata of one tensor (untrusted input).
-MAX_NDIM = 32
-MAX_NESTING_DEPTH = 64
-
-
-class _Immutable:
-    """Mixin: refuse pickle's BUILD opcode, which would otherwise update ``__dict__``.
-
-    The markers and callables in :data:`ALLOWED_GLOBALS` are shared module
-    objects; a malicious pickle must not be able to alter them for later loads.
-    """
-
-    __slots__ = ()
-
-    def __setstate__(self, state: Any) -> None:
-        raise UnsafeCheckpointError(f"pickle tried to set the state of {self!r}; refused")
-
-
-@dataclass(frozen=True)
-class StorageType(_Immutable):
-    """Marker standing in for a ``torch.<Type>Storage`` class.
-
-    Attributes
-    ----------
-    name : str
-        PyTorch class name, e.g. ``"FloatStorage"``.
-    dtype : str
-        Element type: a NumPy dtype name or ``"bfloat16"``.
-    itemsize : int
-        Bytes per element.
-    """
-
-    name: str
-    dtype: str
-    itemsize: int
-
-
-@dataclass(frozen=True)
-class TorchDType(_Immutable):
-    """Marker standing in for a ``torch.<dtype>`` object (inert)."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class _TypeMarker(_Immutable):
-    """Marker standing in for ``torch.Tensor`` / ``torch.nn.Parameter``."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class StorageRef(_Immutable):
-    """A storage named by a pickle persistent id; bytes are read later.
-
-    Attributes
-    ----------
-    key : str
-        Storage key (zip member ``data/<key>`` or legacy root key).
-    dtype : str
-        Element type (see :data:`STORAGE_DTYPES`).
-    itemsize : int
-        Bytes per element.
-    numel : int
-        Elements in the root storage.
-    view_offset : int
-        Legacy storage views only: first element of the view in the root.
-    view_numel : int
-        Elements visible through this reference (``numel`` when not a view).
-    """
-
-    key: str
-    dtype: str
-    itemsize: int
-    numel: int
-    view_offset: int = 0
-    view_numel: int = -1
-
-
-@dataclass(frozen=True)
-class TensorSpec(_Immutable):
-    """A tensor described by a pickle, not yet read: ``storage[offset + sum(i*stride)]``.
-
-    Attributes
-    ----------
-    storage : StorageRef
-    offset : int
-        Storage offset in elements.
-    shape : tuple of int
-    stride : tuple of int
-        Strides in elements.
-    """
-
-    storage: StorageRef
-    offset: int
-    shape: tuple
-    stride: tuple
-
-
-class StorageTable:
-    """Registry of the storages named by one pickle, with size bounds.
-
-    Parameters
-    ----------
-    max_bytes : int
-        Upper bound on the bytes of any one storage (the file size): a
-        persistent id that claims more is refused before anything is allocated.
-    """
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes = int(max_bytes)
-        self.roots: dict[str, StorageRef] = {}
-
-    def get(self, key: Any, storage_type: Any, numel: Any) -> StorageRef:
-        """Return the root :class:`StorageRef` for ``key``, checking consistency."""
-        if not isinstance(key, str):
-            raise CorruptCheckpointError(f"storage key must be a str, got {type(key).__name__}")
-        if not isinstance(storage_type, StorageType):
-            raise CorruptCheckpointError(
-                f"storage {key!r}: storage type must be a torch.<Type>Storage class, got {storage_type!r}"
-            )
-        _check_int(numel, f"storage {key!r} element count")
-        if numel * storage_type.itemsize > self.max_bytes:
-            raise CorruptCheckpointError(
-                f"storage {key!r} claims {numel} elements of {storage_type.itemsize} bytes, "
-                f"more than the file's {self.max_bytes} bytes"
-            )
-        ref = self.roots.get(key)
-        if ref is None:
-            ref = StorageRef(key, storage_type.dtype, storage_type.itemsize, numel, 0, numel)
-            self.roots[key] = ref
-        elif (ref.dtype, ref.numel) != (storage_type.dtype, numel):
-            raise CorruptCheckpointError(
-                f"storage {key!r} is declared twice with different types/sizes: "
-                f"({ref.dtype}, {ref.numel}) and ({storage_type.dtype}, {numel})"
-            )
-        return ref
-
-
-def _check_int(value: Any, what: str) -> int:
-    """Raise CorruptCheckpointError unless ``value`` is a non-negative Python int."""
-    if type(value) is not int or value < 0:
-        raise CorruptCheckpointError(f"{what} must be a non-negative int, got {value!r}")
-    return value
-
-
-def _check_int_tuple(value: Any, what: str) -> tuple:
-    """Validate a shape or stride tuple from the pickle."""
-    if not isinstance(value, (tuple, list)) or len(value) > MAX_NDIM:
-        raise CorruptCheckpointError(f"{what} must be a tuple of at most {MAX_NDIM} ints, got {value!r}")
-    return tuple(_check_int(v, what) for v in value)
-
 
 # --- stand-ins for the allowed torch globals (validate, never allocate) -------------
 
@@ -254,11 +91,11 @@ def rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) ->
     """
     if not isinstance(storage, StorageRef):
         raise CorruptCheckpointError(f"tensor storage must come from a persistent id, got {storage!r}")
-    shape = _check_int_tuple(size, "tensor size")
-    strides = _check_int_tuple(stride, "tensor stride")
+    shape = check_int_tuple(size, "tensor size")
+    strides = check_int_tuple(stride, "tensor stride")
     if len(shape) != len(strides):
         raise CorruptCheckpointError(f"tensor size {shape} and stride {strides} have different lengths")
-    return TensorSpec(storage, _check_int(storage_offset, "tensor storage offset"), shape, strides)
+    return TensorSpec(storage, check_int(storage_offset, "tensor storage offset"), shape, strides)
 
 
 def rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False,
@@ -284,7 +121,7 @@ def rebuild_from_type_v2(func, new_type, args, state) -> TensorSpec:
     func = getattr(func, "func", None)
     if func not in (rebuild_tensor, rebuild_tensor_v2, rebuild_parameter, rebuild_parameter_with_state):
         raise UnsafeCheckpointError(f"_rebuild_from_type_v2 with function {func!r} is refused")
-    if not isinstance(new_type, _TypeMarker):
+    if not isinstance(new_type, TypeMarker):
         raise UnsafeCheckpointError(f"_rebuild_from_type_v2 with type {new_type!r} is refused")
     if not isinstance(args, tuple):
         raise CorruptCheckpointError(f"_rebuild_from_type_v2 args must be a tuple, got {args!r}")
@@ -301,7 +138,7 @@ def _torch_size(*args) -> tuple:
     return tuple(*args)
 
 
-class _SafeCallable(_Immutable):
+class _SafeCallable(Immutable):
     """Wraps an allowed stand-in function so that pickle cannot mutate it."""
 
     __slots__ = ("name", "func")
@@ -334,9 +171,9 @@ def _build_allowed() -> dict[tuple[str, str], Any]:
         key: _SafeCallable(".".join(key), func) for key, func in functions.items()
     }
     allowed[("collections", "OrderedDict")] = collections.OrderedDict
-    allowed[("torch", "Tensor")] = _TypeMarker("Tensor")
-    allowed[("torch._tensor", "Tensor")] = _TypeMarker("Tensor")
-    allowed[("torch.nn.parameter", "Parameter")] = _TypeMarker("Parameter")
+    allowed[("torch", "Tensor")] = TypeMarker("Tensor")
+    allowed[("torch._tensor", "Tensor")] = TypeMarker("Tensor")
+    allowed[("torch.nn.parameter", "Parameter")] = TypeMarker("Parameter")
     for name, (dtype, itemsize) in STORAGE_DTYPES.items():
         allowed[("torch", name)] = StorageType(name, dtype, itemsize)
     for name in _TORCH_DTYPE_NAMES:
@@ -462,115 +299,3 @@ def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = 
     except Exception as exc:  # noqa: BLE001 - boundary: see docstring
         raise CorruptCheckpointError(f"cannot parse {what}: {type(exc).__name__}: {exc}") from exc
     return obj, stream.tell() - offset
-
-
-# --- materialization ----------------------------------------------------------------
-
-
-def decode_storage(raw: bytes | memoryview, dtype: str, byteorder: str = "little") -> np.ndarray:
-    """Decode raw storage bytes into a 1-D array.
-
-    bfloat16 is the top half of a float32, so it widens exactly:
-    ``f32_bits = u16_bits << 16``.
-
-    Parameters
-    ----------
-    raw : bytes
-        ``numel * itemsize`` bytes.
-    dtype : str
-        A value of :data:`STORAGE_DTYPES`.
-    byteorder : {"little", "big"}
-
-    Returns
-    -------
-    numpy.ndarray, shape (numel,)
-        Native byte order; float32 for bfloat16; read-only view or copy.
-    """
-    order = "<" if byteorder == "little" else ">"
-    if dtype == "bfloat16":
-        bits = np.frombuffer(raw, dtype=order + "u2").astype(np.uint32)
-        return (bits << np.uint32(16)).view(np.float32)
-    if dtype == "bool":
-        return np.frombuffer(raw, dtype=np.uint8) != 0
-    np_dtype = np.dtype(dtype).newbyteorder(order)
-    flat = np.frombuffer(raw, dtype=np_dtype)
-    return flat.astype(flat.dtype.newbyteorder("="), copy=False)
-
-
-def tensor_from_storage(flat: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """Copy the strided view ``spec`` out of the decoded root storage ``flat``.
-
-    Element ``idx`` of the tensor is ``flat[view_offset + offset + sum_d idx_d * stride_d]``.
-
-    Parameters
-    ----------
-    flat : numpy.ndarray, shape (numel,)
-        Decoded root storage.
-    spec : TensorSpec
-
-    Returns
-    -------
-    numpy.ndarray, shape ``spec.shape``
-        A fresh C-contiguous, writeable array.
-    """
-    ref = spec.storage
-    shape, stride = spec.shape, spec.stride
-    n_elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
-    if n_elements == 0:
-        return np.zeros(shape, dtype=flat.dtype)
-    last = spec.offset + sum((s - 1) * st for s, st in zip(shape, stride))
-    if last >= ref.view_numel:
-        raise CorruptCheckpointError(
-            f"tensor of shape {shape}, stride {stride}, offset {spec.offset} reaches element {last} "
-            f"of storage {ref.key!r}, which has only {ref.view_numel} elements"
-        )
-    start = ref.view_offset + spec.offset
-    view = np.lib.stride_tricks.as_strided(
-        flat[start:], shape=shape, strides=tuple(st * flat.itemsize for st in stride), writeable=False
-    )
-    return np.array(view, order="C", copy=True)
-
-
-def materialize_tensors(obj: Any, storages: dict[str, np.ndarray]) -> Any:
-    """Replace every :class:`TensorSpec` in ``obj`` by a NumPy array.
-
-    Containers are rebuilt (``dict``/``OrderedDict`` -> ``dict``, lists, tuples);
-    other leaves (numbers, strings, None, markers) are kept. The total number
-    of elements produced is bounded by ``8 x`` the elements of all storages plus
-    ``2**20``, so zero-stride views cannot inflate a small file into a huge
-    allocation.
-
-    Parameters
-    ----------
-    obj : object
-        Output of :func:`restricted_load`.
-    storages : dict of str to numpy.ndarray
-        Decoded root storages by key.
-
-    Returns
-    -------
-    object
-        Same structure with arrays as leaves.
-    """
-    budget = [8 * sum(a.size for a in storages.values()) + (1 << 20)]
-
-    def walk(node: Any, depth: int) -> Any:
-        if depth > MAX_NESTING_DEPTH:
-            raise CorruptCheckpointError(f"checkpoint nests containers deeper than {MAX_NESTING_DEPTH}")
-        if isinstance(node, TensorSpec):
-            n = int(np.prod(node.shape, dtype=object)) if node.shape else 1
-            budget[0] -= n
-            if budget[0] < 0:
-                raise CorruptCheckpointError("tensors would expand to far more elements than the file holds")
-            if node.storage.key not in storages:
-                raise CorruptCheckpointError(f"storage {node.storage.key!r} has no data in the file")
-            return tensor_from_storage(storages[node.storage.key], node)
-        if isinstance(node, dict):
-            return {k: walk(v, depth + 1) for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v, depth + 1) for v in node]
-        if isinstance(node, tuple):
-            return tuple(walk(v, depth + 1) for v in node)
-        return node
-
-    return walk(obj, 0)

@@ -21,7 +21,8 @@ import zipfile
 from typing import Any
 
 from refsim.io.errors import CheckpointError, CorruptCheckpointError, UnsupportedCheckpointError
-from refsim.io.torch_pickle import StorageTable, decode_storage, materialize_tensors, restricted_load
+from refsim.io.torch_pickle import restricted_load
+from refsim.io.torch_storage import StorageTable, decode_storage, materialize_tensors
 from refsim.io._source import read_source
 
 __all__ = ["read_torch_zip", "is_torch_zip"]
