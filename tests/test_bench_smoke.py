@@ -1,0 +1,63 @@
+"""Smoke test of the benchmark suite (python -m bench) on a CIFAR ResNet-20, so it never rots.
+
+Runs the real machinery (a subprocess per case, pass counting, report) on a tiny network with
+two presets, and checks the analog pass count against a hand count.
+"""
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import refsim
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root: the bench package
+from bench.passes import MatvecTimer, matvec_passes, network_passes, pass_matmul_seconds  # noqa: E402
+from bench.report import TARGETS, derive, targets, write_report  # noqa: E402
+from bench.suite import run_suite  # noqa: E402
+
+
+def test_pass_count_is_tiles_slices_reads_drive_passes():
+    # 300 x 70 on 128 x 64 arrays (even split): 3 x 2 tiles; 4 weight slices; 1-bit input slices of
+    # 7 magnitude bits: 7 drive passes; digital subtraction: 2 reads (pos, neg) -> 6 * 4 * 2 * 7
+    cfg = refsim.presets.get("int8").replace(**{
+        "weight.n_slices": 4, "weight.bits_per_slice": 2, "dac.slice_bits": 1,
+        "array.rows_max": 128, "array.cols_max": 64, "mapping.subtraction": "digital"})
+    w = np.random.default_rng(0).normal(size=(300, 70))
+    xb = refsim.Crossbar(w, cfg)
+    assert matvec_passes(xb).n_passes == 3 * 2 * 4 * 2 * 7 == 336
+    ideal = refsim.Crossbar(w, refsim.presets.get("ideal"))
+    assert matvec_passes(ideal).n_passes == 1
+
+
+def test_matvec_timer_and_pass_matmul_time():
+    net = refsim.nn.cifar_resnet_from_state_dict(_tiny_sd(), config=refsim.presets.get("int8"))
+    timer = MatvecTimer(net)
+    x = np.random.default_rng(1).normal(size=(2, 3, 8, 8))
+    y = net(x)
+    assert y.shape == (2, 10) and len(timer.calls) == network_passes(net) == 20
+    assert timer.calls[0][2] == 2 * 8 * 8  # conv1: N * OH * OW vectors
+    pass_s, n = pass_matmul_seconds(timer.calls, repeats=1)
+    assert n == 20 and pass_s > 0
+
+
+def _tiny_sd():
+    from bench.cases import _random_params
+    from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
+    return _random_params(cifar_resnet_param_shapes(20), np.random.default_rng(0))
+
+
+def test_suite_runs_and_reports(tmp_path):
+    results = run_suite(["ideal", "int8"], net="cifar_resnet20", repeats=1, budget_s=1.0,
+                        log=lambda _: None)
+    assert [r.get("error") for r in results] == [None] * 2, results
+    by = derive(results)
+    assert by["ideal"]["n_passes"] == by["int8"]["n_passes"] == 20
+    assert np.isfinite(by["int8"]["ratio"]) and np.isfinite(by["ideal"]["per_pass"])
+    assert 0 < by["int8"]["peak_rss_GB"] < TARGETS["peak_rss_GB"]
+    rows = {t[0]: t for t in targets(by)}
+    assert rows["ideal <= 1.3x plain NumPy"][2] in ("met", "**not met**")
+    meta = {"net": "cifar_resnet20", "image": 32, "command": "test", "date": "today", "nproc": 1, "cpu": "cpu",
+            "mem_GB": 1.0, "python": "3", "numpy": np.__version__, "blas": "?", "threads": 1, "weights": "random"}
+    text = write_report(results, meta, tmp_path / "results.md")
+    assert "| int8 |" in text and "## Targets" in text
+    assert (tmp_path / "results.md").read_text() == text
