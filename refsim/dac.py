@@ -99,12 +99,14 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
         return [DrivePass(p, c_max, sign, f"all{tag}") for p, sign, tag in parts]
     widths = slice_widths(cfg.magnitude_bits, -(-cfg.magnitude_bits // cfg.slice_bits), cfg.slice_bits)
     passes = []
+    # the magnitude in the narrowest integer type that holds it (less memory traffic per slice)
+    int_t = np.int16 if cfg.magnitude_bits <= 15 else np.int64
     for p, sign, tag in parts:
-        mag = np.abs(p).astype(np.int64)
-        sgn = np.sign(p)
+        mag = np.abs(p).astype(int_t)
         shift = 0
         for j, width in enumerate(widths):
-            cj = ((mag >> shift) & (2**width - 1)).astype(np.float64) * sgn
+            bits = (mag >> shift) & (2**width - 1)  # (D4) slice j of |c|
+            cj = np.copysign(bits.astype(np.float64), p)  # sign(c) c_j (a zero code stays 0)
             slice_max = 2**width - 1
             passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}"))
             shift += width
