@@ -172,11 +172,14 @@ def build_model(model: str, weights, config=None, *, seed: int = 0, labels=None,
     elif isinstance(weights, dict):
         sd = weights
     else:
-        from refsim.io import load_state_dict
+        from refsim.io import CheckpointError, load_state_dict
 
         if not os.path.isfile(weights):
             raise FileNotFoundError(f"--weights: no checkpoint file at {os.fspath(weights)!r}")
-        sd = load_state_dict(weights)
+        try:
+            sd = load_state_dict(weights)
+        except CheckpointError as exc:
+            raise ValueError(f"--weights: cannot read {os.fspath(weights)!r} as a checkpoint: {exc}") from None
     try:
         found = detect_model(sd)
     except ValueError as exc:

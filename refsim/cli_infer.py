@@ -1,0 +1,229 @@
+"""``refsim infer`` and ``refsim eval``: classify one image, or measure accuracy on a dataset.
+
+:func:`add_infer_subcommands` registers both on an ``argparse`` subparsers object::
+
+    refsim infer [IMAGE] [--model auto] [--weights random] [--preset ideal] [--seed 0]
+                 [--topk 5] [--labels FILE] [--report] [--json] [--no-progress]
+    refsim eval --weights PATH --data PATH [--model auto] [--limit N] [--batch-size 64]
+                [--preset ideal] [--seed 0] [--labels FILE] [--json] [--no-progress]
+
+Handlers return exit codes: 0 success, 2 bad input (missing or unreadable file,
+unknown model, checkpoint that does not fit the model...), with one line on
+stderr and no traceback. The work is done by :mod:`refsim.inference`; the JSON
+schema is in docs/inference.md.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from refsim.inference import (
+    MODEL_NAMES, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
+)
+from refsim.nn import layer_report
+from refsim.preprocess import load_image
+
+__all__ = ["add_infer_subcommands", "cmd_infer", "cmd_eval", "infer_result"]
+
+_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
+DEMO_IMAGE = "builtin:demo"
+RANDOM_NOTE = "random weights (torchvision He-init, seed 0): the predicted classes are meaningless"
+
+
+def _bar(args, desc: str, total: int, unit: str) -> tqdm:
+    """A progress bar on stderr that appears only after 0.5 s (fast runs stay quiet)."""
+    return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, delay=0.5, leave=False,
+                disable=args.json or args.no_progress)
+
+
+@contextlib.contextmanager
+def _count_analog_layers(net, tick):
+    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``_run``; restored on exit)."""
+    layers = list(net.layers().values())
+    for layer in layers:
+        def run(x, digital, records, _orig=layer._run):
+            y = _orig(x, digital, records)
+            if not digital:
+                tick()
+            return y
+        layer._run = run
+    try:
+        yield
+    finally:
+        for layer in layers:
+            del layer._run
+
+
+def _nan_to_none(v: float):
+    return None if v is None or not math.isfinite(v) else v
+
+
+def _layer_rows(rows) -> list:
+    """LayerReport rows -> JSON-ready dicts, with SNR = 20 log10(||digital|| / ||analog - digital||) in dB."""
+    out = []
+    for r in rows:
+        snr = float("nan") if not r.analog else (math.inf if r.rel_error == 0 else -20 * math.log10(r.rel_error))
+        out.append({"name": r.name, "kind": r.kind, "analog": r.analog, "n_arrays": r.n_arrays,
+                    "adc_clip_fraction": _nan_to_none(r.clip_fraction), "rel_error": _nan_to_none(r.rel_error),
+                    "snr_db": _nan_to_none(snr), "max_abs_error": _nan_to_none(r.max_abs_error)})
+    return out
+
+
+def infer_result(args) -> dict:
+    """Everything ``refsim infer`` prints, as one JSON-ready dict (see docs/inference.md)."""
+    from refsim.cli import resolve_config
+
+    cfg = resolve_config(args.preset)
+    if args.topk < 1:
+        raise ValueError(f"--topk: expected a positive int; received {args.topk}.")
+    if args.image is not None and not os.path.isfile(args.image):
+        raise FileNotFoundError(f"IMAGE: no image file at {args.image!r}")
+    img = None if args.image is None else load_image(args.image)  # fail early, before programming
+    n_layers = None
+    with _bar(args, "programming", None, "layer") as bar:
+        model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels,
+                            on_layer=lambda name: bar.update(1))
+        n_layers = len(model.net.layers())
+    img = demo_image(model.crop_size) if img is None else img
+    x = preprocess_image(img, model)[None]  # (1, 3, crop, crop)
+    t0 = time.perf_counter()
+    with _bar(args, f"analog forward ({cfg.name})", n_layers, "layer") as bar, \
+            _count_analog_layers(model.net, lambda: bar.update(1)):
+        if args.report:
+            logits, rows = layer_report(model.net, x)
+        else:
+            logits, rows = model.net(x), None
+    t_analog = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ideal = model.net(x, digital=True)  # same weights, exact float64 (the config=None network)
+    t_ideal = time.perf_counter() - t0
+    k = min(args.topk, model.num_classes)
+    analog_top, ideal_top = topk(softmax(logits)[0], k, model.class_names), topk(softmax(ideal)[0], k,
+                                                                                   model.class_names)
+    notes = []
+    if model.random_weights:
+        notes.append(RANDOM_NOTE)
+    if args.image is None:
+        notes.append("input: the built-in synthetic demo image (procedural, no file; it shows no class)")
+    if model.class_names is None:
+        notes.append("no class names for this model: pass --labels FILE; indices shown")
+    return {
+        "command": "infer", "image": args.image or DEMO_IMAGE, "model": model.name,
+        "weights": "random" if model.random_weights else os.fspath(args.weights),
+        "preset": cfg.name, "seed": args.seed, "preprocess": model.preprocess, "input_shape": list(x.shape),
+        "num_classes": model.num_classes, "n_layers": n_layers, "n_arrays": int(model.net.n_arrays),
+        "topk": analog_top, "ideal_topk": ideal_top, "top1_agrees": analog_top[0]["index"] == ideal_top[0]["index"],
+        "logit_rel_error": float(np.linalg.norm(logits - ideal) / max(np.linalg.norm(ideal), 1e-300)),
+        "seconds": {"build": model.build_s, "analog_forward": t_analog, "ideal_forward": t_ideal},
+        "layers": _layer_rows(rows) if rows is not None else None, "notes": notes,
+    }
+
+
+def _print_infer(res: dict) -> None:
+    for note in res["notes"]:
+        print(f"NOTE: {note}")
+    print(f"model {res['model']} ({res['weights']}), preset {res['preset']}, seed {res['seed']}")
+    print(f"image {res['image']} -> {res['preprocess']} preprocessing, input {tuple(res['input_shape'])}")
+    s = res["seconds"]
+    print(f"{res['n_layers']} crossbar layers, {res['n_arrays']} arrays; build {s['build']:.2f} s, "
+          f"analog forward {s['analog_forward']:.2f} s, ideal forward {s['ideal_forward']:.2f} s")
+    print(f"logits: relative error vs ideal {res['logit_rel_error']:.3e}")
+    name = lambda t: t["label"] if t["label"] == str(t["index"]) else f"{t['label']} ({t['index']})"  # noqa: E731
+    w = max(12, *(len(name(t)) for t in res["topk"] + res["ideal_topk"]))
+    print(f"\nrank  {'analog: ' + res['preset']:<{w}}   prob  | {'ideal: digital float64':<{w}}   prob")
+    for a, i in zip(res["topk"], res["ideal_topk"]):
+        print(f"{a['rank']:>4}  {name(a):<{w}} {a['prob']:6.4f}  | {name(i):<{w}} {i['prob']:6.4f}")
+    print(f"top-1 agrees with ideal: {'yes' if res['top1_agrees'] else 'NO'}")
+    if res["layers"] is not None:
+        fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+        print("\nper-layer report: each layer's analog output vs the same layer computed digitally from the "
+              "same input\nrel. error = ||analog - digital|| / ||digital||, SNR = 20 log10(||digital|| / "
+              "||analog - digital||)")
+        w = max(len(r["name"]) for r in res["layers"])
+        print(f"{'layer':<{w}}  arrays  ADC clip %  rel. error  SNR (dB)")
+        for r in res["layers"]:
+            clip = None if r["adc_clip_fraction"] is None else 100 * r["adc_clip_fraction"]
+            snr = "inf" if r["analog"] and r["snr_db"] is None and r["rel_error"] == 0 else fmt(r["snr_db"], "8.1f")
+            print(f"{r['name']:<{w}}  {r['n_arrays']:>6}  {fmt(clip, '10.3f'):>10}  {fmt(r['rel_error'], '10.3e'):>10}"
+                  f"  {snr:>8}")
+
+
+def cmd_infer(args: argparse.Namespace) -> int:
+    """Classify one image (or the built-in demo image) with the analog and the ideal network."""
+    try:
+        res = infer_result(args)
+    except _ERRORS as exc:
+        print(f"refsim infer: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(res))
+    else:
+        _print_infer(res)
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Top-1 accuracy on a CIFAR-layout .npz or an image folder."""
+    from refsim.cli import resolve_config
+
+    try:
+        cfg = resolve_config(args.preset)
+        if not os.path.exists(args.data):
+            raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
+        model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels)
+        ds = load_dataset(args.data, limit=args.limit, model=model, labels=args.labels)
+        with _bar(args, f"eval ({cfg.name})", len(ds), "img") as bar:
+            res = evaluate(model, ds, batch_size=args.batch_size, progress=bar.update)
+    except _ERRORS as exc:
+        print(f"refsim eval: error: {exc}", file=sys.stderr)
+        return 2
+    out = {"command": "eval", "model": model.name, "weights": "random" if model.random_weights else args.weights,
+           "preset": cfg.name, "seed": args.seed, "data": args.data, "data_kind": ds.kind,
+           "batch_size": args.batch_size, **res, "build_seconds": model.build_s,
+           "notes": [RANDOM_NOTE] if model.random_weights else []}
+    if args.json:
+        print(json.dumps(out))
+    else:
+        for note in out["notes"]:
+            print(f"NOTE: {note}")
+        print(f"model {out['model']} ({out['weights']}), preset {out['preset']}, seed {out['seed']}")
+        print(f"data {out['data']} ({out['data_kind']}, {out['n']} images, batch {out['batch_size']})")
+        print(f"accuracy {100 * out['accuracy']:.2f} % ({out['correct']} / {out['n']}) in {out['seconds']:.1f} s "
+              f"(build {out['build_seconds']:.1f} s)")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="auto", metavar="MODEL",
+                   help=f"architecture: {', '.join(MODEL_NAMES)} (default: auto, from the checkpoint's keys)")
+    p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
+    p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
+    p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
+    p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
+    """Register ``infer`` and ``eval`` on the main parser's ``subparsers``."""
+    p = subparsers.add_parser("infer", help="classify one image with an analog ResNet, next to the ideal one")
+    p.add_argument("image", nargs="?", default=None, help="image file (default: the built-in synthetic demo image)")
+    p.add_argument("--weights", default="random", help="checkpoint file, or 'random' (default)")
+    p.add_argument("--topk", type=int, default=5, help="classes to show (default: 5)")
+    p.add_argument("--report", action="store_true", help="per-layer error, SNR and ADC clipping table")
+    _common(p)
+    p.set_defaults(func=cmd_infer)
+    p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>")
+    p.add_argument("--weights", required=True, help="checkpoint file (or 'random')")
+    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward (default: 64)")
+    _common(p)
+    p.set_defaults(func=cmd_eval)
