@@ -50,6 +50,14 @@ def _timed(fn):
     return out, time.perf_counter() - t0
 
 
+def _timed_cpu(fn):
+    """Wall seconds and this process's CPU seconds of ``fn()`` (with one BLAS thread, the CPU
+    seconds are what the wall time would be on an otherwise idle core)."""
+    c0 = time.process_time()
+    out, wall = _timed(fn)
+    return out, wall, time.process_time() - c0
+
+
 def interleaved(analog, digital, timer, repeats: int, budget_s: float) -> dict:
     """Best analog and digital forward times over interleaved rounds, and the calls of the best analog one."""
     best_a = best_d = np.inf
@@ -100,10 +108,11 @@ def geff_extrapolation(net) -> dict:
                     entry[0] += 1
     per_shape = []
     for shape, (count, g) in sorted(shapes.items()):
-        _, sec = _timed(lambda: effective_conductance(g, w.r_row_ohm, w.r_col_ohm,
-                                                      r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm))
-        per_shape.append({"shape": list(shape), "count": count, "seconds": sec})
-    return {"geff_total_s": sum(p["count"] * p["seconds"] for p in per_shape), "geff_shapes": per_shape,
+        _, sec, cpu = _timed_cpu(lambda: effective_conductance(g, w.r_row_ohm, w.r_col_ohm,
+                                                               r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm))
+        per_shape.append({"shape": list(shape), "count": count, "seconds": sec, "cpu_s": cpu})
+    return {"geff_total_s": sum(p["count"] * p["seconds"] for p in per_shape),
+            "geff_total_cpu_s": sum(p["count"] * p["cpu_s"] for p in per_shape), "geff_shapes": per_shape,
             "geff_arrays": sum(p["count"] for p in per_shape)}
 
 
@@ -122,8 +131,8 @@ def run_per_cell(case, args, sd, x) -> dict:
     per_layer = []
     for name in sub:
         n0 = len(timer.calls)
-        _, sec = _timed(lambda: layers[name].forward(recs[name].input))
-        per_layer.append({"layer": name, "seconds": sec, "matvec_s": sum(c[3] for c in timer.calls[n0:]),
+        _, sec, cpu = _timed_cpu(lambda: layers[name].forward(recs[name].input))
+        per_layer.append({"layer": name, "seconds": sec, "cpu_s": cpu, "matvec_s": sum(c[3] for c in timer.calls[n0:]),
                           "macs": macs[name]})
     sub_matvec = sum(p["matvec_s"] for p in per_layer)
     sub_macs = sum(p["macs"] for p in per_layer)
