@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.cases import CASES, PER_CELL_LAYERS
+from bench.cases import CASES
 
 __all__ = ["machine_info", "derive", "targets", "write_report", "TARGETS"]
 
@@ -149,22 +149,24 @@ def details(by: dict) -> list[str]:
         out += ["", "### Wire resistance: exact G_eff", "",
                 f"{w['geff_arrays']} physical arrays; G_eff timed once per distinct array shape on a programmed "
                 f"conductance matrix of that shape (`refsim.parasitics.effective_conductance`, 1 ohm row and column "
-                f"segments) and multiplied by the number of arrays of that shape: **{w['geff_total_s']:.0f} s**. "
+                f"segments) and multiplied by the number of arrays of that shape: **{w['geff_total_s']:.0f} s** "
+                f"wall ({w.get('geff_total_cpu_s', float('nan')):.0f} s of CPU time, i.e. the wall time on an idle "
+                f"core with one BLAS thread). "
                 f"First image = build without wires ({w['build_s']:.1f} s) + G_eff + first forward "
                 f"({w['first_s']:.1f} s) = **{w['first_image_est_s']:.0f} s**. Later images: the forward of "
                 f"the same tiling (G_eff has the shape of G, so the forward arithmetic is the same).", "",
-                "| array shape | arrays | G_eff s each | s total |", "|---|---|---|---|"]
-        out += [f"| {s['shape'][0]} x {s['shape'][1]} | {s['count']} | {s['seconds']:.2f} | {s['count'] * s['seconds']:.0f} |"
-                for s in w["geff_shapes"]]
+                "| array shape | arrays | G_eff s each (wall) | CPU s each | s total (wall) |", "|---|---|---|---|---|"]
+        out += [f"| {s['shape'][0]} x {s['shape'][1]} | {s['count']} | {s['seconds']:.2f} | "
+                f"{s.get('cpu_s', float('nan')):.2f} | {s['count'] * s['seconds']:.0f} |" for s in w["geff_shapes"]]
     if "rasch_percell" in by:
         p = by["rasch_percell"]
         out += ["", "### Exact per-cell PCM read noise (extrapolated)", "",
-                f"Analog forward timed on {', '.join(PER_CELL_LAYERS)} (their inputs recorded by a digital "
+                f"Analog forward timed on {', '.join(q['layer'] for q in p['per_layer'])} (their inputs recorded by a digital "
                 f"forward), {100 * p['measured_mac_fraction']:.1f}% of the network's multiply-accumulates; the "
                 f"rest extrapolated at the measured seconds per MAC; forward = digital forward + extrapolated "
-                f"analog matvecs.", "", "| layer | MACs | analog forward (s) | ns per MAC |", "|---|---|---|---|"]
-        out += [f"| {q['layer']} | {q['macs']:.3g} | {q['seconds']:.2f} | {1e9 * q['matvec_s'] / q['macs']:.1f} |"
-                for q in p["per_layer"]]
+                f"analog matvecs.", "", "| layer | MACs | analog forward (s) | CPU (s) | ns per MAC |", "|---|---|---|---|---|"]
+        out += [f"| {q['layer']} | {q['macs']:.3g} | {q['seconds']:.2f} | {q.get('cpu_s', float('nan')):.2f} | "
+                f"{1e9 * q['matvec_s'] / q['macs']:.1f} |" for q in p["per_layer"]]
     return out
 
 

@@ -78,11 +78,16 @@ def parse_args(argv=None):
     ap.add_argument("--threads", type=int, default=1, help="BLAS / torch threads of every case")
     ap.add_argument("--out", default=str(REPO / "bench" / "results.md"))
     ap.add_argument("--json", default=None, help="also write the raw results here")
+    ap.add_argument("--from-json", default=None, help="only re-render the report of a --json file")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.from_json:
+        data = json.loads(Path(args.from_json).read_text())
+        print(write_report(data["results"], data["meta"], args.out))
+        return 0
     net = args.net or ("resnet18" if args.quick else "resnet50")
     names = args.presets or (QUICK if args.quick else FULL)
     argv_text = " ".join(sys.argv[1:] if argv is None else argv)
