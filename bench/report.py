@@ -38,12 +38,21 @@ def machine_info() -> dict:
         blas = f"{blas.get('name')} {blas.get('version')}"
     except Exception:  # noqa: BLE001 - informational only
         blas = "unknown"
+    try:
+        import subprocess
+        repo = Path(__file__).resolve().parents[1]
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "refsim"], cwd=repo, capture_output=True,
+                               text=True).stdout.strip()
+        git = f"{head}{' + uncommitted changes in refsim/' if dirty else ''}"
+    except OSError:
+        git = "unknown"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9 if hasattr(os, "sysconf") else float("nan")
     return {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "nproc": os.cpu_count(), "cpu": cpu, "mem_GB": mem,
         "load_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(), "numpy": np.__version__, "blas": blas,
+        "git": git, "python": platform.python_version(), "numpy": np.__version__, "blas": blas,
     }
 
 
@@ -176,7 +185,7 @@ def write_report(results: list[dict], meta: dict, path) -> str:
     load = meta.get("load_start")
     lines = [
         f"# refsim benchmark: {meta['net']}, one {meta['image']}x{meta['image']} image", "",
-        f"Command: `{meta['command']}`  ", f"Date: {meta['date']}; total wall time {meta.get('total_s', 0) / 60:.1f} min  ",
+        f"Command: `{meta['command']}` at commit {meta.get('git', 'unknown')}  ", f"Date: {meta['date']}; total wall time {meta.get('total_s', 0) / 60:.1f} min  ",
         f"Machine: {meta['nproc']} CPUs ({meta['cpu']}), {meta['mem_GB']:.0f} GB RAM, Python {meta['python']}, "
         f"NumPy {meta['numpy']} ({meta['blas']}), {meta['threads']} BLAS/torch thread(s) per case  ",
         f"Load average (1, 5, 15 min) at start {load}, at end {meta.get('load_end')}: the machine is shared, "
