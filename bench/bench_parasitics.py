@@ -108,7 +108,6 @@ def markdown(rows: list[dict], command: str, total_s: float) -> str:
         "- r is scaled as (64/n)^2 from the 64x64 value, so the loss is only approximately the nominal level;",
         "  the measured loss is in the table. The severe level is run up to 256x256 only.",
         "- errors: max |I - I_a| / max |I_a| over the columns; ngspice column: (a) vs ngspice.",
-        "",
         "- times: wall s / process CPU s (CPU time is the fairer number when other jobs share the cores).",
         "",
         "| size | IR drop | r (ohm) | loss of total I | (a) G_eff s | (b) nodal s | (c) fixed pt s | (c) iters (attempts' total) | (c) converged | (b) err | (c) err | (a) vs ngspice | (a)/(b) CPU time |",
