@@ -134,6 +134,8 @@ class DACConfig:
     slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
     signed_inputs: str = "bipolar"  # "bipolar" (+/-V drive) | "two_pass" (positive part, then negative part)
     accumulation: str = "digital"  # input slices: "digital" (ADC per slice) | "analog" (shift-and-add, one ADC)
+    bound_management: str = "none"  # "none" | "iterative" (aihwkit: re-read clipped vectors with the range doubled)
+    bm_max_factor: int = 1000  # iterative bound management stops before the range factor exceeds this
 
     def __post_init__(self) -> None:
         check_optional_int("dac.bits", self.bits, low=1, high=32)
@@ -149,6 +151,8 @@ class DACConfig:
             raise ValueError("dac.slice_bits: bit-serial inputs need a quantized DAC; set dac.bits")
         check_choice("dac.signed_inputs", self.signed_inputs, ("bipolar", "two_pass"))
         check_choice("dac.accumulation", self.accumulation, ("digital", "analog"))
+        check_choice("dac.bound_management", self.bound_management, ("none", "iterative"))
+        check_int("dac.bm_max_factor", self.bm_max_factor, low=1, high=2**30)
 
     @property
     def magnitude_bits(self) -> int | None:
@@ -295,6 +299,10 @@ class CrossbarConfig:
                     f"slice's integer level is the cell level; cell_bits applies to analog weights only "
                     f"(set mapping.cell_bits=None)"
                 )
+        if self.dac.bound_management == "iterative" and adc.bits is None:
+            raise ValueError(
+                "dac.bound_management='iterative' reacts to ADC clipping; it needs a quantized ADC (set adc.bits)"
+            )
         if adc.range_mode == "fixed" and isinstance(adc.range_A, tuple) and len(adc.range_A) != w.n_slices:
             raise ValueError(
                 f"adc.range_A: received {len(adc.range_A)} ranges for {w.n_slices} weight slices; "

@@ -29,84 +29,16 @@ from refsim._validate import as_float_array
 from refsim.adc import adc_convert
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
+from refsim.analog import analog_multiply
+from refsim.draws import MultiplyDraws, draws_random_numbers
 from refsim.parasitics import column_currents
 from refsim.program import SliceArrays, Streams, TileArrays, program_arrays, weight_levels
 from refsim.trace import ReadTrace, TileTrace, Trace
 
-#: Largest number of float64 elements of a (B, rows, cols) block of per-cell read noise.
-PER_CELL_CHUNK = 2**22
-
-
-class _Draws:
-    """Per-multiply random draws: from the crossbar's streams, or replayed from a recorded dict."""
-
-    def __init__(self, streams: Streams, replay: dict | None, record: dict | None):
-        self.streams, self.replay, self.record = streams, replay, record
-
-    def normal(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
-        if self.replay is not None:
-            if key not in self.replay:
-                raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
-            xi = np.asarray(self.replay[key], dtype=np.float64)
-            if xi.shape != shape:
-                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {xi.shape}")
-        else:
-            xi = self.streams.get(stream_key).standard_normal(shape)
-        if self.record is not None:
-            self.record[key] = xi
-        return xi
-
-    def uniform(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
-        if self.replay is not None:
-            if key not in self.replay:
-                raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
-            u = np.asarray(self.replay[key], dtype=np.float64)
-            if u.shape != shape:
-                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {u.shape}")
-        else:
-            u = self.streams.get(stream_key).random(shape)
-        if self.record is not None:
-            self.record[key] = u
-        return u
-
-    def normal_chunks(self, key: str, stream_key: tuple, batch: int, shape: tuple, chunk: int):
-        """Yield ``(b0, b1, xi)`` blocks of a ``(batch, *shape)`` normal draw, in order."""
-        if self.replay is not None or self.record is not None:
-            full = self.normal(key, stream_key, (batch, *shape))
-            for b0 in range(0, batch, chunk):
-                yield b0, min(batch, b0 + chunk), full[b0 : b0 + chunk]
-            return
-        gen = self.streams.get(stream_key)
-        for b0 in range(0, batch, chunk):
-            b1 = min(batch, b0 + chunk)
-            yield b0, b1, gen.standard_normal((b1 - b0, *shape))
-
 __all__ = ["Crossbar", "analog_multiply", "draws_random_numbers"]
 
-
-def draws_random_numbers(config: CrossbarConfig) -> bool:
-    """True when programming or multiplying with ``config`` draws random numbers (needs ``rng``)."""
-    d = config.device
-    return (d.prog_model != "none" or d.has_stuck_faults() or d.drift_model == "pcm_rasch2023"
-            or d.has_read_noise() or d.out_noise_rel > 0
-            or (config.adc.bits is not None and config.adc.rounding == "stochastic"))
-
-
-def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np.ndarray) -> np.ndarray:
-    """Ohm's and Kirchhoff's laws on an ideal array: column currents in A.
-
-    .. math:: V_i = \\frac{c_i}{c_{max}} v_{read}, \\qquad I_j = \\sum_i V_i G_{ij}     \\tag{X1}
-
-    ``codes (B, rows)``, ``g_S (rows, cols)`` in S -> ``(B, cols)`` in A. The scale
-    ``v_read / c_max`` is applied to the ``(B, cols)`` sums (the same numbers up to
-    round-off, and cheaper than scaling the ``(B, rows)`` drive).
-    """
-    if g_S.dtype == np.float32:  # precision="float32": operands in single precision, result in float64
-        out = (codes.astype(np.float32) @ g_S).astype(np.float64)
-    else:
-        out = codes @ g_S
-    out *= v_read_V / code_max
-    return out
+#: Largest number of float64 elements of a (B, rows, cols) block of per-cell read noise.
+PER_CELL_CHUNK = 2**22
 
 
 class Crossbar:
@@ -220,7 +152,7 @@ class Crossbar:
         if self._linear:
             y = self._linear_forward(x2)
         else:
-            y = self._forward(x2, None, _Draws(self._streams, draws, None))
+            y = self._forward(x2, None, MultiplyDraws(self._streams, draws, None))
         return y.reshape(*lead, self.shape[1])
 
     def trace(self, x, *, draws: dict | None = None) -> Trace:
@@ -248,7 +180,7 @@ class Crossbar:
                     tr.conductances_S[f"t{ti}.s{k}.{name}.eff"] = s.g_eff_S[name]
         tr.draws.update(self._program_draws)
         tr.read_sampling = self._read_sampling
-        y_steps = self._forward(x2, tr, _Draws(self._streams, draws, tr.draws))
+        y_steps = self._forward(x2, tr, MultiplyDraws(self._streams, draws, tr.draws))
         tr.y_steps = y_steps.reshape(*lead, self.shape[1])
         tr.y = self._linear_forward(x2).reshape(*lead, self.shape[1]) if self._linear else tr.y_steps
         tr.path = "linear_effective_matrix" if self._linear else "step_by_step"
@@ -286,41 +218,20 @@ class Crossbar:
             return (x2.astype(np.float32) @ self._w_eff).astype(np.float64)
         return x2 @ self._w_eff
 
-    def _forward(self, x2: np.ndarray, tr: Trace | None, draws: _Draws) -> np.ndarray:
+    def _forward(self, x2: np.ndarray, tr: Trace | None, draws: MultiplyDraws) -> np.ndarray:
         cfg = self._config
         y = np.zeros((x2.shape[0], self.shape[1])) if len(self._tiles) > 1 else None
-        adc_clipped = adc_total = 0
-        dac_clip_sum = 0.0
-        n_row_tiles = 0
-        c_max = 1 if cfg.dac.bits is None else cfg.dac.code_max
+        stats = {"adc_clipped": 0, "adc_total": 0, "dac_clip": 0.0, "row_tiles": 0}
         for ti, t in enumerate(self._tiles):
             xt = x2[:, t.r0 : t.r1]
             x_max = input_range(xt, cfg.dac)
-            codes, dac_clip = dac_codes(xt, x_max, cfg.dac)
-            passes = drive_passes(codes, cfg.dac)
-            # (B, 1): sum_i c_i / c_max, needed by the digital offset removal only
-            d_sum = codes.sum(axis=1, keepdims=True) / c_max if any(sl.digital_offset for sl in t.slices) else None
-            if t.c0 == 0:
-                dac_clip_sum += dac_clip
-                n_row_tiles += 1
-            ttr = None
-            if tr is not None:
-                volts = {p.label: p.codes * (cfg.dac.v_read_V / p.code_max) for p in passes}
-                ttr = TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, codes, dac_clip, volts, drift_scale=t.drift_scale)
-            acc = None if len(t.slices) == 1 else np.zeros((x2.shape[0], t.c1 - t.c0))
-            for k, s in enumerate(t.slices):
-                p_k, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}", (ti, k), draws, ttr, k)
-                if s.digital_offset:
-                    p_k -= s.digital_offset * d_sum
-                if len(t.slices) == 1 and s.shift == 0:
-                    acc = p_k
-                else:
-                    acc += (2.0**s.shift) * p_k
-                adc_clipped += clipped
-                adc_total += total
+            ttr = None if tr is None else TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, None, 0.0, {},
+                                                    drift_scale=t.drift_scale)
+            acc, rows_clipped = self._tile_forward(ti, t, xt, x_max, draws, ttr, stats, "")
+            if cfg.dac.bound_management == "iterative":
+                acc, factor = self._bound_management(ti, t, xt, x_max, acc, rows_clipped, draws, stats)
                 if ttr is not None:
-                    ttr.digital[f"s{k}"] = p_k.copy()
-            acc *= x_max[:, None] * t.drift_scale if t.drift_scale != 1.0 else x_max[:, None]
+                    ttr.bm_factor = factor
             if len(self._tiles) == 1:
                 y = acc
             else:
@@ -330,12 +241,64 @@ class Crossbar:
                 tr.tiles.append(ttr)
         y *= self._w_max / self._level_scale
         if tr is not None:
-            tr.adc_clip_fraction = adc_clipped / adc_total if adc_total else 0.0
-            tr.dac_clip_fraction = dac_clip_sum / max(n_row_tiles, 1)
+            tr.adc_clip_fraction = stats["adc_clipped"] / stats["adc_total"] if stats["adc_total"] else 0.0
+            tr.dac_clip_fraction = stats["dac_clip"] / max(stats["row_tiles"], 1)
         return y
 
+    def _bound_management(self, ti, t, xt, x_max, acc, rows_clipped, draws, stats):
+        """aihwkit's iterative bound management (X5): a vector whose ADC input clipped is read again
+        with its input range doubled (codes halved), until nothing clips or the factor would exceed
+        ``dac.bm_max_factor``. The output rescale uses the range actually driven, so no extra factor
+        is applied. Returns the final ``acc`` and the factor per vector ``(B,)``."""
+        factor = np.ones(xt.shape[0])
+        it = 0
+        while np.any(rows_clipped) and 2 * factor.max() <= self._config.dac.bm_max_factor:
+            it += 1
+            idx = np.nonzero(rows_clipped)[0]
+            factor[idx] *= 2.0
+            acc_i, clip_i = self._tile_forward(ti, t, xt[idx], x_max[idx] * factor[idx], draws, None,
+                                               stats, f".bm{it}")
+            acc[idx] = acc_i
+            rows_clipped = np.zeros(xt.shape[0], dtype=bool)
+            rows_clipped[idx[clip_i]] = True
+        return acc, factor
+
+    def _tile_forward(self, ti, t, xt, x_max, draws, ttr, stats, tag):
+        """One tile: DAC, every weight slice's reads, digital recombination; ``(acc (B, cols), rows_clipped (B,))``.
+
+        ``tag`` distinguishes the re-reads of bound management in draw keys and streams."""
+        cfg = self._config
+        c_max = 1 if cfg.dac.bits is None else cfg.dac.code_max
+        codes, dac_clip = dac_codes(xt, x_max, cfg.dac)
+        passes = drive_passes(codes, cfg.dac)
+        # (B, 1): sum_i c_i / c_max, needed by the digital offset removal only
+        d_sum = codes.sum(axis=1, keepdims=True) / c_max if any(sl.digital_offset for sl in t.slices) else None
+        if t.c0 == 0 and not tag:
+            stats["dac_clip"] += dac_clip
+            stats["row_tiles"] += 1
+        if ttr is not None:
+            ttr.dac_codes, ttr.dac_clip_fraction = codes, dac_clip
+            ttr.voltages_V = {p.label: p.codes * (cfg.dac.v_read_V / p.code_max) for p in passes}
+        rows_clipped = np.zeros(xt.shape[0], dtype=bool) if cfg.dac.bound_management == "iterative" else None
+        acc = None if len(t.slices) == 1 else np.zeros((xt.shape[0], t.c1 - t.c0))
+        for k, s in enumerate(t.slices):
+            p_k, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}{tag}", (ti, k) + ((tag,) if tag else ()),
+                                                    draws, ttr, k, rows_clipped)
+            if s.digital_offset:
+                p_k -= s.digital_offset * d_sum
+            if len(t.slices) == 1 and s.shift == 0:
+                acc = p_k
+            else:
+                acc += (2.0**s.shift) * p_k
+            stats["adc_clipped"] += clipped
+            stats["adc_total"] += total
+            if ttr is not None:
+                ttr.digital[f"s{k}"] = p_k.copy()
+        acc *= x_max[:, None] * t.drift_scale if t.drift_scale != 1.0 else x_max[:, None]
+        return acc, rows_clipped
+
     def _read_currents(self, s: SliceArrays, ps: DrivePass, name: str, devs, g_read, key: str, skey: tuple,
-                       draws: _Draws) -> np.ndarray:
+                       draws: MultiplyDraws) -> np.ndarray:
         """Column currents (A) of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
         and the IR-drop heuristic (step 10); ``(B, cols)``."""
         cfg, d = self._config, self._config.device
@@ -364,7 +327,7 @@ class Crossbar:
                                                       g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
         return i_a
 
-    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, key: str, skey: tuple, draws: _Draws) -> np.ndarray:
+    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, key: str, skey: tuple, draws: MultiplyDraws) -> np.ndarray:
         """Exact per-cell read noise: every vector reads ``G + sigma xi`` (clipped at 0 where the model
         says); with wire resistance each noisy array is solved again (slow, golden), its cells
         clipped at 0 S first (the circuit needs passive cells)."""
@@ -389,8 +352,8 @@ class Crossbar:
                 out[b0:b1] = np.einsum("bi,bij->bj", v[b0:b1], g_noisy)
         return out
 
-    def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: _Draws,
-                     ttr: TileTrace | None, k: int):
+    def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: MultiplyDraws,
+                     ttr: TileTrace | None, k: int, rows_clipped: np.ndarray | None = None):
         """All ADC reads of one weight slice: returns ``(p, n_clipped, n_converted)`` with
         ``p (B, cols)`` in net-level units (X2): ``p = sum_reads sign sum_passes a I_q / i_unit``."""
         cfg, adc, d = self._config, self._config.adc, self._config.device
@@ -421,6 +384,9 @@ class Crossbar:
                     if adc.rounding == "stochastic":
                         u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
                     codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window, u)
+                    if rows_clipped is not None and n_clip:  # bound management needs the vectors that clipped
+                        edge = (adc.n_levels + 0.5) * lsb
+                        rows_clipped |= np.any((i_a >= edge) | (i_a <= (-edge if adc.signed else -0.5 * lsb)), axis=1)
                     clipped += n_clip
                     total += codes.size
                     term = codes * (sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit

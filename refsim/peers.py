@@ -58,7 +58,7 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
                     out_scale: float = 1.0, mv_type: str = "one_pass", is_perfect: bool = False,
                     out_nonlinearity: float = 0.0, r_series: float = 0.0, v_offset_std: float = 0.0,
                     w_read_asymmetry_dtod: float = 0.0, inp_asymmetry: float = 0.0, out_asymmetry: float = 0.0,
-                    out_noise_std: float = 0.0, max_input_size: int | None = 512, max_output_size: int | None = 512,
+                    out_noise_std: float = 0.0, max_bm_factor: int = 1000, max_input_size: int | None = 512, max_output_size: int | None = 512,
                     weight_scaling_columnwise: bool = True, noise_model: str = "none", t_inference_s: float = 0.0,
                     drift_compensation: bool = True, g_max_S: float = 25e-6, v_read_V: float = 0.2,
                     name: str = "aihwkit") -> CrossbarConfig:
@@ -73,7 +73,8 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
     out_noise : ``device.out_noise_rel`` with ``out_noise_reference="unit_current"``.
     noise_management : ``"abs_max"`` (``dac.range_mode="abs_max"``), ``"none"`` (fixed x_max =
         inp_bound) or ``"constant"`` (fixed x_max = nm_thres * inp_bound).
-    bound_management : only ``"none"``; aihwkit's default ``"iterative"`` raises.
+    bound_management, max_bm_factor : ``"none"`` or ``"iterative"`` (``dac.bound_management``, ``dac.bm_max_factor``;
+        aihwkit's ``max_bm_res`` limit is not modelled: refsim stops on the factor only).
     w_noise, w_noise_type : ``"pcm_read"`` -> ``read_model="sqrt_state"``;
         ``"additive_constant"`` -> ``read_model="independent"`` with sigma per device
         ``w_noise / sqrt(2)`` (two devices per weight give aihwkit's per-weight sigma).
@@ -95,7 +96,7 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
                           ("out_nonlinearity", out_nonlinearity, 0.0), ("r_series", r_series, 0.0),
                           ("v_offset_std", v_offset_std, 0.0), ("w_read_asymmetry_dtod", w_read_asymmetry_dtod, 0.0),
                           ("inp_asymmetry", inp_asymmetry, 0.0), ("out_asymmetry", out_asymmetry, 0.0),
-                          ("out_noise_std", out_noise_std, 0.0), ("bound_management", bound_management.lower(), "none")):
+                          ("out_noise_std", out_noise_std, 0.0)):
         _refuse(opt, val, off)
     nm = noise_management.lower()
     if nm == "abs_max":
@@ -113,6 +114,9 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
     else:
         raise NotImplementedError(f"aihwkit noise_management={noise_management!r}: refsim has 'abs_max', 'none', "
                                   f"'constant' (max, abs_max_np_sum, average_abs_max are not modelled)")
+    bm = bound_management.lower()
+    if bm not in ("none", "iterative"):
+        raise NotImplementedError(f"aihwkit bound_management={bound_management!r}: refsim has 'none' and 'iterative'")
     if mv_type.lower() not in ("one_pass", "two_pass"):
         raise NotImplementedError(f"aihwkit mv_type={mv_type!r}: refsim has one_pass and two_pass "
                                   f"(split/bit-wise PWM modes are not modelled)")
@@ -142,7 +146,7 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
         weight=WeightConfig(scaling="column" if weight_scaling_columnwise else "max"),
         mapping=MappingConfig(scheme="differential_one_sided", g_min_S=0.0, g_max_S=g_max_S, subtraction="in_array"),
         dac=DACConfig(bits=in_bits, v_read_V=v_read_V, signed_inputs=mv_type.lower().replace("one_pass", "bipolar"),
-                      **dac_range),
+                      bound_management=bm if out_bits else "none", bm_max_factor=int(max_bm_factor), **dac_range),
         adc=adc,
         array=ArrayConfig(rows_max=max_input_size, cols_max=max_output_size, split="even"),
         device=noise,

@@ -43,6 +43,7 @@ class TileTrace:
     digital: dict[str, np.ndarray] = field(default_factory=dict)  # "s{k}" -> (B, cols) net-level units
     partial: np.ndarray | None = None  # (B, cols) tile partial sum before the weight rescale
     drift_scale: float = 1.0  # global drift compensation factor of this tile
+    bm_factor: np.ndarray | None = None  # (B,) bound-management factor of the input range (None when off)
 
 
 @dataclass

@@ -64,10 +64,12 @@ def test_aihwkit_translations():
     assert c.device.read_sigma_rel == pytest.approx(0.02 / math.sqrt(2))
     assert c.dac.signed_inputs == "two_pass"
     assert from_aihwkit_io(is_perfect=True).dac.bits is None
+    c = from_aihwkit_io(bound_management="iterative", max_bm_factor=64)
+    assert (c.dac.bound_management, c.dac.bm_max_factor) == ("iterative", 64)
 
 
 @pytest.mark.parametrize("kwargs, option", [
-    ({"bound_management": "iterative"}, "bound_management"),
+    ({"bound_management": "shift"}, "bound_management"),
     ({"inp_res": 1 / 256}, "inp_res"),
     ({"out_sto_round": True}, "out_sto_round"),
     ({"inp_bound": 2.0}, "inp_bound"),
