@@ -7,6 +7,7 @@ Sub-commands are registered by the modules that implement them (each exposes an
     refsim matvec ...              one crossbar multiply of a random matrix, stage by stage
     refsim weights list|fetch|import
     refsim golden export|suite|compare|replay; refsim calibrate
+    refsim spice                   the SPICE netlist of any physical array (and an ngspice check)
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ __all__ = ["main", "build_parser", "resolve_config"]
 _EXTENSIONS = [
     ("refsim.cli_weights", "add_weights_subcommands"),
     ("refsim.cli_golden", "add_golden_subcommands"),
+    ("refsim.cli_spice", "add_spice_subcommands"),
 ]
 
 
