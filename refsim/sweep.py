@@ -344,16 +344,16 @@ def record_value(record: dict, name: str):
 
 
 def _pick_x(record: dict, x: str) -> tuple[str, object]:
-    """``x`` may list alternatives ``a|b``: the first one the record varied (else the first it has)."""
-    names = x.split("|")
-    for n in names:
+    """``x`` is one field (:func:`record_value`) or alternatives ``a|b``: the first one the record varied.
+
+    With alternatives a record that varied none of them is left out (``KeyError``), so sweeps
+    of different fields appended to one file do not mix.
+    """
+    if "|" not in x:
+        return x, record_value(record, x)
+    for n in x.split("|"):
         if n in record.get("varied", {}):
             return n, record["varied"][n]
-    for n in names:
-        try:
-            return n, record_value(record, n)
-        except KeyError:
-            continue
     raise KeyError(x)
 
 
@@ -381,5 +381,12 @@ def aggregate(records: list[dict], *, x: str, hue: str | None = None, y: str = "
         for xs, ys in by_x.items():
             a = np.asarray(ys)
             rows.append((json.loads(xs), float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0, a.size))
-        out[key] = sorted(rows, key=lambda r: (r[0] is None, str(type(r[0])), r[0] if r[0] is not None else 0))
+        out[key] = sorted(rows, key=lambda r: _sort_key(r[0]))
     return out
+
+
+def _sort_key(v) -> tuple:
+    """Numbers first, by value (ints and floats together), then everything else by its JSON text."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return (0, float(v), "")
+    return (1, 0.0, json.dumps(v))

@@ -268,3 +268,16 @@ def test_plot_mean_and_std_over_repeats(files, tmp_path, capsys):
     # categorical x gives a bar plot
     assert sweep_main(["plot", str(out), "--x", "mapping.scheme", "--out", str(tmp_path / "bar.png")]) == 0
     assert sweep_main(["plot", str(out), "--x", "nope", "--out", str(tmp_path / "x.png")]) == 2
+
+
+def test_plot_alternative_x_fields_do_not_mix():
+    recs = [{"varied": {"device.out_noise_rel": 0.1}, "accuracy": 0.3, "config": {"device": {"prog_sigma_rel": 0}}},
+            {"varied": {"device.prog_sigma_rel": 0.1}, "accuracy": 0.8,
+             "config": {"device": {"out_noise_rel": 0}}},
+            {"varied": {"dac.bits": 4}, "accuracy": 0.5,
+             "config": {"device": {"out_noise_rel": 0, "prog_sigma_rel": 0}}}]
+    groups = sweep.aggregate(recs, x="device.out_noise_rel|device.prog_sigma_rel")
+    assert groups == {("device.out_noise_rel", None): [(0.1, 0.3, 0.0, 1)],
+                      ("device.prog_sigma_rel", None): [(0.1, 0.8, 0.0, 1)]}
+    # a single field falls back to the config: every record has it
+    assert sweep.aggregate(recs, x="device.out_noise_rel")[("device.out_noise_rel", None)][0][:2] == (0, 0.65)

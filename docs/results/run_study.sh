@@ -18,27 +18,27 @@ while pgrep -f 'a_prog_error_resnet20.jsonl' > /dev/null; do sleep 15; done
 
 # (c) ADC bits with calibrated ranges (32 calibration images = the last 32 of the file, never evaluated)
 $SWEEP --weights $R20 --limit 300 --repeats 1 --calibrate 32 --preset $C/xiao_noerr.json \
-  --vary mapping.scheme=differential_one_sided,offset --vary adc.bits=4,5,6,8 \
+  --vary mapping.scheme=differential_one_sided,offset --vary adc.bits=4,6,8 \
   --out $OUT/c_adc_bits_resnet20.jsonl
 
 # (d) wire resistance, 144 x 64 arrays, r_row = r_col
-$SWEEP --weights $R20 --limit 300 --repeats 1 --preset $C/xiao_idealadc_144x64.json \
+$SWEEP --weights $R20 --limit 200 --repeats 1 --preset $C/xiao_idealadc_144x64.json \
   --vary mapping.scheme=differential_one_sided,offset \
   --vary wire.r_row_ohm+wire.r_col_ohm=0,1,3,10,30 --out $OUT/d_wires_resnet20.jsonl
 
 # (e1) input/output noise vs weight noise, Rasch 2023 tiles with ideal devices, one source at a time
-E1="$SWEEP --weights $R20 --limit 300 --preset $C/rasch2023_clean.json --out $OUT/e1_io_vs_weight_resnet20.jsonl"
+E1="$SWEEP --weights $R20 --limit 200 --preset $C/rasch2023_clean.json --out $OUT/e1_io_vs_weight_resnet20.jsonl"
 $E1 --repeats 1 --vary dac.bits=4,6,8
 $E1 --repeats 1 --vary adc.range_mode=fixed --vary adc.range_A=5e-05 --vary adc.bits=4,6,8
 $E1 --repeats 2 --vary device.out_noise_reference=unit_current --vary device.out_noise_rel=0.02,0.05,0.1
 $E1 --repeats 2 --vary device.prog_model=independent --vary device.prog_sigma_rel=0.02,0.05,0.1
 
 # (b) weight bit slicing at the same per-cell error (8-bit weights: 7 magnitude bits, one-sided mapping)
-$SWEEP --weights $R20 --limit 300 --repeats 1 --preset $C/xiao_idealadc_indep.json \
+$SWEEP --weights $R20 --limit 200 --repeats 1 --preset $C/xiao_idealadc_indep.json \
   --vary weight.n_slices=1,2,4,7 --vary device.prog_sigma_rel=0.04,0.08 --out $OUT/b_slicing_resnet20.jsonl
 
 # (e2) PCM drift, with and without global drift compensation
-$SWEEP --weights $R20 --limit 200 --repeats 2 --preset $C/rasch2023_sqrtread.json \
+$SWEEP --weights $R20 --limit 150 --repeats 2 --preset $C/rasch2023_sqrtread.json \
   --vary device.drift_compensation=true,false --vary device.t_inference_s=1,3600,86400,3.15e7 \
   --out $OUT/e2_drift_resnet20.jsonl
 
