@@ -68,6 +68,7 @@ def main(argv=None) -> dict:
     for _ in range(args.repeats):  # interleaved: load from other processes hits all alike
         for name, cmd in runs:
             wall, rss, _ = run_child(cmd)
+            print(f"  {name}: {wall:.2f} s, peak RSS {rss:.2f} GB", file=sys.stderr, flush=True)
             best = res.get(name, (float("inf"), 0.0))
             res[name] = (min(best[0], wall), max(best[1], rss))
     print(f"date: {datetime.datetime.now().isoformat(timespec='seconds')}")
