@@ -3,6 +3,7 @@
 Sub-commands are registered by the modules that implement them (each exposes an
 ``add_*_subcommands(subparsers)`` function whose handlers return an exit code)::
 
+    refsim infer [IMAGE] / eval    single-image inference with a per-layer report; dataset accuracy
     refsim presets [NAME]          list presets, or print one as JSON
     refsim matvec ...              one crossbar multiply of a random matrix, stage by stage
     refsim weights list|fetch|import
@@ -30,6 +31,7 @@ _EXTENSIONS = [
     ("refsim.cli_weights", "add_weights_subcommands"),
     ("refsim.cli_golden", "add_golden_subcommands"),
     ("refsim.cli_spice", "add_spice_subcommands"),
+    ("refsim.cli_infer", "add_infer_subcommands"),
 ]
 
 
