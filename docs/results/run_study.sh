@@ -51,3 +51,31 @@ $SWEEP --weights $R56 --limit 100 --repeats 1 --preset $C/xiao_idealadc_indep.js
 $SWEEP --weights $R20 --limit 500 --repeats 2 --preset $C/xiao_idealadc_indep.json \
   --vary mapping.scheme=differential_one_sided,offset \
   --vary device.prog_sigma_rel=0.02,0.04,0.06,0.08,0.1 --out $OUT/a_prog_error_resnet20.jsonl
+
+# ---- second pass (the CPU was freer than budgeted): more repeats and points; resumes the files above
+# (a) a third repeat and two more error levels
+$SWEEP --weights $R20 --limit 500 --repeats 3 --preset $C/xiao_idealadc_indep.json \
+  --vary mapping.scheme=differential_one_sided,offset \
+  --vary device.prog_sigma_rel=0.02,0.03,0.04,0.05,0.06,0.08,0.1 --out $OUT/a_prog_error_resnet20.jsonl
+# (c) 5 and 7 bits
+$SWEEP --weights $R20 --limit 300 --repeats 1 --calibrate 32 --preset $C/xiao_noerr.json \
+  --vary mapping.scheme=differential_one_sided,offset --vary adc.bits=4,5,6,7,8 \
+  --out $OUT/c_adc_bits_resnet20.jsonl
+# (d) smaller resistances; and 288-row arrays
+$SWEEP --weights $R20 --limit 200 --repeats 1 --preset $C/xiao_idealadc_144x64.json \
+  --vary mapping.scheme=differential_one_sided,offset \
+  --vary wire.r_row_ohm+wire.r_col_ohm=0,0.03,0.1,0.3,1,3,10,30 --out $OUT/d_wires_resnet20.jsonl
+$SWEEP --weights $R20 --limit 200 --repeats 1 --preset $C/xiao_idealadc_288x64.json \
+  --vary mapping.scheme=differential_one_sided,offset \
+  --vary wire.r_row_ohm+wire.r_col_ohm=0,0.1,1,10 --out $OUT/d_wires288_resnet20.jsonl
+# (b) a second repeat
+$SWEEP --weights $R20 --limit 200 --repeats 2 --preset $C/xiao_idealadc_indep.json \
+  --vary weight.n_slices=1,2,4,7 --vary device.prog_sigma_rel=0.04,0.08 --out $OUT/b_slicing_resnet20.jsonl
+# (e1) coarser converters and larger output noise
+$E1 --repeats 1 --vary dac.bits=2,3,4,6,8
+$E1 --repeats 1 --vary adc.range_mode=fixed --vary adc.range_A=5e-05 --vary adc.bits=3,4,5,6,8
+$E1 --repeats 2 --vary device.out_noise_reference=unit_current --vary device.out_noise_rel=0.02,0.05,0.1,0.2,0.5,1.0
+# (a) ResNet-56: a second repeat
+$SWEEP --weights $R56 --limit 100 --repeats 2 --preset $C/xiao_idealadc_indep.json \
+  --vary mapping.scheme=differential_one_sided,offset \
+  --vary device.prog_sigma_rel=0.02,0.04,0.06 --out $OUT/a_prog_error_resnet56.jsonl
