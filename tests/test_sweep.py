@@ -188,7 +188,7 @@ def test_killed_sweep_resumes_without_loss_or_duplicates(files, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     before = out.read_text().splitlines()
-    assert 1 <= len(before) <= 6
+    assert 1 <= len(before) < 6, f"the sweep was not interrupted ({len(before)} of 6 points written)"
     assert all(json.loads(line) for line in before)  # every written line is whole
     rerun = subprocess.run(_cli_sweep(files, out), cwd=tmp_path, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr
