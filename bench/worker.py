@@ -103,11 +103,11 @@ def geff_extrapolation(net) -> dict:
     w = wire_config().wire
     shapes: dict = {}
     for _, xb in crossbars(net):
-        for t in xb.tiles:
-            for s in t.slices:
-                for g in s.g_S.values():
-                    entry = shapes.setdefault(g.shape, [0, g])
-                    entry[0] += 1
+        cond = xb.conductances()
+        for key, g in cond.items():
+            if key.count(".") == 2:  # t{tile}.s{k}.{device}: the conductances at inference time
+                entry = shapes.setdefault(g.shape, [0, g])
+                entry[0] += 1
     per_shape = []
     for shape, (count, g) in sorted(shapes.items()):
         _, sec, cpu = _timed_cpu(lambda: effective_conductance(g, w.r_row_ohm, w.r_col_ohm,

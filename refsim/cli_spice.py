@@ -66,15 +66,17 @@ def physical_arrays(xb: Crossbar) -> dict[str, tuple[int, np.ndarray, np.ndarray
     """
     cfg = xb.config
     interleaved = cfg.wire.enabled and cfg.wire.pair_layout == "interleaved" and cfg.mapping.differential
+    cond = xb.conductances()  # every stage of every array, recomputed by the crossbar
     out = {}
     for ti, tile in enumerate(xb.tiles):
         for k, s in enumerate(tile.slices):
+            pre = f"t{ti}.s{k}."
             if interleaved:
-                out[f"t{ti}.s{k}.pair"] = (ti, _interleave(s.g_S["pos"], s.g_S["neg"]),
-                                           _interleave(s.g_eff_S["pos"], s.g_eff_S["neg"]))
+                out[pre + "pair"] = (ti, _interleave(cond[pre + "pos"], cond[pre + "neg"]),
+                                     _interleave(cond[pre + "pos.eff"], cond[pre + "neg.eff"]))
                 continue
-            for name, g in s.g_S.items():
-                out[f"t{ti}.s{k}.{name}"] = (ti, g, s.g_eff_S[name])
+            for name in s.devices:
+                out[pre + name] = (ti, cond[pre + name], cond[pre + name + ".eff"])
     return out
 
 

@@ -32,7 +32,7 @@ from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
 from refsim.analog import analog_multiply
 from refsim.draws import MultiplyDraws, draws_random_numbers
 from refsim.parasitics import column_currents
-from refsim.program import SliceArrays, Streams, TileArrays, program_arrays, weight_levels
+from refsim.program import SliceArrays, Streams, TileArrays, drop_reads, program_arrays, read_matrix, weight_levels
 from refsim.trace import ReadTrace, TileTrace, Trace
 
 __all__ = ["Crossbar", "analog_multiply", "draws_random_numbers"]
@@ -78,23 +78,37 @@ class Crossbar:
         self._w = w.copy()
         self._w.setflags(write=False)
         self._streams = Streams(None if rng is None else int(rng.integers(0, 2**63)))
+        self._draws_in = draws  # programming draws of a replay (kept by reference)
+        self._read_sampling = dev.resolve_read_sampling(d, wire_resistance=config.wire.enabled)
+        keep = {"per_cell": "devices", "output_referred": "reads_var"}.get(self._read_sampling, "reads")
         levels = weight_levels(self._w, config)
-        self._program_draws: dict[str, np.ndarray] = {}
-        self._tiles = program_arrays(levels, config, self._streams, draws, self._program_draws)
+        self._tiles = program_arrays(levels, config, self._streams, draws, keep=keep)
         # keep only the scalars of steps 1-2; trace() recomputes the level matrices (memory)
         self._w_max, self._level_scale = levels.w_max, levels.level_scale
         del levels
-        self._read_sampling = dev.resolve_read_sampling(d, wire_resistance=config.wire.enabled)
         self._linear = (
             config.dac.bits is None and config.adc.bits is None
             and not d.has_read_noise() and not d.has_output_effects()
         )
-        self._w_eff = self._effective_weights() if self._linear else None
+        self._w_eff = None
+        if self._linear:  # multiply through W_eff; the read matrices are not needed any more
+            self._w_eff = self._effective_weights()
+            self._tiles = drop_reads(self._tiles)
         self._f32 = config.precision == "float32"
         if self._f32:  # single-precision copies of the matrices the multiplies use
             self._w_eff = None if self._w_eff is None else self._w_eff.astype(np.float32)
-            self._g_read32 = {(ti, k, name): g.astype(np.float32) for ti, t in enumerate(self._tiles)
-                              for k, s in enumerate(t.slices) for name, _, _, g in s.reads}
+            self._g_read32 = {(ti, k, r[0]): r[3].astype(np.float32) for ti, t in enumerate(self._tiles)
+                              for k, s in enumerate(t.slices) for r in s.reads if r[3] is not None}
+
+    def _reprogram(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[TileArrays]]:
+        """Run programming again (deterministic: same streams, same replayed draws) and return
+        every conductance of every stage, every programming draw, and the tiles with their read
+        matrices."""
+        draws: dict[str, np.ndarray] = {}
+        cond: dict[str, np.ndarray] = {}
+        tiles = program_arrays(weight_levels(self._w, self._config), self._config, Streams(self._streams.entropy),
+                               self._draws_in, draws, cond)
+        return cond, draws, tiles
 
     # -- properties -------------------------------------------------------------
     @property
@@ -118,8 +132,15 @@ class Crossbar:
 
     @property
     def program_draws(self) -> dict[str, np.ndarray]:
-        """Every random draw made while programming, keyed ``t{tile}.s{k}.{device}.{name}``."""
-        return dict(self._program_draws)
+        """Every random draw made while programming, keyed ``t{tile}.s{k}.{device}.{name}``
+        (regenerated from the streams: programming is deterministic)."""
+        return self._reprogram()[1]
+
+    def conductances(self) -> dict[str, np.ndarray]:
+        """Every conductance of every physical array, in S: keys ``t{tile}.s{k}.{device}`` with the
+        suffixes ``.target`` (step 3), ``.programmed`` (step 4), none (at inference time, after drift)
+        and ``.eff`` (effective matrix with the wires). Recomputed on demand."""
+        return self._reprogram()[0]
 
     @property
     def read_sampling(self) -> str:
@@ -129,7 +150,7 @@ class Crossbar:
     @property
     def n_arrays(self) -> int:
         """Number of physical arrays: tiles x weight slices x devices (a reference column counts as one)."""
-        return sum(len(s.g_S) for t in self._tiles for s in t.slices)
+        return sum(len(s.devices) for t in self._tiles for s in t.slices)
 
     def __repr__(self) -> str:
         return (f"Crossbar(shape={self.shape}, config={self._config.name!r}, "
@@ -171,16 +192,13 @@ class Crossbar:
             weight_levels=lv.q, device_levels={n: [s[0] for s in sl] for n, sl in lv.devices.items()},
             level_scale=lv.level_scale, config=self._config.to_dict(),
         )
-        for ti, t in enumerate(self._tiles):
-            for k, s in enumerate(t.slices):
-                for name in s.g_S:
-                    tr.conductances_S[f"t{ti}.s{k}.{name}.target"] = s.g_target_S[name]
-                    tr.conductances_S[f"t{ti}.s{k}.{name}.programmed"] = s.g_prog_S[name]
-                    tr.conductances_S[f"t{ti}.s{k}.{name}"] = s.g_S[name]
-                    tr.conductances_S[f"t{ti}.s{k}.{name}.eff"] = s.g_eff_S[name]
-        tr.draws.update(self._program_draws)
+        cond, prog_draws, full_tiles = self._reprogram()
+        tr.conductances_S.update(cond)
+        tr.draws.update(prog_draws)
         tr.read_sampling = self._read_sampling
-        y_steps = self._forward(x2, tr, MultiplyDraws(self._streams, draws, tr.draws))
+        # a linear crossbar keeps only W_eff: its step-by-step record uses the re-programmed tiles
+        tiles = full_tiles if self._linear else self._tiles
+        y_steps = self._forward(x2, tr, MultiplyDraws(self._streams, draws, tr.draws), tiles)
         tr.y_steps = y_steps.reshape(*lead, self.shape[1])
         tr.y = self._linear_forward(x2).reshape(*lead, self.shape[1]) if self._linear else tr.y_steps
         tr.path = "linear_effective_matrix" if self._linear else "step_by_step"
@@ -198,7 +216,7 @@ class Crossbar:
         for t in self._tiles:
             block = w_eff[t.r0 : t.r1, t.c0 : t.c1]
             for s in t.slices:
-                g_net = sum(sign * np.broadcast_to(g, block.shape) for _, sign, _, g in s.reads)
+                g_net = sum(sign * np.broadcast_to(read_matrix(s, r), block.shape) for r in s.reads for sign in (r[1],))
                 block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
         w_eff *= self._w_max / self._level_scale
         w_eff.setflags(write=False)
@@ -218,11 +236,13 @@ class Crossbar:
             return (x2.astype(np.float32) @ self._w_eff).astype(np.float64)
         return x2 @ self._w_eff
 
-    def _forward(self, x2: np.ndarray, tr: Trace | None, draws: MultiplyDraws) -> np.ndarray:
+    def _forward(self, x2: np.ndarray, tr: Trace | None, draws: MultiplyDraws,
+                 tiles: list[TileArrays] | None = None) -> np.ndarray:
         cfg = self._config
-        y = np.zeros((x2.shape[0], self.shape[1])) if len(self._tiles) > 1 else None
+        tiles = self._tiles if tiles is None else tiles
+        y = np.zeros((x2.shape[0], self.shape[1])) if len(tiles) > 1 else None
         stats = {"adc_clipped": 0, "adc_total": 0, "dac_clip": 0.0, "row_tiles": 0}
-        for ti, t in enumerate(self._tiles):
+        for ti, t in enumerate(tiles):
             xt = x2[:, t.r0 : t.r1]
             x_max = input_range(xt, cfg.dac)
             ttr = None if tr is None else TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, None, 0.0, {},
@@ -232,7 +252,7 @@ class Crossbar:
                 acc, factor = self._bound_management(ti, t, xt, x_max, acc, rows_clipped, draws, stats)
                 if ttr is not None:
                     ttr.bm_factor = factor
-            if len(self._tiles) == 1:
+            if len(tiles) == 1:
                 y = acc
             else:
                 y[:, t.c0 : t.c1] += acc
@@ -297,32 +317,33 @@ class Crossbar:
         acc *= x_max[:, None] * t.drift_scale if t.drift_scale != 1.0 else x_max[:, None]
         return acc, rows_clipped
 
-    def _read_currents(self, s: SliceArrays, ps: DrivePass, name: str, devs, g_read, key: str, skey: tuple,
+    def _read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
                        draws: MultiplyDraws) -> np.ndarray:
         """Column currents (A) of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
-        and the IR-drop heuristic (step 10); ``(B, cols)``."""
+        and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column)."""
         cfg, d = self._config, self._config.device
+        name, _, devs, g_read = read
         v_read = cfg.dac.v_read_V
         sampling = self._read_sampling
         if sampling == "per_cell":
-            i_a = np.zeros((ps.codes.shape[0], g_read.shape[1]))
+            width = max(s.g_S[dname].shape[1] for dname, _ in devs)
+            i_a = np.zeros((ps.codes.shape[0], width))
             for dname, dsign in devs:
                 i_a += dsign * self._per_cell(s, dname, ps, f"{key}.{dname}.{ps.label}.read",
                                               skey + (dname, ps.label, "read"), draws)
-            if i_a.shape[1] != p_cols(s):
-                i_a = np.broadcast_to(i_a, (i_a.shape[0], p_cols(s))).copy()
         else:
-            g_mul = self._g_read32[skey + (name,)] if self._f32 else g_read
+            g_mul = self._g_read32[(skey[0], skey[1], name)] if self._f32 else g_read
             i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
             if sampling == "output_referred":
-                var = sum(s.read_sigma_S[dname] ** 2 for dname, _ in devs)
+                var = s.read_var_S2[name]
                 v = ps.codes * (v_read / ps.code_max)
                 xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
                                   (ps.codes.shape[0], var.shape[1]))
-                i_a = i_a + dev.output_referred_read_noise_A(v, var ** 0.5, xi)
+                i_a += dev.output_referred_read_noise_A(v, np.sqrt(var), xi)
         if d.ir_drop_scale > 0:
             v = ps.codes * (v_read / ps.code_max)
-            g_b = np.broadcast_to(g_read, (g_read.shape[0], i_a.shape[1]))
+            g_r = read_matrix(s, read)
+            g_b = np.broadcast_to(g_r, (g_r.shape[0], i_a.shape[1]))
             i_a = i_a - dev.ir_drop_rasch2023_delta_A(v, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
                                                       g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
         return i_a
@@ -340,7 +361,11 @@ class Crossbar:
         out = np.empty((big_b, cols))
         chunk = max(1, PER_CELL_CHUNK // max(rows * cols, 1))
         for b0, b1, xi in draws.normal_chunks(key, skey, big_b, (rows, cols), chunk):
-            g_noisy = dev.apply_read_noise_per_cell_S(g, sig, xi, clip_nonnegative=clip)  # (b, rows, cols)
+            # devices eq. (R4): G' = G + sigma xi per cell and vector, clipped at 0 where the model says
+            g_noisy = xi * sig  # (b, rows, cols); a new array, so recorded draws stay intact
+            g_noisy += g
+            if clip:
+                np.maximum(g_noisy, 0.0, out=g_noisy)
             if cfg.wire.enabled:
                 # the circuit needs passive cells: a draw below 0 S is read as 0 S
                 np.maximum(g_noisy, 0.0, out=g_noisy)
@@ -364,8 +389,9 @@ class Crossbar:
             out_sigma = dev.output_noise_sigma_A(d.out_noise_rel, ref)
         p = None
         clipped = total = 0
-        for name, sign, devs, g in s.reads:
-            currents = [(ps, self._read_currents(s, ps, name, devs, g, key, skey, draws)) for ps in passes]
+        for read in s.reads:
+            name, sign = read[0], read[1]
+            currents = [(ps, self._read_currents(s, ps, read, key, skey, draws)) for ps in passes]
             if analog_acc:  # analog shift-and-add of the pass currents, one ADC
                 groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
             else:
@@ -390,14 +416,9 @@ class Crossbar:
                     clipped += n_clip
                     total += codes.size
                     term = codes * (sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
-                if term.shape[-1] != p_cols(s):
-                    term = np.broadcast_to(term, (term.shape[0], p_cols(s)))
+                if term.shape[-1] != s.cols:
+                    term = np.broadcast_to(term, (term.shape[0], s.cols))
                 p = term if p is None else p + term
                 if ttr is not None:
                     ttr.reads.append(ReadTrace(k, name, label, i_a, codes, coef * sign))
         return p, clipped, total
-
-
-def p_cols(s: SliceArrays) -> int:
-    """Number of columns of a slice's digital result (the widest read)."""
-    return max(g.shape[1] for _, _, _, g in s.reads)

@@ -37,7 +37,9 @@ def levels_to_conductance(levels: np.ndarray, max_level: float, cfg: MappingConf
     u = np.asarray(levels, dtype=np.float64) / max_level
     if cfg.cell_bits is not None:
         u = round_to_cell_levels(u, cfg.cell_bits)
-    return cfg.g_min_S + (cfg.g_max_S - cfg.g_min_S) * u
+    u *= cfg.g_max_S - cfg.g_min_S  # u is a fresh array: scale and shift in place
+    u += cfg.g_min_S
+    return u
 
 
 def reference_conductance(offset_level: float, max_level: float, cfg: MappingConfig) -> float:

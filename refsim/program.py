@@ -10,7 +10,7 @@ target conductances.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -101,26 +101,30 @@ def _width(slices: list, k: int) -> int:
 class SliceArrays:
     """The arrays of one weight slice of one tile, and the constants of their reads.
 
-    Conductance dictionaries map a device name (``pos``, ``neg``, ``single``, ``ref``)
-    to ``(rows, cols)`` arrays (``ref``: ``(rows, 1)``), in S:
-    ``g_target_S`` (step 3), ``g_prog_S`` (after programming error, faults and clipping,
-    step 4), ``g_S`` (at inference time, after drift, step 5) and ``g_eff_S`` (the
-    effective matrix of the array with its wires, MODEL_SPEC §2; equal to ``g_S``
-    without wire resistance). ``reads`` lists the ADC inputs as
-    ``(name, sign, devices, g_read)``: ``devices`` is ``((device, +/-1), ...)`` and
-    ``g_read = sum(+/- g_eff[device])`` is the matrix whose column currents that ADC
-    converts when no read noise is drawn.
+    ``devices`` names the physical arrays of the slice (``pos``, ``neg``, ``single``,
+    ``ref``). ``reads`` lists the ADC inputs as ``(name, sign, devices, g_read)``:
+    ``devices`` is ``((device, +/-1), ...)`` and ``g_read = sum(+/- G_eff[device])`` (S,
+    ``(rows, cols)``) is the matrix whose column currents that ADC converts.
+
+    Only what the multiplies need is kept (memory): the read matrices (noise-free or
+    output-referred read noise, with ``read_var_S2`` the summed per-cell variance of each
+    read), or, for per-cell read noise, the conductances of every device at inference
+    time ``g_S``, their effective matrices ``g_eff_S`` and read-noise sigmas
+    ``read_sigma_S``. Every conductance of every stage (target, programmed, at inference,
+    effective) is recomputed on demand by :meth:`refsim.Crossbar.trace` /
+    :meth:`refsim.Crossbar.conductances`: programming is deterministic.
     """
 
     shift: int  # weight slice shift sigma_k
     max_level: float  # L_k
     offset_level: float  # offset level in this slice (offset scheme), else 0
-    g_target_S: dict[str, np.ndarray]
-    g_prog_S: dict[str, np.ndarray]
-    g_S: dict[str, np.ndarray]
-    g_eff_S: dict[str, np.ndarray]
-    read_sigma_S: dict[str, np.ndarray]  # per-cell read-noise sigma at inference time (zeros when off)
-    reads: list[tuple[str, float, tuple[tuple[str, float], ...], np.ndarray]]
+    devices: tuple[str, ...]
+    cols: int  # columns of the tile (a reference column's read is broadcast to them)
+    reads: list[tuple[str, float, tuple[tuple[str, float], ...], np.ndarray | None]]
+    g_S: dict[str, np.ndarray]  # per-cell read noise only: device -> G at inference time (S)
+    g_eff_S: dict[str, np.ndarray]  # per-cell read noise only: device -> G_eff (S)
+    read_sigma_S: dict[str, np.ndarray]  # per-cell read noise only: device -> sigma (S)
+    read_var_S2: dict[str, np.ndarray]  # output-referred read noise only: read -> sum of sigma^2 (S^2)
     i_unit_A: float  # v_read * dG / L_k: current of one level at full-scale drive
     adc_range_A: float  # full-scale current of this slice's ADCs
     digital_offset: float  # subtracted per unit of sum(d): g_min L / dG + offset (digital removal), else 0
@@ -184,7 +188,7 @@ def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: 
         g_t = dev.drift_conductance_S(g_prog, nu, t_inference_s=d.t_inference_s, t0_s=d.t0_s)
     else:
         g_t = g_prog
-    read_sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog)
+    read_sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog) if d.has_read_noise() else None
     g_eff = g_t
     if w.enabled and solve_wires:
         g_eff = effective_conductance(g_t, w.r_row_ohm, w.r_col_ohm, r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm)
@@ -208,12 +212,19 @@ def _freeze(*dicts: dict) -> None:
             arr.setflags(write=False)
 
 
-def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams", draws_in: dict | None, draws_out: dict) -> list[TileArrays]:
+def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams", draws_in: dict | None,
+                   draws_out: dict | None = None, conductances_out: dict | None = None, *,
+                   keep: str = "reads") -> list[TileArrays]:
     """Steps 3-5, 13 and §2: split into tiles, map every slice of every device to
     conductances, program them with device errors, drift them and solve their wires.
 
     Draws are keyed ``t{tile}.s{k}.{device}.{name}`` in ``draws_out`` (and read from
-    ``draws_in`` for a replay).
+    ``draws_in`` for a replay); ``conductances_out`` receives the target
+    (``….target``), programmed (``….programmed``) and inference-time conductances.
+    Programming is deterministic given the streams' root and the draws, so running it
+    again with these outputs reproduces a crossbar's record. ``keep`` chooses what the
+    slices retain: ``"reads"`` (read matrices), ``"reads_var"`` (and their read-noise
+    variance), ``"devices"`` (per-device conductances and sigmas, for per-cell noise).
     """
     m, (n_in, n_out) = cfg.mapping, levels.w_norm.shape
     d_g = m.g_max_S - m.g_min_S
@@ -223,7 +234,7 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
     for r0, r1 in tile_bounds(n_in, cfg.array.rows_max, cfg.array.split):
         for c0, c1 in tile_bounds(n_out, cfg.array.cols_max, cfg.array.split):
             ti = len(tiles)
-            slices = []
+            slices, drift_parts = [], []
             for k in range(len(levels.offsets)):
                 g_target = {}
                 for name, sl in levels.devices.items():
@@ -238,12 +249,21 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                     prefix = f"t{ti}.s{k}.{name}."
                     rec: dict = {}
                     sub_in = None if draws_in is None else {kk[len(prefix):]: v for kk, v in draws_in.items() if kk.startswith(prefix)}
-                    g_prog[name], g_t[name], g_eff[name], sig[name] = program_device(
+                    g_prog[name], g_t[name], g_eff[name], sig_n = program_device(
                         gt, cfg, lambda src, key=(ti, k, name): streams.get(key + (src,)), sub_in, rec,
                         solve_wires=not interleave)
-                    draws_out.update({prefix + kk: v for kk, v in rec.items()})
+                    if sig_n is not None:
+                        sig[name] = sig_n
+                    if draws_out is not None:
+                        draws_out.update({prefix + kk: v for kk, v in rec.items()})
+                    if conductances_out is not None:
+                        conductances_out[prefix + "target"] = gt
+                        conductances_out[prefix + "programmed"] = g_prog[name]
+                        conductances_out[prefix[:-1]] = g_t[name]
                 if interleave:
                     g_eff["pos"], g_eff["neg"] = interleaved_pair_g_eff(g_t["pos"], g_t["neg"], cfg)
+                if conductances_out is not None:
+                    conductances_out.update({f"t{ti}.s{k}.{name}.eff": g for name, g in g_eff.items()})
                 rows = r1 - r0
                 span = read_span_S(m, off, max_level, read_kind)
                 if cfg.adc.range_mode == "max":
@@ -254,20 +274,28 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                 digital_offset = 0.0
                 if not m.differential and m.offset_removal == "digital":
                     digital_offset = m.g_min_S * max_level / d_g + off
-                reads = [(name, sign, devs, _combine(g_eff, devs, (rows, c1 - c0))) for name, sign, devs in _read_devices(cfg)]
-                _freeze(g_target, g_prog, g_t, g_eff, sig)
+                read_list = _read_devices(cfg)
+                per_cell = keep == "devices"
+                reads = [(name, sign, devs, None if per_cell else _combine(g_eff, devs, (rows, c1 - c0)))
+                         for name, sign, devs in read_list]
+                var = {}
+                if keep == "reads_var":
+                    var = {name: sum(sig[dn] ** 2 for dn, _ in devs) for name, _, devs in read_list}
+                kept = (g_t, g_eff, sig) if per_cell else ({}, {}, {})
+                _freeze(*kept, var, {r[0]: r[3] for r in reads if r[3] is not None})
+                drift_parts.append((g_prog, g_t))
                 slices.append(
                     SliceArrays(
                         shift=shift, max_level=float(max_level), offset_level=off,
-                        g_target_S=g_target, g_prog_S=g_prog, g_S=g_t, g_eff_S=g_eff, read_sigma_S=sig,
-                        reads=reads,
+                        devices=tuple(g_target), cols=c1 - c0, reads=reads,
+                        g_S=kept[0], g_eff_S=kept[1], read_sigma_S=kept[2], read_var_S2=var,
                         i_unit_A=cfg.dac.v_read_V * d_g / max_level,
                         adc_range_A=adc_range,
                         digital_offset=digital_offset,
                         tie_window=tie_window(rows, cfg.adc.n_levels or 1, m.g_max_S / span),
                     )
                 )
-            tiles.append(TileArrays(r0, r1, c0, c1, slices, _drift_scale(slices, cfg, rows=r1 - r0)))
+            tiles.append(TileArrays(r0, r1, c0, c1, slices, _drift_scale(drift_parts, cfg, rows=r1 - r0)))
     return tiles
 
 
@@ -275,19 +303,34 @@ def _combine(g: dict[str, np.ndarray], devs, shape) -> np.ndarray:
     """``sum(sign * g[device])`` over the devices of one read; a single ``ref`` column stays ``(rows, 1)``."""
     if len(devs) == 1 and devs[0][1] == 1.0:
         return g[devs[0][0]]
+    if len(devs) == 2 and devs[0][1] == 1.0 and devs[1][1] == -1.0:
+        return g[devs[0][0]] - g[devs[1][0]]  # broadcasts a (rows, 1) reference column
     return sum(sign * np.broadcast_to(g[name], shape) for name, sign in devs)
 
 
-def _drift_scale(slices: list[SliceArrays], cfg: CrossbarConfig, rows: int) -> float:
+def read_matrix(s: SliceArrays, read: tuple) -> np.ndarray:
+    """The matrix ``g_read`` of one read of a slice: stored, or combined from ``g_eff_S`` on demand."""
+    name, sign, devs, g_read = read
+    if g_read is not None:
+        return g_read
+    return _combine(s.g_eff_S, devs, (next(iter(s.g_eff_S.values())).shape[0], s.cols))
+
+
+def drop_reads(tiles: list[TileArrays]) -> list[TileArrays]:
+    """The tiles without their read matrices (a linear crossbar keeps its effective weights instead)."""
+    return [replace(t, slices=[replace(s, reads=[r[:3] + (None,) for r in s.reads]) for s in t.slices]) for t in tiles]
+
+
+def _drift_scale(parts: list[tuple[dict, dict]], cfg: CrossbarConfig, rows: int) -> float:
     """Global drift compensation (devices eq. D3): ``alpha = mean|I_ref(prog)| / mean|I_ref(t)|``
     from a noise-free reference read of all rows at ``v_read`` through every read of the tile."""
     if not (cfg.device.drift_compensation and cfg.device.has_drift()):
         return 1.0
     v = dev.drift_reference_input_V(rows, v_read_V=cfg.dac.v_read_V)
     i0, it = [], []
-    for s in slices:
-        for _, _, devs, g_read in s.reads:
-            shape = g_read.shape
-            i0.append(v @ _combine(s.g_prog_S, devs, shape))
-            it.append(v @ _combine(s.g_S, devs, shape))
+    for g_prog, g_t in parts:
+        cols = max(g.shape[1] for g in g_t.values())
+        for _, _, devs in _read_devices(cfg):
+            i0.append(np.broadcast_to(v @ _combine(g_prog, devs, (rows, cols)), (1, cols)))
+            it.append(np.broadcast_to(v @ _combine(g_t, devs, (rows, cols)), (1, cols)))
     return dev.drift_compensation_scale(np.concatenate(i0, axis=1), np.concatenate(it, axis=1))

@@ -121,7 +121,7 @@ def test_planted_disagreement_exits_1(tmp_path, capsys, monkeypatch):
     cfg = refsim.presets.get("int8").replace(**{"wire.r_row_ohm": 1.0, "wire.r_col_ohm": 1.0})
     xb = refsim.Crossbar(w, cfg, rng=np.random.default_rng(10))
     v = xb.trace(x).tiles[0].voltages_V["all"][0]
-    good = v @ xb.tiles[0].slices[0].g_eff_S["pos"]
+    good = v @ xb.conductances()["t0.s0.pos.eff"]
     monkeypatch.setattr(cli_spice.shutil, "which", lambda name: "/usr/bin/" + name)
     argv = ["spice", "--preset", "int8", "--shape", "5", "4", "--seed", "9", "--r-row", "1", "--r-col", "1",
             "--out", str(tmp_path / "h.cir"), "--run"]

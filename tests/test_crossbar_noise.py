@@ -156,7 +156,7 @@ def test_stuck_at_fraction_in_programmed_conductances():
     w = rng.normal(size=(200, 100))
     cfg = refsim.presets.get("ideal").replace(**{"device.stuck_gmax_frac": 0.1})
     xb = refsim.Crossbar(w, cfg, rng=np.random.default_rng(1))
-    g = xb.tiles[0].slices[0].g_prog_S["pos"]
+    g = xb.conductances()["t0.s0.pos.programmed"]
     frac = np.mean(g == cfg.mapping.g_max_S)
     # binomial: targets at g_max themselves are rare (only the max weight)
     n = g.size
