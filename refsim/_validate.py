@@ -68,7 +68,8 @@ def as_float_array(name: str, value: object, *, ndim: int | None = None, min_ndi
     if min_ndim is not None and arr.ndim < min_ndim:
         raise ValueError(f"{name}: expected at least {min_ndim} dimension(s), received shape {arr.shape}")
     arr = np.asarray(arr, dtype=np.float64)
-    if not np.all(np.isfinite(arr)):
+    # min and max propagate NaN and reach +/-inf: two reductions, no boolean temporary
+    if arr.size and not (np.isfinite(np.min(arr)) and np.isfinite(np.max(arr))):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
     return arr
