@@ -116,3 +116,19 @@ def rasch2023_standard() -> CrossbarConfig:
         device=pcm_rasch2023_noise(),
         name="rasch2023_standard",
     )
+
+
+@register
+def int8_bounded() -> CrossbarConfig:
+    """As :func:`int8`, but with aihwkit's output-bound convention instead of the "max" ADC
+    range (Rasch et al. 2023): the 8-bit ADC spans +/- 10 unit currents
+    (``range_A = 10 (g_max - g_min) v_read``, the current of 10 fully-on cells driven at full
+    scale), and a vector whose ADC input clips is read again with its input range doubled
+    (``dac.bound_management="iterative"``, aihwkit's default). With per-vector input scaling
+    this keeps most of the ADC's codes in use without calibration data."""
+    base = int8()
+    m = base.mapping
+    return base.replace(**{
+        "adc.range_mode": "fixed", "adc.range_A": 10 * (m.g_max_S - m.g_min_S) * base.dac.v_read_V,
+        "dac.bound_management": "iterative", "name": "int8_bounded",
+    })
