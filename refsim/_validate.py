@@ -54,11 +54,13 @@ def check_optional_int(name: str, value: object, *, low: int, high: int) -> None
         check_int(name, value, low=low, high=high)
 
 
-def as_float_array(name: str, value: object, *, ndim: int | None = None, min_ndim: int | None = None) -> np.ndarray:
+def as_float_array(name: str, value: object, *, ndim: int | None = None, min_ndim: int | None = None,
+                   check_finite: bool = True) -> np.ndarray:
     """Convert ``value`` to a finite float64 array, or raise naming ``name``.
 
     Booleans, complex numbers, strings and objects are refused (``TypeError``);
-    NaN or infinity is refused (``ValueError``).
+    NaN or infinity is refused (``ValueError``) unless ``check_finite=False`` (for a caller
+    that checks finiteness itself, from reductions it computes anyway).
     """
     arr = np.asarray(value)
     if arr.dtype.kind not in "iuf":
@@ -69,7 +71,7 @@ def as_float_array(name: str, value: object, *, ndim: int | None = None, min_ndi
         raise ValueError(f"{name}: expected at least {min_ndim} dimension(s), received shape {arr.shape}")
     arr = np.asarray(arr, dtype=np.float64)
     # min and max propagate NaN and reach +/-inf: two reductions, no boolean temporary
-    if arr.size and not (np.isfinite(np.min(arr)) and np.isfinite(np.max(arr))):
+    if check_finite and arr.size and not (np.isfinite(np.min(arr)) and np.isfinite(np.max(arr))):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
         raise ValueError(f"{name}: contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
     return arr

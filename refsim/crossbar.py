@@ -158,7 +158,9 @@ class Crossbar:
 
     # -- multiply ---------------------------------------------------------------
     def _check_x(self, x) -> tuple[np.ndarray, tuple[int, ...]]:
-        arr = as_float_array("x", x, min_ndim=1)
+        # with per-vector input ranges the DAC's row-wise max/min reveal any NaN/inf (see _forward)
+        later = not self._linear and self._config.dac.range_mode == "abs_max"
+        arr = as_float_array("x", x, min_ndim=1, check_finite=not later)
         if arr.shape[-1] != self.shape[0]:
             raise ValueError(f"x: expected shape (..., {self.shape[0]}), received {arr.shape}")
         return arr.reshape(-1, self.shape[0]), arr.shape[:-1]
@@ -242,9 +244,16 @@ class Crossbar:
         tiles = self._tiles if tiles is None else tiles
         y = np.zeros((x2.shape[0], self.shape[1])) if len(tiles) > 1 else None
         stats = {"adc_clipped": 0, "adc_total": 0, "dac_clip": 0.0, "row_tiles": 0}
+        x_maxes = {}
+        for t in tiles:  # input ranges of every row block, checked before any read draws noise
+            if (t.r0, t.r1) not in x_maxes:
+                x_maxes[(t.r0, t.r1)] = input_range(x2[:, t.r0 : t.r1], cfg.dac)
+        if cfg.dac.range_mode == "abs_max" and not all(np.all(np.isfinite(v)) for v in x_maxes.values()):
+            bad = int(np.size(x2) - np.count_nonzero(np.isfinite(x2)))
+            raise ValueError(f"x: contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
         for ti, t in enumerate(tiles):
             xt = x2[:, t.r0 : t.r1]
-            x_max = input_range(xt, cfg.dac)
+            x_max = x_maxes[(t.r0, t.r1)]
             ttr = None if tr is None else TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, None, 0.0, {},
                                                     drift_scale=t.drift_scale)
             acc, rows_clipped = self._tile_forward(ti, t, xt, x_max, draws, ttr, stats, "")

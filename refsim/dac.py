@@ -30,7 +30,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         return np.full(x.shape[0], cfg.x_max)
     # max(max x, -min x) == max |x| without an |x| temporary
     x_max = np.maximum(np.max(x, axis=1), -np.min(x, axis=1)) if x.shape[1] else np.zeros(x.shape[0])
-    return np.where(x_max > 0, x_max, 1.0)
+    return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
 
 
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndarray, float]:
