@@ -79,3 +79,17 @@ $E1 --repeats 2 --vary device.out_noise_reference=unit_current --vary device.out
 $SWEEP --weights $R56 --limit 100 --repeats 2 --preset $C/xiao_idealadc_indep.json \
   --vary mapping.scheme=differential_one_sided,offset \
   --vary device.prog_sigma_rel=0.02,0.04,0.06 --out $OUT/a_prog_error_resnet56.jsonl
+
+# ---- third pass: drift with a third repeat; ResNet-56 on more images, and its ADC claim
+$SWEEP --weights $R20 --limit 150 --repeats 3 --preset $C/rasch2023_sqrtread.json \
+  --vary device.drift_compensation=true,false --vary device.t_inference_s=1,3600,86400,3.15e7 \
+  --out $OUT/e2_drift_resnet20.jsonl
+$SWEEP --weights $R56 --limit 200 --repeats 1 --calibrate 32 --preset $C/xiao_noerr.json \
+  --vary mapping.scheme=differential_one_sided,offset --vary adc.bits=4,6,8 \
+  --out $OUT/c_adc_bits_resnet56.jsonl
+$SWEEP --weights $R56 --limit 300 --repeats 2 --preset $C/xiao_idealadc_indep.json \
+  --vary mapping.scheme=differential_one_sided,offset \
+  --vary device.prog_sigma_rel=0.02,0.04,0.06,0.08 --out $OUT/a_prog_error_resnet56_300.jsonl
+# the unmodified xiao2022_resnet50 preset ("max" ADC range) vs an ideal ADC, for reference
+$SWEEP --weights $R20 --limit 200 --repeats 1 --preset xiao2022_resnet50 --vary adc.bits=null,8 \
+  --out $OUT/x_preset_adc_max_resnet20.jsonl
