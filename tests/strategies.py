@@ -1,4 +1,4 @@
-"""All hypothesis strategies of the project: shapes, matrices, configurations.
+"""All hypothesis strategies of the project: shapes, matrices, configurations, layers, files.
 
 Conventions
 -----------
@@ -198,3 +198,63 @@ def seeded_problems(draw, max_in: int = 64, max_out: int = 16, max_batch: int = 
     w[gen.random(w.shape) < 0.1] = 0.0
     x[gen.random(x.shape) < 0.1] = 0.0
     return w, x
+
+
+# -- refsim.nn layers ---------------------------------------------------------------
+@st.composite
+def conv_cases(draw):
+    """Random Conv2d geometry: (x shape, weight shape, stride, padding, dilation, groups)."""
+    groups = draw(st.integers(1, 3))
+    c_in = groups * draw(st.integers(1, 2))
+    c_out = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 7))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 7))
+    n = draw(st.integers(1, 2))
+    return (n, c_in, h, w), (c_out, c_in // groups, kh, kw), (sh, sw), (ph, pw), (dh, dw), groups
+
+
+# -- wire parasitics ----------------------------------------------------------------
+def wire_resistances(values: list[float]) -> st.SearchStrategy[tuple[float, float, float, float]]:
+    """``(r_row, r_col, r_driver, r_sense)`` in ohm, each drawn from ``values`` (0 merges nodes)."""
+    return st.tuples(*[st.sampled_from(values)] * 4)
+
+
+# -- checkpoint files ---------------------------------------------------------------
+#: Tensor dtypes that safetensors and npz both store.
+CHECKPOINT_DTYPES = ["float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"]
+
+
+def tensor_dicts() -> st.SearchStrategy[dict]:
+    """Up to 4 named tensors of :data:`CHECKPOINT_DTYPES`, 0-3 dimensions of 0-4 elements each."""
+    return st.dictionaries(
+        st.text("abcdefgh.", min_size=1, max_size=6),
+        st.sampled_from(CHECKPOINT_DTYPES).flatmap(
+            lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=4))
+        ),
+        max_size=4,
+    )
+
+
+@st.composite
+def mutated(draw, data: bytes):
+    """``data`` after 1-4 random byte edits: bit flip, truncation, insertion, deletion or overwrite."""
+    out = bytearray(data)
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["flip", "truncate", "insert", "delete", "overwrite"]))
+        pos = draw(st.integers(0, max(len(out) - 1, 0)))
+        if kind == "flip" and out:
+            out[pos] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "truncate":
+            del out[pos:]
+        elif kind == "insert":
+            out[pos:pos] = draw(st.binary(min_size=1, max_size=8))
+        elif kind == "delete":
+            del out[pos:pos + draw(st.integers(1, 16))]
+        else:
+            chunk = draw(st.binary(min_size=1, max_size=8))
+            out[pos:pos + len(chunk)] = chunk
+    return bytes(out)

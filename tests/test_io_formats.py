@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ckpt_writer as cw  # noqa: E402
+from strategies import tensor_dicts  # noqa: E402
 
 from refsim.io import (  # noqa: E402
     CheckpointError,
@@ -80,14 +79,8 @@ def test_safetensors_overlap_and_unknown_dtype():
         read_safetensors((10**9).to_bytes(8, "little") + b"{}")
 
 
-_DTYPES = st.sampled_from(["float64", "float32", "float16", "int64", "int32", "int16", "int8", "uint8", "bool"])
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.dictionaries(st.text("abcdefgh.", min_size=1, max_size=6),
-                       _DTYPES.flatmap(lambda d: hnp.arrays(d, hnp.array_shapes(min_dims=0, max_dims=3, min_side=0,
-                                                                                max_side=4))),
-                       max_size=4))
+@given(tensor_dicts())
 def test_safetensors_and_npz_round_trip(tmp_path_factory, tensors):
     folder = tmp_path_factory.mktemp("rt")
     write_safetensors(folder / "x.safetensors", tensors, metadata={"k": "v"})

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ckpt_writer as cw  # noqa: E402
+from strategies import mutated  # noqa: E402
 
 from refsim.io import (  # noqa: E402
     CheckpointError,
@@ -214,26 +214,6 @@ def test_garbage_and_empty_inputs():
 
 
 # --- hypothesis fuzzing ----------------------------------------------------------------
-
-
-@st.composite
-def mutated(draw, data: bytes):
-    out = bytearray(data)
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "truncate", "insert", "delete", "overwrite"]))
-        pos = draw(st.integers(0, max(len(out) - 1, 0)))
-        if kind == "flip" and out:
-            out[pos] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "truncate":
-            del out[pos:]
-        elif kind == "insert":
-            out[pos:pos] = draw(st.binary(min_size=1, max_size=8))
-        elif kind == "delete":
-            del out[pos:pos + draw(st.integers(1, 16))]
-        else:
-            chunk = draw(st.binary(min_size=1, max_size=8))
-            out[pos:pos + len(chunk)] = chunk
-    return bytes(out)
 
 
 def _only_clean_errors(data: bytes) -> None:

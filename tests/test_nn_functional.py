@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 
 from refsim.nn import functional as F
 from refsim.oracles_nn import conv2d_naive
-from test_nn_helpers import RTOL_EXACT, conv_cases, rel_err
+from strategies import conv_cases
+from test_nn_helpers import RTOL_EXACT, rel_err
 
 
 @settings(max_examples=40, deadline=None)

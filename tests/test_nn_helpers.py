@@ -1,12 +1,10 @@
-"""Shared tolerances, hypothesis strategies and random parameters for the refsim.nn tests.
+"""Shared tolerances, checkers and random parameters for the refsim.nn tests.
 
 (Named test_nn_* so that it belongs with the nn tests; it defines no tests.)
 """
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import strategies as st
-
 import refsim
 
 #: Crossbar (ideal preset) vs exact digital path, and fast vs naive float64 oracles:
@@ -31,22 +29,6 @@ def rel_err(a, b) -> float:
 
 def ideal():
     return refsim.presets.get("ideal")
-
-
-@st.composite
-def conv_cases(draw):
-    """Random Conv2d geometry: (x shape, weight shape, stride, padding, dilation, groups)."""
-    groups = draw(st.integers(1, 3))
-    c_in = groups * draw(st.integers(1, 2))
-    c_out = groups * draw(st.integers(1, 2))
-    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    dh, dw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
-    ph, pw = draw(st.integers(0, 2)), draw(st.integers(0, 2))
-    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
-    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - 2 * ph), 7))
-    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - 2 * pw), 7))
-    n = draw(st.integers(1, 2))
-    return (n, c_in, h, w), (c_out, c_in // groups, kh, kw), (sh, sw), (ph, pw), (dh, dw), groups
 
 
 def random_bn_state(rng, shapes: dict) -> dict:

@@ -10,7 +10,8 @@ import refsim
 from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, crossbar_rng, resolve_config
 from refsim.nn.attention import AttentionCore
 from refsim.oracles_nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
-from test_nn_helpers import RTOL_EXACT, conv_cases, ideal, rel_err
+from strategies import conv_cases
+from test_nn_helpers import RTOL_EXACT, ideal, rel_err
 
 
 @settings(max_examples=40, deadline=None)

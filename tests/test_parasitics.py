@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refsim import parasitics as par
+from tests.strategies import wire_resistances
 from tests.tolerances import RTOL_EXACT
 
 #: Exact rational oracle vs float64 G_eff, relative to max |G_eff| (round-off of ~rows*cols steps).
@@ -153,7 +154,7 @@ def nodal_condition_number(g, r):
 @settings(max_examples=40, deadline=None)
 @given(
     rows=st.integers(1, 12), cols=st.integers(1, 12), seed=st.integers(0, 2**32 - 1),
-    r=st.tuples(*[st.sampled_from([0.0, 1e-3, 0.5, 20.0, 3e3])] * 4),
+    r=wire_resistances([0.0, 1e-3, 0.5, 20.0, 3e3]),
 )
 def test_hypothesis_shapes_and_wires_against_nodal(rows, cols, seed, r):
     rng = np.random.default_rng(seed)
@@ -171,7 +172,7 @@ def test_hypothesis_shapes_and_wires_against_nodal(rows, cols, seed, r):
 @settings(max_examples=15, deadline=None)
 @given(
     rows=st.integers(1, 3), cols=st.integers(1, 3), seed=st.integers(0, 2**32 - 1),
-    r=st.tuples(*[st.sampled_from([0.0, 1e-3, 0.5, 3e3, 1e5])] * 4),
+    r=wire_resistances([0.0, 1e-3, 0.5, 3e3, 1e5]),
 )
 def test_hypothesis_against_exact_rational_solution(rows, cols, seed, r):
     """A zero resistance is modelled in the rational oracle by 1e-300 ohm (exact, ~1e-295 from merged)."""
