@@ -9,12 +9,9 @@ from scipy import stats
 from refsim.devices import (NoiseConfig, draw_drift, draw_programming, drift_compensation_scale,
                             drift_conductance_S, drift_nu, drift_reference_input_V,
                             pcm_drift_nu, pcm_drift_nu_params, program_conductances)
+from tolerances import KS_P_MIN, KS_P_WRONG, N_SIGMA, RTOL_EXACT
 
 G_MAX_S = 25e-6
-RTOL_EXACT = 1e-12
-KS_P_MIN = 1e-3        # KS test at a fixed seed: the correct law must not be rejected at 0.1 %
-KS_P_WRONG = 1e-6      # ... and a 10 % wrong law must be rejected far below that
-N_SIGMA = 5.0
 
 
 def test_drift_power_law_against_exp_log_form():

@@ -9,11 +9,10 @@ from refsim.devices import (NoiseConfig, add_output_noise_A, apply_ir_drop_rasch
                             clip_column_current_A, draw_output_noise, ir_drop_rasch2023_delta_A,
                             output_noise_sigma_A)
 from refsim.devices.config import IR_DROP_G_RATIO_DEFAULT
+from tolerances import N_SIGMA, RTOL_EXACT
 
 G_MAX_S = 25e-6
 V_REF_V = 0.2
-RTOL_EXACT = 1e-12
-N_SIGMA = 5.0
 
 
 def ir_drop_naive_normalized(w, x, scale, g_ratio):

@@ -8,11 +8,10 @@ import pytest
 from refsim.devices import (NoiseConfig, add_programming_noise_S, apply_stuck_faults_S,
                             clip_conductance_S, draw_programming, pcm_prog_sigma_S,
                             prog_sigma_S, prog_sigma_table_S, program_conductances, stuck_masks)
+from tolerances import N_SIGMA, RTOL_EXACT
 
 G_MAX_S = 25e-6
 G_MIN_S = 1e-6
-N_SIGMA = 5.0        # statistical bounds: 5 sigma of the estimator at a fixed seed
-RTOL_EXACT = 1e-12   # float64 reference formulas
 SHAPE = (200, 200)   # 40 000 cells: std of a sample std ~ 0.35 %, 5 sigma ~ 1.8 %
 
 

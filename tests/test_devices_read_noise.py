@@ -10,12 +10,9 @@ from refsim.devices import (NoiseConfig, apply_read_noise_per_cell_S, draw_read_
                             output_referred_is_exact, output_referred_read_noise_A,
                             pcm_read_q_s, pcm_read_sigma_S, read_noise_clips,
                             read_noise_sigma_S, resolve_read_sampling)
+from tolerances import KS_P_MIN, KS_P_WRONG, N_SIGMA, RTOL_EXACT
 
 G_MAX_S = 25e-6
-RTOL_EXACT = 1e-12
-N_SIGMA = 5.0        # 5 standard errors of the estimator, fixed seeds
-KS_P_MIN = 1e-3      # correct law not rejected at 0.1 % (fixed seed)
-KS_P_WRONG = 1e-6    # wrong law rejected far below that
 T_READ_S = 250e-9
 
 

@@ -7,11 +7,10 @@ from __future__ import annotations
 import numpy as np
 import refsim
 
-#: Crossbar (ideal preset) vs exact digital path, and fast vs naive float64 oracles:
-#: both are the same real-number expression evaluated in another order.
-RTOL_EXACT = 1e-12
-#: refsim vs PyTorch float64 (different summation orders inside BLAS/ATen, deep nets).
-TOL_TORCH = 1e-10
+# Crossbar (ideal preset) vs exact digital path, and fast vs naive float64 oracles: both are
+# the same real-number expression evaluated in another order (RTOL_EXACT); refsim vs PyTorch
+# float64 (TOL_TORCH). Re-exported here for the nn tests.
+from tolerances import RTOL_EXACT, TOL_TORCH  # noqa: F401
 
 
 def rel_err(a, b) -> float:

@@ -13,3 +13,14 @@ ATOL_EXACT = 1e-12
 
 #: A perturbation the exact checks must detect (planted-error tests).
 PLANTED_RELATIVE_ERROR = 1e-9
+
+#: refsim vs PyTorch float64 (different summation orders inside BLAS/ATen, deep nets).
+TOL_TORCH = 1e-10
+
+# -- statistical bounds (fixed seeds) -------------------------------------------------
+#: Statistical bounds: this many standard errors of the estimator, at a fixed seed.
+N_SIGMA = 5.0
+#: Kolmogorov-Smirnov test at a fixed seed: the correct law must not be rejected at 0.1 % ...
+KS_P_MIN = 1e-3
+#: ... and a wrong law (e.g. 10 % off) must be rejected far below that.
+KS_P_WRONG = 1e-6
