@@ -1,7 +1,8 @@
 """Shared fixtures of the test suite.
 
 ``shared_data`` finds the shared data folder (``$REFSIM_DATA`` or ``<repo>/../shared/data``)
-and skips the test with a clear reason when it is absent.
+and skips the test with a clear reason when it is absent. ``run`` runs the ``refsim`` command
+line in-process (with ``infer`` / ``eval`` registered).
 """
 
 from __future__ import annotations
@@ -32,3 +33,21 @@ def shared_data() -> Path:
 def rng() -> np.random.Generator:
     """A fixed-seed generator: every test that uses it is reproducible."""
     return np.random.default_rng(20240601)
+
+
+@pytest.fixture
+def run(monkeypatch, capsys):
+    """``run(*argv) -> (code, stdout, stderr)``; registers the commands if cli.py does not yet."""
+    from refsim import cli
+
+    ext = ("refsim.cli_infer", "add_infer_subcommands")
+    if ext not in cli._EXTENSIONS:
+        monkeypatch.setattr(cli, "_EXTENSIONS", [*cli._EXTENSIONS, ext])
+
+    def _run(*argv):
+        code = cli.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        assert "Traceback" not in err
+        return code, out, err
+
+    return _run

@@ -11,26 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from refsim import cli
 from refsim import inference as inf
 from refsim.io import write_npz
 from tests.tolerances import RTOL_EXACT
-
-
-@pytest.fixture
-def run(monkeypatch, capsys):
-    """``run(*argv) -> (code, stdout, stderr)``; registers the commands if cli.py does not yet."""
-    ext = ("refsim.cli_infer", "add_infer_subcommands")
-    if ext not in cli._EXTENSIONS:
-        monkeypatch.setattr(cli, "_EXTENSIONS", [*cli._EXTENSIONS, ext])
-
-    def _run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return _run
 
 
 @pytest.fixture

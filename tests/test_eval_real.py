@@ -10,23 +10,6 @@ import json
 
 import pytest
 
-from refsim import cli
-
-
-@pytest.fixture
-def run(monkeypatch, capsys):
-    ext = ("refsim.cli_infer", "add_infer_subcommands")
-    if ext not in cli._EXTENSIONS:
-        monkeypatch.setattr(cli, "_EXTENSIONS", [*cli._EXTENSIONS, ext])
-
-    def _run(*argv):
-        code = cli.main([str(a) for a in argv])
-        out, err = capsys.readouterr()
-        assert "Traceback" not in err
-        return code, out, err
-
-    return _run
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ckpt, model, correct", [
