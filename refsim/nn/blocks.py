@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from refsim.nn.conv import Conv2d
-from refsim.nn.functional import batch_norm_eval, fold_batch_norm, relu
+from refsim.nn.functional import as_float64, batch_norm_eval, fold_batch_norm, relu
 
 __all__ = ["ConvBN", "BasicBlock", "Bottleneck"]
 
@@ -116,3 +116,19 @@ def option_a_shortcut(planes: int):
 def conv_shortcut(unit: ConvBN):
     """Projection shortcut ``s(x) = bn(conv1x1(x))`` (torchvision ``downsample.0/.1``)."""
     return unit._run
+
+
+def as_rgb_batch(x) -> np.ndarray:
+    """``x`` as float64 ``(N, 3, H, W)``, the input of every ResNet; ValueError naming the shape otherwise."""
+    x = as_float64(x, "x", ndim=4)
+    if x.shape[1] != 3:
+        raise ValueError(f"x must have shape (N, 3, H, W); received {x.shape}.")
+    return x
+
+
+def run_stages(stages, x, digital, records):
+    """Run the residual stages in order (``stages[i]`` is the list of blocks of ``layer{i + 1}``)."""
+    for blocks in stages:
+        for blk in blocks:
+            x = blk._run(x, digital, records)
+    return x

@@ -13,9 +13,9 @@ import re
 
 import numpy as np
 
-from refsim.nn.blocks import BasicBlock, ConvBN, identity_shortcut, option_a_shortcut
+from refsim.nn.blocks import BasicBlock, ConvBN, as_rgb_batch, identity_shortcut, option_a_shortcut, run_stages
 from refsim.nn.engine import check_seed, forward_with_record
-from refsim.nn.functional import as_float64, relu
+from refsim.nn.functional import relu
 from refsim.nn.linear import Linear
 from refsim.nn.statedict import bn_shapes, check_state_dict, strip_prefix
 
@@ -89,13 +89,9 @@ class CifarResNet:
     __call__ = forward
 
     def _run(self, x, digital, records):
-        x = as_float64(x, "x", ndim=4)
-        if x.shape[1] != 3:
-            raise ValueError(f"x must have shape (N, 3, H, W); received {x.shape}.")
+        x = as_rgb_batch(x)  # (N, 3, H, W)
         x = relu(self.stem._run(x, digital, records))  # (N, 16, H, W)
-        for blocks in self.stages:
-            for blk in blocks:
-                x = blk._run(x, digital, records)
+        x = run_stages(self.stages, x, digital, records)  # (N, 64, H/4, W/4)
         x = x.mean(axis=(2, 3))  # (N, 64): avg_pool2d over the whole map
         return self.linear._run(x, digital, records)  # (N, num_classes)
 

@@ -13,9 +13,9 @@ import re
 
 import numpy as np
 
-from refsim.nn.blocks import BasicBlock, Bottleneck, ConvBN, conv_shortcut, identity_shortcut
+from refsim.nn.blocks import BasicBlock, Bottleneck, ConvBN, as_rgb_batch, conv_shortcut, identity_shortcut, run_stages
 from refsim.nn.engine import check_seed, forward_with_record
-from refsim.nn.functional import adaptive_avg_pool2d, as_float64, max_pool2d, relu
+from refsim.nn.functional import adaptive_avg_pool2d, max_pool2d, relu
 from refsim.nn.linear import Linear
 from refsim.nn.statedict import bn_shapes, check_state_dict, strip_prefix
 
@@ -141,14 +141,10 @@ class ResNet:
     __call__ = forward
 
     def _run(self, x, digital, records):
-        x = as_float64(x, "x", ndim=4)
-        if x.shape[1] != 3:
-            raise ValueError(f"x must have shape (N, 3, H, W); received {x.shape}.")
+        x = as_rgb_batch(x)  # (N, 3, H, W)
         x = relu(self.stem._run(x, digital, records))  # (N, 64, H/2, W/2)
         x = max_pool2d(x, 3, 2, 1)  # (N, 64, H/4, W/4)
-        for blocks in self.stages:
-            for blk in blocks:
-                x = blk._run(x, digital, records)
+        x = run_stages(self.stages, x, digital, records)  # (N, C, H/32, W/32)
         x = adaptive_avg_pool2d(x, 1).reshape(x.shape[0], -1)  # (N, C)
         return self.fc._run(x, digital, records)  # (N, num_classes)
 
