@@ -20,10 +20,10 @@ $PLOT $R/c_adc_bits_resnet20.jsonl --x adc.bits --hue mapping.scheme \
   --title "(c) ResNet-20, calibrated ADC ranges" --xlabel "ADC bits" --out $R/c_adc_bits_resnet20.png
 $PLOT $R/c_adc_bits_resnet56.jsonl --x adc.bits --hue mapping.scheme \
   --title "(c) ResNet-56, calibrated ADC ranges" --xlabel "ADC bits" --out $R/c_adc_bits_resnet56.png
-$PLOT $R/d_wires_resnet20.jsonl --x wire.r_row_ohm --hue mapping.scheme \
+$PLOT $R/d_wires_resnet20.jsonl --x wire.r_row_ohm --hue mapping.scheme --xlog \
   --title "(d) ResNet-20, 144x64 arrays, wire resistance" --xlabel "r_row_ohm = r_col_ohm (ohm per segment)" \
   --out $R/d_wires_resnet20.png
-$PLOT $R/d_wires288_resnet20.jsonl --x wire.r_row_ohm --hue mapping.scheme \
+$PLOT $R/d_wires288_resnet20.jsonl --x wire.r_row_ohm --hue mapping.scheme --xlog \
   --title "(d) ResNet-20, 288x64 arrays, wire resistance" --xlabel "r_row_ohm = r_col_ohm (ohm per segment)" \
   --out $R/d_wires288_resnet20.png
 $PLOT $R/e1_io_vs_weight_resnet20.jsonl --x "device.out_noise_rel|device.prog_sigma_rel" --xlog \
