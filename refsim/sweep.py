@@ -281,7 +281,12 @@ def run_sweep(tasks: list[dict], out, *, evaluate: Callable[[dict], dict] = eval
     if dask is not None and jobs != 1:
         raise ValueError("--jobs and --dask: give one of them (the Dask cluster has its own workers)")
     done_keys = {task_key(r) for r in read_results(out)}
-    todo = [t for t in tasks if task_key(t) not in done_keys]
+    todo, queued = [], set()
+    for t in tasks:  # skip finished points, and run a point given twice (adc.bits=4,4) once
+        k = task_key(t)
+        if k not in done_keys and k not in queued:
+            todo.append(t)
+            queued.add(k)
     stats = {"total": len(tasks), "skipped": len(tasks) - len(todo), "done": 0}
     from tqdm import tqdm
 

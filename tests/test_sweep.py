@@ -166,6 +166,8 @@ def test_resume_skips_finished_points(files, tmp_path):
     assert again == {"total": 8, "skipped": 3, "done": 5}
     recs = sweep.read_results(out)
     assert len(recs) == 8 and len({sweep.task_key(r) for r in recs}) == 8
+    # a point given twice runs once
+    assert sweep.run_sweep(tasks[:1] * 2, tmp_path / "twice.jsonl", progress=False)["done"] == 1
     # another limit (or data, weights, model, seed) is another point, not a finished one
     assert sweep.run_sweep(_tasks(files, limit=3)[:1], out, progress=False)["done"] == 1
 
