@@ -4,6 +4,7 @@ Sub-commands are registered by the modules that implement them (each exposes an
 ``add_*_subcommands(subparsers)`` function whose handlers return an exit code)::
 
     refsim infer [IMAGE] / eval    single-image inference with a per-layer report; dataset accuracy
+    refsim sweep / plot            resumable accuracy sweeps over config fields; accuracy plots
     refsim presets [NAME]          list presets, or print one as JSON
     refsim matvec ...              one crossbar multiply of a random matrix, stage by stage
     refsim weights list|fetch|import
@@ -32,6 +33,7 @@ _EXTENSIONS = [
     ("refsim.cli_golden", "add_golden_subcommands"),
     ("refsim.cli_spice", "add_spice_subcommands"),
     ("refsim.cli_infer", "add_infer_subcommands"),
+    ("refsim.cli_sweep", "add_sweep_subcommands"),
 ]
 
 
