@@ -39,6 +39,9 @@ __all__ = ["Crossbar", "analog_multiply", "draws_random_numbers"]
 
 #: Largest number of float64 elements of a (B, rows, cols) block of per-cell read noise.
 PER_CELL_CHUNK = 2**22
+#: matvec runs the step-by-step path on blocks of this many input vectors (temporaries stay in
+#: cache); each vector's arithmetic and random draws are the same as in one big block.
+BATCH_CHUNK = 512
 
 
 class Crossbar:
@@ -174,6 +177,12 @@ class Crossbar:
         x2, lead = self._check_x(x)
         if self._linear:
             y = self._linear_forward(x2)
+        elif draws is None and x2.shape[0] >= 2 * BATCH_CHUNK:
+            # blocks of vectors, in order: every stream is consumed vector by vector, so the
+            # draws reaching each vector are those of one big block
+            mdraws = MultiplyDraws(self._streams, None, None)
+            y = np.concatenate([self._forward(x2[b : b + BATCH_CHUNK], None, mdraws)
+                                for b in range(0, x2.shape[0], BATCH_CHUNK)])
         else:
             y = self._forward(x2, None, MultiplyDraws(self._streams, draws, None))
         return y.reshape(*lead, self.shape[1])

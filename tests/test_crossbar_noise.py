@@ -181,3 +181,22 @@ def test_rasch2023_standard_runs_reproducibly():
     np.testing.assert_array_equal(a, b)
     rel = np.linalg.norm(a - x @ w) / np.linalg.norm(x @ w)
     assert 0.0 < rel < 1.0
+
+
+@pytest.mark.parametrize("preset", ["int8", "bitserial_int8", "int8_bounded"])
+def test_large_batches_run_in_blocks_with_the_same_bits(preset):
+    """matvec runs big batches in blocks of BATCH_CHUNK vectors; the result (and every noise
+    draw) is the same as one block: compare with trace (never blocked) and with replay."""
+    from refsim.crossbar import BATCH_CHUNK
+
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(20, 6))
+    x = rng.normal(size=(2 * BATCH_CHUNK + 37, 20))
+    cfg = refsim.presets.get(preset).replace(**{"device.read_model": "independent", "device.read_sigma_rel": 0.01,
+                                                "device.out_noise_rel": 0.01, "array.rows_max": 12})
+    a = refsim.Crossbar(w, cfg, rng=np.random.default_rng(2))
+    b = refsim.Crossbar(w, cfg, rng=np.random.default_rng(2))
+    blocked = a.matvec(x)
+    tr = b.trace(x)
+    np.testing.assert_array_equal(blocked, tr.y)
+    np.testing.assert_array_equal(b.matvec(x, draws=tr.draws), tr.y)
