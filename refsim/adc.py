@@ -6,7 +6,8 @@ An ADC with full-scale current ``I_fs`` (A) and largest code ``N`` has the step
 .. math:: k = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(I / I_{lsb}),\\ k_{lo},\\ N)     \\tag{A1}
 
 with ``k_lo = -N`` (signed, sign-magnitude: ``N = 2^(b-1) - 1``) or 0 (unsigned:
-``N = 2^b - 1``). Its digital output is ``k * I_lsb`` (A).
+``N = 2^b - 1``); a two's-complement ADC has ``N = 2^(b-1)`` steps to full scale and codes
+``-N .. N - 1`` (2^b levels, the top one missing). Its digital output is ``k * I_lsb`` (A).
 
 **Ties.** The decision levels lie at half-integer multiples of ``I_lsb``. In exact
 arithmetic a noise-free array can put a current exactly on one (``I / I_lsb = 2.5``);
@@ -39,7 +40,8 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 
 
 def adc_convert(
-    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None
+    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None,
+    code_range: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
 
@@ -55,6 +57,8 @@ def adc_convert(
     signed : sign-magnitude (``k >= -N``) or unsigned (``k >= 0``).
     window : tie band half-width in LSBs (:func:`tie_window`).
     u : optional uniform draws for stochastic rounding.
+    code_range : ``(k_lo, k_hi)`` when it is not ``(-N, N)``/``(0, N)`` (two's complement:
+        ``(-N, N - 1)``, :attr:`refsim.ADCConfig.code_range`).
     """
     z = i_A / lsb_A
     if u is not None:
@@ -69,12 +73,11 @@ def adc_convert(
             z_near = i_A[near] / lsb_A
             lo = np.floor(z_near)
             k[near] = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
-    if signed:
-        n_clipped = int(np.count_nonzero(np.abs(k) > n_levels))
-        if n_clipped:
-            np.clip(k, -n_levels, n_levels, out=k)
+    k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
+    if k_lo == -k_hi:
+        n_clipped = int(np.count_nonzero(np.abs(k) > k_hi))
     else:
-        n_clipped = int(np.count_nonzero((k > n_levels) | (k < 0)))
-        if n_clipped:
-            np.clip(k, 0, n_levels, out=k)
+        n_clipped = int(np.count_nonzero((k > k_hi) | (k < k_lo)))
+    if n_clipped:
+        np.clip(k, k_lo, k_hi, out=k)
     return k, n_clipped

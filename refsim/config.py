@@ -136,9 +136,17 @@ class DACConfig:
     accumulation: str = "digital"  # input slices: "digital" (ADC per slice) | "analog" (shift-and-add, one ADC)
     bound_management: str = "none"  # "none" | "iterative" (aihwkit: re-read clipped vectors with the range doubled)
     bm_max_factor: int = 1000  # iterative bound management stops before the range factor exceeds this
+    levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
 
     def __post_init__(self) -> None:
         check_optional_int("dac.bits", self.bits, low=1, high=32)
+        check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement"))
+        if self.levels == "twos_complement" and not self.signed:
+            raise ValueError("dac.levels='twos_complement' describes signed codes; set dac.signed=True or "
+                             "levels='sign_magnitude'")
+        if self.levels == "twos_complement" and self.slice_bits is not None:
+            raise NotImplementedError("dac.levels='twos_complement' with bit-serial inputs (dac.slice_bits): "
+                                      "refsim slices sign-magnitude codes only")
         if not isinstance(self.signed, bool):
             raise TypeError(f"dac.signed: expected a bool, received {self.signed!r}")
         if self.signed and self.bits == 1:
@@ -163,9 +171,26 @@ class DACConfig:
 
     @property
     def code_max(self) -> int | None:
-        """Largest code magnitude c_max = 2^(magnitude bits) - 1; None for an ideal DAC."""
+        """Full-scale code ``c_max``: ``x_max`` maps to it (D2) and it drives ``v_read_V`` (D3).
+
+        ``2^(magnitude bits) - 1`` (sign-magnitude, unsigned); ``2^(b-1)`` for two's complement,
+        whose positive codes stop one short of it. None for an ideal DAC.
+        """
         m = self.magnitude_bits
-        return None if m is None else 2**m - 1
+        if m is None:
+            return None
+        return 2 ** (self.bits - 1) if self.levels == "twos_complement" else 2**m - 1
+
+    @property
+    def code_range(self) -> tuple[int, int] | None:
+        """``(c_lo, c_hi)``, the smallest and largest codes: ``(-c_max, c_max)`` (sign-magnitude),
+        ``(0, 2^b - 1)`` (unsigned), ``(-2^(b-1), 2^(b-1) - 1)`` (two's complement)."""
+        c = self.code_max
+        if c is None:
+            return None
+        if self.levels == "twos_complement":
+            return -c, c - 1
+        return (-c if self.signed else 0), c
 
 
 @dataclass(frozen=True)
@@ -177,9 +202,14 @@ class ADCConfig:
     range_mode: str = "max"  # "max" (largest current the array can produce) | "fixed" (range_A)
     range_A: float | tuple[float, ...] | None = None  # full-scale current, A; a tuple gives one per weight slice
     rounding: str = "half_even"  # "half_even" | "stochastic" (floor(I / I_lsb + u), u ~ U[0, 1); needs rng)
+    levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
 
     def __post_init__(self) -> None:
         check_optional_int("adc.bits", self.bits, low=1, high=32)
+        check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement"))
+        if self.levels == "twos_complement" and not self.signed:
+            raise ValueError("adc.levels='twos_complement' describes signed codes; set adc.signed=True or "
+                             "levels='sign_magnitude'")
         check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
         if not isinstance(self.signed, bool):
             raise TypeError(f"adc.signed: expected a bool, received {self.signed!r}")
@@ -203,10 +233,24 @@ class ADCConfig:
 
     @property
     def n_levels(self) -> int | None:
-        """Largest code magnitude: 2^(b-1)-1 (signed) or 2^b-1 (unsigned); None for an ideal ADC."""
+        """Steps from 0 to the full-scale current ``N`` (``I_lsb = I_fs / N``, A1): 2^(b-1)-1
+        (signed, sign-magnitude), 2^(b-1) (two's complement), 2^b-1 (unsigned); None for an ideal ADC."""
         if self.bits is None:
             return None
+        if self.levels == "twos_complement":
+            return 2 ** (self.bits - 1)
         return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
+
+    @property
+    def code_range(self) -> tuple[int, int] | None:
+        """``(k_lo, k_hi)``: ``(-N, N)`` (sign-magnitude), ``(0, N)`` (unsigned),
+        ``(-N, N - 1)`` with ``N = 2^(b-1)`` (two's complement)."""
+        n = self.n_levels
+        if n is None:
+            return None
+        if self.levels == "twos_complement":
+            return -n, n - 1
+        return (-n if self.signed else 0), n
 
 
 @dataclass(frozen=True)

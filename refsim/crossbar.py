@@ -427,10 +427,11 @@ class Crossbar:
                     u = None
                     if adc.rounding == "stochastic":
                         u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
-                    codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window, u)
+                    k_lo, k_hi = adc.code_range
+                    codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window, u,
+                                                None if adc.levels == "sign_magnitude" else (k_lo, k_hi))
                     if rows_clipped is not None and n_clip:  # bound management needs the vectors that clipped
-                        edge = (adc.n_levels + 0.5) * lsb
-                        rows_clipped |= np.any((i_a >= edge) | (i_a <= (-edge if adc.signed else -0.5 * lsb)), axis=1)
+                        rows_clipped |= np.any((i_a >= (k_hi + 0.5) * lsb) | (i_a <= (k_lo - 0.5) * lsb), axis=1)
                     clipped += n_clip
                     total += codes.size
                     term = codes * (sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit

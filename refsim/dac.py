@@ -38,7 +38,8 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
 
     .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\cdot (c_{max} / x_{max})),\\ c_{lo},\\ c_{max})  \\tag{D2}
 
-    with ``c_lo = -c_max`` (signed, sign-magnitude, ``2^b - 1`` levels) or 0
+    with ``c_lo = -c_max`` (signed, sign-magnitude, ``2^b - 1`` levels; two's complement:
+    ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``, ``2^b`` levels) or 0
     (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code" is the
     real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
@@ -47,7 +48,7 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
     ``(x / x_max) * c_max`` instead.
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
-    c_lo = -c_max if cfg.signed else 0
+    c_lo, c_hi = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
     with np.errstate(over="ignore", invalid="ignore"):
         scale = c_max / x_max  # (B,)
         c = x * scale[:, None]
@@ -56,12 +57,12 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
         c[tiny] = x[tiny] / x_max[tiny, None] * c_max  # (D2) without the overflow
     if cfg.bits is not None:
         np.rint(c, out=c)
-    if cfg.range_mode == "abs_max" and cfg.signed:
+    if cfg.range_mode == "abs_max" and cfg.signed and c_hi == c_max:
         return c, 0.0  # |x| <= x_max by construction: nothing can clip
-    clipped = (c > c_max) | (c < c_lo)
+    clipped = (c > c_hi) | (c < c_lo)
     frac = float(np.mean(clipped)) if c.size else 0.0
     if frac:
-        np.clip(c, c_lo, c_max, out=c)
+        np.clip(c, c_lo, c_hi, out=c)
     return c, frac
 
 

@@ -129,8 +129,10 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 xm = max(abs(v) for v in seg)
                 xm = xm if xm > 0 else 1.0
             scale = c_max / xm  # inf for a subnormal range: then (v / xm) * c_max, as refsim.dac does
+            # code range written out: two's complement stops one short of c_max on the positive side
             lo = -c_max if dac.signed else 0
-            dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), c_max)
+            hi = c_max - 1 if dac.levels == "twos_complement" else c_max
+            dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
                           for v in seg])
             x_max.append(Fraction(xm))
         # drive passes: (label, coef, code_max_pass, codes per vector)
@@ -207,7 +209,8 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                             for label, coef, cur in currents:
                                 if adc.bits is not None:
                                     kq = round(cur / lsb)
-                                    kq = min(max(kq, -n_lv if adc.signed else 0), n_lv)
+                                    k_hi = n_lv - 1 if adc.levels == "twos_complement" else n_lv
+                                    kq = min(max(kq, -n_lv if adc.signed else 0), k_hi)
                                     key = f"t{tile_id + col_tiles.index((c0, c1))}.s{k}.{name}.{label}"
                                     codes_out.setdefault(key, np.zeros((big_b, c1 - c0), dtype=np.int64))[b, j - c0] = kq
                                     cur = kq * lsb

@@ -179,6 +179,24 @@ def quantized_configs(draw, schemes: tuple[str, ...] = SCHEMES, allow_unsigned_d
 
 
 @st.composite
+def twos_complement_problems(draw):
+    """``(cfg, W, x)`` as :func:`quantized_problems`, with two's-complement DAC and/or ADC codes
+    wherever the drawn config allows them (signed converters; DAC without bit slicing)."""
+    cfg = draw(quantized_configs())
+    changes = {}
+    if cfg.dac.signed and cfg.dac.slice_bits is None and draw(st.booleans()):
+        changes["dac.levels"] = "twos_complement"
+    if cfg.adc.bits is not None and cfg.adc.signed and (not changes or draw(st.booleans())):
+        changes["adc.levels"] = "twos_complement"
+    if not changes:
+        changes = {"dac.signed": True, "dac.bits": max(cfg.dac.bits, 2), "dac.slice_bits": None,
+                   "dac.levels": "twos_complement"}
+    cfg = cfg.replace(**changes)
+    w, x = draw(problems(nonneg_x=not cfg.dac.signed))
+    return cfg, w, x
+
+
+@st.composite
 def quantized_problems(draw, schemes: tuple[str, ...] = SCHEMES):
     """``(cfg, W, x)`` small enough for the exact oracle; non-negative ``x`` for an unsigned DAC."""
     cfg = draw(quantized_configs(schemes))
