@@ -146,18 +146,10 @@ def add_sweep_subcommands(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m refsim.cli_sweep sweep|plot ...``: the same commands without the full ``refsim`` CLI."""
-    parser = argparse.ArgumentParser(prog="refsim")
-    add_sweep_subcommands(parser.add_subparsers(dest="command", metavar="COMMAND"))
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 0
-    try:
-        return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"refsim: error: {exc}", file=sys.stderr)
-        return 2
+    """``python -m refsim.cli_sweep sweep|plot ...``: the same as ``refsim sweep|plot ...``."""
+    from refsim.cli import main as refsim_main
+
+    return refsim_main(argv)
 
 
 if __name__ == "__main__":  # pragma: no cover
