@@ -65,19 +65,18 @@ def adc_convert(
         k = np.floor(z + u)
     else:
         k = np.rint(z)
-    if window > 0 and u is None:
-        # |z - k| <= 1/2 always; a value within `window` of a half-integer is a tie: round it half to even
-        dist = np.abs(np.subtract(z, k, out=z), out=z)
-        near = dist >= 0.5 - window
-        if np.any(near):
-            z_near = i_A[near] / lsb_A
-            lo = np.floor(z_near)
+    if window > 0 and u is None and z.size:
+        # |z - k| <= 1/2 always; a value within `window` of a half-integer is a tie: round it half
+        # to even. Two reductions tell whether any value is that close before a mask is built.
+        d = np.subtract(z, k, out=z)
+        edge = 0.5 - window
+        if d.max() >= edge or d.min() <= -edge:
+            near = np.abs(d) >= edge
+            lo = np.floor(i_A[near] / lsb_A)
             k[near] = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
     k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
-    if k_lo == -k_hi:
-        n_clipped = int(np.count_nonzero(np.abs(k) > k_hi))
-    else:
+    n_clipped = 0
+    if k.size and (k.max() > k_hi or k.min() < k_lo):  # count only when something clips
         n_clipped = int(np.count_nonzero((k > k_hi) | (k < k_lo)))
-    if n_clipped:
         np.clip(k, k_lo, k_hi, out=k)
     return k, n_clipped
