@@ -12,6 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# Hypothesis: no per-example deadline (the suite runs on shared, loaded machines; tests that
+# guard against hangs set their own), and a fixed example sequence in CI (CI=true) so that a
+# submission is judged on the same examples every time; local runs keep exploring new ones.
+settings.register_profile("refsim", deadline=None)
+settings.register_profile("refsim-ci", deadline=None, derandomize=True)
+settings.load_profile("refsim-ci" if os.environ.get("CI") == "true" else "refsim")
 
 
 def shared_data_path() -> Path:
