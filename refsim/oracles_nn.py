@@ -118,13 +118,14 @@ def lstm_naive(x, params: dict, num_layers: int, hidden_size: int, bidirectional
                         for j in range(H):
                             acc += float(w_hh[u, j]) * h[j]
                         z.append(acc)
+                    o_g = [0.0] * H
                     for u in range(H):
                         i_g = _sigmoid(z[u])
                         f_g = _sigmoid(z[H + u])
                         g_g = math.tanh(z[2 * H + u])
-                        o_g = _sigmoid(z[3 * H + u])
+                        o_g[u] = _sigmoid(z[3 * H + u])
                         c[u] = f_g * c[u] + i_g * g_g
-                    h = [_sigmoid(z[3 * H + u]) * math.tanh(c[u]) for u in range(H)]
+                    h = [o_g[u] * math.tanh(c[u]) for u in range(H)]
                     layer_out[t, n, d * H : (d + 1) * H] = h
                 h_n[idx, n] = h
                 c_n[idx, n] = c

@@ -6,7 +6,6 @@ the keys and shapes are checked here.
 """
 from __future__ import annotations
 
-import numpy as np
 
 from refsim.nn.functional import as_float64
 
