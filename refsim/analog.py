@@ -1,10 +1,10 @@
-"""MODEL_SPEC §1 step 9: the analog multiply of an array without wire resistance."""
+"""MODEL_SPEC §1 step 9: the analog multiply of an array, without and with per-cell read noise."""
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["analog_multiply"]
+__all__ = ["analog_multiply", "per_cell_currents"]
 
 
 def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np.ndarray) -> np.ndarray:
@@ -21,4 +21,33 @@ def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np
     else:
         out = codes @ g_S
     out *= v_read_V / code_max
+    return out
+
+
+def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blocks, *, clip: bool,
+                      wire=None) -> np.ndarray:
+    """Column currents (A) when every input vector reads its own noisy copy of the array.
+
+    .. math:: I_{bj} = \\sum_i V_{bi} (G_{ij} + \\sigma_{ij} \\xi_{bij})     \\text{(devices R4, then X1)}
+
+    ``g_S``, ``sigma_S`` ``(rows, cols)`` in S; ``v_V`` ``(B, rows)`` in V; ``blocks`` yields
+    ``(b0, b1, xi)`` with ``xi`` ``(b1 - b0, rows, cols)`` standard normals, in batch order.
+    ``clip`` clips the noisy cells at 0 S (models that say so). With ``wire`` (a
+    :class:`refsim.WireConfig`) each noisy array is solved as a circuit again (exact, slow),
+    its cells clipped at 0 S first (the circuit needs passive cells). Returns ``(B, cols)``.
+    """
+    from refsim.parasitics import column_currents
+
+    out = np.empty((v_V.shape[0], g_S.shape[1]))
+    for b0, b1, xi in blocks:
+        g_noisy = xi * sigma_S  # (b, rows, cols); a new array, so recorded draws stay intact
+        g_noisy += g_S
+        if clip or wire is not None:
+            np.maximum(g_noisy, 0.0, out=g_noisy)
+        if wire is None:
+            out[b0:b1] = np.einsum("bi,bij->bj", v_V[b0:b1], g_noisy)
+            continue
+        for b in range(b0, b1):
+            out[b] = column_currents(g_noisy[b - b0], v_V[b], wire.r_row_ohm, wire.r_col_ohm,
+                                     r_driver_ohm=wire.r_driver_ohm, r_sense_ohm=wire.r_sense_ohm)
     return out

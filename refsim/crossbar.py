@@ -29,10 +29,10 @@ from refsim._validate import as_float_array
 from refsim.adc import adc_convert
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
-from refsim.analog import analog_multiply
+from refsim.analog import analog_multiply, per_cell_currents
 from refsim.draws import MultiplyDraws, draws_random_numbers
-from refsim.parasitics import column_currents
-from refsim.program import SliceArrays, Streams, TileArrays, drop_reads, program_arrays, read_matrix, weight_levels
+from refsim.program import (SliceArrays, Streams, TileArrays, drop_reads, effective_weights, program_arrays,
+                            read_matrix, weight_levels)
 from refsim.trace import ReadTrace, TileTrace, Trace
 
 __all__ = ["Crossbar", "analog_multiply", "draws_random_numbers"]
@@ -217,21 +217,8 @@ class Crossbar:
 
     # -- internals --------------------------------------------------------------
     def _effective_weights(self) -> np.ndarray:
-        """``W_eff`` with ``y = x_drive @ W_eff`` for a linear pipeline (X4):
-
-        ``W_eff = alpha w_max / lambda * sum_k 2^sigma_k (sum_reads sign G_read L_k / dG - offset_k)``.
-        """
-        m = self._config.mapping
-        d_g = m.g_max_S - m.g_min_S
-        w_eff = np.zeros(self.shape)
-        for t in self._tiles:
-            block = w_eff[t.r0 : t.r1, t.c0 : t.c1]
-            for s in t.slices:
-                g_net = sum(sign * np.broadcast_to(read_matrix(s, r), block.shape) for r in s.reads for sign in (r[1],))
-                block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
-        w_eff *= self._w_max / self._level_scale
-        w_eff.setflags(write=False)
-        return w_eff
+        """``W_eff`` of a linear pipeline (X4), see :func:`refsim.program.effective_weights`."""
+        return effective_weights(self._tiles, self._config, self.shape, self._w_max / self._level_scale)
 
     def _linear_forward(self, x2: np.ndarray) -> np.ndarray:
         """Linear pipeline: clip to the DAC's range (D2 with an ideal DAC), then ``x @ W_eff``."""
@@ -367,33 +354,14 @@ class Crossbar:
         return i_a
 
     def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, key: str, skey: tuple, draws: MultiplyDraws) -> np.ndarray:
-        """Exact per-cell read noise: every vector reads ``G + sigma xi`` (clipped at 0 where the model
-        says); with wire resistance each noisy array is solved again (slow, golden), its cells
-        clipped at 0 S first (the circuit needs passive cells)."""
+        """Exact per-cell read noise of one device array and one drive pass (:func:`per_cell_currents`)."""
         cfg = self._config
         g, sig = s.g_S[dname], s.read_sigma_S[dname]
-        rows, cols = g.shape
-        big_b = ps.codes.shape[0]
         v = ps.codes * (cfg.dac.v_read_V / ps.code_max)
-        clip = dev.read_noise_clips(cfg.device)
-        out = np.empty((big_b, cols))
-        chunk = max(1, PER_CELL_CHUNK // max(rows * cols, 1))
-        for b0, b1, xi in draws.normal_chunks(key, skey, big_b, (rows, cols), chunk):
-            # devices eq. (R4): G' = G + sigma xi per cell and vector, clipped at 0 where the model says
-            g_noisy = xi * sig  # (b, rows, cols); a new array, so recorded draws stay intact
-            g_noisy += g
-            if clip:
-                np.maximum(g_noisy, 0.0, out=g_noisy)
-            if cfg.wire.enabled:
-                # the circuit needs passive cells: a draw below 0 S is read as 0 S
-                np.maximum(g_noisy, 0.0, out=g_noisy)
-                w = cfg.wire
-                for b in range(b0, b1):
-                    out[b] = column_currents(g_noisy[b - b0], v[b], w.r_row_ohm, w.r_col_ohm,
-                                             r_driver_ohm=w.r_driver_ohm, r_sense_ohm=w.r_sense_ohm)
-            else:
-                out[b0:b1] = np.einsum("bi,bij->bj", v[b0:b1], g_noisy)
-        return out
+        chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
+        blocks = draws.normal_chunks(key, skey, v.shape[0], g.shape, chunk)
+        return per_cell_currents(g, sig, v, blocks, clip=dev.read_noise_clips(cfg.device),
+                                 wire=cfg.wire if cfg.wire.enabled else None)
 
     def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: MultiplyDraws,
                      ttr: TileTrace | None, k: int, rows_clipped: np.ndarray | None = None):

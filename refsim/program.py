@@ -316,6 +316,25 @@ def read_matrix(s: SliceArrays, read: tuple) -> np.ndarray:
     return _combine(s.g_eff_S, devs, (next(iter(s.g_eff_S.values())).shape[0], s.cols))
 
 
+def effective_weights(tiles: list[TileArrays], cfg: CrossbarConfig, shape: tuple[int, int],
+                      scale: np.ndarray) -> np.ndarray:
+    """``W_eff`` (weight units, ``shape``) with ``y = x_drive @ W_eff`` for a linear pipeline (X4):
+
+    ``W_eff = alpha * scale * sum_k 2^sigma_k (sum_reads sign G_read L_k / dG - offset_k)``, with
+    ``scale = w_max / lambda`` per column and ``alpha`` the tile's drift compensation.
+    """
+    d_g = cfg.mapping.g_max_S - cfg.mapping.g_min_S
+    w_eff = np.zeros(shape)
+    for t in tiles:
+        block = w_eff[t.r0 : t.r1, t.c0 : t.c1]
+        for s in t.slices:
+            g_net = sum(r[1] * np.broadcast_to(read_matrix(s, r), block.shape) for r in s.reads)
+            block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
+    w_eff *= scale
+    w_eff.setflags(write=False)
+    return w_eff
+
+
 def drop_reads(tiles: list[TileArrays]) -> list[TileArrays]:
     """The tiles without their read matrices (a linear crossbar keeps its effective weights instead)."""
     return [replace(t, slices=[replace(s, reads=[r[:3] + (None,) for r in s.reads]) for s in t.slices]) for t in tiles]
