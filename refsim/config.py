@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from refsim._validate import check_choice, check_int, check_number, check_optional_int
+from refsim.config_converters import ADCConfig, DACConfig
 from refsim.devices.config import NoiseConfig
 
 __all__ = [
@@ -120,137 +121,6 @@ class MappingConfig:
     def differential(self) -> bool:
         """True for the two-device (G+, G-) schemes."""
         return self.scheme != "offset"
-
-
-@dataclass(frozen=True)
-class DACConfig:
-    """MODEL_SPEC §1 steps 7-8: input range, DAC and bit-serial inputs."""
-
-    bits: int | None = None  # DAC bits; None = ideal (continuous) drive
-    signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
-    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max)
-    x_max: float = 1.0  # input value driven at full scale when range_mode="fixed"
-    v_read_V: float = 0.2  # full-scale read voltage, V: code c drives c / c_max * v_read_V
-    slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
-    signed_inputs: str = "bipolar"  # "bipolar" (+/-V drive) | "two_pass" (positive part, then negative part)
-    accumulation: str = "digital"  # input slices: "digital" (ADC per slice) | "analog" (shift-and-add, one ADC)
-    bound_management: str = "none"  # "none" | "iterative" (aihwkit: re-read clipped vectors with the range doubled)
-    bm_max_factor: int = 1000  # iterative bound management stops before the range factor exceeds this
-    levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
-
-    def __post_init__(self) -> None:
-        check_optional_int("dac.bits", self.bits, low=1, high=32)
-        check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement"))
-        if self.levels == "twos_complement" and not self.signed:
-            raise ValueError("dac.levels='twos_complement' describes signed codes; set dac.signed=True or "
-                             "levels='sign_magnitude'")
-        if self.levels == "twos_complement" and self.slice_bits is not None:
-            raise NotImplementedError("dac.levels='twos_complement' with bit-serial inputs (dac.slice_bits): "
-                                      "refsim slices sign-magnitude codes only")
-        if not isinstance(self.signed, bool):
-            raise TypeError(f"dac.signed: expected a bool, received {self.signed!r}")
-        if self.signed and self.bits == 1:
-            raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
-        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed"))
-        check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
-        check_number("dac.v_read_V", self.v_read_V, low=0.0, low_open=True)
-        check_optional_int("dac.slice_bits", self.slice_bits, low=1, high=32)
-        if self.slice_bits is not None and self.bits is None:
-            raise ValueError("dac.slice_bits: bit-serial inputs need a quantized DAC; set dac.bits")
-        check_choice("dac.signed_inputs", self.signed_inputs, ("bipolar", "two_pass"))
-        check_choice("dac.accumulation", self.accumulation, ("digital", "analog"))
-        check_choice("dac.bound_management", self.bound_management, ("none", "iterative"))
-        check_int("dac.bm_max_factor", self.bm_max_factor, low=1, high=2**30)
-
-    @property
-    def magnitude_bits(self) -> int | None:
-        """Bits of the code magnitude: b-1 (signed) or b (unsigned); None for an ideal DAC."""
-        if self.bits is None:
-            return None
-        return self.bits - 1 if self.signed else self.bits
-
-    @property
-    def code_max(self) -> int | None:
-        """Full-scale code ``c_max``: ``x_max`` maps to it (D2) and it drives ``v_read_V`` (D3).
-
-        ``2^(magnitude bits) - 1`` (sign-magnitude, unsigned); ``2^(b-1)`` for two's complement,
-        whose positive codes stop one short of it. None for an ideal DAC.
-        """
-        m = self.magnitude_bits
-        if m is None:
-            return None
-        return 2 ** (self.bits - 1) if self.levels == "twos_complement" else 2**m - 1
-
-    @property
-    def code_range(self) -> tuple[int, int] | None:
-        """``(c_lo, c_hi)``, the smallest and largest codes: ``(-c_max, c_max)`` (sign-magnitude),
-        ``(0, 2^b - 1)`` (unsigned), ``(-2^(b-1), 2^(b-1) - 1)`` (two's complement)."""
-        c = self.code_max
-        if c is None:
-            return None
-        if self.levels == "twos_complement":
-            return -c, c - 1
-        return (-c if self.signed else 0), c
-
-
-@dataclass(frozen=True)
-class ADCConfig:
-    """MODEL_SPEC §1 step 11: the analog-to-digital converter of every column read."""
-
-    bits: int | None = None  # ADC bits; None = ideal (no quantization, no clipping)
-    signed: bool = True  # sign-magnitude levels +/-(2^(b-1)-1); False: unsigned 0..2^b-1
-    range_mode: str = "max"  # "max" (largest current the array can produce) | "fixed" (range_A)
-    range_A: float | tuple[float, ...] | None = None  # full-scale current, A; a tuple gives one per weight slice
-    rounding: str = "half_even"  # "half_even" | "stochastic" (floor(I / I_lsb + u), u ~ U[0, 1); needs rng)
-    levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
-
-    def __post_init__(self) -> None:
-        check_optional_int("adc.bits", self.bits, low=1, high=32)
-        check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement"))
-        if self.levels == "twos_complement" and not self.signed:
-            raise ValueError("adc.levels='twos_complement' describes signed codes; set adc.signed=True or "
-                             "levels='sign_magnitude'")
-        check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
-        if not isinstance(self.signed, bool):
-            raise TypeError(f"adc.signed: expected a bool, received {self.signed!r}")
-        if self.signed and self.bits == 1:
-            raise ValueError("adc.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
-        check_choice("adc.range_mode", self.range_mode, ("max", "fixed"))
-        if self.range_mode == "fixed":
-            if self.range_A is None:
-                raise ValueError("adc.range_A: range_mode='fixed' needs a full-scale current in A; received None")
-            values = self.range_A if isinstance(self.range_A, tuple) else (self.range_A,)
-            if isinstance(self.range_A, list):
-                raise TypeError("adc.range_A: expected a float or a tuple of floats, received a list")
-            if len(values) == 0:
-                raise ValueError("adc.range_A: received an empty tuple; expected one range per weight slice")
-            for i, v in enumerate(values):
-                check_number(f"adc.range_A[{i}]", v, low=0.0, low_open=True)
-        elif self.range_A is not None:
-            raise ValueError(
-                f"adc.range_A: received {self.range_A!r} with range_mode='max'; set range_mode='fixed' or range_A=None"
-            )
-
-    @property
-    def n_levels(self) -> int | None:
-        """Steps from 0 to the full-scale current ``N`` (``I_lsb = I_fs / N``, A1): 2^(b-1)-1
-        (signed, sign-magnitude), 2^(b-1) (two's complement), 2^b-1 (unsigned); None for an ideal ADC."""
-        if self.bits is None:
-            return None
-        if self.levels == "twos_complement":
-            return 2 ** (self.bits - 1)
-        return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
-
-    @property
-    def code_range(self) -> tuple[int, int] | None:
-        """``(k_lo, k_hi)``: ``(-N, N)`` (sign-magnitude), ``(0, N)`` (unsigned),
-        ``(-N, N - 1)`` with ``N = 2^(b-1)`` (two's complement)."""
-        n = self.n_levels
-        if n is None:
-            return None
-        if self.levels == "twos_complement":
-            return -n, n - 1
-        return (-n if self.signed else 0), n
 
 
 @dataclass(frozen=True)
