@@ -29,10 +29,10 @@ from refsim.nn import resnet_from_state_dict
 from refsim.nn.resnet import resnet_param_shapes
 
 
-def random_state_dict(rng: np.random.Generator) -> dict:
-    """Random ResNet-50 parameters with torchvision's keys and shapes."""
+def random_params(shapes: dict, rng: np.random.Generator) -> dict:
+    """Random parameters for ``shapes`` (key -> shape): He-normal weights, random BatchNorm statistics."""
     sd = {}
-    for key, shape in resnet_param_shapes(50).items():
+    for key, shape in shapes.items():
         if key.endswith("running_var"):
             sd[key] = rng.uniform(0.5, 1.5, shape)
         elif key.endswith(("running_mean", ".bias")):
@@ -42,6 +42,11 @@ def random_state_dict(rng: np.random.Generator) -> dict:
         else:
             sd[key] = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
     return sd
+
+
+def random_state_dict(rng: np.random.Generator) -> dict:
+    """Random ResNet-50 parameters with torchvision's keys and shapes."""
+    return random_params(resnet_param_shapes(50), rng)
 
 
 def interleaved_best_times(fns, repeats: int):

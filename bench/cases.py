@@ -98,18 +98,10 @@ NETWORKS = {
 
 
 def _random_params(shapes: dict, rng: np.random.Generator) -> dict:
-    """Random parameters for ``shapes``, drawn as :func:`bench.bench_resnet50.random_state_dict` draws them."""
-    sd = {}
-    for key, shape in shapes.items():
-        if key.endswith("running_var"):
-            sd[key] = rng.uniform(0.5, 1.5, shape)
-        elif key.endswith(("running_mean", ".bias")):
-            sd[key] = rng.normal(0.0, 0.1, shape)
-        elif len(shape) == 1:
-            sd[key] = rng.uniform(0.5, 1.5, shape)
-        else:
-            sd[key] = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
-    return sd
+    """Random parameters for ``shapes``, as :func:`bench.bench_resnet50.random_state_dict` draws them."""
+    from bench.bench_resnet50 import random_params
+
+    return random_params(shapes, rng)
 
 
 def build_inputs(net: str, seed: int, weights: str | None = None) -> tuple[dict, np.ndarray]:
