@@ -83,18 +83,11 @@ def weight_levels(w: np.ndarray, cfg: CrossbarConfig) -> WeightLevels:
     q = None if wc.bits is None else quantize_weights(w_norm, wc.bits)
     devices = {name: slice_levels(lv, wc, scheme) for name, lv in device_levels(w_norm, q, wc.bits, scheme).items()}
     off = level_offset(wc.bits, scheme)
-    first = next(iter(devices.values()))
     if wc.bits is None:
         offsets = [off]
-    else:
-        offsets = [float((int(off) >> shift) & (2 ** _width(first, k) - 1)) for k, (_, shift, _) in enumerate(first)]
+    else:  # the offset 2^(b-1), sliced like the levels it is added to
+        offsets = [float(sl) for sl, _, _ in slice_levels(np.array(int(off)), wc, scheme)]
     return WeightLevels(w_max, w_norm, clip_frac, q, devices, level_scale(wc.bits, scheme), offsets)
-
-
-def _width(slices: list, k: int) -> int:
-    if k + 1 < len(slices):
-        return slices[k + 1][1] - slices[k][1]
-    return 64
 
 
 @dataclass(frozen=True)
@@ -229,7 +222,8 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
     m, (n_in, n_out) = cfg.mapping, levels.w_norm.shape
     d_g = m.g_max_S - m.g_min_S
     use_ref = (not m.differential) and m.offset_removal == "reference_column"
-    read_kind = "net" if (m.subtraction == "in_array" and (m.differential or use_ref)) else "single"
+    # an ADC input that subtracts two devices in the array is a "net" read, else single-ended
+    read_kind = "net" if any(len(devs) == 2 for _, _, devs in _read_devices(cfg)) else "single"
     tiles = []
     for r0, r1 in tile_bounds(n_in, cfg.array.rows_max, cfg.array.split):
         for c0, c1 in tile_bounds(n_out, cfg.array.cols_max, cfg.array.split):
