@@ -303,7 +303,7 @@ class Crossbar:
             stats["row_tiles"] += 1
         if ttr is not None:
             ttr.dac_codes, ttr.dac_clip_fraction = codes, dac_clip
-            ttr.voltages_V = {p.label: p.codes * (cfg.dac.v_read_V / p.code_max) for p in passes}
+            ttr.voltages_V = {p.label: p.volts_V for p in passes}
         rows_clipped = np.zeros(xt.shape[0], dtype=bool) if cfg.dac.bound_management == "iterative" else None
         acc = None if len(t.slices) == 1 else np.zeros((xt.shape[0], t.c1 - t.c0))
         for k, s in enumerate(t.slices):
@@ -341,15 +341,13 @@ class Crossbar:
             i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
             if sampling == "output_referred":
                 var = s.read_var_S2[name]
-                v = ps.codes * (v_read / ps.code_max)
                 xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
                                   (ps.codes.shape[0], var.shape[1]))
-                i_a += dev.output_referred_read_noise_A(v, np.sqrt(var), xi)
+                i_a += dev.output_referred_read_noise_A(ps.volts_V, np.sqrt(var), xi)
         if d.ir_drop_scale > 0:
-            v = ps.codes * (v_read / ps.code_max)
             g_r = read_matrix(s, read)
             g_b = np.broadcast_to(g_r, (g_r.shape[0], i_a.shape[1]))
-            i_a = i_a - dev.ir_drop_rasch2023_delta_A(v, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
+            i_a = i_a - dev.ir_drop_rasch2023_delta_A(ps.volts_V, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
                                                       g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
         return i_a
 
@@ -357,7 +355,7 @@ class Crossbar:
         """Exact per-cell read noise of one device array and one drive pass (:func:`per_cell_currents`)."""
         cfg = self._config
         g, sig = s.g_S[dname], s.read_sigma_S[dname]
-        v = ps.codes * (cfg.dac.v_read_V / ps.code_max)
+        v = ps.volts_V
         chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
         blocks = draws.normal_chunks(key, skey, v.shape[0], g.shape, chunk)
         return per_cell_currents(g, sig, v, blocks, clip=dev.read_noise_clips(cfg.device),

@@ -11,6 +11,7 @@ so ``v_read_V`` is the full-scale read voltage (one LSB is ``v_read_V / c_max``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -79,6 +80,12 @@ class DrivePass:
     code_max: int  # full-scale code of this pass: 2^(slice bits) - 1, or c_max without slicing
     coef: float  # digital weight of this pass (shift-and-add and sign)
     label: str  # e.g. "slice0", "slice1+", "slice1-"
+    v_read_V: float  # full-scale read voltage
+
+    @cached_property
+    def volts_V(self) -> np.ndarray:
+        """Row voltages (D3) ``V = codes / code_max * v_read``, V, ``(B, rows)``; computed once, on demand."""
+        return self.codes * (self.v_read_V / self.code_max)
 
 
 def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
@@ -97,7 +104,7 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
     else:
         parts = [(c, 1.0, "")]
     if cfg.slice_bits is None:
-        return [DrivePass(p, c_max, sign, f"all{tag}") for p, sign, tag in parts]
+        return [DrivePass(p, c_max, sign, f"all{tag}", cfg.v_read_V) for p, sign, tag in parts]
     widths = slice_widths(cfg.magnitude_bits, -(-cfg.magnitude_bits // cfg.slice_bits), cfg.slice_bits)
     passes = []
     # the magnitude in the narrowest integer type that holds it (less memory traffic per slice)
@@ -109,6 +116,7 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
             bits = (mag >> shift) & (2**width - 1)  # (D4) slice j of |c|
             cj = np.copysign(bits.astype(np.float64), p)  # sign(c) c_j (a zero code stays 0)
             slice_max = 2**width - 1
-            passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}"))
+            passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}",
+                                    cfg.v_read_V))
             shift += width
     return passes

@@ -200,3 +200,20 @@ def test_large_batches_run_in_blocks_with_the_same_bits(preset):
     tr = b.trace(x)
     np.testing.assert_array_equal(blocked, tr.y)
     np.testing.assert_array_equal(b.matvec(x, draws=tr.draws), tr.y)
+
+
+def test_ir_drop_heuristic_in_the_crossbar_matches_the_device_function():
+    """The crossbar subtracts the [R23] IR-drop correction, computed from the read's signed
+    G+ - G- and the row voltages, from every read current (oracle: the device function)."""
+    from refsim.devices import ir_drop_rasch2023_delta_A
+
+    w, x = _data()
+    cfg = refsim.presets.get("ideal").replace(**{"device.ir_drop_scale": 2.0})
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    d = cfg.device
+    g_net = tr.conductances_S["t0.s0.pos"] - tr.conductances_S["t0.s0.neg"]
+    v = tr.tiles[0].voltages_V["all"]
+    expected = v @ g_net - ir_drop_rasch2023_delta_A(v, g_net, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
+                                                     g_max_S=cfg.mapping.g_max_S, v_ref_V=cfg.dac.v_read_V)
+    np.testing.assert_allclose(tr.tiles[0].reads[0].current_A, expected, rtol=1e-12, atol=1e-20)
+    assert not np.allclose(tr.y, x @ w, rtol=1e-6)  # the heuristic changes the output
