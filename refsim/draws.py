@@ -29,31 +29,28 @@ class MultiplyDraws:
     def __init__(self, streams: Streams, replay: dict | None, record: dict | None):
         self.streams, self.replay, self.record = streams, replay, record
 
-    def normal(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
+    def _draw(self, key: str, stream_key: tuple, shape: tuple, kind: str) -> np.ndarray:
+        """One draw of ``shape``: replayed (checked against ``shape``) or from the stream; recorded."""
         if self.replay is not None:
             if key not in self.replay:
                 raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
-            xi = np.asarray(self.replay[key], dtype=np.float64)
-            if xi.shape != shape:
-                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {xi.shape}")
+            out = np.asarray(self.replay[key], dtype=np.float64)
+            if out.shape != shape:
+                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {out.shape}")
         else:
-            xi = self.streams.get(stream_key).standard_normal(shape)
+            gen = self.streams.get(stream_key)
+            out = gen.standard_normal(shape) if kind == "normal" else gen.random(shape)
         if self.record is not None:
-            self.record[key] = xi
-        return xi
+            self.record[key] = out
+        return out
+
+    def normal(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
+        """Standard normal draws N(0, 1)."""
+        return self._draw(key, stream_key, shape, "normal")
 
     def uniform(self, key: str, stream_key: tuple, shape: tuple) -> np.ndarray:
-        if self.replay is not None:
-            if key not in self.replay:
-                raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
-            u = np.asarray(self.replay[key], dtype=np.float64)
-            if u.shape != shape:
-                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {u.shape}")
-        else:
-            u = self.streams.get(stream_key).random(shape)
-        if self.record is not None:
-            self.record[key] = u
-        return u
+        """Uniform draws in [0, 1)."""
+        return self._draw(key, stream_key, shape, "uniform")
 
     def normal_chunks(self, key: str, stream_key: tuple, batch: int, shape: tuple, chunk: int):
         """Yield ``(b0, b1, xi)`` blocks of a ``(batch, *shape)`` normal draw, in order."""
