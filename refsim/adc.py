@@ -41,7 +41,7 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 
 def adc_convert(
     i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None,
-    code_range: tuple[int, int] | None = None,
+    code_range: tuple[int, int] | None = None, *, overwrite: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
 
@@ -51,7 +51,9 @@ def adc_convert(
 
     Parameters
     ----------
-    i_A : (..., cols) currents, A.
+    i_A : (..., cols) currents, A (or any unit: ``lsb_A`` in the same unit; the crossbar passes
+        currents already in units of ``I_lsb`` with ``lsb_A = 1`` when nothing acts on them between
+        the array and the ADC, see :func:`refsim.analog.analog_multiply`).
     lsb_A : the step ``I_fs / N``, A.
     n_levels : ``N``, the largest code.
     signed : sign-magnitude (``k >= -N``) or unsigned (``k >= 0``).
@@ -59,8 +61,13 @@ def adc_convert(
     u : optional uniform draws for stochastic rounding.
     code_range : ``(k_lo, k_hi)`` when it is not ``(-N, N)``/``(0, N)`` (two's complement:
         ``(-N, N - 1)``, :attr:`refsim.ADCConfig.code_range`).
+    overwrite : ``i_A`` is scratch space: ``I / I_lsb`` is formed in it (no division at all when
+        ``lsb_A == 1``) and its values are lost. Saves one ``(..., cols)`` array and one pass.
     """
-    z = i_A / lsb_A
+    if overwrite:
+        z = i_A if lsb_A == 1.0 else np.divide(i_A, lsb_A, out=i_A)
+    else:
+        z = i_A / lsb_A
     if u is not None:
         k = np.floor(z + u)
     else:
@@ -72,7 +79,7 @@ def adc_convert(
         edge = 0.5 - window
         if d.max() >= edge or d.min() <= -edge:
             near = np.abs(d) >= edge
-            lo = np.floor(i_A[near] / lsb_A)
+            lo = np.floor(d[near] + k[near])  # d + k is z again, exactly (z - k is exact: Sterbenz)
             k[near] = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
     k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
     n_clipped = 0

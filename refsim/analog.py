@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["analog_multiply", "per_cell_currents"]
+__all__ = ["analog_multiply", "conductances_per_code", "multiply_per_code", "per_cell_currents"]
 
 
 def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np.ndarray) -> np.ndarray:
@@ -21,6 +21,38 @@ def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np
     else:
         out = codes @ g_S
     out *= v_read_V / code_max
+    return out
+
+
+def conductances_per_code(g_S: np.ndarray, v_read_V: float, code_max: float, unit_A: float) -> np.ndarray:
+    """The array's conductances scaled to output units per DAC code (X1 with the constants folded in):
+
+    .. math:: \\tilde G_{ij} = G_{ij} \\frac{v_{read}}{c_{max} u}, \\qquad
+              \\frac{I_j}{u} = \\sum_i c_i \\tilde G_{ij}                              \\tag{X1'}
+
+    ``g_S (rows, cols)`` in S, ``unit_A`` the current unit ``u`` in A (the ADC's step ``I_lsb``, or
+    ``i_unit`` for an ideal ADC) -> ``(rows, cols)``, dimensionless. The crossbar uses it when
+    nothing acts on the currents between the array and the ADC (no read or output noise, no
+    current limit, no IR-drop heuristic): the product then yields ``I / I_lsb`` directly, with no
+    pass over the ``(B, cols)`` result. Same numbers as :func:`analog_multiply` divided by ``u``,
+    to round-off (one rounding per matrix element instead of one per result).
+    """
+    return g_S * (v_read_V / (code_max * unit_A))
+
+
+def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float = 1.0) -> np.ndarray:
+    """Equation (X1') with ``g_per_code`` from :func:`conductances_per_code`: ``(B, rows) -> (B, cols)``
+    currents in units of ``u``. ``rescale = c_max' / c_max`` for a drive pass whose full-scale code
+    ``c_max`` differs from the ``c_max'`` the matrix was scaled for (bit-serial slices of
+    different widths); it costs a pass only when it is not 1. A float32 matrix multiplies in
+    single precision (``precision="float32"``) and returns float64.
+    """
+    if g_per_code.dtype == np.float32:
+        out = (codes.astype(np.float32) @ g_per_code).astype(np.float64)
+    else:
+        out = codes @ g_per_code
+    if rescale != 1.0:
+        out *= rescale
     return out
 
 

@@ -29,7 +29,8 @@ from refsim._validate import as_float_array
 from refsim.adc import adc_convert
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
-from refsim.analog import analog_multiply, per_cell_currents
+from refsim.analog import analog_multiply, conductances_per_code, multiply_per_code, per_cell_currents
+from refsim.digital import combine_terms, weighted_sum
 from refsim.draws import MultiplyDraws, draws_random_numbers
 from refsim.program import (SliceArrays, Streams, TileArrays, drop_reads, effective_weights, program_arrays,
                             read_matrix, weight_levels)
@@ -88,6 +89,9 @@ class Crossbar:
         self._tiles = program_arrays(levels, config, self._streams, draws, keep=keep)
         # keep only the scalars of steps 1-2; trace() recomputes the level matrices (memory)
         self._w_max, self._level_scale = levels.w_max, levels.level_scale
+        # the weight rescale w_max / lambda (X3): one number when every column shares w_max
+        col = levels.w_max / levels.level_scale
+        self._col_scale = float(col[0]) if np.all(col == col[0]) else col
         del levels
         self._linear = (
             config.dac.bits is None and config.adc.bits is None
@@ -98,10 +102,27 @@ class Crossbar:
             self._w_eff = self._effective_weights()
             self._tiles = drop_reads(self._tiles)
         self._f32 = config.precision == "float32"
-        if self._f32:  # single-precision copies of the matrices the multiplies use
-            self._w_eff = None if self._w_eff is None else self._w_eff.astype(np.float32)
-            self._g_read32 = {(ti, k, r[0]): r[3].astype(np.float32) for ti, t in enumerate(self._tiles)
-                              for k, s in enumerate(t.slices) for r in s.reads if r[3] is not None}
+        if self._f32 and self._w_eff is not None:
+            self._w_eff = self._w_eff.astype(np.float32)
+        # nothing acts on the currents between the arrays and the ADCs: form them in ADC units (X1')
+        self._direct = not self._linear and not d.has_read_noise() and not d.has_output_effects()
+        self._cm0 = drive_passes(np.zeros((1, 1)), config.dac)[0].code_max  # the first pass's full-scale code
+        self._g_mul = {}  # (tile, slice, read) -> the matrix the multiply uses, where not the tile's own
+        if self._direct or (self._f32 and not self._linear):
+            for ti, t in enumerate(self._tiles):
+                for k, s in enumerate(t.slices):
+                    for r in s.reads:
+                        g = r[3]
+                        if self._direct:
+                            g = conductances_per_code(g, config.dac.v_read_V, self._cm0, self._read_unit(s))
+                        self._g_mul[(ti, k, r[0])] = g.astype(np.float32) if self._f32 else g
+            if self._direct:  # the read matrices in S are not needed any more (trace() re-programs)
+                self._tiles = drop_reads(self._tiles)
+
+    def _read_unit(self, s: SliceArrays) -> float:
+        """Current unit of the direct path, A: the ADC step ``I_lsb``, or ``i_unit`` for an ideal ADC."""
+        adc = self._config.adc
+        return s.i_unit_A if adc.bits is None else s.adc_range_A / adc.n_levels
 
     def _reprogram(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[TileArrays]]:
         """Run programming again (deterministic: same streams, same replayed draws) and return
@@ -181,8 +202,9 @@ class Crossbar:
             # blocks of vectors, in order: every stream is consumed vector by vector, so the
             # draws reaching each vector are those of one big block
             mdraws = MultiplyDraws(self._streams, None, None)
-            y = np.concatenate([self._forward(x2[b : b + BATCH_CHUNK], None, mdraws)
-                                for b in range(0, x2.shape[0], BATCH_CHUNK)])
+            y = np.empty((x2.shape[0], self.shape[1]))
+            for b in range(0, x2.shape[0], BATCH_CHUNK):
+                self._forward(x2[b : b + BATCH_CHUNK], None, mdraws, out=y[b : b + BATCH_CHUNK])
         else:
             y = self._forward(x2, None, MultiplyDraws(self._streams, draws, None))
         return y.reshape(*lead, self.shape[1])
@@ -235,10 +257,10 @@ class Crossbar:
         return x2 @ self._w_eff
 
     def _forward(self, x2: np.ndarray, tr: Trace | None, draws: MultiplyDraws,
-                 tiles: list[TileArrays] | None = None) -> np.ndarray:
+                 tiles: list[TileArrays] | None = None, out: np.ndarray | None = None) -> np.ndarray:
         cfg = self._config
         tiles = self._tiles if tiles is None else tiles
-        y = np.zeros((x2.shape[0], self.shape[1])) if len(tiles) > 1 else None
+        y = np.empty((x2.shape[0], self.shape[1])) if out is None else out
         stats = {"adc_clipped": 0, "adc_total": 0, "dac_clip": 0.0, "row_tiles": 0}
         x_maxes = {}
         for t in tiles:  # input ranges of every row block, checked before any read draws noise
@@ -247,24 +269,26 @@ class Crossbar:
         if cfg.dac.range_mode == "abs_max" and not all(np.all(np.isfinite(v)) for v in x_maxes.values()):
             bad = int(np.size(x2) - np.count_nonzero(np.isfinite(x2)))
             raise ValueError(f"x: contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
+        written = set()  # column ranges holding a partial already: later row tiles add to them
         for ti, t in enumerate(tiles):
             xt = x2[:, t.r0 : t.r1]
             x_max = x_maxes[(t.r0, t.r1)]
             ttr = None if tr is None else TileTrace(t.r0, t.r1, t.c0, t.c1, x_max, None, 0.0, {},
                                                     drift_scale=t.drift_scale)
-            acc, rows_clipped = self._tile_forward(ti, t, xt, x_max, draws, ttr, stats, "")
+            first = (t.c0, t.c1) not in written
+            written.add((t.c0, t.c1))
+            acc, rows_clipped = self._tile_forward(ti, t, xt, x_max, draws, ttr, stats, "",
+                                                   y[:, t.c0 : t.c1] if first else None)
             if cfg.dac.bound_management == "iterative":
                 acc, factor = self._bound_management(ti, t, xt, x_max, acc, rows_clipped, draws, stats)
                 if ttr is not None:
                     ttr.bm_factor = factor
-            if len(tiles) == 1:
-                y = acc
-            else:
+            if not first:
                 y[:, t.c0 : t.c1] += acc
             if ttr is not None:
-                ttr.partial = acc.copy()
+                ttr.partial = acc / self._col_scale if np.ndim(self._col_scale) == 0 \
+                    else acc / self._col_scale[t.c0 : t.c1]
                 tr.tiles.append(ttr)
-        y *= self._w_max / self._level_scale
         if tr is not None:
             tr.adc_clip_fraction = stats["adc_clipped"] / stats["adc_total"] if stats["adc_total"] else 0.0
             tr.dac_clip_fraction = stats["dac_clip"] / max(stats["row_tiles"], 1)
@@ -288,8 +312,9 @@ class Crossbar:
             rows_clipped[idx[clip_i]] = True
         return acc, factor
 
-    def _tile_forward(self, ti, t, xt, x_max, draws, ttr, stats, tag):
-        """One tile: DAC, every weight slice's reads, digital recombination; ``(acc (B, cols), rows_clipped (B,))``.
+    def _tile_forward(self, ti, t, xt, x_max, draws, ttr, stats, tag, out=None):
+        """One tile: DAC, every weight slice's reads, digital recombination (X3) in
+        output units; ``(acc (B, cols), rows_clipped (B,))``, ``acc`` written into ``out`` if given.
 
         ``tag`` distinguishes the re-reads of bound management in draw keys and streams."""
         cfg = self._config
@@ -305,27 +330,28 @@ class Crossbar:
             ttr.dac_codes, ttr.dac_clip_fraction = codes, dac_clip
             ttr.voltages_V = {p.label: p.volts_V for p in passes}
         rows_clipped = np.zeros(xt.shape[0], dtype=bool) if cfg.dac.bound_management == "iterative" else None
-        acc = None if len(t.slices) == 1 else np.zeros((xt.shape[0], t.c1 - t.c0))
+        shape = (xt.shape[0], t.c1 - t.c0)
+        terms = []  # per slice (terms (array, factor), 2^shift): p_k = sum factor * array in net-level units
         for k, s in enumerate(t.slices):
-            p_k, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}{tag}", (ti, k) + ((tag,) if tag else ()),
-                                                    draws, ttr, k, rows_clipped)
+            s_terms, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}{tag}",
+                                                        (ti, k) + ((tag,) if tag else ()), draws, ttr, k, rows_clipped)
             if s.digital_offset:
-                p_k -= s.digital_offset * d_sum
-            if len(t.slices) == 1 and s.shift == 0:
-                acc = p_k
-            else:
-                acc += (2.0**s.shift) * p_k
+                s_terms.append((d_sum.copy(), -s.digital_offset))  # (B, 1), scratch like every term
+            if ttr is not None:  # the record of X2: p_k in net-level units
+                ttr.digital[f"s{k}"] = weighted_sum(s_terms, shape)
+            terms.append((s_terms, 2.0**s.shift))
             stats["adc_clipped"] += clipped
             stats["adc_total"] += total
-            if ttr is not None:
-                ttr.digital[f"s{k}"] = p_k.copy()
-        acc *= x_max[:, None] * t.drift_scale if t.drift_scale != 1.0 else x_max[:, None]
+        uniform = np.ndim(self._col_scale) == 0
+        scale = t.drift_scale * self._col_scale if uniform else t.drift_scale
+        acc = combine_terms(terms, shape, x_max, scale, None if uniform else self._col_scale[t.c0 : t.c1], out)
         return acc, rows_clipped
 
     def _read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
                        draws: MultiplyDraws) -> np.ndarray:
-        """Column currents (A) of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
-        and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column)."""
+        """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
+        and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
+        in A, or in units of :meth:`_read_unit` on the direct path (X1')."""
         cfg, d = self._config, self._config.device
         name, _, devs, g_read = read
         v_read = cfg.dac.v_read_V
@@ -337,8 +363,11 @@ class Crossbar:
                 i_a += dsign * self._per_cell(s, dname, ps, f"{key}.{dname}.{ps.label}.read",
                                               skey + (dname, ps.label, "read"), draws)
         else:
-            g_mul = self._g_read32[(skey[0], skey[1], name)] if self._f32 else g_read
-            i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
+            g_mul = self._g_mul.get((skey[0], skey[1], name), g_read)
+            if self._direct:  # (X1'): already in units of unit_A
+                i_a = multiply_per_code(ps.codes, g_mul, self._cm0 / ps.code_max)
+            else:
+                i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
             if sampling == "output_referred":
                 var = s.read_var_S2[name]
                 xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
@@ -363,15 +392,23 @@ class Crossbar:
 
     def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: MultiplyDraws,
                      ttr: TileTrace | None, k: int, rows_clipped: np.ndarray | None = None):
-        """All ADC reads of one weight slice: returns ``(p, n_clipped, n_converted)`` with
-        ``p (B, cols)`` in net-level units (X2): ``p = sum_reads sign sum_passes a I_q / i_unit``."""
+        """All ADC reads of one weight slice: returns ``(terms, n_clipped, n_converted)``, the
+        digital terms ``(array, factor)`` with ``p (B, cols) = sum factor * array`` in net-level
+        units (X2): ``p = sum_reads sign sum_passes a I_q / i_unit``.
+
+        When nothing acts on the currents between the array and the ADC (no read or output
+        noise, no current limit, no IR-drop heuristic) they are formed directly in units of
+        the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC): the same numbers to round-off,
+        one pass fewer (:func:`refsim.analog.analog_multiply`)."""
         cfg, adc, d = self._config, self._config.adc, self._config.device
         analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
         out_sigma = 0.0
         if d.out_noise_rel > 0:
             ref = s.adc_range_A if d.out_noise_reference == "adc_bound" else cfg.mapping.g_max_S * cfg.dac.v_read_V
             out_sigma = dev.output_noise_sigma_A(d.out_noise_rel, ref)
-        p = None
+        lsb = None if adc.bits is None else s.adc_range_A / adc.n_levels
+        unit = self._read_unit(s) if self._direct else 1.0  # A per unit of the currents below
+        terms = []
         clipped = total = 0
         for read in s.reads:
             name, sign = read[0], read[1]
@@ -386,24 +423,27 @@ class Crossbar:
                     i_a = dev.add_output_noise_A(i_a, xi, sigma_A=out_sigma)
                 if d.i_col_max_A is not None:
                     i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
-                if adc.bits is None:
-                    codes, term = None, i_a * (sign * coef / s.i_unit_A)
+                i_rec = None if ttr is None else (i_a * unit if unit != 1.0 else i_a.copy())  # A
+                if lsb is None:
+                    codes, term = None, (i_a, sign * coef * unit / s.i_unit_A)
                 else:
-                    lsb = s.adc_range_A / adc.n_levels
                     u = None
                     if adc.rounding == "stochastic":
                         u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
                     k_lo, k_hi = adc.code_range
-                    codes, n_clip = adc_convert(i_a, lsb, adc.n_levels, adc.signed, s.tie_window, u,
-                                                None if adc.levels == "sign_magnitude" else (k_lo, k_hi))
-                    if rows_clipped is not None and n_clip:  # bound management needs the vectors that clipped
-                        rows_clipped |= np.any((i_a >= (k_hi + 0.5) * lsb) | (i_a <= (k_lo - 0.5) * lsb), axis=1)
+                    if rows_clipped is not None:  # bound management needs the vectors that clipped
+                        hi, lo = (k_hi + 0.5) * lsb / unit, (k_lo - 0.5) * lsb / unit
+                        if i_a.max() >= hi or i_a.min() <= lo:
+                            rows_clipped |= np.any((i_a >= hi) | (i_a <= lo), axis=1)
+                    # i_a is this read's own array: the ADC uses it as scratch
+                    codes, n_clip = adc_convert(i_a, lsb / unit, adc.n_levels, adc.signed, s.tie_window, u,
+                                                None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
+                                                overwrite=True)
                     clipped += n_clip
                     total += codes.size
-                    term = codes * (sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
-                if term.shape[-1] != s.cols:
-                    term = np.broadcast_to(term, (term.shape[0], s.cols))
-                p = term if p is None else p + term
+                    term = (codes, sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
+                terms.append(term)
                 if ttr is not None:
-                    ttr.reads.append(ReadTrace(k, name, label, i_a, codes, coef * sign))
-        return p, clipped, total
+                    ttr.reads.append(ReadTrace(k, name, label, i_rec, None if codes is None else codes.copy(),
+                                               coef * sign))
+        return terms, clipped, total

@@ -17,7 +17,7 @@ import numpy as np
 
 from refsim.config import DACConfig, slice_widths
 
-__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes"]
+__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices"]
 
 
 def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
@@ -29,8 +29,13 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
-    # max(max x, -min x) == max |x| without an |x| temporary
-    x_max = np.maximum(np.max(x, axis=1), -np.min(x, axis=1)) if x.shape[1] else np.zeros(x.shape[0])
+    if not x.shape[1]:
+        return np.ones(x.shape[0])
+    # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
+    # slow in NumPy; for inputs that are all >= 0 (after a ReLU) one suffices, and the test costs a
+    # whole-array reduction (a NaN fails it and propagates through the row-wise max)
+    hi = np.max(x, axis=1)
+    x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
     return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
 
 
@@ -107,16 +112,41 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
         return [DrivePass(p, c_max, sign, f"all{tag}", cfg.v_read_V) for p, sign, tag in parts]
     widths = slice_widths(cfg.magnitude_bits, -(-cfg.magnitude_bits // cfg.slice_bits), cfg.slice_bits)
     passes = []
-    # the magnitude in the narrowest integer type that holds it (less memory traffic per slice)
-    int_t = np.int16 if cfg.magnitude_bits <= 15 else np.int64
     for p, sign, tag in parts:
-        mag = np.abs(p).astype(int_t)
         shift = 0
-        for j, width in enumerate(widths):
-            bits = (mag >> shift) & (2**width - 1)  # (D4) slice j of |c|
-            cj = np.copysign(bits.astype(np.float64), p)  # sign(c) c_j (a zero code stays 0)
+        slices = code_slices(p, c_max, widths)
+        for j, (width, cj) in enumerate(zip(widths, slices)):
             slice_max = 2**width - 1
             passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}",
                                     cfg.v_read_V))
             shift += width
     return passes
+
+
+#: Largest ``c_max`` for which :func:`code_slices` looks the slices up in a table.
+SLICE_TABLE_MAX = 2**16
+
+
+def code_slices(c: np.ndarray, c_max: int, widths: list[int]):
+    """The signed input slices ``sign(c) c_j`` of integer-valued codes ``c`` (D4), one ``(B, rows)``
+    float64 array per slice width, least significant first (a generator).
+
+    ``c_j = floor(|c| / 2^{sigma_j}) mod 2^{w_j}`` with ``sigma_j`` the sum of the widths below ``j``.
+    For ``c_max <= SLICE_TABLE_MAX`` every slice of every code ``-c_max .. c_max`` is tabulated
+    once and ``c`` indexes the tables (one gather per slice); otherwise the bits are shifted and
+    masked (several passes per slice). Both give the same numbers (tested).
+    """
+    if c_max <= SLICE_TABLE_MAX:
+        vals = np.arange(-c_max, c_max + 1)
+        idx = (c + c_max).astype(np.intp)  # c is integer-valued: exact
+        mag = np.abs(vals)
+    else:
+        mag = np.abs(c).astype(np.int64)
+    shift = 0
+    for width in widths:
+        if c_max <= SLICE_TABLE_MAX:
+            table = np.copysign(((mag >> shift) & (2**width - 1)).astype(np.float64), vals)
+            yield table.take(idx)
+        else:
+            yield np.copysign(((mag >> shift) & (2**width - 1)).astype(np.float64), c)  # a zero code stays 0
+        shift += width

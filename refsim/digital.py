@@ -1,0 +1,80 @@
+"""MODEL_SPEC §1 step 12: the digital side of one tile, shift-and-add and rescale.
+
+Every ADC conversion (or, with an ideal ADC, every read current) of a tile contributes a
+*term* ``(a, f)``: an array ``a`` ``(B, cols)`` (a reference-column read or the digital
+offset: ``(B, 1)``) and a scalar ``f`` that turns it into net-level units (X2),
+including the slice's shift ``2^sigma_k``. The tile's output is
+
+.. math:: y_{bj} = r_b \\, s_j \\sum_t f_t \\, a_{t,bj}        \\tag{X3}
+
+with the per-vector scale ``r_b = x_{max,b} \\cdot drift`` and the per-column weight rescale
+``s_j = w_{max,j} / \\lambda``. :func:`combine_terms` computes it with as few passes over
+``(B, cols)`` as the terms allow: a single term needs one multiply.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["combine_terms", "weighted_sum"]
+
+
+def weighted_sum(terms: list[tuple[np.ndarray, float]], shape: tuple[int, int]) -> np.ndarray:
+    """``sum_t f_t a_t`` as a new ``shape`` array (the terms are left intact): the recorded X2 value."""
+    out = np.zeros(shape)
+    for a, f in terms:
+        out += a * f
+    return out
+
+
+def _sum_into_scratch(terms: list[tuple[np.ndarray, float]], shape: tuple[int, int]) -> np.ndarray:
+    """``sum_t f_t a_t`` in term order, accumulated in the first full-width array (overwritten)."""
+    full = [i for i, (a, _) in enumerate(terms) if a.shape == shape]
+    if full:
+        i0 = full[0]
+        acc = np.multiply(terms[i0][0], terms[i0][1], out=terms[i0][0])
+        rest = terms[:i0] + terms[i0 + 1 :]
+    else:
+        acc, rest = np.zeros(shape), terms
+    for a, f in rest:
+        acc += np.multiply(a, f, out=a) if a.shape == shape else a * f  # (B, 1) broadcasts
+    return acc
+
+
+def _scale_rows(a: np.ndarray, x_max: np.ndarray, c: float, out: np.ndarray | None) -> np.ndarray:
+    """``a * x_max[:, None] * c`` in one pass (``a`` is scratch); where ``x_max * c`` would be subnormal,
+    ``a * c`` first and ``x_max`` last, so that a subnormal result is rounded once."""
+    r = x_max * c
+    if np.all(np.abs(r) >= np.finfo(np.float64).tiny):
+        return np.multiply(a, r[:, None], out=out)
+    return np.multiply(np.multiply(a, c, out=a), x_max[:, None], out=out)
+
+
+def combine_terms(slices: list[tuple[list[tuple[np.ndarray, float]], float]], shape: tuple[int, int],
+                  x_max: np.ndarray, scale: float, col_scale: np.ndarray | None = None,
+                  out: np.ndarray | None = None) -> np.ndarray:
+    """Equation (X3): ``x_max[:, None] * scale * col_scale * sum_k 2^sigma_k sum_t f_t a_t``, shape
+    ``shape = (B, cols)``.
+
+    ``slices``: per weight slice ``(terms, 2^sigma_k)``, the terms as in the module docstring
+    (arrays of the full shape are scratch space, overwritten). Each slice is summed first, then
+    the slices, as the hardware's shift-and-add does; this order also keeps the result an odd
+    function of the terms (negating every term negates the result exactly).
+    ``x_max`` ``(B,)``; ``scale`` a number (drift compensation, and the weight rescale when it is
+    uniform); ``col_scale`` ``(cols,)`` or None. ``out``: optional ``(B, cols)`` array (or view) to
+    write into; it is returned.
+    """
+    if len(slices) == 1 and len(slices[0][0]) == 1 and slices[0][0][0][0].shape == shape:
+        (((a, f),), shift), = slices  # one term: a single pass
+        res = _scale_rows(a, x_max, scale * shift * f, out)
+    else:
+        acc = None
+        for terms, shift in slices:
+            p = _sum_into_scratch(terms, shape)
+            if shift != 1.0:
+                p *= shift
+            acc = p if acc is None else np.add(acc, p, out=acc)
+        res = _scale_rows(acc, x_max, scale, out)
+    if col_scale is not None:
+        res *= col_scale
+    return res
