@@ -74,13 +74,17 @@ def adc_convert(
         k = np.rint(z)
     if window > 0 and u is None and z.size:
         # |z - k| <= 1/2 always; a value within `window` of a half-integer is a tie: round it half
-        # to even. Two reductions tell whether any value is that close before a mask is built.
+        # to even. Two reductions tell whether any value is that close; only then are the few
+        # such values located (by index: cheaper than boolean masks over the whole array)
         d = np.subtract(z, k, out=z)
         edge = 0.5 - window
-        if d.max() >= edge or d.min() <= -edge:
-            near = np.abs(d) >= edge
-            lo = np.floor(d[near] + k[near])  # d + k is z again, exactly (z - k is exact: Sterbenz)
-            k[near] = np.where(np.remainder(lo, 2.0) == 0.0, lo, lo + 1.0)
+        hi, lo = d.max() >= edge, d.min() <= -edge
+        if hi or lo:
+            flat_d, flat_k = d.reshape(-1), k.reshape(-1)  # k is a new contiguous array: a view
+            idx = np.flatnonzero((d >= edge) | (d <= -edge)) if hi and lo else \
+                np.flatnonzero(d >= edge) if hi else np.flatnonzero(d <= -edge)
+            below = np.floor(flat_d[idx] + flat_k[idx])  # d + k is z again, exactly (z - k is exact: Sterbenz)
+            flat_k[idx] = np.where(np.remainder(below, 2.0) == 0.0, below, below + 1.0)
     k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
     n_clipped = 0
     if k.size and (k.max() > k_hi or k.min() < k_lo):  # count only when something clips
