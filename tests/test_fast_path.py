@@ -1,0 +1,160 @@
+"""The crossbar's fast noise-free path against its step-by-step path and independent rules.
+
+When nothing acts on the column currents between the array and the ADC, the crossbar forms
+them directly in units of the ADC step with pre-scaled conductances (``refsim.analog``, X1'),
+the ADC rounds in place, and the digital side recombines in one pass (``refsim.digital``).
+The reference here is the physical path in amperes: the same crossbar built with output
+effects "on" but all of them zero (so every step runs in A and nothing changes the numbers).
+ADC codes must be equal bit for bit, outputs to round-off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import refsim
+import refsim.dac
+from refsim.adc import adc_convert
+from refsim.dac import code_slices
+from refsim.devices.config import NoiseConfig
+from refsim.digital import combine_terms
+from strategies import quantized_problems, seeded_problems
+from test_crossbar_integer_oracle import assert_codes_equal, term_scale
+from tolerances import RTOL_EXACT
+
+FAST_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def step_by_step_crossbar(w, cfg) -> refsim.Crossbar:
+    """A crossbar that takes the path in amperes: it believes output effects are on (all are zero)."""
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(NoiseConfig, "has_output_effects", lambda self: True)
+        xb = refsim.Crossbar(w, cfg)
+    assert not xb._direct
+    return xb
+
+
+def assert_paths_agree(cfg, w, x):
+    fast = refsim.Crossbar(w, cfg)
+    assert fast._direct
+    ref = step_by_step_crossbar(w, cfg)
+    tr_fast, tr_ref = fast.trace(x), ref.trace(x)
+    assert_codes_equal(tr_fast.adc_codes(), {k: v.astype(np.int64) for k, v in tr_ref.adc_codes().items()})
+    bound = RTOL_EXACT * term_scale(x, w, cfg)
+    assert np.all(np.abs(tr_fast.y - tr_ref.y) <= bound)
+    for r_fast, r_ref in zip(tr_fast.tiles[0].reads, tr_ref.tiles[0].reads):  # recorded currents, in A
+        scale = np.max(np.abs(r_ref.current_A)) + np.finfo(float).tiny
+        assert np.all(np.abs(r_fast.current_A - r_ref.current_A) <= 1e-12 * scale)
+    np.testing.assert_array_equal(fast.matvec(x), tr_fast.y)
+
+
+@FAST_SETTINGS
+@given(quantized_problems())
+def test_fast_path_equals_step_by_step_path(problem):
+    cfg, w, x = problem
+    if cfg.adc.bits is None and cfg.dac.bits is None:
+        return  # linear: neither path runs (the effective-matrix path does)
+    assert_paths_agree(cfg, w, x)
+
+
+@pytest.mark.parametrize("preset", ["int8", "bitserial_int8", "int8_bounded", "xiao2022_resnet50"])
+@settings(max_examples=15, deadline=None)
+@given(problem=seeded_problems(max_in=300, max_out=20, max_batch=6))
+def test_fast_path_equals_step_by_step_path_decimal_presets(preset, problem):
+    """Decimal physical parameters (1e-7 S ...): the tie window covers both paths' round-off."""
+    w, x = problem
+    cfg = refsim.presets.get(preset).replace(**{"array.rows_max": 128, "array.cols_max": 16})
+    assert_paths_agree(cfg, w, x)
+
+
+# -- ADC ties located by index ----------------------------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_adc_tie_rule_against_exact_rounding(data):
+    """Values on half-integers, nudged by less than the tie window, round half to even; values
+    nudged by more round to nearest. Oracle: Python's round() of the exact half-integer."""
+    n = data.draw(st.integers(1, 300))
+    gen = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    window = 1e-9
+    half = gen.integers(-400, 400, size=n) / 2.0  # many exact ties
+    nudge = gen.choice([0.0, 0.5, -0.5, 3.0, -3.0], size=n) * window  # inside (|.| < 1) or outside
+    z = half + nudge
+    inside = np.abs(nudge) < window
+    expected = np.where(inside, [round(h) for h in half], np.rint(z))
+    lsb = 2.0**-20
+    for overwrite in (False, True):
+        i = z * lsb  # exact: a power of two
+        k, n_clip = adc_convert(i.reshape(1, -1), lsb, 127, True, window, overwrite=overwrite)
+        np.testing.assert_array_equal(k.ravel(), np.clip(expected, -127, 127))
+        assert n_clip == int(np.count_nonzero(np.abs(expected) > 127))
+    k1, _ = adc_convert(z.reshape(1, -1), 1.0, 127, True, window, overwrite=True)  # currents already in LSBs
+    np.testing.assert_array_equal(k1.ravel(), np.clip(expected, -127, 127))
+
+
+def test_adc_overwrite_false_leaves_the_input():
+    i = np.array([[0.5, 1.5, -2.5, 0.3]])
+    before = i.copy()
+    adc_convert(i, 1.0, 7, True, 1e-9)
+    np.testing.assert_array_equal(i, before)
+
+
+# -- input slices: table lookup vs bit operations ------------------------------------------------
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_code_slices_table_equals_bit_operations(data):
+    mag_bits = data.draw(st.integers(1, 12))
+    c_max = 2**mag_bits - 1
+    width = data.draw(st.integers(1, mag_bits))
+    widths = [width] * (mag_bits // width) + ([mag_bits % width] if mag_bits % width else [])
+    gen = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    c = gen.integers(-c_max, c_max + 1, size=(3, 17)).astype(np.float64)
+    table = list(code_slices(c, c_max, widths))
+    orig = refsim.dac.SLICE_TABLE_MAX
+    try:
+        refsim.dac.SLICE_TABLE_MAX = 0  # force the bit-operation branch
+        bitops = list(code_slices(c, c_max, widths))
+    finally:
+        refsim.dac.SLICE_TABLE_MAX = orig
+    shifts = np.cumsum([0] + widths[:-1])
+    for a, b, w, s in zip(table, bitops, widths, shifts):
+        np.testing.assert_array_equal(a, b)
+        assert np.all((np.abs(a) <= 2**w - 1) & (a * c >= 0))  # a slice keeps the code's sign
+    np.testing.assert_array_equal(sum(a * 2.0**s for a, s in zip(table, shifts)), c)  # (D4)
+
+
+# -- digital recombination ------------------------------------------------------------------------
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_combine_terms_equals_the_formula(data):
+    gen = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    b, cols = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 6))
+    shape = (b, cols)
+    slices = []
+    for _ in range(data.draw(st.integers(1, 3))):
+        terms = [(gen.integers(-50, 50, size=(b, data.draw(st.sampled_from([1, cols])))).astype(float),
+                  float(gen.normal())) for _ in range(data.draw(st.integers(1, 3)))]
+        slices.append((terms, 2.0 ** data.draw(st.integers(0, 6))))
+    x_max = np.abs(gen.normal(size=b)) + 0.1
+    scale = float(gen.uniform(0.5, 2.0))
+    col_scale = None if data.draw(st.booleans()) else gen.uniform(0.5, 2.0, size=cols)
+    expected = np.zeros(shape)  # the formula, from copies (combine_terms overwrites its terms)
+    for terms, shift in slices:
+        for a, f in terms:
+            expected += shift * f * np.broadcast_to(a, shape)
+    expected = expected * x_max[:, None] * scale * (1.0 if col_scale is None else col_scale)
+    got = combine_terms(slices, shape, x_max, scale, col_scale)
+    mag = sum(abs(f) * sh * np.abs(a).max() for terms, sh in slices for a, f in terms) + 1.0
+    assert got.shape == shape
+    assert np.all(np.abs(got - expected) <= 1e-13 * mag * (x_max[:, None] * scale * 2.0))
+
+
+def test_combine_terms_writes_into_out_and_rounds_subnormal_results_once():
+    k = np.array([[3.0, -5.0]])
+    out = np.full((1, 2), np.nan)
+    x_max = np.array([2.0**-1070])  # x_max * scale is subnormal
+    res = combine_terms([([(k.copy(), 0.25)], 1.0)], (1, 2), x_max, 2.0**-3, out=out)
+    assert res is out
+    np.testing.assert_array_equal(out, k * 0.25 * 2.0**-3 * x_max[0])  # exact: the product is representable
