@@ -26,20 +26,17 @@ import numpy as np
 
 from refsim import devices as dev
 from refsim._validate import as_float_array
-from refsim.adc import adc_convert
 from refsim.config import CrossbarConfig
-from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
-from refsim.analog import analog_multiply, conductances_per_code, multiply_per_code, per_cell_currents
+from refsim.analog import analog_multiply
+from refsim.dac import dac_codes, drive_passes, input_range
 from refsim.digital import combine_terms, weighted_sum
 from refsim.draws import MultiplyDraws, draws_random_numbers
-from refsim.program import (SliceArrays, Streams, TileArrays, drop_reads, effective_weights, program_arrays,
-                            read_matrix, weight_levels)
-from refsim.trace import ReadTrace, TileTrace, Trace
+from refsim.program import Streams, TileArrays, drop_reads, effective_weights, program_arrays, weight_levels
+from refsim.reads import SliceReader
+from refsim.trace import TileTrace, Trace
 
 __all__ = ["Crossbar", "analog_multiply", "draws_random_numbers"]
 
-#: Largest number of float64 elements of a (B, rows, cols) block of per-cell read noise.
-PER_CELL_CHUNK = 2**22
 #: matvec runs the step-by-step path on blocks of this many input vectors (temporaries stay in
 #: cache); each vector's arithmetic and random draws are the same as in one big block.
 BATCH_CHUNK = 512
@@ -104,25 +101,8 @@ class Crossbar:
         self._f32 = config.precision == "float32"
         if self._f32 and self._w_eff is not None:
             self._w_eff = self._w_eff.astype(np.float32)
-        # nothing acts on the currents between the arrays and the ADCs: form them in ADC units (X1')
-        self._direct = not self._linear and not d.has_read_noise() and not d.has_output_effects()
-        self._cm0 = drive_passes(np.zeros((1, 1)), config.dac)[0].code_max  # the first pass's full-scale code
-        self._g_mul = {}  # (tile, slice, read) -> the matrix the multiply uses, where not the tile's own
-        if self._direct or (self._f32 and not self._linear):
-            for ti, t in enumerate(self._tiles):
-                for k, s in enumerate(t.slices):
-                    for r in s.reads:
-                        g = r[3]
-                        if self._direct:
-                            g = conductances_per_code(g, config.dac.v_read_V, self._cm0, self._read_unit(s))
-                        self._g_mul[(ti, k, r[0])] = g.astype(np.float32) if self._f32 else g
-            if self._direct:  # the read matrices in S are not needed any more (trace() re-programs)
-                self._tiles = drop_reads(self._tiles)
-
-    def _read_unit(self, s: SliceArrays) -> float:
-        """Current unit of the direct path, A: the ADC step ``I_lsb``, or ``i_unit`` for an ideal ADC."""
-        adc = self._config.adc
-        return s.i_unit_A if adc.bits is None else s.adc_range_A / adc.n_levels
+        self._reader = SliceReader(config, self._tiles, self._read_sampling, linear=self._linear)
+        self._tiles = self._reader.tiles
 
     def _reprogram(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[TileArrays]]:
         """Run programming again (deterministic: same streams, same replayed draws) and return
@@ -270,6 +250,7 @@ class Crossbar:
             bad = int(np.size(x2) - np.count_nonzero(np.isfinite(x2)))
             raise ValueError(f"x: contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
         written = set()  # column ranges holding a partial already: later row tiles add to them
+        drives = {}  # DAC codes and drive passes of every row block, shared by its column tiles
         for ti, t in enumerate(tiles):
             xt = x2[:, t.r0 : t.r1]
             x_max = x_maxes[(t.r0, t.r1)]
@@ -277,8 +258,9 @@ class Crossbar:
                                                     drift_scale=t.drift_scale)
             first = (t.c0, t.c1) not in written
             written.add((t.c0, t.c1))
+            drive = drives.setdefault((t.r0, t.r1), {})
             acc, rows_clipped = self._tile_forward(ti, t, xt, x_max, draws, ttr, stats, "",
-                                                   y[:, t.c0 : t.c1] if first else None)
+                                                   y[:, t.c0 : t.c1] if first else None, drive)
             if cfg.dac.bound_management == "iterative":
                 acc, factor = self._bound_management(ti, t, xt, x_max, acc, rows_clipped, draws, stats)
                 if ttr is not None:
@@ -312,17 +294,24 @@ class Crossbar:
             rows_clipped[idx[clip_i]] = True
         return acc, factor
 
-    def _tile_forward(self, ti, t, xt, x_max, draws, ttr, stats, tag, out=None):
+    def _tile_forward(self, ti, t, xt, x_max, draws, ttr, stats, tag, out=None, drive=None):
         """One tile: DAC, every weight slice's reads, digital recombination (X3) in
         output units; ``(acc (B, cols), rows_clipped (B,))``, ``acc`` written into ``out`` if given.
 
-        ``tag`` distinguishes the re-reads of bound management in draw keys and streams."""
+        ``tag`` distinguishes the re-reads of bound management in draw keys and streams. ``drive``:
+        a dict shared by the tiles of one row block, which fills it with their DAC codes, drive
+        passes and offset sums on first use (the same numbers for every column tile)."""
         cfg = self._config
         c_max = 1 if cfg.dac.bits is None else cfg.dac.code_max
-        codes, dac_clip = dac_codes(xt, x_max, cfg.dac)
-        passes = drive_passes(codes, cfg.dac)
-        # (B, 1): sum_i c_i / c_max, needed by the digital offset removal only
-        d_sum = codes.sum(axis=1, keepdims=True) / c_max if any(sl.digital_offset for sl in t.slices) else None
+        drive = {} if drive is None else drive
+        if "codes" not in drive:
+            drive["codes"], drive["clip"] = dac_codes(xt, x_max, cfg.dac)
+            drive["passes"] = drive_passes(drive["codes"], cfg.dac)
+        codes, dac_clip, passes = drive["codes"], drive["clip"], drive["passes"]
+        if any(sl.digital_offset for sl in t.slices) and "d_sum" not in drive:
+            # (B, 1): sum_i c_i / c_max, needed by the digital offset removal only
+            drive["d_sum"] = codes.sum(axis=1, keepdims=True) / c_max
+        d_sum = drive.get("d_sum")
         if t.c0 == 0 and not tag:
             stats["dac_clip"] += dac_clip
             stats["row_tiles"] += 1
@@ -333,7 +322,7 @@ class Crossbar:
         shape = (xt.shape[0], t.c1 - t.c0)
         terms = []  # per slice (terms (array, factor), 2^shift): p_k = sum factor * array in net-level units
         for k, s in enumerate(t.slices):
-            s_terms, clipped, total = self._slice_reads(s, passes, f"t{ti}.s{k}{tag}",
+            s_terms, clipped, total = self._reader.slice_reads(s, passes, f"t{ti}.s{k}{tag}",
                                                         (ti, k) + ((tag,) if tag else ()), draws, ttr, k, rows_clipped)
             if s.digital_offset:
                 s_terms.append((d_sum.copy(), -s.digital_offset))  # (B, 1), scratch like every term
@@ -346,104 +335,3 @@ class Crossbar:
         scale = t.drift_scale * self._col_scale if uniform else t.drift_scale
         acc = combine_terms(terms, shape, x_max, scale, None if uniform else self._col_scale[t.c0 : t.c1], out)
         return acc, rows_clipped
-
-    def _read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
-                       draws: MultiplyDraws) -> np.ndarray:
-        """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
-        and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
-        in A, or in units of :meth:`_read_unit` on the direct path (X1')."""
-        cfg, d = self._config, self._config.device
-        name, _, devs, g_read = read
-        v_read = cfg.dac.v_read_V
-        sampling = self._read_sampling
-        if sampling == "per_cell":
-            width = max(s.g_S[dname].shape[1] for dname, _ in devs)
-            i_a = np.zeros((ps.codes.shape[0], width))
-            for dname, dsign in devs:
-                i_a += dsign * self._per_cell(s, dname, ps, f"{key}.{dname}.{ps.label}.read",
-                                              skey + (dname, ps.label, "read"), draws)
-        else:
-            g_mul = self._g_mul.get((skey[0], skey[1], name), g_read)
-            if self._direct:  # (X1'): already in units of unit_A
-                i_a = multiply_per_code(ps.codes, g_mul, self._cm0 / ps.code_max)
-            else:
-                i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
-            if sampling == "output_referred":
-                var = s.read_var_S2[name]
-                xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
-                                  (ps.codes.shape[0], var.shape[1]))
-                i_a += dev.output_referred_read_noise_A(ps.volts_V, np.sqrt(var), xi)
-        if d.ir_drop_scale > 0:
-            g_r = read_matrix(s, read)
-            g_b = np.broadcast_to(g_r, (g_r.shape[0], i_a.shape[1]))
-            i_a = i_a - dev.ir_drop_rasch2023_delta_A(ps.volts_V, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
-                                                      g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
-        return i_a
-
-    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, key: str, skey: tuple, draws: MultiplyDraws) -> np.ndarray:
-        """Exact per-cell read noise of one device array and one drive pass (:func:`per_cell_currents`)."""
-        cfg = self._config
-        g, sig = s.g_S[dname], s.read_sigma_S[dname]
-        v = ps.volts_V
-        chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
-        blocks = draws.normal_chunks(key, skey, v.shape[0], g.shape, chunk)
-        return per_cell_currents(g, sig, v, blocks, clip=dev.read_noise_clips(cfg.device),
-                                 wire=cfg.wire if cfg.wire.enabled else None)
-
-    def _slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: MultiplyDraws,
-                     ttr: TileTrace | None, k: int, rows_clipped: np.ndarray | None = None):
-        """All ADC reads of one weight slice: returns ``(terms, n_clipped, n_converted)``, the
-        digital terms ``(array, factor)`` with ``p (B, cols) = sum factor * array`` in net-level
-        units (X2): ``p = sum_reads sign sum_passes a I_q / i_unit``.
-
-        When nothing acts on the currents between the array and the ADC (no read or output
-        noise, no current limit, no IR-drop heuristic) they are formed directly in units of
-        the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC): the same numbers to round-off,
-        one pass fewer (:func:`refsim.analog.analog_multiply`)."""
-        cfg, adc, d = self._config, self._config.adc, self._config.device
-        analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
-        out_sigma = 0.0
-        if d.out_noise_rel > 0:
-            ref = s.adc_range_A if d.out_noise_reference == "adc_bound" else cfg.mapping.g_max_S * cfg.dac.v_read_V
-            out_sigma = dev.output_noise_sigma_A(d.out_noise_rel, ref)
-        lsb = None if adc.bits is None else s.adc_range_A / adc.n_levels
-        unit = self._read_unit(s) if self._direct else 1.0  # A per unit of the currents below
-        terms = []
-        clipped = total = 0
-        for read in s.reads:
-            name, sign = read[0], read[1]
-            currents = [(ps, self._read_currents(s, ps, read, key, skey, draws)) for ps in passes]
-            if analog_acc:  # analog shift-and-add of the pass currents, one ADC
-                groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
-            else:
-                groups = [(ps.label, ps.coef, i) for ps, i in currents]
-            for label, coef, i_a in groups:
-                if out_sigma > 0:
-                    xi = draws.normal(f"{key}.{name}.{label}.out", skey + (name, label, "out"), i_a.shape)
-                    i_a = dev.add_output_noise_A(i_a, xi, sigma_A=out_sigma)
-                if d.i_col_max_A is not None:
-                    i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
-                i_rec = None if ttr is None else (i_a * unit if unit != 1.0 else i_a.copy())  # A
-                if lsb is None:
-                    codes, term = None, (i_a, sign * coef * unit / s.i_unit_A)
-                else:
-                    u = None
-                    if adc.rounding == "stochastic":
-                        u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
-                    k_lo, k_hi = adc.code_range
-                    if rows_clipped is not None:  # bound management needs the vectors that clipped
-                        hi, lo = (k_hi + 0.5) * lsb / unit, (k_lo - 0.5) * lsb / unit
-                        if i_a.max() >= hi or i_a.min() <= lo:
-                            rows_clipped |= np.any((i_a >= hi) | (i_a <= lo), axis=1)
-                    # i_a is this read's own array: the ADC uses it as scratch
-                    codes, n_clip = adc_convert(i_a, lsb / unit, adc.n_levels, adc.signed, s.tie_window, u,
-                                                None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
-                                                overwrite=True)
-                    clipped += n_clip
-                    total += codes.size
-                    term = (codes, sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
-                terms.append(term)
-                if ttr is not None:
-                    ttr.reads.append(ReadTrace(k, name, label, i_rec, None if codes is None else codes.copy(),
-                                               coef * sign))
-        return terms, clipped, total

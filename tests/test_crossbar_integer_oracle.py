@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import refsim
-import refsim.crossbar
+import refsim.reads
 from refsim.oracles import integer_oracle
 from strategies import DYADIC, arrays, quantized_configs, quantized_problems
 from tolerances import PLANTED_RELATIVE_ERROR, RTOL_EXACT
@@ -190,7 +190,7 @@ def test_oracle_catches_planted_off_by_one(monkeypatch, rng):
     x = rng.normal(size=(2, 5))
     check_against_oracle(cfg, w, x)  # correct simulator: passes
 
-    real = refsim.crossbar.adc_convert
+    real = refsim.reads.adc_convert
 
     def off_by_one(*args, **kwargs):
         k, n_clipped = real(*args, **kwargs)
@@ -198,7 +198,7 @@ def test_oracle_catches_planted_off_by_one(monkeypatch, rng):
         k[0, 0] += 1  # one code of one conversion, one LSB too high
         return k, n_clipped
 
-    monkeypatch.setattr(refsim.crossbar, "adc_convert", off_by_one)
+    monkeypatch.setattr(refsim.reads, "adc_convert", off_by_one)
     with pytest.raises(AssertionError, match="ADC codes"):
         check_against_oracle(cfg, w, x)
 

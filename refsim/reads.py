@@ -1,0 +1,173 @@
+"""MODEL_SPEC §1 steps 9-11 for one weight slice of one tile: the analog reads, read noise and
+output effects, the ADC conversions, and the digital terms they contribute (X2).
+
+:class:`SliceReader` holds what a crossbar's reads use (the configuration, how read noise is
+sampled, and the matrices the analog multiplies use); :class:`refsim.Crossbar` builds one and
+calls :meth:`SliceReader.slice_reads` for every weight slice of every tile.
+
+**The direct path.** When nothing acts on the column currents between the array and the ADC
+(no read noise, no output noise, no current limit, no IR-drop heuristic), the currents are
+formed directly in units of the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC) by a product
+with conductances pre-scaled once (:func:`refsim.analog.conductances_per_code`, X1'), and the
+ADC rounds them in place: the same numbers as the path in amperes to round-off, with fewer
+passes over the data. ``tests/test_fast_path.py`` checks the two paths give the same ADC codes
+bit for bit. Otherwise every step runs in amperes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refsim import devices as dev
+from refsim.adc import adc_convert
+from refsim.analog import analog_multiply, conductances_per_code, multiply_per_code, per_cell_currents
+from refsim.config import CrossbarConfig
+from refsim.dac import DrivePass, drive_passes
+from refsim.draws import MultiplyDraws
+from refsim.program import SliceArrays, TileArrays, drop_reads, read_matrix
+from refsim.trace import ReadTrace, TileTrace
+
+__all__ = ["SliceReader", "PER_CELL_CHUNK"]
+
+#: Largest number of float64 elements of a (B, rows, cols) block of per-cell read noise.
+PER_CELL_CHUNK = 2**22
+
+
+class SliceReader:
+    """The reads of a crossbar's programmed tiles.
+
+    Parameters
+    ----------
+    config : the crossbar's configuration.
+    tiles : the programmed tiles; :attr:`tiles` is what the crossbar keeps afterwards (without
+        the read matrices in S on the direct path: trace() re-programs them).
+    sampling : how read noise is drawn (``"none"``, ``"per_cell"``, ``"output_referred"``).
+    linear : the crossbar multiplies through its effective matrix (no reads at all).
+    """
+
+    def __init__(self, config: CrossbarConfig, tiles: list[TileArrays], sampling: str, *, linear: bool):
+        d = config.device
+        self.config, self.sampling = config, sampling
+        f32 = config.precision == "float32"
+        #: nothing acts on the currents between the arrays and the ADCs: form them in ADC units (X1')
+        self.direct = not linear and not d.has_read_noise() and not d.has_output_effects()
+        #: full-scale code of the first drive pass, which the pre-scaled matrices assume
+        self.cm0 = drive_passes(np.zeros((1, 1)), config.dac)[0].code_max
+        self._g_mul = {}  # (tile, slice, read) -> the matrix the multiply uses, where not the tile's own
+        if self.direct or (f32 and not linear):
+            for ti, t in enumerate(tiles):
+                for k, s in enumerate(t.slices):
+                    for r in s.reads:
+                        g = r[3]
+                        if self.direct:
+                            g = conductances_per_code(g, config.dac.v_read_V, self.cm0, self.read_unit(s))
+                        self._g_mul[(ti, k, r[0])] = g.astype(np.float32) if f32 else g
+            if self.direct:  # the read matrices in S are not needed any more
+                tiles = drop_reads(tiles)
+        self.tiles = tiles
+
+    def read_unit(self, s: SliceArrays) -> float:
+        """Current unit of the direct path, A: the ADC step ``I_lsb``, or ``i_unit`` for an ideal ADC."""
+        adc = self.config.adc
+        return s.i_unit_A if adc.bits is None else s.adc_range_A / adc.n_levels
+
+    def read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
+                       draws: MultiplyDraws) -> np.ndarray:
+        """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
+        and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
+        in A, or in units of :meth:`read_unit` on the direct path (X1')."""
+        cfg, d = self.config, self.config.device
+        name, _, devs, g_read = read
+        v_read = cfg.dac.v_read_V
+        sampling = self.sampling
+        if sampling == "per_cell":
+            width = max(s.g_S[dname].shape[1] for dname, _ in devs)
+            i_a = np.zeros((ps.codes.shape[0], width))
+            for dname, dsign in devs:
+                i_a += dsign * self._per_cell(s, dname, ps, f"{key}.{dname}.{ps.label}.read",
+                                              skey + (dname, ps.label, "read"), draws)
+        else:
+            g_mul = self._g_mul.get((skey[0], skey[1], name), g_read)
+            if self.direct:  # (X1'): already in units of unit_A
+                i_a = multiply_per_code(ps.codes, g_mul, self.cm0 / ps.code_max)
+            else:
+                i_a = analog_multiply(ps.codes, ps.code_max, v_read, g_mul)
+            if sampling == "output_referred":
+                var = s.read_var_S2[name]
+                xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
+                                  (ps.codes.shape[0], var.shape[1]))
+                i_a += dev.output_referred_read_noise_A(ps.volts_V, np.sqrt(var), xi)
+        if d.ir_drop_scale > 0:
+            g_r = read_matrix(s, read)
+            g_b = np.broadcast_to(g_r, (g_r.shape[0], i_a.shape[1]))
+            i_a = i_a - dev.ir_drop_rasch2023_delta_A(ps.volts_V, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
+                                                      g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
+        return i_a
+
+    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, key: str, skey: tuple, draws: MultiplyDraws) -> np.ndarray:
+        """Exact per-cell read noise of one device array and one drive pass (:func:`per_cell_currents`)."""
+        cfg = self.config
+        g, sig = s.g_S[dname], s.read_sigma_S[dname]
+        v = ps.volts_V
+        chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
+        blocks = draws.normal_chunks(key, skey, v.shape[0], g.shape, chunk)
+        return per_cell_currents(g, sig, v, blocks, clip=dev.read_noise_clips(cfg.device),
+                                 wire=cfg.wire if cfg.wire.enabled else None)
+
+    def slice_reads(self, s: SliceArrays, passes: list[DrivePass], key: str, skey: tuple, draws: MultiplyDraws,
+                     ttr: TileTrace | None, k: int, rows_clipped: np.ndarray | None = None):
+        """All ADC reads of one weight slice: returns ``(terms, n_clipped, n_converted)``, the
+        digital terms ``(array, factor)`` with ``p (B, cols) = sum factor * array`` in net-level
+        units (X2): ``p = sum_reads sign sum_passes a I_q / i_unit``.
+
+        When nothing acts on the currents between the array and the ADC (no read or output
+        noise, no current limit, no IR-drop heuristic) they are formed directly in units of
+        the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC): the same numbers to round-off,
+        one pass fewer (:func:`refsim.analog.analog_multiply`)."""
+        cfg, adc, d = self.config, self.config.adc, self.config.device
+        analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
+        out_sigma = 0.0
+        if d.out_noise_rel > 0:
+            ref = s.adc_range_A if d.out_noise_reference == "adc_bound" else cfg.mapping.g_max_S * cfg.dac.v_read_V
+            out_sigma = dev.output_noise_sigma_A(d.out_noise_rel, ref)
+        lsb = None if adc.bits is None else s.adc_range_A / adc.n_levels
+        unit = self.read_unit(s) if self.direct else 1.0  # A per unit of the currents below
+        terms = []
+        clipped = total = 0
+        for read in s.reads:
+            name, sign = read[0], read[1]
+            currents = [(ps, self.read_currents(s, ps, read, key, skey, draws)) for ps in passes]
+            if analog_acc:  # analog shift-and-add of the pass currents, one ADC
+                groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
+            else:
+                groups = [(ps.label, ps.coef, i) for ps, i in currents]
+            for label, coef, i_a in groups:
+                if out_sigma > 0:
+                    xi = draws.normal(f"{key}.{name}.{label}.out", skey + (name, label, "out"), i_a.shape)
+                    i_a = dev.add_output_noise_A(i_a, xi, sigma_A=out_sigma)
+                if d.i_col_max_A is not None:
+                    i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
+                i_rec = None if ttr is None else (i_a * unit if unit != 1.0 else i_a.copy())  # A
+                if lsb is None:
+                    codes, term = None, (i_a, sign * coef * unit / s.i_unit_A)
+                else:
+                    u = None
+                    if adc.rounding == "stochastic":
+                        u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
+                    k_lo, k_hi = adc.code_range
+                    if rows_clipped is not None:  # bound management needs the vectors that clipped
+                        hi, lo = (k_hi + 0.5) * lsb / unit, (k_lo - 0.5) * lsb / unit
+                        if i_a.max() >= hi or i_a.min() <= lo:
+                            rows_clipped |= np.any((i_a >= hi) | (i_a <= lo), axis=1)
+                    # i_a is this read's own array: the ADC uses it as scratch
+                    codes, n_clip = adc_convert(i_a, lsb / unit, adc.n_levels, adc.signed, s.tie_window, u,
+                                                None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
+                                                overwrite=True)
+                    clipped += n_clip
+                    total += codes.size
+                    term = (codes, sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
+                terms.append(term)
+                if ttr is not None:
+                    ttr.reads.append(ReadTrace(k, name, label, i_rec, None if codes is None else codes.copy(),
+                                               coef * sign))
+        return terms, clipped, total
