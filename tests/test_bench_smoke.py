@@ -61,3 +61,13 @@ def test_suite_runs_and_reports(tmp_path):
     text = write_report(results, meta, tmp_path / "results.md")
     assert "| int8 |" in text and "## Targets" in text
     assert (tmp_path / "results.md").read_text() == text
+
+
+def test_bench_floor_runs_and_reports(tmp_path, capsys):
+    from bench.bench_floor import main as floor_main
+
+    out = tmp_path / "floor.md"
+    totals = floor_main(["--case", "int8", "--net", "cifar_resnet20", "--repeats", "1", "--out", str(out)])
+    assert np.all(totals > 0)
+    text = out.read_text()
+    assert "NumPy floor" in text and text.count("\n| conv") >= 1 and "layer3.2.conv2" in text
