@@ -41,7 +41,7 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 
 def adc_convert(
     i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None,
-    code_range: tuple[int, int] | None = None, *, overwrite: bool = False,
+    code_range: tuple[int, int] | None = None, *, overwrite: bool = False, check_clip: bool = True,
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
 
@@ -63,6 +63,8 @@ def adc_convert(
         ``(-N, N - 1)``, :attr:`refsim.ADCConfig.code_range`).
     overwrite : ``i_A`` is scratch space: ``I / I_lsb`` is formed in it (no division at all when
         ``lsb_A == 1``) and its values are lost. Saves one ``(..., cols)`` array and one pass.
+    check_clip : False when the caller has proven ``|I| / I_lsb + window < min(k_hi, -k_lo) + 1/2``
+        (no code can leave the range): the two reductions of the clip test are skipped.
     """
     if overwrite:
         z = i_A if lsb_A == 1.0 else np.divide(i_A, lsb_A, out=i_A)
@@ -87,7 +89,11 @@ def adc_convert(
             flat_k[idx] = np.where(np.remainder(below, 2.0) == 0.0, below, below + 1.0)
     k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
     n_clipped = 0
-    if k.size and (k.max() > k_hi or k.min() < k_lo):  # count only when something clips
-        n_clipped = int(np.count_nonzero((k > k_hi) | (k < k_lo)))
-        np.clip(k, k_lo, k_hi, out=k)
+    if check_clip and k.size:  # count and clip only the side that clips
+        if k.max() > k_hi:
+            n_clipped += int(np.count_nonzero(k > k_hi))
+            np.minimum(k, k_hi, out=k)
+        if k.min() < k_lo:
+            n_clipped += int(np.count_nonzero(k < k_lo))
+            np.maximum(k, k_lo, out=k)
     return k, n_clipped

@@ -29,7 +29,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
-    if not x.shape[1]:
+    if not x.size:  # no rows, or no vectors
         return np.ones(x.shape[0])
     # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
     # slow in NumPy; for inputs that are all >= 0 (after a ReLU) one suffices, and the test costs a
@@ -58,8 +58,8 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
     with np.errstate(over="ignore", invalid="ignore"):
         scale = c_max / x_max  # (B,)
         c = x * scale[:, None]
-    tiny = ~np.isfinite(scale)  # x_max below ~c_max * 5.6e-309: c_max / x_max overflows
-    if np.any(tiny):
+    if scale.size and not np.isfinite(scale.max()):  # x_max below ~c_max * 5.6e-309: c_max / x_max overflows
+        tiny = ~np.isfinite(scale)
         c[tiny] = x[tiny] / x_max[tiny, None] * c_max  # (D2) without the overflow
     if cfg.bits is not None:
         np.rint(c, out=c)

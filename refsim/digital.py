@@ -18,6 +18,8 @@ import numpy as np
 
 __all__ = ["combine_terms", "weighted_sum"]
 
+_TINY = float(np.finfo(np.float64).tiny)
+
 
 def weighted_sum(terms: list[tuple[np.ndarray, float]], shape: tuple[int, int]) -> np.ndarray:
     """``sum_t f_t a_t`` as a new ``shape`` array (the terms are left intact): the recorded X2 value."""
@@ -44,9 +46,8 @@ def _sum_into_scratch(terms: list[tuple[np.ndarray, float]], shape: tuple[int, i
 def _scale_rows(a: np.ndarray, x_max: np.ndarray, c: float, out: np.ndarray | None) -> np.ndarray:
     """``a * x_max[:, None] * c`` in one pass (``a`` is scratch); where ``x_max * c`` would be subnormal,
     ``a * c`` first and ``x_max`` last, so that a subnormal result is rounded once."""
-    r = x_max * c
-    if np.all(np.abs(r) >= np.finfo(np.float64).tiny):
-        return np.multiply(a, r[:, None], out=out)
+    if not x_max.size or abs(c) * x_max.min() >= _TINY:  # x_max > 0: the smallest |x_max * c| is normal
+        return np.multiply(a, (x_max * c)[:, None], out=out)
     return np.multiply(np.multiply(a, c, out=a), x_max[:, None], out=out)
 
 

@@ -54,6 +54,9 @@ class SliceReader:
         #: full-scale code of the first drive pass, which the pre-scaled matrices assume
         self.cm0 = drive_passes(np.zeros((1, 1)), config.dac)[0].code_max
         self._g_mul = {}  # (tile, slice, read) -> the matrix the multiply uses, where not the tile's own
+        #: (tile, slice, read) -> a bound on |I / I_lsb| of any drive pass on the direct path:
+        #: cm0 max_j sum_i |G~_ij| (|c| <= c_max of the pass, and G~ is scaled for cm0)
+        self._z_bound = {}
         if self.direct or (f32 and not linear):
             for ti, t in enumerate(tiles):
                 for k, s in enumerate(t.slices):
@@ -61,6 +64,7 @@ class SliceReader:
                         g = r[3]
                         if self.direct:
                             g = conductances_per_code(g, config.dac.v_read_V, self.cm0, self.read_unit(s))
+                            self._z_bound[(ti, k, r[0])] = self.cm0 * float(np.max(np.abs(g).sum(axis=0)))
                         self._g_mul[(ti, k, r[0])] = g.astype(np.float32) if f32 else g
             if self.direct:  # the read matrices in S are not needed any more
                 tiles = drop_reads(tiles)
@@ -123,7 +127,9 @@ class SliceReader:
         When nothing acts on the currents between the array and the ADC (no read or output
         noise, no current limit, no IR-drop heuristic) they are formed directly in units of
         the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC): the same numbers to round-off,
-        one pass fewer (:func:`refsim.analog.analog_multiply`)."""
+        one pass fewer (:func:`refsim.analog.conductances_per_code`). There, where the largest
+        current the array can carry stays below the ADC's outermost decision levels (an ADC
+        range of ``"max"``), the ADC skips its clip test: nothing can clip."""
         cfg, adc, d = self.config, self.config.adc, self.config.device
         analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
         out_sigma = 0.0
@@ -155,14 +161,16 @@ class SliceReader:
                     if adc.rounding == "stochastic":
                         u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
                     k_lo, k_hi = adc.code_range
-                    if rows_clipped is not None:  # bound management needs the vectors that clipped
+                    zb = None if analog_acc else self._z_bound.get((skey[0], skey[1], name))
+                    can_clip = zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
+                    if rows_clipped is not None and can_clip:  # bound management needs the vectors that clipped
                         hi, lo = (k_hi + 0.5) * lsb / unit, (k_lo - 0.5) * lsb / unit
-                        if i_a.max() >= hi or i_a.min() <= lo:
+                        if i_a.size and (i_a.max() >= hi or i_a.min() <= lo):
                             rows_clipped |= np.any((i_a >= hi) | (i_a <= lo), axis=1)
                     # i_a is this read's own array: the ADC uses it as scratch
                     codes, n_clip = adc_convert(i_a, lsb / unit, adc.n_levels, adc.signed, s.tie_window, u,
                                                 None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
-                                                overwrite=True)
+                                                overwrite=True, check_clip=can_clip)
                     clipped += n_clip
                     total += codes.size
                     term = (codes, sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit

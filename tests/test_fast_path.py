@@ -159,3 +159,39 @@ def test_combine_terms_writes_into_out_and_rounds_subnormal_results_once():
     res = combine_terms([([(k.copy(), 0.25)], 1.0)], (1, 2), x_max, 2.0**-3, out=out)
     assert res is out
     np.testing.assert_array_equal(out, k * 0.25 * 2.0**-3 * x_max[0])  # exact: the product is representable
+
+
+@pytest.mark.parametrize("preset", refsim.presets.names())
+def test_empty_batch_gives_an_empty_result(preset):
+    """B = 0 vectors: every reduction of the pipeline sees an empty array."""
+    xb = refsim.Crossbar(np.ones((3, 2)), refsim.presets.get(preset), rng=np.random.default_rng(0))
+    assert xb.matvec(np.zeros((0, 3))).shape == (0, 2)
+    assert xb.trace(np.zeros((0, 3))).y.shape == (0, 2)
+
+
+def test_adc_clip_test_is_skipped_only_where_no_code_can_clip():
+    """Noise-free with an ADC range of "max": the largest current reaches code N exactly and the
+    clip test is provably idle. With programming error the conductances can exceed the range:
+    the test runs, and the clipped count matches the recorded currents."""
+    cfg = refsim.presets.get("int8")
+    n = cfg.adc.n_levels
+    w = np.array([[1.0, -1.0], [1.0, -1.0], [1.0, -1.0]])
+    xb0 = refsim.Crossbar(w, cfg)
+    assert max(xb0._reader._z_bound.values()) <= n * (1 + 1e-12)  # the clip test is skipped
+    tr = xb0.trace(np.ones((1, 3)))
+    (codes,) = tr.adc_codes().values()
+    np.testing.assert_array_equal(codes, [[n, -n]])
+    assert tr.adc_clip_fraction == 0.0
+
+    noisy = cfg.replace(**{"device.prog_model": "independent", "device.prog_sigma_rel": 0.5})
+    gen = np.random.default_rng(3)
+    xb = refsim.Crossbar(gen.choice([-1.0, 1.0], size=(2, 64)), noisy, rng=np.random.default_rng(4))
+    assert xb._reader.direct
+    x = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # full scale on every column once
+    tr = xb.trace(x)
+    lsb = xb.tiles[0].slices[0].adc_range_A / n
+    (read,) = tr.tiles[0].reads
+    unclipped = np.rint(read.current_A / lsb)
+    expected = np.count_nonzero(np.abs(unclipped) > n) / unclipped.size
+    assert expected > 0 and tr.adc_clip_fraction == pytest.approx(expected)
+    np.testing.assert_array_equal(read.adc_codes, np.clip(unclipped, -n, n))
