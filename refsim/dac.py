@@ -17,7 +17,7 @@ import numpy as np
 
 from refsim.config import DACConfig, slice_widths
 
-__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices"]
+__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes"]
 
 
 def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
@@ -112,9 +112,11 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
         return [DrivePass(p, c_max, sign, f"all{tag}", cfg.v_read_V) for p, sign, tag in parts]
     widths = slice_widths(cfg.magnitude_bits, -(-cfg.magnitude_bits // cfg.slice_bits), cfg.slice_bits)
     passes = []
-    for p, sign, tag in parts:
+    # every pass's codes are one slab of a single (passes, B, rows) array (see stacked_codes)
+    stack = np.empty((len(parts) * len(widths),) + c.shape)
+    for i, (p, sign, tag) in enumerate(parts):
         shift = 0
-        slices = code_slices(p, c_max, widths)
+        slices = code_slices(p, c_max, widths, out=stack[i * len(widths) : (i + 1) * len(widths)])
         for j, (width, cj) in enumerate(zip(widths, slices)):
             slice_max = 2**width - 1
             passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}",
@@ -127,9 +129,25 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
 SLICE_TABLE_MAX = 2**16
 
 
-def code_slices(c: np.ndarray, c_max: int, widths: list[int]):
+def stacked_codes(passes: list[DrivePass]) -> np.ndarray | None:
+    """The codes of all ``passes`` as one ``(n_passes, B, rows)`` array when they are its consecutive
+    slabs (the drive passes of bit-serial inputs, :func:`drive_passes`), else None. Lets a reader
+    multiply every pass in one product."""
+    if len(passes) < 2:
+        return None
+    base = passes[0].codes.base
+    if base is None or base.ndim != 3 or base.shape[0] != len(passes):
+        return None
+    for i, ps in enumerate(passes):
+        if ps.codes.base is not base or ps.codes.ctypes.data != base[i].ctypes.data:
+            return None
+    return base
+
+
+def code_slices(c: np.ndarray, c_max: int, widths: list[int], out: np.ndarray | None = None):
     """The signed input slices ``sign(c) c_j`` of integer-valued codes ``c`` (D4), one ``(B, rows)``
-    float64 array per slice width, least significant first (a generator).
+    float64 array per slice width, least significant first (a generator); written into the
+    slabs of ``out`` ``(len(widths), B, rows)`` if given.
 
     ``c_j = floor(|c| / 2^{sigma_j}) mod 2^{w_j}`` with ``sigma_j`` the sum of the widths below ``j``.
     For ``c_max <= SLICE_TABLE_MAX`` every slice of every code ``-c_max .. c_max`` is tabulated
@@ -143,10 +161,11 @@ def code_slices(c: np.ndarray, c_max: int, widths: list[int]):
     else:
         mag = np.abs(c).astype(np.int64)
     shift = 0
-    for width in widths:
+    for j, width in enumerate(widths):
+        dest = None if out is None else out[j]
         if c_max <= SLICE_TABLE_MAX:
             table = np.copysign(((mag >> shift) & (2**width - 1)).astype(np.float64), vals)
-            yield table.take(idx)
-        else:
-            yield np.copysign(((mag >> shift) & (2**width - 1)).astype(np.float64), c)  # a zero code stays 0
+            yield np.take(table, idx, out=dest, mode="clip")  # idx is in range; "clip" avoids buffering
+        else:  # a zero code stays 0
+            yield np.copysign(((mag >> shift) & (2**width - 1)).astype(np.float64), c, out=dest)
         shift += width

@@ -2,8 +2,9 @@
 
 Every ADC conversion (or, with an ideal ADC, every read current) of a tile contributes a
 *term* ``(a, f)``: an array ``a`` ``(B, cols)`` (a reference-column read or the digital
-offset: ``(B, 1)``) and a scalar ``f`` that turns it into net-level units (X2),
-including the slice's shift ``2^sigma_k``. The tile's output is
+offset: ``(B, 1)``) and a scalar ``f`` that turns it into net-level units (X2). A read of
+all the drive passes of bit-serial inputs at once contributes one *stacked* term,
+``a (P, B, cols)`` with factors ``f (P,)``. The tile's output is
 
 .. math:: y_{bj} = r_b \\, s_j \\sum_t f_t \\, a_{t,bj}        \\tag{X3}
 
@@ -21,11 +22,17 @@ __all__ = ["combine_terms", "weighted_sum"]
 _TINY = float(np.finfo(np.float64).tiny)
 
 
+def _reduce_stacked(terms: list[tuple[np.ndarray, float | np.ndarray]]) -> list[tuple[np.ndarray, float]]:
+    """A stacked term ``(a (P, B, cols), f (P,))`` (every drive pass of one read) becomes
+    ``(sum_p f_p a_p, 1)``: one pass over the stack instead of two per drive pass."""
+    return [(np.tensordot(f, a, axes=1), 1.0) if a.ndim == 3 else (a, f) for a, f in terms]
+
+
 def weighted_sum(terms: list[tuple[np.ndarray, float]], shape: tuple[int, int]) -> np.ndarray:
     """``sum_t f_t a_t`` as a new ``shape`` array (the terms are left intact): the recorded X2 value."""
     out = np.zeros(shape)
     for a, f in terms:
-        out += a * f
+        out += np.tensordot(f, a, axes=1) if a.ndim == 3 else a * f
     return out
 
 
@@ -65,6 +72,7 @@ def combine_terms(slices: list[tuple[list[tuple[np.ndarray, float]], float]], sh
     uniform); ``col_scale`` ``(cols,)`` or None. ``out``: optional ``(B, cols)`` array (or view) to
     write into; it is returned.
     """
+    slices = [(_reduce_stacked(terms), shift) for terms, shift in slices]
     if len(slices) == 1 and len(slices[0][0]) == 1 and slices[0][0][0][0].shape == shape:
         (((a, f),), shift), = slices  # one term: a single pass
         res = _scale_rows(a, x_max, scale * shift * f, out)

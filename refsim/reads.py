@@ -22,7 +22,7 @@ from refsim import devices as dev
 from refsim.adc import adc_convert
 from refsim.analog import analog_multiply, conductances_per_code, multiply_per_code, per_cell_currents
 from refsim.config import CrossbarConfig
-from refsim.dac import DrivePass, drive_passes
+from refsim.dac import DrivePass, drive_passes, stacked_codes
 from refsim.draws import MultiplyDraws
 from refsim.program import SliceArrays, TileArrays, drop_reads, read_matrix
 from refsim.trace import ReadTrace, TileTrace
@@ -140,8 +140,17 @@ class SliceReader:
         unit = self.read_unit(s) if self.direct else 1.0  # A per unit of the currents below
         terms = []
         clipped = total = 0
+        stack = None
+        if self.direct and lsb is not None and not analog_acc and adc.rounding == "half_even":
+            stack = stacked_codes(passes)  # bit-serial drive passes: read all of them at once
         for read in s.reads:
             name, sign = read[0], read[1]
+            if stack is not None:
+                t, n_clip = self._stacked_read(s, passes, stack, read, skey, ttr, k, rows_clipped, sign)
+                terms.append(t)
+                clipped += n_clip
+                total += t[0].size
+                continue
             currents = [(ps, self.read_currents(s, ps, read, key, skey, draws)) for ps in passes]
             if analog_acc:  # analog shift-and-add of the pass currents, one ADC
                 groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
@@ -179,3 +188,34 @@ class SliceReader:
                     ttr.reads.append(ReadTrace(k, name, label, i_rec, None if codes is None else codes.copy(),
                                                coef * sign))
         return terms, clipped, total
+
+    def _stacked_read(self, s: SliceArrays, passes: list[DrivePass], stack: np.ndarray, read: tuple, skey: tuple,
+                      ttr: TileTrace | None, k: int, rows_clipped: np.ndarray | None, sign: float):
+        """One read of every drive pass at once on the direct path (bit-serial inputs, digital
+        accumulation, deterministic ADC): the passes' codes ``stack (P, B, rows)`` in one product,
+        their ADC conversions in one call. The same arithmetic per pass as one pass at a time (each
+        row of a product is its own sum). Returns the stacked term ``(codes (P, B, cols), factors (P,))``
+        (:mod:`refsim.digital`) and the number of clipped codes."""
+        adc = self.config.adc
+        name = read[0]
+        n_p, b, rows = stack.shape
+        lsb = s.adc_range_A / adc.n_levels
+        z = multiply_per_code(stack.reshape(n_p * b, rows), self._g_mul[(skey[0], skey[1], name)])
+        z = z.reshape(n_p, b, z.shape[1])  # I / I_lsb per pass (X1')
+        for p, ps in enumerate(passes):
+            if ps.code_max != self.cm0:
+                z[p] *= self.cm0 / ps.code_max
+        i_rec = None if ttr is None else z * lsb  # A
+        k_lo, k_hi = adc.code_range
+        zb = self._z_bound.get((skey[0], skey[1], name))
+        can_clip = zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
+        if rows_clipped is not None and can_clip and z.size and (z.max() >= k_hi + 0.5 or z.min() <= k_lo - 0.5):
+            rows_clipped |= np.any((z >= k_hi + 0.5) | (z <= k_lo - 0.5), axis=(0, 2))
+        codes, n_clip = adc_convert(z, 1.0, adc.n_levels, adc.signed, s.tie_window, None,
+                                    None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
+                                    overwrite=True, check_clip=can_clip)
+        if ttr is not None:
+            for p, ps in enumerate(passes):
+                ttr.reads.append(ReadTrace(k, name, ps.label, i_rec[p], codes[p].copy(), ps.coef * sign))
+        factors = np.array([sign * ps.coef * lsb / s.i_unit_A for ps in passes])  # k I_lsb / i_unit
+        return (codes, factors), n_clip

@@ -61,13 +61,20 @@ def test_fast_path_equals_step_by_step_path(problem):
     assert_paths_agree(cfg, w, x)
 
 
-@pytest.mark.parametrize("preset", ["int8", "bitserial_int8", "int8_bounded", "xiao2022_resnet50"])
+BITSERIAL_BOUNDED = {"dac.bound_management": "iterative", "adc.range_mode": "fixed", "adc.range_A": 2e-6,
+                     "weight.n_slices": 2, "mapping.subtraction": "digital"}
+
+
+@pytest.mark.parametrize("preset,changes", [("int8", {}), ("bitserial_int8", {}), ("int8_bounded", {}),
+                                            ("xiao2022_resnet50", {}), ("bitserial_int8", BITSERIAL_BOUNDED)])
 @settings(max_examples=15, deadline=None)
 @given(problem=seeded_problems(max_in=300, max_out=20, max_batch=6))
-def test_fast_path_equals_step_by_step_path_decimal_presets(preset, problem):
-    """Decimal physical parameters (1e-7 S ...): the tie window covers both paths' round-off."""
+def test_fast_path_equals_step_by_step_path_decimal_presets(preset, changes, problem):
+    """Decimal physical parameters (1e-7 S ...): the tie window covers both paths' round-off.
+    Bit-serial inputs read all drive passes in one product (stacked), also under bound management
+    with a clipping ADC, two weight slices and digital subtraction."""
     w, x = problem
-    cfg = refsim.presets.get(preset).replace(**{"array.rows_max": 128, "array.cols_max": 16})
+    cfg = refsim.presets.get(preset).replace(**{"array.rows_max": 128, "array.cols_max": 16, **changes})
     assert_paths_agree(cfg, w, x)
 
 
