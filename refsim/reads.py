@@ -100,7 +100,8 @@ class SliceReader:
                 var = s.read_var_S2[name]
                 xi = draws.normal(f"{key}.{name}.{ps.label}.read_out", skey + (name, ps.label, "read_out"),
                                   (ps.codes.shape[0], var.shape[1]))
-                i_a += dev.output_referred_read_noise_A(ps.volts_V, np.sqrt(var), xi)
+                noise = dev.output_referred_std_A(ps.codes, ps.code_max, v_read, var)  # (R5)
+                i_a += np.multiply(noise, xi, out=noise)
         if d.ir_drop_scale > 0:
             g_r = read_matrix(s, read)
             g_b = np.broadcast_to(g_r, (g_r.shape[0], i_a.shape[1]))

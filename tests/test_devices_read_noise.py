@@ -171,3 +171,16 @@ def test_zero_sigma_is_identity_and_draw_shapes():
         output_referred_read_noise_A(v, np.ones((5, 5)), np.ones((3, 5)))
     with pytest.raises(ValueError, match="sampling"):
         draw_read_noise(3, (4, 5), cfg, rng, sampling="exact")
+
+
+def test_output_referred_std_from_codes_equals_the_voltage_form():
+    """The crossbar's form (codes, summed variance, no validation) against (R5) in volts."""
+    from refsim.devices import output_referred_std_A
+
+    rng = np.random.default_rng(7)
+    codes = np.rint(rng.normal(size=(5, 40)) * 40).clip(-127, 127)
+    var = rng.uniform(0, 1e-12, size=(40, 6))
+    xi = rng.normal(size=(5, 6))
+    got = output_referred_std_A(codes, 127, 0.2, var) * xi
+    ref = output_referred_read_noise_A(codes * (0.2 / 127), np.sqrt(var), xi)
+    assert np.all(np.abs(got - ref) <= RTOL_EXACT * np.abs(ref).max())

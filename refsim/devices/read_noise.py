@@ -170,6 +170,20 @@ def output_referred_read_noise_A(v_V, sigma_S, xi_out) -> np.ndarray:
     return std_A * xi
 
 
+def output_referred_std_A(codes: np.ndarray, code_max: float, v_read_V: float, var_S2: np.ndarray) -> np.ndarray:
+    r"""The standard deviation of (R5) for DAC codes, without input validation (the crossbar's form).
+
+    .. math:: s_{bj} = \frac{v_{read}}{c_{max}} \sqrt{\textstyle\sum_i c_{bi}^2\,\sigma_{ij}^2}
+
+    the same as ``sqrt(v^2 @ sigma^2)`` of :func:`output_referred_read_noise_A` with
+    ``v = c v_read / c_max``, to round-off. ``codes (B, rows)``, ``var_S2 = sigma^2 (rows, cols)``
+    in S^2 -> ``(B, cols)`` in A. Multiply by standard normals for the noise current.
+    """
+    std = np.sqrt(np.square(codes) @ var_S2)
+    std *= v_read_V / code_max
+    return std
+
+
 def output_referred_is_exact(cfg: NoiseConfig, *, wire_resistance: bool) -> bool:
     """Whether (R5) equals (R4) in distribution for this configuration.
 
