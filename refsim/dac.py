@@ -11,6 +11,7 @@ so ``v_read_V`` is the full-scale read voltage (one LSB is ``v_read_V / c_max``)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import cached_property
 
 import numpy as np
@@ -51,7 +52,8 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
     fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``. For a range so small
     that ``c_max / x_max`` overflows (subnormal ``x_max``) the product is formed as
-    ``(x / x_max) * c_max`` instead.
+    ``(x / x_max) * c_max`` instead. The rounding is that of the exact quotient
+    ``x c_max / x_max`` (:func:`_round_exact`), as in the integer oracle.
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     c_lo, c_hi = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
@@ -62,7 +64,7 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
         tiny = ~np.isfinite(scale)
         c[tiny] = x[tiny] / x_max[tiny, None] * c_max  # (D2) without the overflow
     if cfg.bits is not None:
-        np.rint(c, out=c)
+        c = _round_exact(c, x, x_max, c_max)
     if cfg.range_mode == "abs_max" and cfg.signed and c_hi == c_max:
         return c, 0.0  # |x| <= x_max by construction: nothing can clip
     clipped = (c > c_hi) | (c < c_lo)
@@ -70,6 +72,28 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndar
     if frac:
         np.clip(c, c_lo, c_hi, out=c)
     return c, frac
+
+
+#: Bound on the float64 error of ``x * (c_max / x_max)``, in units of ``eps * (c_max + 1)``.
+DAC_TIE_ULPS = 4.0
+
+
+def _round_exact(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int) -> np.ndarray:
+    """``round_half_even(x c_max / x_max)`` from its float64 estimate ``c`` (overwritten), ``(B, rows)``.
+
+    ``c`` carries two roundings (``c_max / x_max``, then the product), so a value within a few
+    ulps of a half-integer may lie on the other side of it than the exact quotient (3.25 of a
+    range of 6.5 at ``c_max = 15`` is exactly 7.5, but 3.25 * (15 / 6.5) = 7.4999...). Two
+    reductions tell whether any value is that close; only those are decided again, exactly, in
+    rational arithmetic (Python's ``round`` of a ``Fraction`` rounds half to even).
+    """
+    k = np.rint(c)
+    d = np.subtract(c, k, out=c)  # |d| <= 1/2
+    edge = 0.5 - DAC_TIE_ULPS * np.finfo(np.float64).eps * (c_max + 1)
+    if d.size and (d.max() >= edge or d.min() <= -edge):
+        for i, j in zip(*np.nonzero(np.abs(d) >= edge)):
+            k[i, j] = round(Fraction(float(x[i, j])) * c_max / Fraction(float(x_max[i])))
+    return k
 
 
 @dataclass(frozen=True)

@@ -202,3 +202,35 @@ def test_adc_clip_test_is_skipped_only_where_no_code_can_clip():
     expected = np.count_nonzero(np.abs(unclipped) > n) / unclipped.size
     assert expected > 0 and tr.adc_clip_fraction == pytest.approx(expected)
     np.testing.assert_array_equal(read.adc_codes, np.clip(unclipped, -n, n))
+
+
+# -- DAC: the rounding of the exact quotient -------------------------------------------------------
+def test_dac_rounds_the_exact_quotient_at_decimal_ties():
+    """3.25 of a range of 6.5 at c_max = 15 is exactly 7.5 (-> 8, half to even), but
+    3.25 * (15 / 6.5) = 7.4999... in float64 (found by hypothesis against the integer oracle)."""
+    from refsim.dac import dac_codes
+
+    cfg = refsim.presets.get("ideal").replace(**{"dac.bits": 5}).dac
+    x = np.array([[0.0, 3.25, 6.5]])
+    codes, _ = dac_codes(x, np.array([6.5]), cfg)
+    np.testing.assert_array_equal(codes, [[0.0, 8.0, 15.0]])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_dac_codes_equal_exact_rational_rounding(data):
+    """Inputs on a grid of quarters and tenths (many exact decimal ties) against Fraction arithmetic."""
+    from fractions import Fraction
+
+    from refsim.dac import dac_codes, input_range
+
+    bits = data.draw(st.integers(2, 12))
+    cfg = refsim.presets.get("ideal").replace(**{"dac.bits": bits}).dac
+    gen = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    step = data.draw(st.sampled_from([0.25, 0.1, 0.3, 1.0 / 3.0]))
+    x = gen.integers(-40, 41, size=(3, 9)) * step
+    x_max = input_range(x, cfg)
+    codes, _ = dac_codes(x, x_max, cfg)
+    c_max = cfg.code_max
+    expected = [[round(Fraction(float(v)) * c_max / Fraction(float(m))) for v in row] for row, m in zip(x, x_max)]
+    np.testing.assert_array_equal(codes, np.array(expected, dtype=float))
