@@ -268,9 +268,11 @@ class Crossbar:
             if not first:
                 y[:, t.c0 : t.c1] += acc
             if ttr is not None:
-                ttr.partial = acc / self._col_scale if np.ndim(self._col_scale) == 0 \
-                    else acc / self._col_scale[t.c0 : t.c1]
+                # before the weight rescale: a uniform one is inside acc, a per-column one comes last
+                ttr.partial = acc / self._col_scale if np.ndim(self._col_scale) == 0 else acc.copy()
                 tr.tiles.append(ttr)
+        if np.ndim(self._col_scale):  # per-column weight rescale (X3): once, after the row tiles' sum
+            y *= self._col_scale
         if tr is not None:
             tr.adc_clip_fraction = stats["adc_clipped"] / stats["adc_total"] if stats["adc_total"] else 0.0
             tr.dac_clip_fraction = stats["dac_clip"] / max(stats["row_tiles"], 1)
@@ -295,8 +297,9 @@ class Crossbar:
         return acc, factor
 
     def _tile_forward(self, ti, t, xt, x_max, draws, ttr, stats, tag, out=None, drive=None):
-        """One tile: DAC, every weight slice's reads, digital recombination (X3) in
-        output units; ``(acc (B, cols), rows_clipped (B,))``, ``acc`` written into ``out`` if given.
+        """One tile: DAC, every weight slice's reads, digital recombination (X3) in output units
+        (but for a per-column weight rescale, which ``_forward`` applies to the sum of the row
+        tiles); ``(acc (B, cols), rows_clipped (B,))``, ``acc`` written into ``out`` if given.
 
         ``tag`` distinguishes the re-reads of bound management in draw keys and streams. ``drive``:
         a dict shared by the tiles of one row block, which fills it with their DAC codes, drive
@@ -331,7 +334,7 @@ class Crossbar:
             terms.append((s_terms, 2.0**s.shift))
             stats["adc_clipped"] += clipped
             stats["adc_total"] += total
-        uniform = np.ndim(self._col_scale) == 0
-        scale = t.drift_scale * self._col_scale if uniform else t.drift_scale
-        acc = combine_terms(terms, shape, x_max, scale, None if uniform else self._col_scale[t.c0 : t.c1], out)
+        # a uniform weight rescale goes into the per-vector scale; a per-column one is applied by _forward
+        scale = t.drift_scale * self._col_scale if np.ndim(self._col_scale) == 0 else t.drift_scale
+        acc = combine_terms(terms, shape, x_max, scale, None, out)
         return acc, rows_clipped
