@@ -12,8 +12,9 @@ recorded during one forward. Then, for every crossbar, three timings on that sam
 - **floor** (int8-like cases only: one pass per tile): the least NumPy work an 8-bit DAC + ADC
   pass needs, with no orchestration and no checks: per-vector range (one row-wise ``max``;
   ``min`` too for signed inputs), ``rint(x * c_max / x_max)``, the product, ``rint`` of the
-  result, the tie-window and clip reductions, one rescale multiply into the output, in
-  blocks of 512 vectors like refsim. Its result is not used; it only measures time.
+  result, the clip reductions, one rescale multiply into the output, in
+  blocks of 512 vectors like refsim. Both roundings test for near-ties (two reductions each),
+  as refsim must to equal exact arithmetic. Its result is not used; it only measures time.
 
 The ratio ``floor / matmul`` is what a pure-NumPy implementation of this pipeline can reach
 at best (NumPy cannot fuse element-wise passes); ``refsim / matmul`` is the per-pass ratio of
@@ -47,8 +48,10 @@ def floor_pass(x: np.ndarray, g: np.ndarray, c_max: int = 127, n_adc: int = 127)
         hi = xb.max(axis=1)
         x_max = hi if xb.min() >= 0 else np.maximum(hi, -xb.min(axis=1))
         c = xb * (c_max / x_max)[:, None]
-        np.rint(c, out=c)
-        z = c @ g
+        codes = np.rint(c)
+        np.subtract(c, codes, out=c)  # the DAC's tie test: exact rounding of x c_max / x_max
+        _ = (c.max(), c.min())
+        z = codes @ g
         k = np.rint(z)
         np.subtract(z, k, out=z)
         _ = (z.max(), z.min(), k.max() > n_adc, k.min() < -n_adc)
