@@ -75,6 +75,13 @@ class SliceReader:
         adc = self.config.adc
         return s.i_unit_A if adc.bits is None else s.adc_range_A / adc.n_levels
 
+    def _can_clip(self, s: SliceArrays, skey: tuple, name: str) -> bool:
+        """False where the bound on ``|I / I_lsb|`` of one drive pass of this read (direct path)
+        stays below the ADC's outermost decision levels, tie window and round-off included."""
+        zb = self._z_bound.get((skey[0], skey[1], name))
+        k_lo, k_hi = self.config.adc.code_range
+        return zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
+
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
                        draws: MultiplyDraws) -> np.ndarray:
         """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
@@ -171,8 +178,7 @@ class SliceReader:
                     if adc.rounding == "stochastic":
                         u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
                     k_lo, k_hi = adc.code_range
-                    zb = None if analog_acc else self._z_bound.get((skey[0], skey[1], name))
-                    can_clip = zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
+                    can_clip = analog_acc or self._can_clip(s, skey, name)
                     if rows_clipped is not None and can_clip:  # bound management needs the vectors that clipped
                         hi, lo = (k_hi + 0.5) * lsb / unit, (k_lo - 0.5) * lsb / unit
                         if i_a.size and (i_a.max() >= hi or i_a.min() <= lo):
@@ -208,8 +214,7 @@ class SliceReader:
                 z[p] *= self.cm0 / ps.code_max
         i_rec = None if ttr is None else z * lsb  # A
         k_lo, k_hi = adc.code_range
-        zb = self._z_bound.get((skey[0], skey[1], name))
-        can_clip = zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
+        can_clip = self._can_clip(s, skey, name)
         if rows_clipped is not None and can_clip and z.size and (z.max() >= k_hi + 0.5 or z.min() <= k_lo - 0.5):
             rows_clipped |= np.any((z >= k_hi + 0.5) | (z <= k_lo - 0.5), axis=(0, 2))
         codes, n_clip = adc_convert(z, 1.0, adc.n_levels, adc.signed, s.tie_window, None,
