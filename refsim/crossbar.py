@@ -84,9 +84,8 @@ class Crossbar:
         keep = {"per_cell": "devices", "output_referred": "reads_var"}.get(self._read_sampling, "reads")
         levels = weight_levels(self._w, config)
         self._tiles = program_arrays(levels, config, self._streams, draws, keep=keep)
-        # keep only the scalars of steps 1-2; trace() recomputes the level matrices (memory)
-        self._w_max, self._level_scale = levels.w_max, levels.level_scale
-        # the weight rescale w_max / lambda (X3): one number when every column shares w_max
+        # keep only the weight rescale w_max / lambda (X3) of steps 1-2; trace() recomputes the level
+        # matrices (memory). One number when every column shares w_max.
         col = levels.w_max / levels.level_scale
         self._col_scale = float(col[0]) if np.all(col == col[0]) else col
         del levels
@@ -220,7 +219,7 @@ class Crossbar:
     # -- internals --------------------------------------------------------------
     def _effective_weights(self) -> np.ndarray:
         """``W_eff`` of a linear pipeline (X4), see :func:`refsim.program.effective_weights`."""
-        return effective_weights(self._tiles, self._config, self.shape, self._w_max / self._level_scale)
+        return effective_weights(self._tiles, self._config, self.shape, self._col_scale)
 
     def _linear_forward(self, x2: np.ndarray) -> np.ndarray:
         """Linear pipeline: clip to the DAC's range (D2 with an ideal DAC), then ``x @ W_eff``."""
@@ -336,5 +335,5 @@ class Crossbar:
             stats["adc_total"] += total
         # a uniform weight rescale goes into the per-vector scale; a per-column one is applied by _forward
         scale = t.drift_scale * self._col_scale if np.ndim(self._col_scale) == 0 else t.drift_scale
-        acc = combine_terms(terms, shape, x_max, scale, None, out)
+        acc = combine_terms(terms, shape, x_max, scale, out)
         return acc, rows_clipped

@@ -10,7 +10,8 @@ all the drive passes of bit-serial inputs at once contributes one *stacked* term
 
 with the per-vector scale ``r_b = x_{max,b} \\cdot drift`` and the per-column weight rescale
 ``s_j = w_{max,j} / \\lambda``. :func:`combine_terms` computes it with as few passes over
-``(B, cols)`` as the terms allow: a single term needs one multiply.
+``(B, cols)`` as the terms allow: a single term needs one multiply. A uniform ``s`` is folded
+into ``r``; a per-column one is applied by the crossbar once, to the sum of the row tiles.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ def _reduce_stacked(terms: list[tuple[np.ndarray, float | np.ndarray]]) -> list[
 def weighted_sum(terms: list[tuple[np.ndarray, float]], shape: tuple[int, int]) -> np.ndarray:
     """``sum_t f_t a_t`` as a new ``shape`` array (the terms are left intact): the recorded X2 value."""
     out = np.zeros(shape)
-    for a, f in terms:
-        out += np.tensordot(f, a, axes=1) if a.ndim == 3 else a * f
+    for a, f in _reduce_stacked(terms):
+        out += a * f
     return out
 
 
@@ -59,9 +60,8 @@ def _scale_rows(a: np.ndarray, x_max: np.ndarray, c: float, out: np.ndarray | No
 
 
 def combine_terms(slices: list[tuple[list[tuple[np.ndarray, float]], float]], shape: tuple[int, int],
-                  x_max: np.ndarray, scale: float, col_scale: np.ndarray | None = None,
-                  out: np.ndarray | None = None) -> np.ndarray:
-    """Equation (X3): ``x_max[:, None] * scale * col_scale * sum_k 2^sigma_k sum_t f_t a_t``, shape
+                  x_max: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Equation (X3): ``x_max[:, None] * scale * sum_k 2^sigma_k sum_t f_t a_t``, shape
     ``shape = (B, cols)``.
 
     ``slices``: per weight slice ``(terms, 2^sigma_k)``, the terms as in the module docstring
@@ -69,21 +69,17 @@ def combine_terms(slices: list[tuple[list[tuple[np.ndarray, float]], float]], sh
     the slices, as the hardware's shift-and-add does; this order also keeps the result an odd
     function of the terms (negating every term negates the result exactly).
     ``x_max`` ``(B,)``; ``scale`` a number (drift compensation, and the weight rescale when it is
-    uniform); ``col_scale`` ``(cols,)`` or None. ``out``: optional ``(B, cols)`` array (or view) to
-    write into; it is returned.
+    uniform; a per-column rescale is the caller's, after the row tiles are summed). ``out``:
+    optional ``(B, cols)`` array (or view) to write into; it is returned.
     """
     slices = [(_reduce_stacked(terms), shift) for terms, shift in slices]
     if len(slices) == 1 and len(slices[0][0]) == 1 and slices[0][0][0][0].shape == shape:
         (((a, f),), shift), = slices  # one term: a single pass
-        res = _scale_rows(a, x_max, scale * shift * f, out)
-    else:
-        acc = None
-        for terms, shift in slices:
-            p = _sum_into_scratch(terms, shape)
-            if shift != 1.0:
-                p *= shift
-            acc = p if acc is None else np.add(acc, p, out=acc)
-        res = _scale_rows(acc, x_max, scale, out)
-    if col_scale is not None:
-        res *= col_scale
-    return res
+        return _scale_rows(a, x_max, scale * shift * f, out)
+    acc = None
+    for terms, shift in slices:
+        p = _sum_into_scratch(terms, shape)
+        if shift != 1.0:
+            p *= shift
+        acc = p if acc is None else np.add(acc, p, out=acc)
+    return _scale_rows(acc, x_max, scale, out)

@@ -82,6 +82,21 @@ class SliceReader:
         k_lo, k_hi = self.config.adc.code_range
         return zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
 
+    def _convert(self, s: SliceArrays, i: np.ndarray, lsb: float, u: np.ndarray | None, can_clip: bool,
+                 rows_clipped: np.ndarray | None, other_axes) -> tuple[np.ndarray, int]:
+        """The ADC (A1) of this read's currents ``i`` (scratch: overwritten), in units whose step is
+        ``lsb``. For bound management, marks in ``rows_clipped`` the vectors with an input beyond
+        the outermost decision levels (``other_axes``: every axis of ``i`` but the vector axis)."""
+        adc = self.config.adc
+        k_lo, k_hi = adc.code_range
+        if rows_clipped is not None and can_clip:
+            hi, lo = (k_hi + 0.5) * lsb, (k_lo - 0.5) * lsb
+            if i.size and (i.max() >= hi or i.min() <= lo):
+                rows_clipped |= np.any((i >= hi) | (i <= lo), axis=other_axes)
+        return adc_convert(i, lsb, adc.n_levels, adc.signed, s.tie_window, u,
+                           None if adc.levels == "sign_magnitude" else (k_lo, k_hi), overwrite=True,
+                           check_clip=can_clip)
+
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
                        draws: MultiplyDraws) -> np.ndarray:
         """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
@@ -177,16 +192,8 @@ class SliceReader:
                     u = None
                     if adc.rounding == "stochastic":
                         u = draws.uniform(f"{key}.{name}.{label}.adc", skey + (name, label, "adc"), i_a.shape)
-                    k_lo, k_hi = adc.code_range
                     can_clip = analog_acc or self._can_clip(s, skey, name)
-                    if rows_clipped is not None and can_clip:  # bound management needs the vectors that clipped
-                        hi, lo = (k_hi + 0.5) * lsb / unit, (k_lo - 0.5) * lsb / unit
-                        if i_a.size and (i_a.max() >= hi or i_a.min() <= lo):
-                            rows_clipped |= np.any((i_a >= hi) | (i_a <= lo), axis=1)
-                    # i_a is this read's own array: the ADC uses it as scratch
-                    codes, n_clip = adc_convert(i_a, lsb / unit, adc.n_levels, adc.signed, s.tie_window, u,
-                                                None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
-                                                overwrite=True, check_clip=can_clip)
+                    codes, n_clip = self._convert(s, i_a, lsb / unit, u, can_clip, rows_clipped, 1)
                     clipped += n_clip
                     total += codes.size
                     term = (codes, sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
@@ -213,13 +220,7 @@ class SliceReader:
             if ps.code_max != self.cm0:
                 z[p] *= self.cm0 / ps.code_max
         i_rec = None if ttr is None else z * lsb  # A
-        k_lo, k_hi = adc.code_range
-        can_clip = self._can_clip(s, skey, name)
-        if rows_clipped is not None and can_clip and z.size and (z.max() >= k_hi + 0.5 or z.min() <= k_lo - 0.5):
-            rows_clipped |= np.any((z >= k_hi + 0.5) | (z <= k_lo - 0.5), axis=(0, 2))
-        codes, n_clip = adc_convert(z, 1.0, adc.n_levels, adc.signed, s.tie_window, None,
-                                    None if adc.levels == "sign_magnitude" else (k_lo, k_hi),
-                                    overwrite=True, check_clip=can_clip)
+        codes, n_clip = self._convert(s, z, 1.0, None, self._can_clip(s, skey, name), rows_clipped, (0, 2))
         if ttr is not None:
             for p, ps in enumerate(passes):
                 ttr.reads.append(ReadTrace(k, name, ps.label, i_rec[p], codes[p].copy(), ps.coef * sign))

@@ -147,13 +147,12 @@ def test_combine_terms_equals_the_formula(data):
         slices.append((terms, 2.0 ** data.draw(st.integers(0, 6))))
     x_max = np.abs(gen.normal(size=b)) + 0.1
     scale = float(gen.uniform(0.5, 2.0))
-    col_scale = None if data.draw(st.booleans()) else gen.uniform(0.5, 2.0, size=cols)
     expected = np.zeros(shape)  # the formula, from copies (combine_terms overwrites its terms)
     for terms, shift in slices:
         for a, f in terms:
             expected += shift * f * np.broadcast_to(a, shape)
-    expected = expected * x_max[:, None] * scale * (1.0 if col_scale is None else col_scale)
-    got = combine_terms(slices, shape, x_max, scale, col_scale)
+    expected = expected * x_max[:, None] * scale
+    got = combine_terms(slices, shape, x_max, scale)
     mag = sum(abs(f) * sh * np.abs(a).max() for terms, sh in slices for a, f in terms) + 1.0
     assert got.shape == shape
     assert np.all(np.abs(got - expected) <= 1e-13 * mag * (x_max[:, None] * scale * 2.0))
