@@ -191,10 +191,16 @@ def _axes(img, fig: Figure, *, title, xlabel, ylabel, xticks=None, xticklabels=N
             else:
                 py = fig.to_pixel(fig.xlim[0], v)[1]
                 d.line([(l - 3, py), (l, py)], fill=FG)
+    _frame(img, d, fig.box, title=title, xlabel=xlabel, ylabel=ylabel, small=small, big=big)
+
+
+def _frame(img: Image.Image, d: ImageDraw.ImageDraw, box, *, title, xlabel, ylabel, small, big) -> None:
+    """The plot frame, the title above it, the x label below it and the y label to its left."""
+    l, t, r, b = box
     d.rectangle([l, t, r, b], outline=FG)
-    w, h = _text_size(d, title, big)
+    w, _ = _text_size(d, title, big)
     d.text(((l + r - w) / 2, 12), title, fill=FG, font=big)
-    w, h = _text_size(d, xlabel, small)
+    w, _ = _text_size(d, xlabel, small)
     d.text(((l + r - w) / 2, b + 30), xlabel, fill=FG, font=small)
     _vertical_text(img, ylabel, small, (16, (t + b) // 2))
 

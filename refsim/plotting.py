@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from refsim.plot_canvas import (  # noqa: F401  (COLORS, MARKERS, Figure, ticks: part of this module's API)
-    BG, COLORS, FG, MARKERS, Figure, _axes, _box, _check_size, _finite, _fmt, _font, _legend, _limits, _marker,
+    BG, COLORS, FG, MARKERS, Figure, _axes, _box, _check_size, _finite, _fmt, _font, _frame, _legend, _limits, _marker,
     _save, _text_size, _vertical_text, log_ticks, nice_ticks,
 )
 
@@ -239,9 +239,4 @@ def _axes_index(img, fig: Figure, rows: int, cols: int, *, title, xlabel, ylabel
                 py = fig.to_pixel(0, v)[1]
                 d.line([(l - 5, py), (l, py)], fill=FG)
                 d.text((l - 8 - w, py - h / 2 - 2), lab, fill=FG, font=small)
-    d.rectangle([l, t, r, b], outline=FG)
-    w, _ = _text_size(d, title, big)
-    d.text(((l + r - w) / 2, 12), title, fill=FG, font=big)
-    w, _ = _text_size(d, xlabel, small)
-    d.text(((l + r - w) / 2, b + 30), xlabel, fill=FG, font=small)
-    _vertical_text(img, ylabel, small, (16, (t + b) // 2))
+    _frame(img, d, fig.box, title=title, xlabel=xlabel, ylabel=ylabel, small=small, big=big)
