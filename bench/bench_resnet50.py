@@ -27,21 +27,7 @@ import numpy as np
 import refsim
 from refsim.nn import resnet_from_state_dict
 from refsim.nn.resnet import resnet_param_shapes
-
-
-def random_params(shapes: dict, rng: np.random.Generator) -> dict:
-    """Random parameters for ``shapes`` (key -> shape): He-normal weights, random BatchNorm statistics."""
-    sd = {}
-    for key, shape in shapes.items():
-        if key.endswith("running_var"):
-            sd[key] = rng.uniform(0.5, 1.5, shape)
-        elif key.endswith(("running_mean", ".bias")):
-            sd[key] = rng.normal(0.0, 0.1, shape)
-        elif len(shape) == 1:
-            sd[key] = rng.uniform(0.5, 1.5, shape)
-        else:
-            sd[key] = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
-    return sd
+from refsim.nn.statedict import random_params
 
 
 def random_state_dict(rng: np.random.Generator) -> dict:

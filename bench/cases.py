@@ -14,6 +14,7 @@ import numpy as np
 
 import refsim
 from refsim.devices import NoiseConfig
+from refsim.nn.statedict import random_params
 
 __all__ = ["Case", "CASES", "QUICK", "FULL", "NETWORKS", "build_inputs", "build_network", "wire_config"]
 
@@ -97,33 +98,24 @@ NETWORKS = {
 }
 
 
-def _random_params(shapes: dict, rng: np.random.Generator) -> dict:
-    """Random parameters for ``shapes``, as :func:`bench.bench_resnet50.random_state_dict` draws them."""
-    from bench.bench_resnet50 import random_params
-
-    return random_params(shapes, rng)
-
-
 def build_inputs(net: str, seed: int, weights: str | None = None) -> tuple[dict, np.ndarray]:
     """State dict (real weights from ``weights``, else random with ``seed``) and one image ``(1, 3, S, S)``.
 
-    ResNet-50 random weights come from :func:`bench.bench_resnet50.random_state_dict`; the
-    image is ``rng.normal`` drawn after the weights, as in that benchmark.
+    Random weights come from :func:`refsim.nn.statedict.random_params` (for ResNet-50 the same
+    draws as :func:`bench.bench_resnet50.random_state_dict`); the image is ``rng.normal`` drawn
+    after the weights, as in that benchmark.
     """
     kind, depth, size = NETWORKS[net]
     rng = np.random.default_rng(seed)
     if weights is not None:
         from refsim.io import load_state_dict
         sd = load_state_dict(weights)
-    elif net == "resnet50":
-        from bench.bench_resnet50 import random_state_dict
-        sd = random_state_dict(rng)
     elif kind == "resnet":
         from refsim.nn.resnet import resnet_param_shapes
-        sd = _random_params(resnet_param_shapes(depth), rng)
+        sd = random_params(resnet_param_shapes(depth), rng)
     else:
         from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
-        sd = _random_params(cifar_resnet_param_shapes(depth), rng)
+        sd = random_params(cifar_resnet_param_shapes(depth), rng)
     return sd, rng.normal(size=(1, 3, size, size))
 
 

@@ -41,9 +41,9 @@ def test_matvec_timer_and_pass_matmul_time():
 
 
 def _tiny_sd():
-    from bench.cases import _random_params
+    from refsim.nn.statedict import random_params
     from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
-    return _random_params(cifar_resnet_param_shapes(20), np.random.default_rng(0))
+    return random_params(cifar_resnet_param_shapes(20), np.random.default_rng(0))
 
 
 def test_suite_runs_and_reports(tmp_path):

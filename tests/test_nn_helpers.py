@@ -30,21 +30,6 @@ def ideal():
     return refsim.presets.get("ideal")
 
 
-def random_bn_state(rng, shapes: dict) -> dict:
-    """Random parameters for a state-dict shape table: He-normal convs, sane BatchNorm statistics."""
-    sd = {}
-    for k, s in shapes.items():
-        if k.endswith("running_var"):
-            sd[k] = rng.uniform(0.5, 1.5, s)
-        elif k.endswith(("running_mean", ".bias")):
-            sd[k] = rng.normal(0.0, 0.1, s)
-        elif len(s) == 1:  # BatchNorm gamma
-            sd[k] = rng.uniform(0.5, 1.5, s)
-        else:
-            sd[k] = rng.normal(0.0, np.sqrt(2.0 / np.prod(s[1:])), s)
-    return sd
-
-
 def test_rel_err_detects_a_wrong_answer():
     """The checker itself must fail on a wrong input (not only pass on a right one)."""
     a = np.array([1.0, 2.0, 3.0])

@@ -9,7 +9,8 @@ import refsim
 from refsim.nn import cifar_resnet_from_state_dict, layer_report, resnet_from_state_dict
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_param_shapes
-from test_nn_helpers import RTOL_EXACT, ideal, random_bn_state, rel_err
+from refsim.nn.statedict import random_params
+from test_nn_helpers import RTOL_EXACT, ideal, rel_err
 
 #: BN folding changes the order of operations: conv(x, W*a) + b' vs (conv(x, W) - mu) * a + beta.
 RTOL_FOLD = 1e-11
@@ -52,7 +53,7 @@ def test_depth_is_inferred_from_keys(depth):
 
 
 def test_resnet18_ideal_equals_digital_and_records():
-    sd = random_bn_state(np.random.default_rng(0), resnet_param_shapes(18, num_classes=7))
+    sd = random_params(resnet_param_shapes(18, num_classes=7), np.random.default_rng(0))
     analog = {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer4.1.conv2"}  # keep the test fast
     net = resnet_from_state_dict(sd, config=lambda name: ideal() if name in analog else None, seed=1)
     x = np.random.default_rng(1).normal(size=(2, 3, 64, 64))
@@ -67,7 +68,7 @@ def test_resnet18_ideal_equals_digital_and_records():
 
 
 def test_state_dict_errors_name_keys_and_shapes():
-    sd = random_bn_state(np.random.default_rng(0), resnet_param_shapes(18))
+    sd = random_params(resnet_param_shapes(18), np.random.default_rng(0))
     bad = dict(sd)
     bad["layer1.0.conv1.weight"] = np.zeros((64, 64, 1, 1))
     with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight': shape \(64, 64, 1, 1\) .* \(64, 64, 3, 3\)"):
@@ -84,7 +85,7 @@ def test_state_dict_errors_name_keys_and_shapes():
 
 
 def test_cifar_resnet20_structure_ideal_fold_and_prefix():
-    sd = random_bn_state(np.random.default_rng(2), cifar_resnet_param_shapes(20))
+    sd = random_params(cifar_resnet_param_shapes(20), np.random.default_rng(2))
     net = cifar_resnet_from_state_dict({"module." + k: v for k, v in sd.items()}, config=ideal())
     assert net.depth == 20 and len(net.layers()) == 20  # 19 convs + linear
     x = np.random.default_rng(3).normal(size=(2, 3, 32, 32))
@@ -126,7 +127,7 @@ def test_noisy_network_is_reproducible_and_seed_dependent():
     if "rasch2023_standard" not in refsim.presets.names():
         pytest.skip("no noisy preset registered")
     cfg = refsim.presets.get("rasch2023_standard")
-    sd = random_bn_state(np.random.default_rng(5), cifar_resnet_param_shapes(8))  # smallest: keeps the test fast
+    sd = random_params(cifar_resnet_param_shapes(8), np.random.default_rng(5))  # smallest: keeps the test fast
     x = np.random.default_rng(6).normal(size=(1, 3, 32, 32))
     y1 = cifar_resnet_from_state_dict(sd, config=cfg, seed=7)(x)
     cifar_resnet_from_state_dict(sd, config=cfg, seed=8)  # unrelated construction in between

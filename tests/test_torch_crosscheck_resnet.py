@@ -13,7 +13,8 @@ nn = torch.nn
 from refsim.nn import cifar_resnet_from_state_dict, resnet_from_state_dict  # noqa: E402
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes  # noqa: E402
 from refsim.nn.resnet import resnet_param_shapes  # noqa: E402
-from test_nn_helpers import TOL_TORCH, ideal, random_bn_state, rel_err  # noqa: E402
+from refsim.nn.statedict import random_params
+from test_nn_helpers import TOL_TORCH, ideal, rel_err  # noqa: E402
 from test_nn_resnet import cifar_images, load_checkpoint  # noqa: E402
 
 
@@ -108,7 +109,7 @@ def load_into(model, sd):
 
 
 def test_cifar_resnet20_matches_torch():
-    sd = random_bn_state(np.random.default_rng(10), cifar_resnet_param_shapes(20))
+    sd = random_params(cifar_resnet_param_shapes(20), np.random.default_rng(10))
     ref_model = load_into(TorchCifarResNet(3), sd)
     x = np.random.default_rng(11).normal(size=(4, 3, 32, 32))
     with torch.no_grad():
@@ -119,7 +120,7 @@ def test_cifar_resnet20_matches_torch():
 @pytest.mark.slow
 def test_resnet50_torchvision_layout_matches_torch():
     """One ResNet-50 forward, ideal preset, random weights, 224x224: logits ~1e-10, same top-5."""
-    sd = random_bn_state(np.random.default_rng(12), resnet_param_shapes(50))
+    sd = random_params(resnet_param_shapes(50), np.random.default_rng(12))
     ref_model = load_into(TorchResNet50(), sd)
     x = np.random.default_rng(13).normal(size=(1, 3, 224, 224))
     with torch.no_grad():

@@ -6,10 +6,11 @@ the keys and shapes are checked here.
 """
 from __future__ import annotations
 
+import numpy as np
 
 from refsim.nn.functional import as_float64
 
-__all__ = ["strip_prefix", "check_state_dict", "bn_shapes", "IGNORED_SUFFIXES"]
+__all__ = ["strip_prefix", "check_state_dict", "bn_shapes", "random_params", "IGNORED_SUFFIXES"]
 
 #: Buffers present in PyTorch state dicts that inference does not use.
 IGNORED_SUFFIXES = (".num_batches_tracked",)
@@ -60,3 +61,22 @@ def check_state_dict(state_dict: dict, expected: dict, model: str) -> dict:
 def bn_shapes(prefix: str, channels: int) -> dict:
     """Expected BatchNorm2d entries ``{prefix}.weight/bias/running_mean/running_var``."""
     return {f"{prefix}.{k}": (channels,) for k in ("weight", "bias", "running_mean", "running_var")}
+
+
+def random_params(shapes: dict, rng: np.random.Generator) -> dict:
+    """Random parameters for a shape table (key -> shape), drawn in key order from ``rng``, with
+    non-trivial BatchNorm statistics (unlike :func:`refsim.inference.random_state_dict`, which
+    initializes as torchvision does): He-normal weights ``N(0, 2 / fan_in)``, running variances and
+    BatchNorm scales ``U(0.5, 1.5)``, running means and biases ``N(0, 0.1^2)``. For tests and
+    benchmarks, where an identity BatchNorm would hide errors."""
+    sd = {}
+    for key, shape in shapes.items():
+        if key.endswith("running_var"):
+            sd[key] = rng.uniform(0.5, 1.5, shape)
+        elif key.endswith(("running_mean", ".bias")):
+            sd[key] = rng.normal(0.0, 0.1, shape)
+        elif len(shape) == 1:  # BatchNorm gamma
+            sd[key] = rng.uniform(0.5, 1.5, shape)
+        else:
+            sd[key] = rng.normal(0.0, np.sqrt(2.0 / np.prod(shape[1:])), shape)
+    return sd
