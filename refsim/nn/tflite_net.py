@@ -1,0 +1,270 @@
+r"""A uint8-quantized TFLite graph (e.g. MobileNetV2) on refsim layers.
+
+:func:`tflite_net` turns a :class:`refsim.io.tflite.TFLiteModel` into a
+:class:`QuantizedNet`. Every CONV_2D and DEPTHWISE_CONV_2D becomes a
+:class:`refsim.nn.Conv2d` whose weight is the file's integer weight minus its
+zero point, :math:`W = q_w - z_w \in [-255, 255]` (PyTorch layout; depthwise:
+``groups = C_in``); its input is the integer activation minus its zero point,
+:math:`x = q_x - z_x`, zero-padded as TFLite pads (SAME: ``ceil(H/s)`` outputs,
+``floor(P/2)`` rows on top, the rest at the bottom). The layer's output is the
+int32 accumulator :math:`\sum x W` (eq. Q1), computed
+
+* digitally (``digital=True`` or ``config=None``): exact float64 matmuls of
+  integers below :math:`2^{53}`, hence exactly TFLite's int32 sums;
+* on crossbars: the 8-bit weights map onto the conductance levels, and the
+  analog result is rounded to the nearest integer (the digital accumulator
+  register, saturated to int32).
+
+Everything else is digital and exactly TFLite's integer kernels
+(:mod:`refsim.nn.quantized`): bias, requantization with fused ReLU6 clamping
+(eq. Q1), ADD (eq. Q2), AVERAGE_POOL_2D (eq. Q3), RESHAPE, and the uint8
+SOFTMAX of TFLite's optimized kernel (eq. Q4).
+
+Activations travel as q values (int64 arrays); 4-D tensors as NCHW (TFLite
+stores NHWC). ``forward`` takes a uint8 NHWC batch and returns the
+dequantized input of the final SOFTMAX, :math:`s\,(q - z)` (the logits).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from refsim.nn.conv import Conv2d
+from refsim.nn.engine import check_seed, forward_with_record
+from refsim.nn.quantized import (
+    INT32_MAX, INT32_MIN, AddParams, activation_range, average_pool_uint8, conv_multiplier,
+    quantize_multiplier, quantized_add, requantize,
+)
+
+__all__ = ["QuantizedNet", "tflite_net", "tflite_softmax_uint8", "same_padding"]
+
+
+def same_padding(size: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
+    """TFLite's output size and (before, after) padding along one axis.
+
+    SAME: ``out = ceil(size / stride)``; VALID: ``out = floor((size - k_eff) / stride) + 1``;
+    ``total = max((out - 1) stride + k_eff - size, 0)``, ``before = total // 2`` and
+    ``after = (out - 1) stride + k_eff - size - before`` (negative: rows never read).
+    """
+    k_eff = (kernel - 1) * dilation + 1
+    out = (size + stride - 1) // stride if padding == "SAME" else (size - k_eff + stride) // stride
+    before = max((out - 1) * stride + k_eff - size, 0) // 2 if padding == "SAME" else 0
+    return out, before, (out - 1) * stride + k_eff - size - before
+
+
+def tflite_softmax_uint8(q: np.ndarray, s_in, beta, s_out) -> np.ndarray:
+    r"""TFLite's uint8 SOFTMAX (optimized kernel, lookup table), eq. Q4, in float32.
+
+    ``table[255 - v] = expf(float32(-s_in beta) * v)``; per row with maximum
+    :math:`m`: :math:`e_j` = table[255 - m + q_j], :math:`S = \sum_j e_j`
+    (float32, in order), :math:`q'_j = \mathrm{int}(e_j \cdot (1 / (S s_{out})) + 0.5)`
+    clamped to 0..255. ``expf`` is float64 ``exp`` rounded to float32.
+    """
+    scale = np.float32(-np.float32(s_in) * np.float32(beta))
+    vals = np.arange(256, dtype=np.float32)
+    table = np.exp((scale * vals).astype(np.float64)).astype(np.float32)[::-1]  # table[255 - v]
+    q = np.asarray(q, dtype=np.int64)
+    rows = q.reshape(-1, q.shape[-1])
+    out = np.empty_like(rows)
+    for r, row in enumerate(rows):
+        e = table[255 - row.max() + row]  # float32
+        total = np.float32(0)
+        for v in e:  # sequential float32 sum, as the C++ loop
+            total = np.float32(total + v)
+        inv = np.float32(np.float32(1) / np.float32(total * np.float32(s_out)))
+        out[r] = np.clip((e * inv + np.float32(0.5)).astype(np.float32).astype(np.int64), 0, 255)
+    return out.reshape(q.shape)
+
+
+def _per_tensor(t, what: str, dtype: str = "uint8"):
+    if t.dtype != dtype or t.scale is None or t.scale.size != 1:
+        raise ValueError(f"{what}: tensor {t.name!r} is {t.dtype} with "
+                         f"{0 if t.scale is None else t.scale.size} scales; expected per-tensor {dtype}")
+    return np.float32(t.scale[0]), int(t.zero_point[0])
+
+
+def _layer_name(weight_name: str, index: int, taken: set) -> str:
+    """``MobilenetV2/expanded_conv_1/expand/Conv2D_Fold;...`` -> ``MobilenetV2/expanded_conv_1/expand``."""
+    name = weight_name.split(";")[0].rsplit("/", 1)[0] if "/" in weight_name else ""
+    return name if name and name not in taken else f"op{index}"
+
+
+class _Conv:
+    def __init__(self, op, t, name, config, seed):
+        x, w, b = (t[i] if i >= 0 else None for i in (op.inputs + (-1,))[:3])
+        y = t[op.outputs[0]]
+        self.sx, self.zx = _per_tensor(x, f"{op.opcode} {name} input")
+        sw, zw = _per_tensor(w, f"{op.opcode} {name} weight")
+        self.sy, self.zy = _per_tensor(y, f"{op.opcode} {name} output")
+        if w.data is None or len(w.shape) != 4 or len(x.shape) != 4:
+            raise ValueError(f"{op.opcode} {name}: needs a constant 4-D weight and a 4-D input")
+        o = op.options
+        wq = w.data.astype(np.float64) - zw
+        if op.opcode == "DEPTHWISE_CONV_2D":  # (1, kh, kw, C_in * dm)
+            c_in, dm = x.shape[3], o["depth_multiplier"]
+            if w.shape[0] != 1 or dm < 1 or w.shape[3] != c_in * dm:
+                raise ValueError(f"{name}: depthwise weight {w.shape} for {c_in} channels, multiplier {dm}")
+            weight, groups = wq.transpose(3, 0, 1, 2), c_in  # (C_out, 1, kh, kw)
+        else:  # (C_out, kh, kw, C_in)
+            if w.shape[3] != x.shape[3]:
+                raise ValueError(f"{name}: weight {w.shape} for an input of {x.shape[3]} channels")
+            weight, groups = wq.transpose(0, 3, 1, 2), 1
+        self.bias = np.zeros(weight.shape[0], np.int64)
+        if b is not None:
+            if b.dtype != "int32" or b.data is None or b.shape != (weight.shape[0],):
+                raise ValueError(f"{name}: bias must be a constant int32 ({weight.shape[0]},); got {b.dtype} {b.shape}")
+            self.bias = b.data.astype(np.int64)
+        self.stride = (o["stride_h"], o["stride_w"])
+        dil = (o["dilation_h_factor"], o["dilation_w_factor"])
+        self.pads = []
+        for ax in (1, 2):
+            out, before, after = same_padding(x.shape[ax], w.shape[ax], self.stride[ax - 1], dil[ax - 1],
+                                              o["padding"])
+            if out != y.shape[ax]:
+                raise ValueError(f"{name}: output size {y.shape[ax]} on axis {ax}; TFLite gives {out}")
+            self.pads.append((before, after))
+        self.mult = quantize_multiplier(conv_multiplier(self.sx, sw, self.sy))
+        self.act = activation_range(o["fused_activation_function"], self.sy, self.zy)
+        self.layer = Conv2d(weight, None, stride=self.stride, dilation=dil, groups=groups, name=name,
+                            config=config, seed=seed)
+
+    def __call__(self, q, digital, records):
+        x = q.astype(np.float64) - self.zx  # (N, C, H, W)
+        (t, bt), (l, br) = self.pads
+        x = np.pad(x[:, :, :x.shape[2] + min(bt, 0), :x.shape[3] + min(br, 0)],
+                   ((0, 0), (0, 0), (t, max(bt, 0)), (l, max(br, 0))))
+        acc = self.layer._run(x, digital, records)  # (N, C_out, OH, OW), integer-valued
+        acc = np.clip(np.rint(acc), INT32_MIN, INT32_MAX).astype(np.int64) + self.bias[:, None, None]
+        return requantize(acc, *self.mult, self.zy, self.act)
+
+
+def _check_same(t_in, t_out, what: str):
+    if (_per_tensor(t_in, what) != _per_tensor(t_out, what)):
+        raise ValueError(f"{what}: input and output quantization differ; TFLite requires them equal")
+
+
+class QuantizedNet:
+    """A uint8 TFLite graph whose convolutions run on crossbars (see the module docstring).
+
+    Shapes: x uint8 (N, H, W, C) NHWC (TFLite's layout) -> logits float64 (N, classes).
+    """
+
+    def __init__(self, model, *, config=None, seed: int = 0):
+        self.model, self.seed = model, check_seed(seed)
+        t = model.tensors
+        if len(model.inputs) != 1 or len(model.outputs) != 1:
+            raise ValueError(f"tflite model: {len(model.inputs)} inputs, {len(model.outputs)} outputs; expected 1 and 1")
+        self.input_tensor = t[model.inputs[0]]
+        self.input_scale, self.input_zero_point = _per_tensor(self.input_tensor, "model input")
+        if len(self.input_tensor.shape) != 4 or self.input_tensor.shape[0] != 1:
+            raise ValueError(f"model input: shape {self.input_tensor.shape}; expected (1, H, W, C)")
+        self.steps, self._layers, taken = [], {}, set()
+        self.logits_tensor = None
+        for op in model.operators:
+            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                name = _layer_name(t[op.inputs[1]].name, op.index, taken)
+                taken.add(name)
+                step = _Conv(op, t, name, config, self.seed)
+                self._layers[name] = step.layer
+            elif op.opcode == "ADD":
+                (s1, z1), (s2, z2) = (_per_tensor(t[i], f"ADD op{op.index} input") for i in op.inputs)
+                sy, zy = _per_tensor(t[op.outputs[0]], f"ADD op{op.index} output")
+                if t[op.inputs[0]].shape != t[op.inputs[1]].shape:
+                    raise NotImplementedError(f"ADD op{op.index}: broadcasting is not supported")
+                step = AddParams(s1, z1, s2, z2, sy, zy,
+                                 activation_range(op.options["fused_activation_function"], sy, zy))
+            elif op.opcode == "AVERAGE_POOL_2D":
+                _check_same(t[op.inputs[0]], t[op.outputs[0]], f"AVERAGE_POOL_2D op{op.index}")
+                step = op
+            elif op.opcode == "RESHAPE":
+                _check_same(t[op.inputs[0]], t[op.outputs[0]], f"RESHAPE op{op.index}")
+                step = op
+            elif op.opcode == "SOFTMAX":
+                step = op
+                self.logits_tensor = op.inputs[0]
+            else:  # the reader refuses other ops; kept for a hand-built model
+                raise NotImplementedError(f"operator {op.opcode} is not supported")
+            self.steps.append((op, step))
+        self.output_index = model.outputs[0]
+        if self.logits_tensor is None:
+            self.logits_tensor = self.output_index
+        self.num_classes = int(t[self.logits_tensor].shape[-1])
+
+    def layers(self) -> dict:
+        """Every crossbar-backed layer (:class:`refsim.nn.Conv2d`), by name, in execution order."""
+        return dict(self._layers)
+
+    @property
+    def n_arrays(self) -> int:
+        return sum(layer.n_arrays for layer in self._layers.values())
+
+    def _check_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        want = self.input_tensor.shape[1:]
+        if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != want:
+            raise ValueError(f"x: received dtype {x.dtype}, shape {x.shape}; expected uint8 (N, "
+                             f"{', '.join(map(str, want))}) NHWC (refsim.preprocess.tflite_preprocess)")
+        return x
+
+    def run(self, x, *, digital: bool = False, records: dict | None = None) -> dict:
+        """Every tensor's q values (int64) by tensor index; 4-D tensors in NCHW order."""
+        x = self._check_input(x)
+        t = self.model.tensors
+        vals = {self.model.inputs[0]: x.transpose(0, 3, 1, 2).astype(np.int64)}
+        for op, step in self.steps:
+            a = vals[op.inputs[0]]
+            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                y = step(a, digital, records)
+            elif op.opcode == "ADD":
+                y = quantized_add(a, vals[op.inputs[1]], step)
+            elif op.opcode == "AVERAGE_POOL_2D":
+                o, shp = op.options, t[op.inputs[0]].shape
+                geo = [same_padding(shp[ax], o[k], o[s], 1, o["padding"])
+                       for ax, k, s in ((1, "filter_height", "stride_h"), (2, "filter_width", "stride_w"))]
+                sy, zy = _per_tensor(t[op.outputs[0]], "AVERAGE_POOL_2D output")
+                y = average_pool_uint8(a, (o["filter_height"], o["filter_width"]), (o["stride_h"], o["stride_w"]),
+                                       (geo[0][1], geo[1][1]), (geo[0][0], geo[1][0]),
+                                       activation_range(o["fused_activation_function"], sy, zy))
+            elif op.opcode == "RESHAPE":
+                shape = t[op.outputs[0]].shape
+                nhwc = a.transpose(0, 2, 3, 1) if a.ndim == 4 else a
+                y = nhwc.reshape((a.shape[0],) + tuple(shape[1:]))
+                y = y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
+            else:  # SOFTMAX
+                s_in, _ = _per_tensor(t[op.inputs[0]], "SOFTMAX input")
+                s_out, z_out = _per_tensor(t[op.outputs[0]], "SOFTMAX output")
+                if z_out != 0:
+                    raise NotImplementedError(f"SOFTMAX output zero point {z_out}; TFLite's uint8 kernel needs 0")
+                y = tflite_softmax_uint8(a, s_in, op.options["beta"], s_out)
+            vals[op.outputs[0]] = y
+        return vals
+
+    def tensors(self, x, *, digital: bool = False) -> dict:
+        """Every tensor of the forward pass by TFLite name, in TFLite's layout (NHWC), as uint8."""
+        vals = self.run(x, digital=digital)
+        return {self.model.tensors[i].name: (v.transpose(0, 2, 3, 1) if v.ndim == 4 else v).astype(np.uint8)
+                for i, v in vals.items()}
+
+    def quantized_outputs(self, x, *, digital: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(logits_q, output_q)``: uint8 input of the final SOFTMAX and the graph output, (N, classes)."""
+        vals = self.run(x, digital=digital)
+        flat = lambda v: v.reshape(v.shape[0], -1).astype(np.uint8)  # noqa: E731
+        return flat(vals[self.logits_tensor]), flat(vals[self.output_index])
+
+    def forward(self, x, *, digital: bool = False, record: bool = False):
+        """Logits :math:`s (q - z)` float64 (N, classes); ``record=True`` adds every conv's record."""
+        return forward_with_record(self._forward, x, digital, record)
+
+    __call__ = forward
+
+    def _forward(self, x, digital, records):
+        q = self.run(x, digital=digital, records=records)[self.logits_tensor]
+        s, z = _per_tensor(self.model.tensors[self.logits_tensor], "logits")
+        return float(s) * (q.reshape(q.shape[0], -1).astype(np.float64) - z)
+
+
+def tflite_net(source, *, config=None, seed: int = 0) -> QuantizedNet:
+    """Read a ``.tflite`` file (path, bytes or a :class:`TFLiteModel`) and build its :class:`QuantizedNet`."""
+    from refsim.io.tflite import TFLiteModel, read_tflite
+
+    model = source if isinstance(source, TFLiteModel) else read_tflite(source)
+    return QuantizedNet(model, config=config, seed=seed)

@@ -1,0 +1,81 @@
+"""Record the TFLite interpreter's outputs of MobileNetV2 (quantized) on the shared ImageNet samples.
+
+Runs in a separate environment with the LiteRT interpreter (never imported by refsim or the tests)::
+
+    python3 -m venv /tmp/litert && /tmp/litert/bin/pip install ai-edge-litert==2.3.0 numpy pillow
+    /tmp/litert/bin/python tests/data/make_mobilenet_reference.py [DATA_DIR] [OUT.npz]
+
+DATA_DIR defaults to ``../shared/data``; OUT to ``tests/data/mobilenet_v2_tflite_reference.npz``.
+
+The input preprocessing is written out here independently of refsim (PIL only):
+RGB -> centre crop of 87.5 % as ``tf.image.central_crop`` (``top = H // 16``,
+``height = H - 2 * top``, same for the width) -> PIL bilinear resize to 224 x 224 ->
+uint8 NHWC fed as it is (the model's input quantization, scale 1/128 and zero
+point 128, maps 0..255 to [-1, 1)). The SHA-256 of each uint8 input is recorded, so
+the tests check that ``refsim.preprocess.tflite_preprocess`` feeds the same bytes.
+
+Three op resolvers are recorded: ``ref`` (TFLite's reference kernels, BUILTIN_REF),
+``builtin`` (optimized kernels, no delegate) and ``xnnpack`` (the default, XNNPACK
+delegate). For each: the uint8 input of the final SOFTMAX (the logits) and the uint8
+output (probabilities, scale 1/256).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from ai_edge_litert import __version__ as litert_version
+from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+RESOLVERS = {"ref": OpResolverType.BUILTIN_REF, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+             "xnnpack": OpResolverType.AUTO}
+
+
+def preprocess(path: Path) -> np.ndarray:
+    """uint8 (1, 224, 224, 3): central crop 87.5 % then PIL bilinear resize."""
+    with Image.open(path) as im:
+        im = im.convert("RGB")
+        w, h = im.size
+        top, left = h // 16, w // 16
+        im = im.crop((left, top, w - left, h - top)).resize((224, 224), resample=Image.BILINEAR)
+        return np.asarray(im, dtype=np.uint8)[None]
+
+
+def main(argv: list) -> None:
+    data = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data"
+    out = Path(argv[2]) if len(argv) > 2 else Path(__file__).resolve().parent / "mobilenet_v2_tflite_reference.npz"
+    model = data / "mobilenet" / "mobilenet_v2_1.0_224_quant.tflite"
+    images = sorted((data / "imagenet-samples").glob("*.JPEG"))
+    wnids = [line.split()[0] for line in (data / "imagenet-samples" / "classes.txt").read_text().splitlines()]
+    inputs = [preprocess(p) for p in images]
+    record = {"names": np.array([p.name for p in images]),
+              "input_sha256": np.array([hashlib.sha256(x.tobytes()).hexdigest() for x in inputs]),
+              "labels": np.array([wnids.index(p.name.split("_")[0]) + 1 for p in images], dtype=np.int64),
+              "model_sha256": np.array(hashlib.sha256(model.read_bytes()).hexdigest()),
+              "interpreter": np.array(f"ai-edge-litert {litert_version}")}
+    for key, resolver in RESOLVERS.items():
+        it = Interpreter(model_path=str(model), experimental_op_resolver_type=resolver,
+                         experimental_preserve_all_tensors=True)
+        it.allocate_tensors()
+        inp, outp = it.get_input_details()[0]["index"], it.get_output_details()[0]["index"]
+        softmax = [op for op in it._get_ops_details() if op["op_name"] == "SOFTMAX"][-1]
+        logits, probs = [], []
+        for x in inputs:
+            it.set_tensor(inp, x)
+            it.invoke()
+            logits.append(it.get_tensor(int(softmax["inputs"][0])).reshape(-1).copy())
+            probs.append(it.get_tensor(outp).reshape(-1).copy())
+        record[f"logits_q_{key}"] = np.stack(logits).astype(np.uint8)
+        record[f"output_q_{key}"] = np.stack(probs).astype(np.uint8)
+        top1 = np.argmax(record[f"logits_q_{key}"], axis=1)
+        print(f"{key}: top-1 (argmax of the logits) {int(np.sum(top1 == record['labels']))} / {len(images)}")
+    np.savez_compressed(out, **record)
+    print(f"wrote {out} ({out.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
