@@ -78,11 +78,13 @@ def srdhm(a: np.ndarray, b: int) -> np.ndarray:
     ``a == b == INT32_MIN`` saturates to ``INT32_MAX``.
     """
     a = np.asarray(a, dtype=np.int64)
-    ab = a * np.int64(b)
-    s = ab + np.where(ab >= 0, np.int64(2**30), np.int64(1 - 2**30))
-    out = np.where(s >= 0, s >> 31, -((-s) >> 31))
+    # trunc((ab + nu) / 2^31) == floor((ab + 2^30) / 2^31) for both signs of ab
+    # (ab < 0: ab + 1 - 2^30 < 0, and trunc(s / 2^31) = (s + 2^31 - 1) >> 31)
+    out = a * np.int64(b)
+    out += np.int64(2**30)
+    out >>= 31
     if b == INT32_MIN:
-        out = np.where(a == INT32_MIN, INT32_MAX, out)
+        out[a == INT32_MIN] = INT32_MAX
     return out
 
 
@@ -95,9 +97,14 @@ def rounding_divide_by_pot(x: np.ndarray, exponent: int) -> np.ndarray:
     if not 0 <= exponent <= 31:
         raise ValueError(f"exponent: received {exponent}; expected 0..31")
     x = np.asarray(x, dtype=np.int64)
-    mask = np.int64((1 << exponent) - 1)
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + ((x & mask) > threshold)
+    if exponent == 0:
+        return x.copy()
+    # remainder > threshold  <=>  floor((x + 2^(k-1) - [x < 0]) / 2^k) rounds up; x >> 63 = -[x < 0]
+    out = x >> 63
+    out += x
+    out += np.int64(1 << (exponent - 1))
+    out >>= exponent
+    return out
 
 
 def multiply_by_quantized_multiplier(x: np.ndarray, q: int, e: int) -> np.ndarray:
@@ -139,8 +146,9 @@ def activation_range(activation: str, scale: np.float32, zero_point: int, qmin: 
 
 def requantize(acc: np.ndarray, q: int, e: int, zero_point: int, act: tuple[int, int]) -> np.ndarray:
     """Eq. Q1: int32 accumulator -> clamped output in q units (int64 array)."""
-    out = multiply_by_quantized_multiplier(acc, q, e) + int(zero_point)
-    return np.clip(out, act[0], act[1])
+    out = multiply_by_quantized_multiplier(acc, q, e)
+    out += int(zero_point)
+    return np.clip(out, act[0], act[1], out=out)
 
 
 class AddParams:
