@@ -45,6 +45,34 @@ def preprocess(path: Path) -> np.ndarray:
         return np.asarray(im, dtype=np.uint8)[None]
 
 
+def graph_facts(model: Path) -> dict:
+    """The interpreter's view of the graph, an oracle for refsim's flatbuffer reader.
+
+    Per tensor: name, shape, dtype, scale and zero point (0 and 0 when not quantized),
+    SHA-256 of the constant data ('' for activations); per operator: name, inputs, outputs.
+    """
+    it = Interpreter(model_path=str(model), experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    details = sorted(it.get_tensor_details(), key=lambda d: d["index"])
+    consts = {int(i) for op in it._get_ops_details() for i in op["inputs"]} - {
+        int(i) for op in it._get_ops_details() for i in op["outputs"]} - {d["index"] for d in it.get_input_details()}
+    ops = it._get_ops_details()
+    join = lambda v: ",".join(str(int(i)) for i in v)  # noqa: E731
+    return {
+        "tensor_names": np.array([d["name"] for d in details]),
+        "tensor_shapes": np.array([join(d["shape"]) for d in details]),
+        "tensor_dtypes": np.array([np.dtype(d["dtype"]).name for d in details]),
+        "tensor_scales": np.array([d["quantization"][0] for d in details], dtype=np.float32),
+        "tensor_zero_points": np.array([d["quantization"][1] for d in details], dtype=np.int64),
+        "tensor_sha256": np.array([hashlib.sha256(it.get_tensor(d["index"]).tobytes()).hexdigest()
+                                   if d["index"] in consts else "" for d in details]),
+        "op_names": np.array([op["op_name"] for op in ops]),
+        "op_inputs": np.array([join(op["inputs"]) for op in ops]),
+        "op_outputs": np.array([join(op["outputs"]) for op in ops]),
+    }
+
+
 def main(argv: list) -> None:
     data = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data"
     out = Path(argv[2]) if len(argv) > 2 else Path(__file__).resolve().parent / "mobilenet_v2_tflite_reference.npz"
@@ -57,6 +85,7 @@ def main(argv: list) -> None:
               "labels": np.array([wnids.index(p.name.split("_")[0]) + 1 for p in images], dtype=np.int64),
               "model_sha256": np.array(hashlib.sha256(model.read_bytes()).hexdigest()),
               "interpreter": np.array(f"ai-edge-litert {litert_version}")}
+    record.update(graph_facts(model))
     for key, resolver in RESOLVERS.items():
         it = Interpreter(model_path=str(model), experimental_op_resolver_type=resolver,
                          experimental_preserve_all_tensors=True)
