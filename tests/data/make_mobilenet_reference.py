@@ -31,6 +31,7 @@ from PIL import Image
 from ai_edge_litert import __version__ as litert_version
 from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+TINY_SEED = 7
 RESOLVERS = {"ref": OpResolverType.BUILTIN_REF, "builtin": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
              "xnnpack": OpResolverType.AUTO}
 
@@ -73,6 +74,26 @@ def graph_facts(model: Path) -> dict:
     }
 
 
+def tiny_facts() -> dict:
+    """The interpreter's every tensor of ``tests/_tflite_writer.tiny_model(0)`` on 4 seeded inputs."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from _tflite_writer import tiny_model
+
+    data, _ = tiny_model(0)
+    it = Interpreter(model_content=data, experimental_op_resolver_type=OpResolverType.BUILTIN_REF,
+                     experimental_preserve_all_tensors=True)
+    it.allocate_tensors()
+    xs = np.random.default_rng(TINY_SEED).integers(0, 256, (4, 8, 8, 3), dtype=np.uint8)
+    acts = [d["index"] for d in it.get_tensor_details() if d["dtype"] == np.uint8 and not d["name"].endswith("/w")]
+    out = {f"tiny_t{i}": [] for i in acts}
+    for x in xs:
+        it.set_tensor(it.get_input_details()[0]["index"], x[None])
+        it.invoke()
+        for i in acts:
+            out[f"tiny_t{i}"].append(it.get_tensor(i)[0].copy())
+    return {"tiny_sha256": np.array(hashlib.sha256(data).hexdigest()), **{k: np.stack(v) for k, v in out.items()}}
+
+
 def main(argv: list) -> None:
     data = Path(argv[1]) if len(argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data"
     out = Path(argv[2]) if len(argv) > 2 else Path(__file__).resolve().parent / "mobilenet_v2_tflite_reference.npz"
@@ -86,6 +107,7 @@ def main(argv: list) -> None:
               "model_sha256": np.array(hashlib.sha256(model.read_bytes()).hexdigest()),
               "interpreter": np.array(f"ai-edge-litert {litert_version}")}
     record.update(graph_facts(model))
+    record.update(tiny_facts())
     for key, resolver in RESOLVERS.items():
         it = Interpreter(model_path=str(model), experimental_op_resolver_type=resolver,
                          experimental_preserve_all_tensors=True)
