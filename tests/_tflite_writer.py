@@ -26,17 +26,23 @@ def _align(out: bytearray, n: int, extra: int = 0) -> None:
         out.append(0)
 
 
-def _emit(out: bytearray, value) -> int:
-    """Append ``value`` (table, vector or string) to ``out``; return its position."""
+def _emit(out: bytearray, value, memo: dict) -> int:
+    """Append ``value`` (table, vector or string) to ``out``; return its position.
+
+    A table object met again is not written twice: later references point to its first copy
+    (forward, as long as it is first met inside the same vector or earlier in the file order).
+    """
     if isinstance(value, T):
-        return _emit_table(out, value)
+        if id(value) not in memo:
+            memo[id(value)] = _emit_table(out, value, memo)
+        return memo[id(value)]
     if isinstance(value, list):
         _align(out, 4)
         pos = len(out)
         out += struct.pack("<I", len(value)) + b"\0" * (4 * len(value))
         for i, child in enumerate(value):
             slot = pos + 4 + 4 * i
-            struct.pack_into("<I", out, slot, _emit(out, child) - slot)
+            struct.pack_into("<I", out, slot, _emit(out, child, memo) - slot)
         return pos
     if isinstance(value, str):
         value = value.encode("utf-8") + b"\0"
@@ -57,7 +63,7 @@ def _emit(out: bytearray, value) -> int:
     return pos
 
 
-def _emit_table(out: bytearray, table: T) -> int:
+def _emit_table(out: bytearray, table: T, memo: dict) -> int:
     layout, size = {}, 4  # field id -> (offset in table, fmt or None for a reference)
     for fid in sorted(table):
         v = table[fid]
@@ -80,7 +86,7 @@ def _emit_table(out: bytearray, table: T) -> int:
             struct.pack_into("<" + fmt, out, pos + off, table[fid][1])
     for fid, (off, fmt, is_ref) in layout.items():
         if is_ref:
-            struct.pack_into("<I", out, pos + off, _emit(out, table[fid]) - (pos + off))
+            struct.pack_into("<I", out, pos + off, _emit(out, table[fid], memo) - (pos + off))
     return pos
 
 
@@ -88,17 +94,17 @@ def build(root: T, identifier: bytes = b"TFL3") -> bytes:
     """Serialize ``root`` as a FlatBuffer with ``identifier`` at bytes 4..8."""
     out = bytearray(8)
     out[4:8] = identifier
-    struct.pack_into("<I", out, 0, _emit_table(out, root))
+    struct.pack_into("<I", out, 0, _emit_table(out, root, {}))
     return bytes(out)
 
 
 # ---------------------------------------------------------------- TFLite helpers
 
-def tensor(shape, type_code, buffer, name, scale=None, zero_point=None, **extra) -> T:
+def tensor(shape, type_code, buffer, name, scale=None, zero_point=None, extra=None) -> T:
     t = T({0: ("vec", "i", list(shape)), 1: ("b", type_code), 2: ("I", buffer), 3: name})
     if scale is not None:
         t[4] = T({2: ("vec", "f", [scale]), 3: ("vec", "q", [zero_point])})
-    t.update(extra)
+    t.update(extra or {})
     return t
 
 
@@ -113,8 +119,8 @@ def operator(opcode_index, inputs, outputs, options_type=0, options=None) -> T:
 def model(codes, tensors, operators, inputs, outputs, buffers, version=3, subgraphs=None) -> T:
     sg = T({0: tensors, 1: ("vec", "i", list(inputs)), 2: ("vec", "i", list(outputs)), 3: operators, 4: "main"})
     return T({0: ("I", version), 1: [T({0: ("b", min(c, 127)), 2: ("i", 1), 3: ("i", c)}) for c in codes],
-              2: subgraphs if subgraphs is not None else [sg], 3: "test", 4: [T({0: b})
-                                                                             if b else T() for b in buffers]})
+              2: subgraphs if subgraphs is not None else [sg], 3: "test", 4: [b if isinstance(b, T) else T({0: b}) if b
+                                                                             else T() for b in buffers]})
 
 
 def tiny_model(seed: int = 0, size: int = 8) -> tuple[bytes, dict]:
