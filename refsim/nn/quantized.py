@@ -214,3 +214,79 @@ def average_pool_uint8(q: np.ndarray, kernel: tuple[int, int], stride: tuple[int
             total = q[:, :, rs:re, cs:ce].sum(axis=(2, 3))
             out[:, :, i, j] = (total + count // 2) // count
     return np.clip(out, act[0], act[1])
+
+
+# --- SOFTMAX, uint8 -> uint8: TFLite's reference kernel (gemmlowp fixed point) -------------------
+
+def _srdhm2(a: np.ndarray, b) -> np.ndarray:
+    """:func:`srdhm` with ``b`` an array too (element-wise)."""
+    a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
+    out = (a * b + np.int64(2**30)) >> 31
+    return np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, out)
+
+
+def _sat_shift_left(x: np.ndarray, k: int) -> np.ndarray:
+    """gemmlowp ``SaturatingRoundingMultiplyByPOT<k>`` for k > 0 (saturating left shift)."""
+    threshold = (1 << (31 - k)) - 1
+    return np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, x << k))
+
+
+def _exp_on_negative_values_q5(a: np.ndarray) -> np.ndarray:
+    """gemmlowp ``exp_on_negative_values`` of Q5.26 raws ``a <= 0`` -> Q0.31 raws."""
+    quarter = np.int64(1 << 24)
+    a_mod = (a & (quarter - 1)) - quarter  # in [-1/4, 0)
+    x = _sat_shift_left(a_mod, 5) + (1 << 28)  # Rescale<0>, then x = a + 1/8 (Taylor around -1/8)
+    x2 = _srdhm2(x, x)
+    x3 = _srdhm2(x2, x)
+    x4_over_4 = rounding_divide_by_pot(_srdhm2(x2, x2), 2)
+    poly = rounding_divide_by_pot(srdhm(x4_over_4 + x3, 715827883) + x2, 1)
+    result = 1895147668 + srdhm(x + poly, 1895147668)  # exp(-1/8) (1 + x + x^2/2 + x^3/6 + x^4/24)
+    remainder = a_mod - a
+    for exponent, multiplier in ((-2, 1672461947), (-1, 1302514674), (0, 790015084), (1, 290630308),
+                                 (2, 39332535), (3, 720401), (4, 242)):  # exp(-2^exponent) in Q0.31
+        result = np.where(remainder & (1 << (26 + exponent)), srdhm(result, multiplier), result)
+    return np.where(a == 0, INT32_MAX, result)
+
+
+def _one_over_one_plus_x(a: np.ndarray) -> np.ndarray:
+    """gemmlowp ``one_over_one_plus_x_for_x_in_0_1`` (Newton-Raphson, 3 steps), Q0.31 -> Q0.31."""
+    s = a + np.int64(INT32_MAX)  # RoundingHalfSum(a, One)
+    half_den = np.where(s >= 0, (s + 1) // 2, -((-(s - 1)) // 2))
+    x = 1515870810 + srdhm(half_den, -1010580540)  # 48/17 - 32/17 d, in Q2.29
+    for _ in range(3):
+        one_minus = (1 << 29) - _srdhm2(half_den, x)
+        x = x + _sat_shift_left(_srdhm2(x, one_minus), 2)
+    return _sat_shift_left(x, 1)
+
+
+def softmax_uint8(q: np.ndarray, s_in, beta) -> np.ndarray:
+    r"""TFLite's reference uint8 SOFTMAX (output scale 1/256, zero point 0), eq. Q4.
+
+    With :math:`d_j = q_j - \max_k q_k` and ``(m, e) = quantize_multiplier(min(beta s_in 2^26,
+    2^31 - 1))`` (``PreprocessSoftmaxScaling``, 5 integer bits): entries with
+    :math:`d_j \ge -\lfloor 31 \cdot 2^{26} / 2^{e} \rfloor` take
+    :math:`E_j = \exp(\mathrm{srdhm}(d_j 2^e, m))` in gemmlowp fixed point (Q5.26 -> Q0.31),
+    summed as Q12.19; the reciprocal of the sum is Newton-Raphson (``GetReciprocal``) and
+    :math:`q'_j = \mathrm{rdbp}(\mathrm{srdhm}(1/S, E_j), b + 23)` clamped to 0..255, with
+    :math:`b` the sum's bits above one; others give 0. Rows are the last axis.
+    """
+    real = min(float(np.float64(beta)) * float(np.float64(np.float32(s_in))) * float(1 << 26), 2.0**31 - 1)
+    m, e = quantize_multiplier(real)
+    if e < 0:
+        raise NotImplementedError(f"SOFTMAX: input multiplier {real!r} < 1 is not supported")
+    diff_min = -math.floor(31.0 * (1 << 26) / (1 << e))  # -CalculateInputRadius(5, e)
+    q = np.asarray(q, dtype=np.int64)
+    d = q - q.max(axis=-1, keepdims=True)
+    use = d >= diff_min
+    exps = np.where(use, _exp_on_negative_values_q5(srdhm(d << e, m)), 0)
+    total = rounding_divide_by_pot(exps, 12).sum(axis=-1, keepdims=True)  # Q12.19
+    ux = total.astype(np.uint64) & 0xFFFFFFFF
+    clz = np.array([32 - int(v).bit_length() for v in ux.ravel()]).reshape(total.shape)
+    bits_over_unit = 12 - clz
+    shifted = ((ux << clz.astype(np.uint64)) & 0xFFFFFFFF).astype(np.int64) - (1 << 31)
+    scale = _one_over_one_plus_x(shifted)
+    out = np.empty_like(d)
+    for idx in np.ndindex(*d.shape[:-1]):
+        k = int(bits_over_unit[idx + (0,)]) + 31 - 8
+        out[idx] = rounding_divide_by_pot(srdhm(exps[idx], int(scale[idx + (0,)])), k)
+    return np.where(use, np.clip(out, 0, 255), 0)

@@ -18,7 +18,7 @@ int32 accumulator :math:`\sum x W` (eq. Q1), computed
 Everything else is digital and exactly TFLite's integer kernels
 (:mod:`refsim.nn.quantized`): bias, requantization with fused ReLU6 clamping
 (eq. Q1), ADD (eq. Q2), AVERAGE_POOL_2D (eq. Q3), RESHAPE, and the uint8
-SOFTMAX of TFLite's optimized kernel (eq. Q4).
+SOFTMAX of TFLite's reference kernel in gemmlowp fixed point (eq. Q4).
 
 Activations travel as q values (int64 arrays); 4-D tensors as NCHW (TFLite
 stores NHWC). ``forward`` takes a uint8 NHWC batch and returns the
@@ -32,10 +32,10 @@ from refsim.nn.conv import Conv2d
 from refsim.nn.engine import check_seed, forward_with_record
 from refsim.nn.quantized import (
     INT32_MAX, INT32_MIN, AddParams, activation_range, average_pool_uint8, conv_multiplier,
-    quantize_multiplier, quantized_add, requantize,
+    quantize_multiplier, quantized_add, requantize, softmax_uint8,
 )
 
-__all__ = ["QuantizedNet", "tflite_net", "tflite_softmax_uint8", "same_padding"]
+__all__ = ["QuantizedNet", "tflite_net", "same_padding"]
 
 
 def same_padding(size: int, kernel: int, stride: int, dilation: int, padding: str) -> tuple[int, int, int]:
@@ -49,30 +49,6 @@ def same_padding(size: int, kernel: int, stride: int, dilation: int, padding: st
     out = (size + stride - 1) // stride if padding == "SAME" else (size - k_eff + stride) // stride
     before = max((out - 1) * stride + k_eff - size, 0) // 2 if padding == "SAME" else 0
     return out, before, (out - 1) * stride + k_eff - size - before
-
-
-def tflite_softmax_uint8(q: np.ndarray, s_in, beta, s_out) -> np.ndarray:
-    r"""TFLite's uint8 SOFTMAX (optimized kernel, lookup table), eq. Q4, in float32.
-
-    ``table[255 - v] = expf(float32(-s_in beta) * v)``; per row with maximum
-    :math:`m`: :math:`e_j` = table[255 - m + q_j], :math:`S = \sum_j e_j`
-    (float32, in order), :math:`q'_j = \mathrm{int}(e_j \cdot (1 / (S s_{out})) + 0.5)`
-    clamped to 0..255. ``expf`` is float64 ``exp`` rounded to float32.
-    """
-    scale = np.float32(-np.float32(s_in) * np.float32(beta))
-    vals = np.arange(256, dtype=np.float32)
-    table = np.exp((scale * vals).astype(np.float64)).astype(np.float32)[::-1]  # table[255 - v]
-    q = np.asarray(q, dtype=np.int64)
-    rows = q.reshape(-1, q.shape[-1])
-    out = np.empty_like(rows)
-    for r, row in enumerate(rows):
-        e = table[255 - row.max() + row]  # float32
-        total = np.float32(0)
-        for v in e:  # sequential float32 sum, as the C++ loop
-            total = np.float32(total + v)
-        inv = np.float32(np.float32(1) / np.float32(total * np.float32(s_out)))
-        out[r] = np.clip((e * inv + np.float32(0.5)).astype(np.float32).astype(np.int64), 0, 255)
-    return out.reshape(q.shape)
 
 
 def _per_tensor(t, what: str, dtype: str = "uint8"):
@@ -200,6 +176,9 @@ class QuantizedNet:
                 _check_same(t[op.inputs[0]], t[op.outputs[0]], f"RESHAPE op{op.index}")
                 step = op
             elif op.opcode == "SOFTMAX":
+                if _per_tensor(t[op.outputs[0]], "SOFTMAX output") != (np.float32(1 / 256), 0):
+                    raise NotImplementedError("SOFTMAX: uint8 output must have scale 1/256 and zero point 0 "
+                                              "(TFLite requires it)")
                 step = op
                 self.logits_tensor = op.inputs[0]
             else:  # the reader refuses other ops; kept for a hand-built model
@@ -252,10 +231,7 @@ class QuantizedNet:
                 y = y.transpose(0, 3, 1, 2) if y.ndim == 4 else y
             else:  # SOFTMAX
                 s_in, _ = _per_tensor(t[op.inputs[0]], "SOFTMAX input")
-                s_out, z_out = _per_tensor(t[op.outputs[0]], "SOFTMAX output")
-                if z_out != 0:
-                    raise NotImplementedError(f"SOFTMAX output zero point {z_out}; TFLite's uint8 kernel needs 0")
-                y = tflite_softmax_uint8(a, s_in, op.options["beta"], s_out)
+                y = softmax_uint8(a, s_in, op.options["beta"])
             vals[op.outputs[0]] = y
         return vals
 
