@@ -26,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from refsim.inference import (
-    MODEL_NAMES, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
+    MODEL_NAMES, TFLITE_MODELS, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
 )
 from refsim.nn import layer_report
 from refsim.preprocess import load_image
@@ -35,6 +35,8 @@ __all__ = ["add_infer_subcommands", "cmd_infer", "cmd_eval", "infer_result"]
 
 _ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
 DEMO_IMAGE = "builtin:demo"
+IDEAL_FLOAT = "digital float64"
+IDEAL_TFLITE = "digital integer (TFLite reference kernels)"
 RANDOM_NOTE = "random weights (torchvision He-init, seed 0): the predicted classes are meaningless"
 
 
@@ -93,7 +95,7 @@ def infer_result(args) -> dict:
                             on_layer=lambda name: bar.update(1))
         n_layers = len(model.net.layers())
     img = demo_image(model.crop_size) if img is None else img
-    x = preprocess_image(img, model)[None]  # (1, 3, crop, crop)
+    x = preprocess_image(img, model)[None]  # (1, 3, crop, crop); uint8 (1, crop, crop, 3) for TFLite
     t0 = time.perf_counter()
     with _bar(args, f"analog forward ({cfg.name})", n_layers, "layer") as bar, \
             _count_analog_layers(model.net, lambda: bar.update(1)):
@@ -120,6 +122,7 @@ def infer_result(args) -> dict:
         "weights": "random" if model.random_weights else os.fspath(args.weights),
         "preset": cfg.name, "seed": args.seed, "preprocess": model.preprocess, "input_shape": list(x.shape),
         "num_classes": model.num_classes, "n_layers": n_layers, "n_arrays": int(model.net.n_arrays),
+        "ideal": IDEAL_TFLITE if model.preprocess == "tflite" else IDEAL_FLOAT,
         "topk": analog_top, "ideal_topk": ideal_top, "top1_agrees": analog_top[0]["index"] == ideal_top[0]["index"],
         "logit_rel_error": float(np.linalg.norm(logits - ideal) / max(np.linalg.norm(ideal), 1e-300)),
         "seconds": {"build": model.build_s, "analog_forward": t_analog, "ideal_forward": t_ideal},
@@ -138,7 +141,8 @@ def _print_infer(res: dict) -> None:
     print(f"logits: relative error vs ideal {res['logit_rel_error']:.3e}")
     name = lambda t: t["label"] if t["label"] == str(t["index"]) else f"{t['label']} ({t['index']})"  # noqa: E731
     w = max(12, *(len(name(t)) for t in res["topk"] + res["ideal_topk"]))
-    print(f"\nrank  {'analog: ' + res['preset']:<{w}}   prob  | {'ideal: digital float64':<{w}}   prob")
+    w = max(w, len(res["ideal"]) + 7)
+    print(f"\nrank  {'analog: ' + res['preset']:<{w}}   prob  | {'ideal: ' + res['ideal']:<{w}}   prob")
     for a, i in zip(res["topk"], res["ideal_topk"]):
         print(f"{a['rank']:>4}  {name(a):<{w}} {a['prob']:6.4f}  | {name(i):<{w}} {i['prob']:6.4f}")
     print(f"top-1 agrees with ideal: {'yes' if res['top1_agrees'] else 'NO'}")
@@ -203,7 +207,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
-                   help=f"architecture: {', '.join(MODEL_NAMES)} (default: auto, from the checkpoint's keys)")
+                   help=f"architecture: {', '.join(MODEL_NAMES + TFLITE_MODELS)} (default: auto, from the "
+                        "checkpoint's keys, or mobilenet_v2 for a .tflite file)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
     p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
