@@ -142,7 +142,7 @@ class WireConfig:
     """MODEL_SPEC §2: wire (parasitic) resistance of every physical array.
 
     Each array (each device of a differential pair, each weight slice, a reference
-    column) is solved as its own circuit (:mod:`refsim.parasitics`); 0 means no wire.
+    column) is solved as its own circuit (:mod:`refsim.wires.parasitics`); 0 means no wire.
     """
 
     r_row_ohm: float = 0.0  # row wire segment between neighbouring cells (and source -> first cell), ohm

@@ -17,7 +17,7 @@ import numpy as np
 from refsim import devices as dev
 from refsim.adc import tie_window
 from refsim.config import CrossbarConfig
-from refsim.parasitics import effective_conductance
+from refsim.wires.parasitics import effective_conductance
 from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance
 from refsim.tiling import tile_bounds
 from refsim.weights import (
@@ -335,7 +335,7 @@ def drop_reads(tiles: list[TileArrays]) -> list[TileArrays]:
 
 
 def _drift_scale(parts: list[tuple[dict, dict]], cfg: CrossbarConfig, rows: int) -> float:
-    """Global drift compensation (devices eq. D3): ``alpha = mean|I_ref(prog)| / mean|I_ref(t)|``
+    """Global drift compensation (T3): ``alpha = mean|I_ref(prog)| / mean|I_ref(t)|``
     from a noise-free reference read of all rows at ``v_read`` through every read of the tile."""
     if not (cfg.device.drift_compensation and cfg.device.has_drift()):
         return 1.0

@@ -28,7 +28,7 @@ from refsim.nn.quantized import (  # noqa: E402
     activation_range, multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, srdhm,
 )
 from refsim.nn.tflite_net import same_padding, tflite_net  # noqa: E402
-from refsim.preprocess import central_crop, load_image, tflite_preprocess, to_rgb  # noqa: E402
+from refsim.tools.preprocess import central_crop, load_image, tflite_preprocess, to_rgb  # noqa: E402
 
 REF = Path(__file__).resolve().parent / "data" / "mobilenet_v2_tflite_reference.npz"
 TINY_SEED = 7  # as tests/data/make_mobilenet_reference.py

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim.plotting import line_plot
+from refsim.plot.figures import line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim import parasitics, spice
-from refsim.plotting import heatmap, line_plot
+from refsim.wires import parasitics
+from refsim.wires import spice
+from refsim.plot.figures import heatmap, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

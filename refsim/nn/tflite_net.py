@@ -202,7 +202,7 @@ class QuantizedNet:
         want = self.input_tensor.shape[1:]
         if x.dtype != np.uint8 or x.ndim != 4 or x.shape[1:] != want:
             raise ValueError(f"x: received dtype {x.dtype}, shape {x.shape}; expected uint8 (N, "
-                             f"{', '.join(map(str, want))}) NHWC (refsim.preprocess.tflite_preprocess)")
+                             f"{', '.join(map(str, want))}) NHWC (refsim.tools.preprocess.tflite_preprocess)")
         return x
 
     def run(self, x, *, digital: bool = False, records: dict | None = None) -> dict:

@@ -12,7 +12,7 @@ RGB -> centre crop of 87.5 % as ``tf.image.central_crop`` (``top = H // 16``,
 ``height = H - 2 * top``, same for the width) -> PIL bilinear resize to 224 x 224 ->
 uint8 NHWC fed as it is (the model's input quantization, scale 1/128 and zero
 point 128, maps 0..255 to [-1, 1)). The SHA-256 of each uint8 input is recorded, so
-the tests check that ``refsim.preprocess.tflite_preprocess`` feeds the same bytes.
+the tests check that ``refsim.tools.preprocess.tflite_preprocess`` feeds the same bytes.
 
 Three op resolvers are recorded: ``ref`` (TFLite's reference kernels, BUILTIN_REF),
 ``builtin`` (optimized kernels, no delegate) and ``xnnpack`` (the default, XNNPACK

@@ -32,8 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import blas, lapack
 
-from refsim.parasitics_inputs import check_conductances, check_resistance, check_voltages, check_wires
-from refsim.parasitics_nodal import column_currents_nodal, kirchhoff_residual, node_voltages
+from refsim.wires.inputs import check_conductances, check_resistance, check_voltages, check_wires
+from refsim.wires.nodal import column_currents_nodal, kirchhoff_residual, node_voltages
 
 __all__ = [
     "column_currents",

@@ -11,7 +11,7 @@ It programs a :class:`refsim.Crossbar` with a random matrix ``W ~ N(0, 1)`` of s
 ``refsim matvec`` does), with the preset's wire section and ``--r-row``/``--r-col``
 overriding its segment resistances; draws one input vector (``random``: ``N(0, 1)``;
 ``ones``), runs it through the DAC (``Crossbar.trace``) and writes, with
-:func:`refsim.spice.write_netlist`, the circuit of MODEL_SPEC section 2 of one
+:func:`refsim.wires.spice.write_netlist`, the circuit of MODEL_SPEC section 2 of one
 physical array (``--array``, a key ``t{tile}.s{slice}.{device}`` as in
 ``Trace.conductances_S``) driven by that vector's row voltages. The array's
 conductances are ``g_S`` (after programming error and drift; read noise is drawn
@@ -37,9 +37,9 @@ import sys
 
 import numpy as np
 
-from refsim.cli import resolve_config
+from refsim.cli.common import resolve_config
 from refsim.crossbar import Crossbar
-from refsim.spice import run_ngspice, write_netlist
+from refsim.wires.spice import run_ngspice, write_netlist
 
 __all__ = ["RTOL_SPICE", "add_spice_subcommands", "cmd_spice", "physical_arrays"]
 
