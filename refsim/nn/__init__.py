@@ -14,6 +14,7 @@ from refsim.nn.linear import Linear
 from refsim.nn.lstm import LSTM
 from refsim.nn.report import LayerReport, layer_report
 from refsim.nn.resnet import ResNet, resnet_from_state_dict
+from refsim.nn.tflite_net import QuantizedNet
 from refsim.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "LayerReport",
     "Linear",
     "MultiheadAttention",
+    "QuantizedNet",
     "ResNet",
     "TransformerEncoderLayer",
     "cifar_resnet_from_state_dict",
