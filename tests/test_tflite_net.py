@@ -21,8 +21,10 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _tflite_writer as tw  # noqa: E402
+from strategies import mutated  # noqa: E402
 
 from refsim import presets  # noqa: E402
+from refsim.io import CheckpointError  # noqa: E402
 from refsim.nn import layer_report  # noqa: E402
 from refsim.nn.quantized import (  # noqa: E402
     activation_range, multiply_by_quantized_multiplier, quantize_multiplier, rounding_divide_by_pot, srdhm,
@@ -194,3 +196,17 @@ def test_mobilenet_equals_tflite_on_24_images(mobilenet, ref):
         np.testing.assert_array_equal(probs_q, ref["output_q_ref"][start:start + 6])
         top1 += np.argmax(logits_q, axis=1).tolist()
     assert int(np.sum(np.array(top1) == ref["labels"])) == 22
+
+
+@settings(max_examples=150, deadline=5000)
+@given(mutated(tw.tiny_model(0)[0]))
+def test_fuzz_mutated_graph_builds_and_runs_or_fails_cleanly(data):
+    """A file the reader accepts but whose graph is inconsistent gives a clear error, never another."""
+    try:
+        net = tflite_net(data, seed=1)
+        shape = net.input_tensor.shape
+        if np.prod(shape) > 10_000:
+            return
+        net(np.zeros((1,) + tuple(shape[1:]), np.uint8), digital=True)
+    except (CheckpointError, ValueError, NotImplementedError):
+        pass

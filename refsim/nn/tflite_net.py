@@ -91,6 +91,8 @@ class _Conv:
             self.bias = b.data.astype(np.int64)
         self.stride = (o["stride_h"], o["stride_w"])
         dil = (o["dilation_h_factor"], o["dilation_w_factor"])
+        if min(self.stride + dil) < 1:
+            raise ValueError(f"{name}: strides {self.stride} and dilations {dil} must be >= 1")
         self.pads = []
         for ax in (1, 2):
             out, before, after = same_padding(x.shape[ax], w.shape[ax], self.stride[ax - 1], dil[ax - 1],
@@ -129,9 +131,43 @@ class _Conv:
             acc = self._depthwise_exact(x)  # equal to the layer's digital path, faster
         else:
             acc = self.layer._run(x, digital, records)  # (N, C_out, OH, OW), integer-valued
-        acc = np.clip(np.rint(acc, out=acc), INT32_MIN, INT32_MAX, out=acc).astype(np.int64)
+        acc = np.rint(acc)  # a new array: a recorded layer output stays as the layer produced it
+        acc = np.clip(acc, INT32_MIN, INT32_MAX, out=acc).astype(np.int64)
         acc += self.bias[:, None, None]
         return requantize(acc, *self.mult, self.zy, self.act)
+
+
+#: operator -> (required inputs, allowed inputs)
+_ARITY = {"CONV_2D": (2, 3), "DEPTHWISE_CONV_2D": (2, 3), "ADD": (2, 2), "AVERAGE_POOL_2D": (1, 1),
+          "RESHAPE": (1, 2), "SOFTMAX": (1, 1)}
+
+
+def _check_operands(op, t, ready: set) -> None:
+    """Operand counts, no absent required input, inputs computed before use, sizes that agree."""
+    lo, hi = _ARITY.get(op.opcode, (0, 0))
+    what = f"{op.opcode} op{op.index}"
+    if not lo <= len(op.inputs) <= hi or len(op.outputs) != 1 or any(i < 0 for i in op.inputs[:lo]):
+        raise ValueError(f"{what}: {len(op.inputs)} inputs {op.inputs} and {len(op.outputs)} outputs; "
+                         f"expected {lo}..{hi} inputs (the first {lo} present) and 1 output")
+    missing = [i for i in op.inputs if i >= 0 and i not in ready]
+    if missing:
+        raise ValueError(f"{what}: input tensors {missing} are not computed before this operator")
+    x, y = t[op.inputs[0]], t[op.outputs[0]]
+    if op.opcode in ("RESHAPE", "SOFTMAX") and np.prod(x.shape) != np.prod(y.shape):
+        raise ValueError(f"{what}: {x.shape} -> {y.shape} changes the number of elements")
+    if op.opcode in ("ADD", "AVERAGE_POOL_2D") and (len(x.shape) != 4 or len(y.shape) != 4):
+        raise ValueError(f"{what}: expected 4-D NHWC input and output; got {x.shape} -> {y.shape}")
+    if op.opcode == "ADD" and not x.shape == t[op.inputs[1]].shape == y.shape:
+        raise NotImplementedError(f"{what}: shapes {x.shape} + {t[op.inputs[1]].shape} -> {y.shape}; "
+                                  "only equal shapes (no broadcasting) are supported")
+    if op.opcode == "AVERAGE_POOL_2D":
+        o = op.options
+        if min(o["filter_height"], o["filter_width"], o["stride_h"], o["stride_w"]) < 1:
+            raise ValueError(f"{what}: filter and strides must be >= 1; received {o}")
+        outs = [same_padding(x.shape[ax], o[k], o[s], 1, o["padding"])[0]
+                for ax, k, s in ((1, "filter_height", "stride_h"), (2, "filter_width", "stride_w"))]
+        if tuple(outs) != tuple(y.shape[1:3]) or x.shape[3] != y.shape[3]:
+            raise ValueError(f"{what}: options {o} map {x.shape} to {outs}, not {y.shape}")
 
 
 def _check_same(t_in, t_out, what: str):
@@ -156,7 +192,10 @@ class QuantizedNet:
             raise ValueError(f"model input: shape {self.input_tensor.shape}; expected (1, H, W, C)")
         self.steps, self._layers, taken = [], {}, set()
         self.logits_tensor = None
+        ready = {model.inputs[0]} | {i for i, x in enumerate(t) if x.data is not None}
         for op in model.operators:
+            _check_operands(op, t, ready)
+            ready.add(op.outputs[0])
             if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
                 name = _layer_name(t[op.inputs[1]].name, op.index, taken)
                 taken.add(name)
@@ -165,8 +204,6 @@ class QuantizedNet:
             elif op.opcode == "ADD":
                 (s1, z1), (s2, z2) = (_per_tensor(t[i], f"ADD op{op.index} input") for i in op.inputs)
                 sy, zy = _per_tensor(t[op.outputs[0]], f"ADD op{op.index} output")
-                if t[op.inputs[0]].shape != t[op.inputs[1]].shape:
-                    raise NotImplementedError(f"ADD op{op.index}: broadcasting is not supported")
                 step = AddParams(s1, z1, s2, z2, sy, zy,
                                  activation_range(op.options["fused_activation_function"], sy, zy))
             elif op.opcode == "AVERAGE_POOL_2D":
