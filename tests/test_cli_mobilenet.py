@@ -24,7 +24,8 @@ def test_infer_mobilenet_json_report(run, shared_data):
     assert top["index"] == 295 and top["label"].startswith("brown bear")  # labels from imagenet_labels.txt
     assert res["top1_agrees"] and res["logit_rel_error"] == 0.0
     assert res["ideal"] == "digital integer (TFLite reference kernels)"
-    assert all(r["analog"] and r["rel_error"] == 0.0 for r in res["layers"])
+    # each layer's analog accumulator (before rounding to an integer) is exact to float64 round-off
+    assert all(r["analog"] and r["rel_error"] < 1e-12 for r in res["layers"])
     dw = res["layers"][1]  # 32 channels, one crossbar each (groups = 32), two arrays per crossbar (ideal preset)
     assert dw["name"] == "MobilenetV2/expanded_conv/depthwise" and dw["n_arrays"] == 2 * 32
 
