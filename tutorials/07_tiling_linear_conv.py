@@ -12,7 +12,7 @@ Goal
 
 Prerequisites
     Tutorials 01, 04. Docs: docs/layers.md (Linear, Conv2d, im2col);
-    MODEL_SPEC section 1 step 13.
+    docs/MODEL.md step 13.
 
 Run time
     About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
