@@ -57,7 +57,8 @@ def test_resnet18_ideal_equals_digital_and_records():
     analog = {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer4.1.conv2"}  # keep the test fast
     net = resnet_from_state_dict(sd, config=lambda name: ideal() if name in analog else None, seed=1)
     x = np.random.default_rng(1).normal(size=(2, 3, 64, 64))
-    y, rec = net.forward(x, record=True)
+    rec = {}
+    y = net.forward(x, records=rec)
     assert y.shape == (2, 7)
     assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
     assert list(rec) == list(net.layers())
