@@ -11,7 +11,8 @@ from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, crossbar_rng, re
 from refsim.nn.attention import AttentionCore
 from refsim.oracles.nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
 from strategies import conv_cases
-from test_nn_helpers import RTOL_EXACT, ideal, rel_err
+from checks import ideal, rel_err
+from tolerances import RTOL_EXACT
 
 
 @settings(max_examples=40, deadline=None)

@@ -6,7 +6,8 @@ torch = pytest.importorskip("torch", reason="PyTorch (optional, pip install torc
 
 from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, TransformerEncoderLayer  # noqa: E402
 from refsim.nn import functional as F  # noqa: E402
-from test_nn_helpers import TOL_TORCH, ideal, rel_err  # noqa: E402
+from checks import ideal, rel_err  # noqa: E402
+from tolerances import TOL_TORCH  # noqa: E402
 
 TF = torch.nn.functional
 
