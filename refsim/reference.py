@@ -148,7 +148,10 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
     """
     if not isinstance(config, CrossbarConfig):
         raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
-    w, x = _matrix("weights", weights), _matrix("x", x)
+    w = _matrix("weights", weights)
+    if w.shape[0] == 0:
+        raise ValueError(f"weights: received shape {w.shape}; expected (n_in, n_out) with both >= 1")
+    x = _matrix("x", x)
     if x.shape[1] != w.shape[0]:
         raise ValueError(f"x: received shape {x.shape}; expected (B, {w.shape[0]}) to match weights {w.shape}")
     cfg, d, m = config, config.device, config.mapping
