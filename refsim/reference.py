@@ -3,10 +3,10 @@
 Open this file next to ``docs/MODEL.md``: :func:`reference_multiply` walks the model's
 sections in order, in float64 and physical units (volts, siemens, amperes), and keeps every
 intermediate. It calls the pure step functions (``weights``, ``mapping``, ``tiling``, ``dac``,
-``analog``-free Ohm's law, ``adc``, ``devices``, the wire solver) and nothing of the crossbar's
-machinery: no effective weight matrix, no currents in ADC steps, no stacked or chunked reads,
-no batch blocks, no scratch buffers, no random streams. Plain loops over tiles, weight slices,
-ADC inputs ("reads") and drive passes.
+``adc``, ``devices``, the wire solver), writes Ohm's and Kirchhoff's laws as ``I = V @ G``, and
+uses nothing of the crossbar's machinery: no effective weight matrix, no currents in ADC steps,
+no stacked or chunked reads, no batch blocks, no scratch buffers, no random streams. Plain
+loops over tiles, weight slices, ADC inputs ("reads") and drive passes.
 
 Randomness comes only from ``draws``, the dict of a recorded multiply (``Trace.draws`` of
 :meth:`refsim.Crossbar.trace`), with its keys
@@ -184,37 +184,13 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
             slices = []
             for k in range(n_slices):
                 off = offsets[k]
-                max_level = float(next(iter(sliced.values()))[k][2])
-                shift = int(next(iter(sliced.values()))[k][1])
+                _, shift, max_level = next(iter(sliced.values()))[k]  # σ_k and L_k: the same for every device
+                max_level = float(max_level)
                 targets = {name: levels_to_conductance(sl[k][0][r0:r1, c0:c1], max_level, m)  # (M1)
                            for name, sl in sliced.items()}
                 if not m.differential and m.offset_removal == "reference_column":  # (M1) at the offset level
                     targets["ref"] = np.full((rows, 1), reference_conductance(off, max_level, m))
-                arrays = {}
-                for name, g_target in targets.items():
-                    key = f"t{ti}.s{k}.{name}"
-                    prog_draws = {}  # (G5) xi ~ N(0, 1), (F1) u ~ U[0, 1)
-                    if d.prog_model != "none":
-                        prog_draws["xi_prog"] = _draw(draws, f"{key}.xi_prog", g_target.shape)
-                    if d.has_stuck_faults():
-                        prog_draws["u_stuck"] = _draw(draws, f"{key}.u_stuck", g_target.shape)
-                    g_prog = dev.program_conductances(g_target, prog_draws, d, g_min_S=m.g_min_S,
-                                                      g_max_S=m.g_max_S)["g_prog_S"]  # (G1-G6, F1)
-                    g_t = g_prog
-                    if d.has_drift():  # (dev-D1, dev-D2)
-                        drift_draws = {}
-                        if d.drift_model == "pcm_rasch2023":
-                            drift_draws["xi_nu"] = _draw(draws, f"{key}.xi_nu", g_target.shape)
-                        nu = dev.drift_nu(g_target, drift_draws, d, g_max_S=m.g_max_S)
-                        g_t = dev.drift_conductance_S(g_prog, nu, t_inference_s=d.t_inference_s, t0_s=d.t0_s)
-                    sigma = None
-                    if d.has_read_noise():  # (R1-R3, P3)
-                        sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog)
-                    g_eff = g_t
-                    if wires.enabled:  # (3)-(12): every array its own circuit
-                        g_eff = effective_conductance(g_t, wires.r_row_ohm, wires.r_col_ohm,
-                                                      r_driver_ohm=wires.r_driver_ohm, r_sense_ohm=wires.r_sense_ohm)
-                    arrays[name] = ArrayRecord(g_target, g_prog, g_t, g_eff, sigma)
+                arrays = {name: _program_array(g, f"t{ti}.s{k}.{name}", cfg, draws) for name, g in targets.items()}
                 if _interleaved(cfg):  # a differential pair in one array, columns G+_0, G-_0, G+_1, ...
                     both = _interleave(arrays["pos"].at_inference_S, arrays["neg"].at_inference_S)
                     eff = effective_conductance(both, wires.r_row_ohm, wires.r_col_ohm,
@@ -271,6 +247,35 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
         device_levels={name: [s for s, _, _ in sl] for name, sl in sliced.items()},
         level_scale=lam, read_sampling=sampling, tiles=tiles, y=y,
     )
+
+
+def _program_array(g_target: np.ndarray, key: str, cfg: CrossbarConfig, draws) -> ArrayRecord:
+    """One physical array from its target conductances ``g_target`` (M1), S: programming error (G1-G5),
+    stuck-at faults (F1) and the clip (G6), drift to ``t_inference_s`` (dev-D1, dev-D2), the read-noise
+    sigma (R1-R3, P3) and the effective matrix of its own circuit with wires (3)-(12).
+    ``key`` = ``t{tile}.s{k}.{device}`` names its programming draws."""
+    d, m, wires = cfg.device, cfg.mapping, cfg.wire
+    prog_draws = {}  # (G5) xi ~ N(0, 1) and (F1) u ~ U[0, 1), per cell
+    if d.prog_model != "none":
+        prog_draws["xi_prog"] = _draw(draws, f"{key}.xi_prog", g_target.shape)
+    if d.has_stuck_faults():
+        prog_draws["u_stuck"] = _draw(draws, f"{key}.u_stuck", g_target.shape)
+    g_prog = dev.program_conductances(g_target, prog_draws, d, g_min_S=m.g_min_S, g_max_S=m.g_max_S)["g_prog_S"]
+    g_t = g_prog
+    if d.has_drift():  # (dev-D1) G(t) = G_prog (t / t0)^(-nu), nu (dev-D2) from the target
+        drift_draws = {}
+        if d.drift_model == "pcm_rasch2023":
+            drift_draws["xi_nu"] = _draw(draws, f"{key}.xi_nu", g_target.shape)
+        nu = dev.drift_nu(g_target, drift_draws, d, g_max_S=m.g_max_S)
+        g_t = dev.drift_conductance_S(g_prog, nu, t_inference_s=d.t_inference_s, t0_s=d.t0_s)
+    sigma = None
+    if d.has_read_noise():
+        sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog)
+    g_eff = g_t
+    if wires.enabled:
+        g_eff = effective_conductance(g_t, wires.r_row_ohm, wires.r_col_ohm,
+                                      r_driver_ohm=wires.r_driver_ohm, r_sense_ohm=wires.r_sense_ohm)
+    return ArrayRecord(g_target, g_prog, g_t, g_eff, sigma)
 
 
 def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, sampling, reads, draws) -> Reading:

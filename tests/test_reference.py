@@ -227,6 +227,8 @@ CASES = {
                                    "device.prog_sigma_rel": 0.05}),
     "wires_reference_column": ("int8", {**WIRES, "mapping.scheme": "offset", "device.out_noise_rel": 0.01,
                                         "mapping.offset_removal": "reference_column", "weight.n_slices": 2}),
+    "analog_weights_cell_bits": ("int8", {"weight.bits": None, "mapping.cell_bits": 4,
+                                          "mapping.scheme": "differential_two_sided"}),
     "table_faults_ideal_adc": ("int8", {"adc.bits": None, "device.prog_model": "table",
                                         "device.prog_sigma_table": ((0.0, 1e-8), (1e-5, 5e-7)),
                                         "device.stuck_gmax_frac": 0.1, "device.drift_model": "fixed_nu",
@@ -255,10 +257,18 @@ def test_interleaved_pair_with_per_cell_read_noise_equals_the_reference():
     check(cfg, W13, X13)
 
 
+@pytest.mark.parametrize("preset", refsim.presets.names())
+def test_an_empty_batch_gives_an_empty_result(preset):
+    cfg = refsim.presets.get(preset)
+    tr, ref = check(cfg, W13, np.zeros((0, 13)))
+    assert ref.y.shape == (0, 5)
+
+
 # -- the comparison detects planted errors --------------------------------------------------------
 def test_comparison_detects_one_adc_code_off_by_one(monkeypatch):
     """One code of one conversion of the crossbar one LSB too high: the comparison must fail.
-    Patched wherever the crossbar's modules bound ``adc_convert`` (not in the reference)."""
+    Patched in refsim.adc and wherever another module bound ``adc_convert`` (the reference keeps
+    the real one: it bound the name at import)."""
     cfg = refsim.presets.get("int8").replace(**{"array.rows_max": 8, "array.cols_max": 3})
     check(cfg, W13, X13)  # correct crossbar: passes
     real = refsim.adc.adc_convert
@@ -273,8 +283,7 @@ def test_comparison_detects_one_adc_code_off_by_one(monkeypatch):
         return k, n_clipped
 
     for name, mod in list(sys.modules.items()):
-        if name.startswith("refsim.") and name not in ("refsim.adc", "refsim.reference") \
-                and getattr(mod, "adc_convert", None) is real:
+        if name.startswith("refsim.") and name != "refsim.reference" and getattr(mod, "adc_convert", None) is real:
             monkeypatch.setattr(mod, "adc_convert", off_by_one)
     with pytest.raises(AssertionError, match="ADC codes"):
         check(cfg, W13, X13)
