@@ -22,8 +22,8 @@ A config that needs a random number not in ``draws`` raises ``ValueError`` namin
 speed option, equal to this only to float32 round-off).
 
 The order of one multiply, per tile (docs/MODEL.md sections 1-6):
-(W1-W6) levels → (M1) target G → (G1-G6, F1) programmed G → (dev-D1, D2) G at inference →
-(3-12) G_eff with wires; (dev-D3) drift compensation α; then for every input:
+(W1-W6) levels → (M1) target G → (G1-G6, F1) programmed G → (T1, T2) G at inference →
+(3-12) G_eff with wires; (T3) drift compensation α; then for every input:
 (D1) x_max → (D2) DAC codes → (D4) drive passes → (D3) row voltages → (X1) column currents
 with (R4/R5) read noise and (O3) IR drop, analog accumulation, (O1) output noise, (O2)
 current limit → (A1-A3) ADC → (X2) digital terms → (X5) bound-management re-reads →
@@ -57,7 +57,7 @@ class ArrayRecord:
 
     target_S: np.ndarray  # (M1) (rows, cols); (rows, 1) for a reference column
     programmed_S: np.ndarray  # (G5, F1, G6)
-    at_inference_S: np.ndarray  # (dev-D1) after drift
+    at_inference_S: np.ndarray  # (T1) after drift
     eff_S: np.ndarray  # (3)-(12) effective matrix with the wires (= at_inference_S without)
     read_sigma_S: np.ndarray | None  # (R1-R3, P3) per-cell read-noise sigma, None without read noise
 
@@ -118,7 +118,7 @@ class TileRecord:
     c0: int
     c1: int
     slices: list[SliceRecord]
-    drift_scale: float  # alpha (dev-D3), 1 when off
+    drift_scale: float  # alpha (T3), 1 when off
     readings: list[Reading] = field(default_factory=list)
     bm_factor: np.ndarray | None = None  # (B,) final range factor of bound management (X5), None when off
     partial: np.ndarray | None = None  # (B, cols) the tile's x_max alpha sum_k 2^sigma_k p_k after (X5)
@@ -251,7 +251,7 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
 
 def _program_array(g_target: np.ndarray, key: str, cfg: CrossbarConfig, draws) -> ArrayRecord:
     """One physical array from its target conductances ``g_target`` (M1), S: programming error (G1-G5),
-    stuck-at faults (F1) and the clip (G6), drift to ``t_inference_s`` (dev-D1, dev-D2), the read-noise
+    stuck-at faults (F1) and the clip (G6), drift to ``t_inference_s`` (T1, T2), the read-noise
     sigma (R1-R3, P3) and the effective matrix of its own circuit with wires (3)-(12).
     ``key`` = ``t{tile}.s{k}.{device}`` names its programming draws."""
     d, m, wires = cfg.device, cfg.mapping, cfg.wire
@@ -262,7 +262,7 @@ def _program_array(g_target: np.ndarray, key: str, cfg: CrossbarConfig, draws) -
         prog_draws["u_stuck"] = _draw(draws, f"{key}.u_stuck", g_target.shape)
     g_prog = dev.program_conductances(g_target, prog_draws, d, g_min_S=m.g_min_S, g_max_S=m.g_max_S)["g_prog_S"]
     g_t = g_prog
-    if d.has_drift():  # (dev-D1) G(t) = G_prog (t / t0)^(-nu), nu (dev-D2) from the target
+    if d.has_drift():  # (T1) G(t) = G_prog (t / t0)^(-nu), nu (T2) from the target
         drift_draws = {}
         if d.drift_model == "pcm_rasch2023":
             drift_draws["xi_nu"] = _draw(draws, f"{key}.xi_nu", g_target.shape)
@@ -367,7 +367,7 @@ def _per_cell_currents(s: SliceRecord, names, v, key, label, cfg: CrossbarConfig
 
 
 def _drift_compensation(slices: list[SliceRecord], reads, cfg: CrossbarConfig, rows: int) -> float:
-    """(dev-D3) ``alpha = mean |I_ref(prog)| / mean |I_ref(t)|``: every read of every slice of the tile,
+    """(T3) ``alpha = mean |I_ref(prog)| / mean |I_ref(t)|``: every read of every slice of the tile,
     all rows at ``v_read``, noise-free and without wires; 1 when off."""
     if not (cfg.device.drift_compensation and cfg.device.has_drift()):
         return 1.0
