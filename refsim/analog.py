@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 step 9: the analog multiply of an array, without and with per-cell read noise."""
+"""docs/MODEL.md step 9: the analog multiply of an array, without and with per-cell read noise."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ Goal
     hand. Then we shrink the ADC and see which organisation needs how many bits.
 
 Prerequisites
-    Tutorials 01-02. Equations: MODEL_SPEC section 1 steps 2, 8 and 12;
+    Tutorials 01-02. Equations: docs/MODEL.md steps 2, 8 and 12;
     refsim/crossbar.py (X1-X3).
 
 Run time

@@ -1,6 +1,6 @@
 r"""Wire (parasitic) resistance of a crossbar: the exact circuit solution.
 
-The circuit is MODEL_SPEC section 2 (see ``docs/parasitics.md`` for the
+The circuit is docs/MODEL.md section 4 (see ``docs/parasitics.md`` for the
 diagram and the numbered equations quoted below). Row ``i`` is driven by an
 ideal source ``v_V[i]`` through ``r_driver_ohm`` and a first wire segment
 ``r_row_ohm`` into cell ``(i, 0)``; further ``r_row_ohm`` segments join the

@@ -1,6 +1,6 @@
 """SPICE export of a crossbar with wire resistance, and an ngspice runner.
 
-:func:`netlist` writes the circuit of MODEL_SPEC section 2 (the same circuit
+:func:`netlist` writes the circuit of docs/MODEL.md section 4 (the same circuit
 that :func:`refsim.wires.parasitics.effective_conductance` reduces) for one input
 vector as a plain SPICE netlist; :func:`run_ngspice` runs ``ngspice -b`` on it
 and returns the sense currents. This is the independent circuit-simulator
