@@ -98,7 +98,7 @@ def run_refsim(case, args, sd, x) -> dict:
 
 def geff_extrapolation(net) -> dict:
     """Exact G_eff (wire_config's resistances) timed once per distinct array shape, summed over all arrays."""
-    from refsim.parasitics import effective_conductance
+    from refsim.wires.parasitics import effective_conductance
 
     w = wire_config().wire
     shapes: dict = {}

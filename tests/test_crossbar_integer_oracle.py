@@ -1,4 +1,4 @@
-"""Noise-free quantized crossbars against the exact integer oracle (refsim.oracles.integer_oracle).
+"""Noise-free quantized crossbars against the exact integer oracle (refsim.oracles.crossbar.integer_oracle).
 
 The strongest check of the suite: every ADC code equal to the bit, and ``y`` equal to the
 exactly computed result to float64 round-off. Physical parameters are dyadic
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import refsim
 import refsim.reads
-from refsim.oracles import integer_oracle
+from refsim.oracles.crossbar import integer_oracle
 from strategies import DYADIC, arrays, quantized_configs, quantized_problems
 from tolerances import PLANTED_RELATIVE_ERROR, RTOL_EXACT
 

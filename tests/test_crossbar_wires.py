@@ -1,6 +1,6 @@
 """Wire resistance inside the Crossbar: every physical array gets its own exact G_eff.
 
-Oracles: refsim.parasitics.column_currents_nodal (an independent sparse nodal solve of
+Oracles: refsim.wires.parasitics.column_currents_nodal (an independent sparse nodal solve of
 each array), the ideal crossbar (zero resistance gives exactly the same bits), and
 physics invariants (monotone loss of current with wire resistance).
 """
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import refsim
-from refsim.parasitics_nodal import column_currents_nodal
+from refsim.wires.nodal import column_currents_nodal
 
 RTOL = 1e-10  # nodal sparse LU vs block elimination, both float64
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import refsim
-from refsim.cli_golden import add_golden_subcommands
+from refsim.cli.golden import add_golden_subcommands
 from refsim.golden import FORMAT_VERSION, export_crossbar, export_layer, export_network, load_golden, random_case
 
 

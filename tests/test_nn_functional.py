@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from refsim.nn import functional as F
-from refsim.oracles_nn import conv2d_naive
+from refsim.oracles.nn import conv2d_naive
 from strategies import conv_cases
 from test_nn_helpers import RTOL_EXACT, rel_err
 

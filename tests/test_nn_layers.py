@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import refsim
 from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, crossbar_rng, resolve_config
 from refsim.nn.attention import AttentionCore
-from refsim.oracles_nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
+from refsim.oracles.nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
 from strategies import conv_cases
 from test_nn_helpers import RTOL_EXACT, ideal, rel_err
 

@@ -30,8 +30,8 @@ import numpy as np
 
 import refsim
 from refsim.nn import LSTM, MultiheadAttention
-from refsim.oracles_nn import attention_naive, lstm_naive
-from refsim.plotting import bar_plot, line_plot
+from refsim.oracles.nn import attention_naive, lstm_naive
+from refsim.plot.figures import bar_plot, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

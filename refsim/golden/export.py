@@ -27,7 +27,7 @@ _G_STAGES = (
     (".target", "G_target", "target conductance (M1), before device errors"),
     (".programmed", "G_programmed", "after programming error, stuck-at faults and clipping (devices G5, F1, G6)"),
     ("", "G_t", "at inference time t_inference_s, after drift (devices D1)"),
-    (".eff", "G_eff", "effective matrix of the array with its wires (MODEL_SPEC §2); equal to G_t without wires"),
+    (".eff", "G_eff", "effective matrix of the array with its wires (docs/MODEL.md section 4); equal to G_t without wires"),
 )
 
 

@@ -19,11 +19,12 @@ Records are plain data (:class:`LayerRecord`) returned by
 from __future__ import annotations
 
 import dataclasses
-import zlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Union
 
 import numpy as np
+
+from refsim.streams import keyed_rng
 
 __all__ = [
     "LayerConfig",
@@ -96,16 +97,14 @@ def check_seed(seed) -> int:
 def crossbar_rng(seed: int, name: str, index: int = 0) -> np.random.Generator:
     r"""Random stream of the ``index``-th crossbar of layer ``name``.
 
-    .. math:: \mathrm{rng} = \mathrm{Generator}(\mathrm{PCG64}(
-              \mathrm{SeedSequence}(\mathrm{seed},
-              \mathrm{spawn\_key}=(\mathrm{crc32}(\mathrm{name}), \mathrm{index}))))
+    It is :func:`refsim.streams.keyed_rng` ``(seed, ("layer", name, index))``, the one
+    derivation of every stream of refsim.
 
     The stream depends only on ``(seed, name, index)``: building or running
     layers in another order gives bit-identical results, and distinct names
     give independent streams.
     """
-    key = (zlib.crc32(name.encode("utf-8")), int(index))
-    return np.random.default_rng(np.random.SeedSequence(check_seed(seed), spawn_key=key))
+    return keyed_rng(check_seed(seed), ("layer", str(name), int(index)))
 
 
 class DigitalMatmul:

@@ -2,7 +2,7 @@
 
 PyTorch layout and names: ``weight`` (out_features, in_features), ``bias``
 (out_features,). The crossbar holds ``W = weight.T`` (n_in, n_out) so that
-``y = x @ W`` (MODEL_SPEC section 0); the bias is added digitally after the
+``y = x @ W`` (docs/MODEL.md section 0); the bias is added digitally after the
 multiply.
 """
 from __future__ import annotations

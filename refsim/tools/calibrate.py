@@ -1,4 +1,4 @@
-"""Calibration of fixed DAC and ADC ranges from a calibration set (MODEL_SPEC §1 steps 7 and 11).
+"""Calibration of fixed DAC and ADC ranges from a calibration set (docs/MODEL.md steps 7 and 11).
 
 A calibrated crossbar has ``dac.range_mode="fixed"`` with ``dac.x_max`` and
 ``adc.range_mode="fixed"`` with one ``adc.range_A`` per weight slice. The ranges are
