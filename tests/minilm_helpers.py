@@ -31,7 +31,7 @@ def sts_path():
 @functools.lru_cache(maxsize=None)
 def _model(preset: str | None, runtime: bool):
     from refsim import presets
-    from refsim.text.sts import load_sentence_model
+    from refsim.tools.sts import load_sentence_model
 
     cfg = None if preset is None else presets.get(preset)
     return load_sentence_model("minilm", config=cfg, seed=0, runtime_config=cfg if runtime else None)

@@ -1,10 +1,10 @@
-"""refsim.text.wordpiece: hand-checked cases, bad input, and the Hugging Face ``tokenizers`` library
+"""refsim.tools.wordpiece: hand-checked cases, bad input, and the Hugging Face ``tokenizers`` library
 reading the model's own tokenizer.json as the oracle (skipped when it or the model is absent)."""
 import numpy as np
 import pytest
 
 from minilm_helpers import model_dir, sts_path
-from refsim.text import WordPieceTokenizer, basic_tokenize
+from refsim.tools.wordpiece import WordPieceTokenizer, basic_tokenize
 
 # The example of BERT's README / Wu et al.: "unaffable" -> un ##aff ##able.
 TINY = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "un", "##aff", "##able", "a", "##ff", "runn", "##ing", ",", "!", "cafe"]
@@ -68,7 +68,7 @@ def _oracle(max_length=None):
 
 
 def _sts_sentences(n_pairs=300):
-    from refsim.text.sts import load_sts
+    from refsim.tools.sts import load_sts
 
     d = load_sts(sts_path(), limit=n_pairs)
     return d.sentence1 + d.sentence2

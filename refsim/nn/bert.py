@@ -159,7 +159,7 @@ class BertEncoder:
                    for layer in self.encoder)
 
     def _inputs(self, input_ids, attention_mask, token_type_ids):
-        if hasattr(input_ids, "input_ids"):  # a refsim.text.Encoding
+        if hasattr(input_ids, "input_ids"):  # a refsim.tools.wordpiece.Encoding
             enc = input_ids
             input_ids = enc.input_ids
             attention_mask = enc.attention_mask if attention_mask is None else attention_mask
@@ -194,7 +194,7 @@ class BertEncoder:
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, *, digital: bool = False,
                 record: bool = False):
-        """Sentence embeddings ``e`` (N, H); ``input_ids`` may be a :class:`refsim.text.Encoding`.
+        """Sentence embeddings ``e`` (N, H); ``input_ids`` may be a :class:`refsim.tools.wordpiece.Encoding`.
 
         ``record=True`` returns ``(e, records)`` of every crossbar layer.
         """

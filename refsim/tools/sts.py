@@ -35,7 +35,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from refsim.nn.bert import BertEncoder
-from refsim.text.wordpiece import WordPieceTokenizer
+from refsim.tools.wordpiece import WordPieceTokenizer
 
 __all__ = ["SentenceModel", "StsData", "load_sentence_model", "encode_sentences", "load_sts", "evaluate_sts",
            "SENTENCE_MODELS"]
