@@ -106,3 +106,23 @@ def test_missing_package_names_the_install_line(monkeypatch):
         packaged_model_dir("minilm")
     with pytest.raises(ValueError, match="model: received 'bert'"):
         packaged_model_dir("bert")
+
+
+def test_weights_path_reads_its_own_files(tmp_path, monkeypatch):
+    import importlib.util
+
+    from minilm_helpers import model_dir
+    from refsim.tools.sts import load_sentence_model
+
+    src = model_dir()
+    (tmp_path / "model.safetensors").symlink_to(src / "model.safetensors")
+    with monkeypatch.context() as mp:
+        mp.setattr(importlib.util, "find_spec", lambda name: None)
+        with pytest.raises(FileNotFoundError, match="no config.json and vocab.txt beside"):
+            load_sentence_model("minilm", tmp_path)
+        for f in ("config.json", "vocab.txt"):
+            (tmp_path / f).symlink_to(src / f)
+        m = load_sentence_model("minilm", tmp_path)  # no package needed now
+    assert m.weights == str(tmp_path / "model.safetensors") and m.tokenizer.max_length == 512  # no st config here
+    enc = m.tokenizer(["A man is playing a guitar."])
+    np.testing.assert_array_equal(m.encoder(enc, digital=True), minilm().encoder(enc, digital=True))

@@ -98,7 +98,10 @@ def load_sentence_model(model: str = "minilm", weights=None, config=None, *, see
         here = path.parent / f
         files[f] = here if here.is_file() else None
     if files["config.json"] is None or files["vocab.txt"] is None:
-        pkg = packaged_model_dir(model)
+        try:
+            pkg = packaged_model_dir(model)
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(f"--weights: no config.json and vocab.txt beside {str(path)!r}, and {exc}") from None
         files = {f: (p if p is not None else (pkg / f if (pkg / f).is_file() else None)) for f, p in files.items()}
     cfg = _read_json(files["config.json"])
     if cfg.get("hidden_act", "gelu") != "gelu" or cfg.get("position_embedding_type", "absolute") != "absolute":
