@@ -126,3 +126,20 @@ def test_weights_path_reads_its_own_files(tmp_path, monkeypatch):
     assert m.weights == str(tmp_path / "model.safetensors") and m.tokenizer.max_length == 512  # no st config here
     enc = m.tokenizer(["A man is playing a guitar."])
     np.testing.assert_array_equal(m.encoder(enc, digital=True), minilm().encoder(enc, digital=True))
+
+
+def test_bench_minilm_smoke(tmp_path, capsys):
+    """bench/bench_minilm.py end to end on 2 pairs, so it never rots."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench.bench_minilm import main
+
+    minilm()  # skip without the package
+    out = tmp_path / "r.md"
+    assert main(["--data", str(sts_path()), "--pairs", "2", "--repeats", "1", "--presets", "int8",
+                 "--out", str(out)]) == 0
+    row = next(ln for ln in out.read_text().splitlines() if ln.startswith("| int8 |"))
+    assert len(row.split("|")) == 12 and "x |" in row
+    capsys.readouterr()
