@@ -189,7 +189,7 @@ def export_layer(path: str | Path, layer, x) -> Path:
 
 
 def export_network(path: str | Path, net, x) -> Path:
-    """Export a network's per-layer inputs and outputs from ``net.forward(x, record=True)``.
+    """Export a network's per-layer inputs and outputs from ``net.forward(x, records=records)``.
 
     Stages, in execution order: ``input``, then ``{layer}.input`` and ``{layer}.output``
     for every recorded layer, then ``output``. The per-layer configs are in
@@ -197,7 +197,8 @@ def export_network(path: str | Path, net, x) -> Path:
     single layer with :func:`export_layer` for those), so a network case is compared,
     not replayed.
     """
-    y, records = net.forward(x, record=True)
+    records: dict = {}
+    y = net.forward(x, records=records)
     layers = net.layers() if hasattr(net, "layers") else {}
     meta = {"layers": {}}
     for name, rec in records.items():
