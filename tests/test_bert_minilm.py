@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from minilm_helpers import minilm, model_dir
+from checks import minilm, minilm_dir as model_dir
 from refsim import presets
 from refsim.nn import layer_report
 from refsim.nn.bert import BertEncoder, bert_param_shapes

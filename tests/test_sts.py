@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from minilm_helpers import minilm, sts_path
+from checks import minilm, sts_path
 from refsim.tools.sts import evaluate_sts, load_sts
 
 
@@ -111,7 +111,7 @@ def test_missing_package_names_the_install_line(monkeypatch):
 def test_weights_path_reads_its_own_files(tmp_path, monkeypatch):
     import importlib.util
 
-    from minilm_helpers import model_dir
+    from checks import minilm_dir as model_dir
     from refsim.tools.sts import load_sentence_model
 
     src = model_dir()

@@ -3,7 +3,7 @@ reading the model's own tokenizer.json as the oracle (skipped when it or the mod
 import numpy as np
 import pytest
 
-from minilm_helpers import model_dir, sts_path
+from checks import minilm_dir as model_dir, sts_path
 from refsim.tools.wordpiece import WordPieceTokenizer, basic_tokenize
 
 # The example of BERT's README / Wu et al.: "unaffable" -> un ##aff ##able.

@@ -37,7 +37,7 @@ import re
 
 import numpy as np
 
-from refsim.nn.engine import forward_with_record
+from refsim.nn.engine import check_forward_args
 from refsim.nn.functional import layer_norm
 from refsim.nn.statedict import check_state_dict, strip_prefix
 from refsim.nn.transformer import TransformerEncoderLayer
@@ -193,30 +193,12 @@ class BertEncoder:
         return layer_norm(x, *self.emb_norm, self.eps)
 
     def forward(self, input_ids, attention_mask=None, token_type_ids=None, *, digital: bool = False,
-                record: bool = False):
+                records: dict | None = None) -> np.ndarray:
         """Sentence embeddings ``e`` (N, H); ``input_ids`` may be a :class:`refsim.tools.wordpiece.Encoding`.
 
-        ``record=True`` returns ``(e, records)`` of every crossbar layer.
+        ``records``: a dict that receives the :class:`LayerRecord` of every crossbar layer.
         """
-        return forward_with_record(self._run, input_ids, digital, record, attention_mask=attention_mask,
-                                   token_type_ids=token_type_ids)
-
-    __call__ = forward
-
-    def token_embeddings(self, input_ids, attention_mask=None, token_type_ids=None, *,
-                         digital: bool = False) -> np.ndarray:
-        r"""Last hidden state :math:`x^{(n)}` (N, L, H), before pooling."""
-        ids, mask, types = self._inputs(input_ids, attention_mask, token_type_ids)
-        return self._hidden(ids, mask, types, digital, None)
-
-    def _hidden(self, ids, mask, types, digital, records):
-        x = self.embed(ids, types)  # (N, L, H)
-        padded = mask == 0  # (N, L), True = may not be attended to
-        for layer in self.encoder:
-            x = layer._run(x, digital, records, src_key_padding_mask=padded)
-        return x
-
-    def _run(self, input_ids, digital, records, attention_mask=None, token_type_ids=None):
+        check_forward_args(digital, records)
         ids, mask, types = self._inputs(input_ids, attention_mask, token_type_ids)
         x = self._hidden(ids, mask, types, digital, records)  # (N, L, H)
         m = mask[..., None].astype(np.float64)  # (N, L, 1)
@@ -224,3 +206,19 @@ class BertEncoder:
         if not self.normalize:
             return u
         return u / np.maximum(np.linalg.norm(u, axis=1, keepdims=True), 1e-12)
+
+    __call__ = forward
+
+    def token_embeddings(self, input_ids, attention_mask=None, token_type_ids=None, *,
+                         digital: bool = False) -> np.ndarray:
+        r"""Last hidden state :math:`x^{(n)}` (N, L, H), before pooling."""
+        check_forward_args(digital, None)
+        ids, mask, types = self._inputs(input_ids, attention_mask, token_type_ids)
+        return self._hidden(ids, mask, types, digital, None)
+
+    def _hidden(self, ids, mask, types, digital, records):
+        x = self.embed(ids, types)  # (N, L, H)
+        padded = mask == 0  # (N, L), True = may not be attended to
+        for layer in self.encoder:
+            x = layer.forward(x, src_key_padding_mask=padded, digital=digital, records=records)
+        return x
