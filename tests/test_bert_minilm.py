@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from checks import minilm, minilm_dir as model_dir
-from refsim import presets
-from refsim.nn import layer_report
-from refsim.nn.bert import BertEncoder, bert_param_shapes
+from refsim.io import load_state_dict
+from refsim.nn import BertEncoder, layer_report
+from refsim.nn.bert import bert_param_shapes
 
 SENTENCES = ["A man is playing a guitar.", "A man plays the guitar on a stage in front of a crowd.",
              "A woman is slicing an onion.", "Héllo!", "The cat sat on the mat, and then it slept for hours."]
@@ -67,7 +67,7 @@ def test_random_bert_matches_torch_with_padding_and_token_types():
 
 def test_minilm_digital_matches_torch():
     m = minilm()
-    sd = __import__("refsim.io", fromlist=["load_state_dict"]).load_state_dict(model_dir() / "model.safetensors")
+    sd = load_state_dict(model_dir() / "model.safetensors")
     enc = m.tokenizer(SENTENCES)
     assert enc.attention_mask.min() == 0  # the batch is padded
     tok_ref, e_ref = torch_bert(sd, 12, enc.input_ids, enc.attention_mask, enc.token_type_ids)
