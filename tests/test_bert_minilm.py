@@ -109,6 +109,8 @@ def test_bad_input():
         net(np.array([[0, 40]]))
     with pytest.raises(ValueError, match="attention_mask: received shape"):
         net(np.array([[0, 1]]), np.array([[1, 1, 1]]))
+    with pytest.raises(ValueError, match="attention_mask: row 1 starts with padding"):
+        net(np.array([[0, 1], [2, 3]]), np.array([[1, 1], [0, 1]]))
     with pytest.raises(ValueError, match="input_ids: received 17 tokens"):
         net(np.zeros((1, 17), dtype=int))
     with pytest.raises(ValueError, match="input_ids: received dtype float64"):

@@ -175,6 +175,9 @@ class BertEncoder:
         for name, a in (("attention_mask", mask), ("token_type_ids", types)):
             if a.shape != ids.shape:
                 raise ValueError(f"{name}: received shape {a.shape}; expected {ids.shape}, that of input_ids.")
+        if mask.size and not mask[:, 0].all():
+            raise ValueError(f"attention_mask: row {int(np.argmin(mask[:, 0]))} starts with padding; expected "
+                             "1 on every sentence's first token ([CLS]): padding goes on the right.")
         return ids, mask, types
 
     @staticmethod
