@@ -6,10 +6,13 @@
                  [--topk 5] [--labels FILE] [--report] [--json] [--no-progress]
     refsim eval --weights PATH --data PATH [--model auto] [--limit N] [--batch-size 64]
                 [--preset ideal] [--seed 0] [--labels FILE] [--json] [--no-progress]
+    refsim eval --model minilm --data STS.tsv [--weights FILE] [--runtime-attention] [--no-digital]
+                [--report] [--limit N] [--batch-size 64] [--preset ideal] [--seed 0] [--json]
 
 Handlers return exit codes: 0 success, 2 bad input (missing or unreadable file,
 unknown model, checkpoint that does not fit the model...), with one line on
-stderr and no traceback. The work is done by :mod:`refsim.tools.inference`; the JSON
+stderr and no traceback. The work is done by :mod:`refsim.tools.inference` (for
+``--model minilm``: :mod:`refsim.cli.sts`, :mod:`refsim.tools.sts`); the JSON
 schema is in docs/inference.md.
 """
 from __future__ import annotations
@@ -147,18 +150,22 @@ def _print_infer(res: dict) -> None:
         print(f"{a['rank']:>4}  {name(a):<{w}} {a['prob']:6.4f}  | {name(i):<{w}} {i['prob']:6.4f}")
     print(f"top-1 agrees with ideal: {'yes' if res['top1_agrees'] else 'NO'}")
     if res["layers"] is not None:
-        fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
-        print("\nper-layer report: each layer's analog output vs the same layer computed digitally from the "
-              "same input\nrel. error = ||analog - digital|| / ||digital||, SNR = 20 log10(||digital|| / "
-              "||analog - digital||)")
-        w = max(len(r["name"]) for r in res["layers"])
-        print(f"{'layer':<{w}}  arrays  ADC clip %  rel. error  SNR (dB)")
-        for r in res["layers"]:
-            clip = None if r["adc_clip_fraction"] is None else 100 * r["adc_clip_fraction"]
-            snr = "inf" if r["analog"] and r["snr_db"] is None and r["rel_error"] == 0 else fmt(r["snr_db"], "8.1f")
-            print(f"{r['name']:<{w}}  {r['n_arrays']:>6}  {fmt(clip, '10.3f'):>10}  {fmt(r['rel_error'], '10.3e'):>10}"
-                  f"  {snr:>8}")
+        print_layer_table(res["layers"])
 
+
+def print_layer_table(layers: list) -> None:
+    """The per-layer report table of :func:`_layer_rows` dicts (``infer --report``, ``eval --report``)."""
+    fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
+    print("\nper-layer report: each layer's analog output vs the same layer computed digitally from the "
+          "same input\nrel. error = ||analog - digital|| / ||digital||, SNR = 20 log10(||digital|| / "
+          "||analog - digital||)")
+    w = max(len(r["name"]) for r in layers)
+    print(f"{'layer':<{w}}  arrays  ADC clip %  rel. error  SNR (dB)")
+    for r in layers:
+        clip = None if r["adc_clip_fraction"] is None else 100 * r["adc_clip_fraction"]
+        snr = "inf" if r["analog"] and r["snr_db"] is None and r["rel_error"] == 0 else fmt(r["snr_db"], "8.1f")
+        print(f"{r['name']:<{w}}  {r['n_arrays']:>6}  {fmt(clip, '10.3f'):>10}  {fmt(r['rel_error'], '10.3e'):>10}"
+              f"  {snr:>8}")
 
 def cmd_infer(args: argparse.Namespace) -> int:
     """Classify one image (or the built-in demo image) with the analog and the ideal network."""
@@ -175,10 +182,22 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Top-1 accuracy on a CIFAR-layout .npz or an image folder."""
+    """Top-1 accuracy on a CIFAR-layout .npz or an image folder (STS-B Spearman for --model minilm)."""
     from refsim.cli.common import resolve_config
+    from refsim.tools.sts import SENTENCE_MODELS
 
+    if args.model in SENTENCE_MODELS:
+        from refsim.cli.sts import cmd_eval_sts
+
+        return cmd_eval_sts(args)
     try:
+        if args.weights is None:
+            raise ValueError(f"--weights: required for --model {args.model}; pass a checkpoint file or 'random'.")
+        for flag, on in (("--report", args.report), ("--runtime-attention", args.runtime_attention),
+                         ("--no-digital", args.no_digital)):
+            if on:
+                raise ValueError(f"{flag}: only for --model minilm; received --model {args.model} "
+                                 "(for a ResNet's per-layer report use refsim infer --report).")
         cfg = resolve_config(args.preset)
         if not os.path.exists(args.data):
             raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
@@ -208,7 +227,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
                    help=f"architecture: {', '.join(MODEL_NAMES + TFLITE_MODELS)} (default: auto, from the "
-                        "checkpoint's keys, or mobilenet_v2 for a .tflite file)")
+                        "checkpoint's keys, or mobilenet_v2 for a .tflite file); eval also takes minilm "
+                        "(all-MiniLM-L6-v2 on STS-B)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
     p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
@@ -225,10 +245,19 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--report", action="store_true", help="per-layer error, SNR and ADC clipping table")
     _common(p)
     p.set_defaults(func=cmd_infer)
-    p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>")
-    p.add_argument("--weights", required=True, help="checkpoint file (or 'random')")
-    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward (default: 64)")
+    p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>; "
+                                           "STS-B Spearman correlation with --model minilm")
+    p.add_argument("--weights", default=None, help="checkpoint file (or 'random'); for --model minilm optional "
+                                                   "(default: the installed package's model.safetensors)")
+    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>; "
+                                                 "for --model minilm an STS-B .tsv")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images (sentence pairs) only")
+    p.add_argument("--batch-size", type=int, default=64, help="images (sentences) per forward (default: 64)")
+    p.add_argument("--runtime-attention", action="store_true",
+                   help="minilm: QK^T and AV also on arrays programmed at run time with --preset")
+    p.add_argument("--no-digital", action="store_true",
+                   help="minilm: skip the digital (exact float64, same weights) reference run")
+    p.add_argument("--report", action="store_true",
+                   help="minilm: per-layer error, SNR and ADC clipping table on the first 16 sentences")
     _common(p)
     p.set_defaults(func=cmd_eval)

@@ -7,6 +7,7 @@ activations, normalization and residual adds are digital and exact
 """
 from refsim.nn import functional
 from refsim.nn.attention import AttentionCore, MultiheadAttention
+from refsim.nn.bert import BertEncoder
 from refsim.nn.cifar_resnet import CifarResNet, cifar_resnet_from_state_dict
 from refsim.nn.conv import Conv2d
 from refsim.nn.engine import LayerRecord, crossbar_rng, resolve_config
@@ -19,6 +20,7 @@ from refsim.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
     "AttentionCore",
+    "BertEncoder",
     "CifarResNet",
     "Conv2d",
     "LSTM",

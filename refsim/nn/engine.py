@@ -125,8 +125,14 @@ class DigitalMatmul:
         return self._W
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        """``x (..., n_in) -> x @ W (..., n_out)``."""
-        return x @ self._W
+        """``x (..., n_in) -> x @ W (..., n_out)``, as one 2-D product over the flattened rows.
+
+        (NumPy's stacked ``(N, L, n_in) @ (n_in, n_out)`` runs one small product
+        per leading index and is many times slower; :class:`refsim.Crossbar`
+        flattens the same way.)
+        """
+        x = np.asarray(x)
+        return (x.reshape(-1, x.shape[-1]) @ self._W).reshape(*x.shape[:-1], self._W.shape[1])
 
 
 def program_matmul(W: np.ndarray, config, rng: np.random.Generator):
