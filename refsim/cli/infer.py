@@ -66,14 +66,29 @@ def _nan_to_none(v: float):
     return None if v is None or not math.isfinite(v) else v
 
 
+def _snr_db(r) -> float | None:
+    """SNR = 20 log10(||digital|| / ||analog - digital||) in dB; None where it says nothing: digital
+    layers, a dead layer, a layer whose digital output is zero, an exact layer (infinite SNR)."""
+    if not r.analog or r.dead or not r.rel_error > 0 or not r.digital_norm > 0:
+        return None
+    return 0.0 + -20 * math.log10(r.rel_error)  # 0.0 + : never -0.0
+
+
 def _layer_rows(rows) -> list:
-    """LayerReport rows -> JSON-ready dicts, with SNR = 20 log10(||digital|| / ||analog - digital||) in dB."""
+    """LayerReport rows -> JSON-ready dicts (docs/inference.md)."""
     out = []
     for r in rows:
-        snr = float("nan") if not r.analog else (math.inf if r.rel_error == 0 else -20 * math.log10(r.rel_error))
+        exact = r.analog and not r.dead and r.rel_error == 0
         out.append({"name": r.name, "kind": r.kind, "analog": r.analog, "n_arrays": r.n_arrays,
-                    "adc_clip_fraction": _nan_to_none(r.clip_fraction), "rel_error": _nan_to_none(r.rel_error),
-                    "snr_db": _nan_to_none(snr), "max_abs_error": _nan_to_none(r.max_abs_error)})
+                    "matrix_shape": None if r.matrix_shape is None else list(r.matrix_shape),
+                    "array_shape": None if r.array_shape is None else list(r.array_shape), "n_tiles": r.n_tiles,
+                    "dac_clip_fraction": _nan_to_none(r.dac_clip_fraction),
+                    "adc_clip_fraction": _nan_to_none(r.clip_fraction),
+                    "adc_zero_fraction": _nan_to_none(r.adc_zero_fraction),
+                    "adc_levels_used": r.adc_levels_used, "adc_levels_available": r.adc_levels_available,
+                    "adc_effective_bits": _nan_to_none(r.adc_effective_bits),
+                    "rel_error": _nan_to_none(r.rel_error), "snr_db": _snr_db(r), "exact": exact,
+                    "dead": r.dead, "max_abs_error": _nan_to_none(r.max_abs_error)})
     return out
 
 
@@ -143,17 +158,41 @@ def _print_infer(res: dict) -> None:
         print(f"{a['rank']:>4}  {name(a):<{w}} {a['prob']:6.4f}  | {name(i):<{w}} {i['prob']:6.4f}")
     print(f"top-1 agrees with ideal: {'yes' if res['top1_agrees'] else 'NO'}")
     if res["layers"] is not None:
-        fmt = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
-        print("\nper-layer report: each layer's analog output vs the same layer computed digitally from the "
-              "same input\nrel. error = ||analog - digital|| / ||digital||, SNR = 20 log10(||digital|| / "
-              "||analog - digital||)")
-        w = max(len(r["name"]) for r in res["layers"])
-        print(f"{'layer':<{w}}  arrays  ADC clip %  rel. error  SNR (dB)")
-        for r in res["layers"]:
-            clip = None if r["adc_clip_fraction"] is None else 100 * r["adc_clip_fraction"]
-            snr = "inf" if r["analog"] and r["snr_db"] is None and r["rel_error"] == 0 else fmt(r["snr_db"], "8.1f")
-            print(f"{r['name']:<{w}}  {r['n_arrays']:>6}  {fmt(clip, '10.3f'):>10}  {fmt(r['rel_error'], '10.3e'):>10}"
-                  f"  {snr:>8}")
+        _print_layers(res["layers"])
+
+
+def _print_layers(layers: list) -> None:
+    """The per-layer table of ``refsim infer --report`` (rows of :func:`_layer_rows`)."""
+    fmt = lambda v, f, scale=1: "-" if v is None else format(scale * v, f)  # noqa: E731
+    print("\nper-layer report: each layer's analog output vs the same layer computed digitally from the "
+          "same input\nrel. error = ||analog - digital|| / ||digital||, SNR = 20 log10(||digital|| / "
+          "||analog - digital||) in dB;\nADC levels: distinct ADC codes used / available (log2 of it: "
+          "effective bits); ADC 0 %: codes equal to 0;\narrays: tiles of the layer's matrix (rows x cols "
+          "of the largest), times weight slices and devices")
+    w = max(5, *(len(r["name"]) for r in layers))
+    print(f"{'layer':<{w}}  {'matrix':>11}  {'arrays (tile)':>18}  DAC clip %  ADC clip %  ADC 0 %  "
+          f"{'ADC levels':>15}  rel. error  SNR (dB)")
+    dead = []
+    for r in layers:
+        matrix = "-" if r["matrix_shape"] is None else "x".join(map(str, r["matrix_shape"]))
+        arrays = f"{r['n_arrays']}" + ("" if r["array_shape"] is None else
+                                       f" ({'x'.join(map(str, r['array_shape']))})")
+        lv = "-" if r["adc_levels_used"] is None else (f"{r['adc_levels_used']}/{r['adc_levels_available']} "
+                                                      f"({r['adc_effective_bits']:.1f} b)")
+        snr = "exact" if r["exact"] else fmt(r["snr_db"], "8.1f")
+        err = fmt(r["rel_error"], "10.3e")
+        flag = ""
+        if r["dead"]:
+            flag, snr = "  DEAD: the ADC computes (almost) nothing", "-"
+            dead.append(r["name"])
+        print(f"{r['name']:<{w}}  {matrix:>11}  {arrays:>18}  {fmt(r['dac_clip_fraction'], '10.3f', 100):>10}"
+              f"  {fmt(r['adc_clip_fraction'], '10.3f', 100):>10}  {fmt(r['adc_zero_fraction'], '7.1f', 100):>7}"
+              f"  {lv:>15}  {err:>10}  {snr:>8}{flag}")
+    if dead:
+        print(f"\n{len(dead)} dead layer(s) ({', '.join(dead[:4])}{', ...' if len(dead) > 4 else ''}): their "
+              "ADC codes are (nearly) all zero or take fewer than 4 levels, so their output is (nearly) "
+              "zero, not exact. Narrow the ADC range (adc.range_mode='fixed' with a smaller adc.range_A, "
+              "a calibrated config: refsim calibrate), raise adc.bits or lower array.rows_max.")
 
 
 def cmd_infer(args: argparse.Namespace) -> int:

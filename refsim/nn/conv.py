@@ -95,7 +95,8 @@ class Conv2d:
         # each back end keeps a private read-only copy, which the digital path also uses
         self.matmuls = [
             program_matmul(
-                weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, self.config, crossbar_rng(self.seed, name, g)
+                weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, self.config, crossbar_rng(self.seed, name, g),
+                name if self.groups == 1 else f"{name}[group {g}]",
             )
             for g in range(self.groups)
         ]

@@ -60,7 +60,7 @@ class Linear:
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
         # the crossbar (or digital back end) holds the private copy W = weight.T (in, out)
-        self.matmul = program_matmul(w.T, self.config, crossbar_rng(self.seed, name))
+        self.matmul = program_matmul(w.T, self.config, crossbar_rng(self.seed, name), name)
         self.W = self.matmul.weights  # (in, out), read-only
 
     @property

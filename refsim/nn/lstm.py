@@ -89,7 +89,7 @@ class LSTM:
         self.Ws, self.matmuls = {}, {}
         for key, w in self.params.items():
             if key.startswith("weight"):
-                self.matmuls[key] = program_matmul(w.T, self.config, crossbar_rng(self.seed, f"{name}.{key}"))
+                self.matmuls[key] = program_matmul(w.T, self.config, crossbar_rng(self.seed, f"{name}.{key}"), f"{name}.{key}")
                 self.Ws[key] = self.matmuls[key].weights  # (n_in, 4H), read-only
 
     @property
