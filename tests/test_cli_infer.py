@@ -59,6 +59,43 @@ def test_infer_text_noisy_preset_and_labels(run, ckpt, tmp_path):
     assert r1["logit_rel_error"] != r3["logit_rel_error"]
 
 
+def test_report_flags_dead_layers(run, ckpt):
+    """The int8 preset's "max" ADC range leaves the deep layers of a ResNet-20 with all-zero ADC
+    codes: the report flags them dead, with no SNR (not inf, not -0.0 dB), and carries the ADC
+    code usage, DAC/ADC clipping and array shapes per layer, in JSON and in the table."""
+    import warnings
+
+    from refsim.health import DeadCrossbarWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeadCrossbarWarning)
+        code, out, _ = run("infer", "--weights", ckpt, "--preset", "int8", "--report", "--json")
+        assert code == 0
+        rows = json.loads(out)["layers"]
+        code, text, _ = run("infer", "--weights", ckpt, "--preset", "int8", "--report", "--no-progress")
+    keys = {"matrix_shape", "array_shape", "n_tiles", "dac_clip_fraction", "adc_clip_fraction", "adc_zero_fraction",
+            "adc_levels_used", "adc_levels_available", "adc_effective_bits", "dead", "exact", "snr_db"}
+    assert all(keys <= set(r) for r in rows)
+    dead = [r for r in rows if r["dead"]]
+    assert dead and len(dead) < len(rows)
+    for r in dead:
+        assert r["snr_db"] is None and not r["exact"]
+        assert r["adc_zero_fraction"] >= 0.95 or r["adc_levels_used"] < 4
+    for r in rows:
+        assert r["adc_levels_available"] == 255 and 1 <= r["adc_levels_used"] <= 255
+        assert r["adc_effective_bits"] == pytest.approx(np.log2(r["adc_levels_used"]))
+        assert r["matrix_shape"] == r["array_shape"] and r["n_tiles"] == 1  # int8 does not tile
+        assert r["n_arrays"] == 2 and 0 <= r["dac_clip_fraction"] <= 1
+        if r["snr_db"] is not None:
+            assert r["snr_db"] == pytest.approx(-20 * np.log10(r["rel_error"]))
+    assert code == 0 and "DEAD" in text and "dead layer(s)" in text and "adc.range_A" in text
+    table = text[text.index("per-layer report"):]
+    assert " inf" not in table and "-0.0" not in table
+    for r in dead:
+        line = next(ln for ln in table.splitlines() if ln.startswith(r["name"] + " "))
+        assert "DEAD" in line
+
+
 @pytest.mark.parametrize("argv, message", [
     (["infer", "/no/such/image.png"], "no image file"),
     (["infer", "--model", "resnet99"], "unknown model 'resnet99'"),
