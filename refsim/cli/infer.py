@@ -3,9 +3,12 @@
 :func:`add_infer_subcommands` registers both on an ``argparse`` subparsers object::
 
     refsim infer [IMAGE] [--model auto] [--weights random] [--preset ideal] [--seed 0]
-                 [--topk 5] [--labels FILE] [--report] [--json] [--no-progress]
+                 [--topk 5] [--labels FILE] [--report] [--json] [--quiet] [calibration options]
     refsim eval --weights PATH --data PATH [--model auto] [--limit N] [--batch-size 64]
-                [--preset ideal] [--seed 0] [--labels FILE] [--json] [--no-progress]
+                [--preset ideal] [--seed 0] [--labels FILE] [--json] [--quiet] [calibration options]
+
+Calibration options (:mod:`refsim.cli.calibration`): a preset that needs calibration is
+calibrated on images disjoint from the evaluated ones before it runs.
 
 Handlers return exit codes: 0 success, 2 bad input (missing or unreadable file,
 unknown model, checkpoint that does not fit the model...), with one line on
@@ -28,6 +31,7 @@ from tqdm import tqdm
 from refsim.tools.inference import (
     MODEL_NAMES, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
 )
+from refsim.cli.calibration import add_calibration_options, calibrate_if_needed
 from refsim.nn import layer_report
 from refsim.tools.preprocess import load_image
 
@@ -39,9 +43,10 @@ RANDOM_NOTE = "random weights (torchvision He-init, seed 0): the predicted class
 
 
 def _bar(args, desc: str, total: int, unit: str) -> tqdm:
-    """A progress bar on stderr that appears only after 0.5 s (fast runs stay quiet)."""
+    """A progress bar on stderr that appears only after 0.5 s (fast runs stay quiet); also with
+    ``--json`` (stdout stays one JSON object); ``--quiet`` turns it off."""
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, delay=0.5, leave=False,
-                disable=args.json or args.no_progress)
+                disable=args.quiet)
 
 
 @contextlib.contextmanager
@@ -107,6 +112,9 @@ def infer_result(args) -> dict:
         model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels,
                             on_layer=lambda name: bar.update(1))
         n_layers = len(model.net.layers())
+    model, cal_info, cal_notes = calibrate_if_needed(
+        args, model, cfg, lambda lc: build_model(args.model, args.weights, lc, seed=args.seed, labels=args.labels),
+        exclude_image=args.image)
     img = demo_image(model.crop_size) if img is None else img
     x = preprocess_image(img, model)[None]  # (1, 3, crop, crop)
     t0 = time.perf_counter()
@@ -123,7 +131,7 @@ def infer_result(args) -> dict:
     k = min(args.topk, model.num_classes)
     analog_top, ideal_top = topk(softmax(logits)[0], k, model.class_names), topk(softmax(ideal)[0], k,
                                                                                    model.class_names)
-    notes = []
+    notes = list(cal_notes)
     if model.random_weights:
         notes.append(RANDOM_NOTE)
     if args.image is None:
@@ -138,7 +146,7 @@ def infer_result(args) -> dict:
         "topk": analog_top, "ideal_topk": ideal_top, "top1_agrees": analog_top[0]["index"] == ideal_top[0]["index"],
         "logit_rel_error": float(np.linalg.norm(logits - ideal) / max(np.linalg.norm(ideal), 1e-300)),
         "seconds": {"build": model.build_s, "analog_forward": t_analog, "ideal_forward": t_ideal},
-        "layers": _layer_rows(rows) if rows is not None else None, "notes": notes,
+        "layers": _layer_rows(rows) if rows is not None else None, "calibration": cal_info, "notes": notes,
     }
 
 
@@ -219,6 +227,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
         model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels)
         ds = load_dataset(args.data, limit=args.limit, model=model, labels=args.labels)
+        model, cal_info, cal_notes = calibrate_if_needed(
+            args, model, cfg, lambda lc: build_model(args.model, args.weights, lc, seed=args.seed, labels=args.labels),
+            eval_data=args.data, n_eval=len(ds))
         with _bar(args, f"eval ({cfg.name})", len(ds), "img") as bar:
             res = evaluate(model, ds, batch_size=args.batch_size, progress=bar.update)
     except _ERRORS as exc:
@@ -226,8 +237,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     out = {"command": "eval", "model": model.name, "weights": "random" if model.random_weights else args.weights,
            "preset": cfg.name, "seed": args.seed, "data": args.data, "data_kind": ds.kind,
-           "batch_size": args.batch_size, **res, "build_seconds": model.build_s,
-           "notes": [RANDOM_NOTE] if model.random_weights else []}
+           "batch_size": args.batch_size, **res, "build_seconds": model.build_s, "calibration": cal_info,
+           "notes": cal_notes + ([RANDOM_NOTE] if model.random_weights else [])}
     if args.json:
         print(json.dumps(out))
     else:
@@ -246,8 +257,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
     p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
-    p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout (progress and notes go to stderr)")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bar or calibration message on stderr")
+    add_calibration_options(p)
 
 
 def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
