@@ -120,3 +120,30 @@ def test_infer_needs_calibration_data_or_says_it_runs_uncalibrated(run, ckpt, da
                        "--calibrate-n", "3", "--json", "--quiet")
     res = json.loads(out)
     assert code == 0 and res["calibration"]["ranges"] == ["dac"] and "first 3 images" in res["calibration"]["images"]
+
+
+def test_presets_listing_and_description(run):
+    code, out, _ = run("presets")
+    assert code == 0
+    for name in presets.names():
+        assert any(line.startswith(name + " ") for line in out.splitlines())
+    assert "``" not in out and ":func:" not in out and "needs calibration" in out
+    code, out, _ = run("presets", "rasch2023_standard")
+    assert code == 0 and "Source:" in out and "Differs" in out and "Arrays: 512 x 512" in out
+    assert "Needs calibration" in out and '"name": "rasch2023_standard"' in out
+    code, out, _ = run("presets", "int8", "--json")
+    assert code == 0 and refsim.CrossbarConfig.from_dict(json.loads(out)) == presets.get("int8")
+
+
+def test_config_file_missing_section_is_completed_with_a_note_and_renamed(run, tmp_path):
+    d = presets.get("int8").to_dict()
+    del d["adc"]
+    path = tmp_path / "noadc.json"
+    path.write_text(json.dumps(d))
+    code, out, err = run("matvec", "--preset", path, "--json")
+    res = json.loads(out)
+    assert code == 0 and res["preset"] == "int8+modified" and res["adc_levels_used"] is None
+    assert "no 'adc' section" in err and "adc.bits" in err
+    path.write_text(presets.get("int8").to_json())
+    code, out, err = run("matvec", "--preset", path, "--json")
+    assert code == 0 and json.loads(out)["preset"] == "int8" and err == ""
