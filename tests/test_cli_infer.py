@@ -145,3 +145,22 @@ def test_eval_npz_and_folder(run, ckpt, tmp_path):
     code, out, _ = run("eval", "--weights", ckpt, "--data", root, "--json")
     res = json.loads(out)
     assert code == 0 and res["data_kind"] == "folder" and (res["correct"], res["n"]) == (1, 4)
+
+
+def test_infer_notes_an_input_far_from_the_training_images(run, ckpt, tmp_path):
+    big = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((375, 500, 3), np.uint8)).save(big)
+    tiny = tmp_path / "tiny.png"
+    Image.fromarray(np.zeros((2, 3), np.uint8)).save(tiny)  # 3 x 2 grayscale
+    ok = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(ok)
+    notes = {}
+    for name, path in (("big", big), ("tiny", tiny), ("ok", ok)):
+        code, out, _ = run("infer", path, "--weights", ckpt, "--json", "--quiet")
+        assert code == 0
+        notes[name] = [n for n in json.loads(out)["notes"] if n.startswith("input:")]
+    assert len(notes["big"]) == 1 and "500 x 375 pixels" in notes["big"][0] and "32 x 32" in notes["big"][0]
+    assert len(notes["tiny"]) == 2 and "3 x 2 pixels" in notes["tiny"][0] and "mode L" in notes["tiny"][1]
+    assert notes["ok"] == []
+    code, out, _ = run("infer", tiny, "--weights", "random", "--model", "resnet18", "--json", "--quiet")
+    assert code == 0 and any("224 x 224" in n for n in json.loads(out)["notes"])

@@ -29,7 +29,8 @@ import numpy as np
 from tqdm import tqdm
 
 from refsim.tools.inference import (
-    MODEL_NAMES, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
+    MODEL_NAMES, build_model, demo_image, evaluate, input_mismatch_notes, load_dataset, preprocess_image,
+    softmax, topk,
 )
 from refsim.cli.calibration import add_calibration_options, calibrate_if_needed
 from refsim.nn import layer_report
@@ -136,6 +137,8 @@ def infer_result(args) -> dict:
         notes.append(RANDOM_NOTE)
     if args.image is None:
         notes.append("input: the built-in synthetic demo image (procedural, no file; it shows no class)")
+    else:
+        notes.extend(input_mismatch_notes(args.image, model))
     if model.class_names is None:
         notes.append("no class names for this model: pass --labels FILE; indices shown")
     return {
