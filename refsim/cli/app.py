@@ -17,11 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import warnings
 
 import numpy as np
 
 from refsim import __version__, presets
 from refsim.cli.common import resolve_config
+from refsim.health import DeadCrossbarWarning
 from refsim.cli.golden import add_golden_subcommands
 from refsim.cli.infer import add_infer_subcommands
 from refsim.cli.spice import add_spice_subcommands
@@ -126,7 +128,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():  # refsim's own warnings: one line each, no source excerpt
+            default_show = warnings.showwarning
+
+            def show(message, category, filename, lineno, file=None, line=None):
+                if issubclass(category, DeadCrossbarWarning):
+                    print(f"refsim: warning: {message}", file=sys.stderr if file is None else file)
+                else:
+                    default_show(message, category, filename, lineno, file, line)
+
+            warnings.showwarning = show
+            return int(args.func(args) or 0)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"refsim: error: {exc}", file=sys.stderr)
         return 2
