@@ -71,17 +71,29 @@ def test_calibrate_network_profiles_only_what_it_needs(monkeypatch):
     monkeypatch.setattr(cal, "_mse", lambda *a, **k: pytest.fail("calibrate_network measured an error"))
     layer_cfgs = cal.calibrate_model(model, x)
     assert calls["trace"] == n_xbars == 20
+    # (C2) on 2 images of 32 x 32 (2048 vectors < MAX_PROFILE_VECTORS): every current of every read
+    probe = presets.get("xiao2022_resnet50").replace(**{"dac.range_mode": "fixed", "adc.bits": None,
+                                                       "dac.x_max": layer_cfgs("layer1.0.conv1").dac.x_max})
+    _, recs = model.net.forward(x, digital=True, record=True)
+    from refsim.nn.functional import im2col
+    from refsim.nn.engine import crossbar_rng
+    layer = model.net.layers()["layer1.0.conv1"]
+    cols = im2col(recs["layer1.0.conv1"].input, layer.kernel_size, layer.stride, layer.padding, layer.dilation)[0]
+    tr = orig_trace(refsim.Crossbar(layer.Ws[0], probe, rng=crossbar_rng(layer.seed, "layer1.0.conv1", 0)), cols)
+    cur = np.abs(np.concatenate([r.current_A.ravel() for t in tr.tiles for r in t.reads]))
+    assert layer_cfgs("layer1.0.conv1").adc.range_A[0] == pytest.approx(np.percentile(cur, 99.9), rel=1e-12)
     c = layer_cfgs("layer1.0.conv1")
     assert c.name == "xiao2022_resnet50+cal" and c.dac.range_mode == "fixed" and c.adc.range_mode == "fixed"
     calls["trace"] = 0
     r_model = inf.build_model("cifar-resnet20", "random", presets.get("rasch2023_standard"))
     r_cfgs = cal.calibrate_model(r_model, x)
     assert calls["trace"] == 0
-    rc = r_cfgs("conv1")
+    rc = r_cfgs("layer2.0.conv1")
     assert rc.adc == presets.get("rasch2023_standard").adc  # the ADC keeps its fixed bound
-    # alpha = P_99.9 of |x| of the layer's input (C1), from an independent forward
+    # alpha = P_99.9 of |x| over the layer's input activations (C1), from an independent forward
     _, recs = r_model.net.forward(x, digital=True, record=True)
-    assert rc.dac.x_max == pytest.approx(np.percentile(np.abs(recs["conv1"].input), 99.9), rel=1e-12)
+    for name in ("layer2.0.conv1", "linear"):
+        assert r_cfgs(name).dac.x_max == pytest.approx(np.percentile(np.abs(recs[name].input), 99.9), rel=1e-12)
 
 
 def test_eval_calibrates_on_images_after_the_evaluated_ones_and_reuses_the_file(run, ckpt, data, tmp_path):

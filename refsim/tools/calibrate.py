@@ -49,7 +49,7 @@ from refsim.config import CrossbarConfig
 from refsim.crossbar import Crossbar
 from refsim.health import DeadCrossbarWarning
 
-__all__ = ["CalibrationResult", "profile_input_range", "profile_adc_ranges", "calibrate_crossbar",
+__all__ = ["MAX_PROFILE_VECTORS", "CalibrationResult", "profile_input_range", "profile_adc_ranges", "calibrate_crossbar",
            "calibrate_network", "calibrate_model", "calibration_ranges", "save_layer_configs", "load_layer_configs",
            "LayerConfigs", "DEFAULT_SCALES", "RANGES"]
 
@@ -236,22 +236,56 @@ def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentil
                              _mse(pairs, config, rngs) if measure else nan)
 
 
+#: calibrate_network's ADC profile (C2) traces at most this many input vectors per crossbar.
+MAX_PROFILE_VECTORS = 4096
+
+
+def _profile_subset(layer, x_in: np.ndarray, max_vectors: int | None) -> np.ndarray:
+    """The part of a layer's input whose crossbar inputs the ADC profile traces: for a convolution
+    the first images (evenly strided) whose patches number at most ``max_vectors`` (one image at
+    least), for a linear layer evenly strided rows; all of it with ``max_vectors=None``."""
+    if max_vectors is None:
+        return x_in
+    from refsim.nn import Conv2d
+
+    if isinstance(layer, Conv2d):
+        n = x_in.shape[0]
+        from refsim.nn.functional import im2col
+
+        _, oh, ow = im2col(x_in[:1], layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        per_image = oh * ow  # patches (crossbar input vectors) per image
+        k = max(1, min(n, max_vectors // max(per_image, 1)))
+        return x_in[np.linspace(0, n - 1, k).round().astype(int)] if k < n else x_in
+    rows = x_in.reshape(-1, x_in.shape[-1])
+    if rows.shape[0] <= max_vectors:
+        return x_in
+    return rows[np.linspace(0, rows.shape[0] - 1, max_vectors).round().astype(int)]
+
+
 def calibrate_network(net, x, *, method: str = "percentile", percentile: float = 99.9,
-                      analog_inputs: bool = False, ranges: tuple[str, ...] = RANGES) -> dict[str, CrossbarConfig]:
+                      analog_inputs: bool = False, ranges: tuple[str, ...] = RANGES,
+                      max_vectors: int | None = MAX_PROFILE_VECTORS) -> dict[str, CrossbarConfig]:
     """Calibrate every crossbar layer of a :mod:`refsim.nn` network on calibration inputs ``x``.
 
     Layer inputs come from ``net.forward(x, digital=not analog_inputs, record=True)``: by
     default the exact (digital) activations. Each Linear/Conv2d layer with a config is
-    calibrated on its crossbar inputs (im2col patches for a convolution, all groups
-    together) with the crossbars programmed from the layer's own stream
+    calibrated with the crossbars programmed from the layer's own stream
     (``crossbar_rng(net seed, name, group)``). Other layer kinds raise
     ``NotImplementedError``. ``ranges``: what to calibrate (:func:`calibrate_crossbar`); no error
     is measured. Returns ``{layer_name: calibrated config}``.
+
+    ``method="percentile"`` profiles only what it needs: (C1) over the layer's input
+    activations, each element once (a convolution's im2col patches repeat them; none are
+    built for the DAC), and (C2) by tracing the crossbars, with an ideal ADC, on the crossbar
+    inputs of at most ``max_vectors`` input vectors per crossbar (whole images for a
+    convolution, evenly strided; ``None``: all). ``method="search"`` runs
+    :func:`calibrate_crossbar` on every crossbar input (im2col patches, all groups together).
     """
     from refsim.golden.export import _layer_inputs
     from refsim.nn import Conv2d
     from refsim.nn.engine import crossbar_rng
 
+    ranges = _check_ranges(ranges)
     _, records = net.forward(x, digital=not analog_inputs, record=True)
     out = {}
     for name, layer in net.layers().items():
@@ -259,12 +293,24 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
             continue
         if name not in records:
             raise ValueError(f"layer {name!r} was not recorded by net.forward; cannot profile its inputs")
-        xs, _ = _layer_inputs(layer, records[name].input)
         ws = layer.Ws if isinstance(layer, Conv2d) else [layer.W]
-        rngs = [(lambda g=g: crossbar_rng(layer.seed, name, g)) for g in range(len(ws))]
-        res = calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
-                                 rngs=rngs, ranges=ranges, measure=False)
-        out[name] = res.config
+        rngs = [(lambda g=g, name=name, layer=layer: crossbar_rng(layer.seed, name, g)) for g in range(len(ws))]
+        x_in = np.asarray(records[name].input, dtype=np.float64)
+        if method != "percentile":
+            xs, _ = _layer_inputs(layer, x_in)
+            res = calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
+                                     rngs=rngs, ranges=ranges, measure=False)
+            out[name] = res.config
+            continue
+        cfg = layer.config
+        x_max = profile_input_range([x_in], percentile) if "dac" in ranges else None
+        range_a = None
+        if "adc" in ranges:
+            x_dac = x_max if x_max is not None else (
+                cfg.dac.x_max if cfg.dac.range_mode == "fixed" else profile_input_range([x_in], 100.0))
+            xs, _ = _layer_inputs(layer, _profile_subset(layer, x_in, max_vectors))
+            range_a = profile_adc_ranges(list(zip(ws, xs)), cfg, x_dac, percentile, rngs)
+        out[name] = _calibrated(cfg, x_max, range_a)
     return out
 
 
