@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from refsim.nn.conv import Conv2d
-from refsim.nn.engine import check_seed, forward_with_record
+from refsim.nn.engine import check_forward_args, check_seed
 from refsim.nn.quantized import (
     INT32_MAX, INT32_MIN, AddParams, activation_range, average_pool_uint8, conv_multiplier,
     quantize_multiplier, quantized_add, requantize, softmax_uint8,
@@ -130,7 +130,7 @@ class _Conv:
         if self.depthwise and digital and records is None:
             acc = self._depthwise_exact(x)  # equal to the layer's digital path, faster
         else:
-            acc = self.layer._run(x, digital, records)  # (N, C_out, OH, OW), integer-valued
+            acc = self.layer.forward(x, digital=digital, records=records)  # (N, C_out, OH, OW), integer-valued
         acc = np.rint(acc)  # a new array: a recorded layer output stays as the layer produced it
         acc = np.clip(acc, INT32_MIN, INT32_MAX, out=acc).astype(np.int64)
         acc += self.bias[:, None, None]
@@ -284,16 +284,15 @@ class QuantizedNet:
         flat = lambda v: v.reshape(v.shape[0], -1).astype(np.uint8)  # noqa: E731
         return flat(vals[self.logits_tensor]), flat(vals[self.output_index])
 
-    def forward(self, x, *, digital: bool = False, record: bool = False):
-        """Logits :math:`s (q - z)` float64 (N, classes); ``record=True`` adds every conv's record."""
-        return forward_with_record(self._forward, x, digital, record)
-
-    __call__ = forward
-
-    def _forward(self, x, digital, records):
+    def forward(self, x, *, digital: bool = False, records: dict | None = None):
+        """Logits :math:`s (q - z)` float64 (N, classes); ``records``: a dict that receives every
+        conv's record."""
+        check_forward_args(digital, records)
         q = self.run(x, digital=digital, records=records)[self.logits_tensor]
         s, z = _per_tensor(self.model.tensors[self.logits_tensor], "logits")
         return float(s) * (q.reshape(q.shape[0], -1).astype(np.float64) - z)
+
+    __call__ = forward
 
 
 def tflite_net(source, *, config=None, seed: int = 0) -> QuantizedNet:

@@ -292,6 +292,28 @@ def preprocess_image(img, model: Model) -> np.ndarray:
     return imagenet_preprocess(img, resize_size=model.resize_size, crop_size=model.crop_size)
 
 
+def input_mismatch_notes(path, model: Model) -> list:
+    """Notes when an image file is far from what ``model`` was trained on: a CIFAR model on an
+    image whose sides are not within 16..128 pixels (it was trained on 32 x 32), an ImageNet model
+    on one whose shorter side is below 64 pixels (trained on 224 x 224 crops), or an image that is
+    not 3-channel RGB (grayscale, palette, alpha, CMYK: converted to RGB)."""
+    from PIL import Image
+
+    with Image.open(path) as img:  # reads the header only
+        (w, h), mode = img.size, img.mode
+    notes = []
+    if model.preprocess == "cifar10" and not (16 <= min(w, h) and max(w, h) <= 128):
+        notes.append(f"input: the image is {w} x {h} pixels and {model.name} was trained on 32 x 32 CIFAR-10 "
+                     "images; it is resized to 32 x 32, so the prediction may mean little")
+    elif model.preprocess == "imagenet" and min(w, h) < 64:
+        notes.append(f"input: the image is {w} x {h} pixels and {model.name} was trained on {model.crop_size} x "
+                     f"{model.crop_size} crops of larger photos; it is upscaled, so the prediction may mean little")
+    if mode != "RGB":
+        notes.append(f"input: the image has mode {mode} (not 3-channel RGB) and is converted to RGB "
+                     "(grayscale replicated, alpha dropped, palette expanded)")
+    return notes
+
+
 def load_labels(path, num_classes: int | None = None) -> list:
     """Class names from a text file: ``<wnid> <label>`` or one label per line (line k = class k).
 
