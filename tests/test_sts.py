@@ -65,8 +65,10 @@ def test_spearman_of_cosines_and_batching():
 def test_cli_eval_minilm_json_and_report(run):
     path = sts_path()
     code, out, err = run("eval", "--model", "minilm", "--data", path, "--limit", 6, "--preset", "int8_bounded",
-                         "--report", "--json")
-    assert code == 0 and err == ""
+                         "--report", "--json", "--quiet")
+    # --quiet: no progress bars; only dead-crossbar warnings (int8_bounded's ADC range is far wider
+    # than the currents of some MiniLM layers: refsim says so)
+    assert code == 0 and all(line.startswith("refsim: warning:") for line in err.splitlines())
     res = json.loads(out)
     assert res["model"] == "minilm" and res["n"] == 6 and res["preset"] == "int8_bounded"
     ref = evaluate_sts(minilm(), load_sts(path, limit=6), digital=True)
