@@ -1,4 +1,4 @@
-"""``.npz`` state dicts: NumPy's own zip of ``.npy`` arrays, read without pickle."""
+"""``.npz`` state dicts: NumPy's own zip of ``.npy`` arrays, read without pickle or NumPy's loader."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from refsim.io._source import read_source
-from refsim.io.errors import CorruptCheckpointError
+from refsim.io._zip import open_zip
+from refsim.io.errors import CheckpointError, CorruptCheckpointError
+from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 
 __all__ = ["read_npz", "write_npz", "is_npz"]
 
@@ -27,32 +29,104 @@ def is_npz(data: bytes) -> bool:
     return bool(names) and all(n.endswith(".npy") for n in names)
 
 
-def read_npz(source: Any) -> dict[str, np.ndarray]:
-    """Read an ``.npz`` file with ``allow_pickle=False`` (object arrays refused).
+#: dtype kinds an npz state dict may hold: bool, signed/unsigned int, float.
+NUMERIC_KINDS = "biuf"
+
+
+def _read_header(member: Any, name: str) -> tuple[tuple, bool, np.dtype]:
+    """Parse the ``.npy`` magic and header of one member (format versions 1.0 and 2.0)."""
+    prefix = member.read(len(np.lib.format.MAGIC_PREFIX))
+    if prefix != np.lib.format.MAGIC_PREFIX:
+        raise CorruptCheckpointError(f"npz member {name!r} is not a .npy array (no NPY magic; starts {prefix!r})")
+    version = tuple(member.read(2))
+    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in readers:
+        raise CorruptCheckpointError(f"npz member {name!r}: .npy format version {version} (expected 1.0 or 2.0)")
+    try:
+        shape, fortran, dtype = readers[version](member, max_header_size=_MAX_HEADER)
+    except Exception as exc:  # noqa: BLE001 - NumPy parses the header with tokenize/ast: many error types
+        raise CorruptCheckpointError(f"npz member {name!r}: bad .npy header: {type(exc).__name__}: {exc}") from None
+    if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+        raise CorruptCheckpointError(
+            f"npz member {name!r}: received dtype {dtype}; expected a numeric dtype (bool, int, uint, float)"
+        )
+    return shape, fortran, dtype
+
+
+_MAX_HEADER = 10_000  # NumPy's own default bound on a .npy header
+
+
+def read_npz(source: Any, limits: ReadLimits | None = None) -> dict[str, np.ndarray]:
+    """Read an ``.npz`` file without pickle and without trusting its sizes.
+
+    Every member must be a ``.npy`` array of a numeric dtype (bool, int, uint,
+    float). Before anything is inflated, the archive's directory is checked
+    against its entries (:func:`refsim.io._zip.open_zip`) and the declared
+    uncompressed sizes against ``limits.npz_budget(len(file))``; each header's
+    ``prod(shape) x itemsize`` must equal its member's remaining bytes.
 
     Parameters
     ----------
     source : str, os.PathLike or bytes
+    limits : ReadLimits, optional
+        Resource limits (default :data:`refsim.io.limits.DEFAULT_LIMITS`).
 
     Returns
     -------
     dict of str to numpy.ndarray
-        Every array, fully loaded, in archive order.
+        Every array (key = member name without ``.npy``), fully loaded, in archive order.
 
     Raises
     ------
     CorruptCheckpointError
-        Not a readable npz, or an array needs pickle (object dtype).
+        Not a readable npz, a damaged directory, a member that is not a numeric
+        ``.npy`` array, or sizes beyond the limits.
     """
     data = read_source(source, "source")
+    limits = limits or DEFAULT_LIMITS
+    with open_zip(data) as archive:
+        infos = archive.infolist()
+        declared = sum(info.file_size for info in infos)
+        budget = limits.npz_budget(len(data))
+        if declared > budget:
+            raise CorruptCheckpointError(
+                f"npz members declare {declared} uncompressed bytes in a {len(data)}-byte file; the limit is "
+                f"{budget} (ReadLimits.max_bytes / max_expansion)"
+            )
+        out = {}
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise CorruptCheckpointError(f"npz member {info.filename!r} is not a '.npy' file")
+            out[info.filename[:-4]] = _read_member(archive, info)
+    return out
+
+
+def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    name = info.filename
     try:
-        with np.load(io.BytesIO(data), allow_pickle=False) as archive:
-            return {name: np.array(archive[name]) for name in archive.files}
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zipfile.LargeZipFile,
-            NotImplementedError, RuntimeError, MemoryError, OverflowError, SyntaxError, TypeError) as exc:
-        # np.load reports object arrays as ValueError ("Object arrays cannot be loaded when
-        # allow_pickle=False") and bad .npy headers as ValueError/SyntaxError.
-        raise CorruptCheckpointError(f"cannot read npz: {type(exc).__name__}: {exc}") from exc
+        with archive.open(info) as member:
+            shape, fortran, dtype = _read_header(member, name)
+            count = int(np.prod(shape, dtype=object)) if shape else 1
+            nbytes = count * dtype.itemsize
+            remaining = info.file_size - member.tell()
+            if nbytes != remaining:
+                raise CorruptCheckpointError(
+                    f"npz member {name!r}: header declares shape {shape} of {dtype} ({nbytes} bytes); "
+                    f"the member holds {remaining}"
+                )
+            raw = member.read(nbytes + 1)
+    except CheckpointError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - zipfile/zlib report damage (CRC, truncation) in many ways
+        raise CorruptCheckpointError(f"npz member {name!r}: {type(exc).__name__}: {exc}") from exc
+    if len(raw) != nbytes:
+        raise CorruptCheckpointError(f"npz member {name!r}: read {len(raw)} bytes, expected {nbytes}")
+    try:
+        flat = np.frombuffer(raw, dtype=dtype)
+        array = flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    except (ValueError, OverflowError) as exc:
+        raise CorruptCheckpointError(f"npz member {name!r}: shape {shape}: {exc}") from None
+    return np.array(array, order="C", dtype=dtype.newbyteorder("="))
 
 
 def write_npz(path: str | os.PathLike, state_dict: dict[str, np.ndarray], compressed: bool = False) -> None:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from refsim.io._source import read_source
+from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 from refsim.io.errors import CorruptCheckpointError, UnsupportedCheckpointError
 from refsim.io.torch_pickle import restricted_load
 from refsim.io.torch_storage import StorageRef, StorageTable, decode_storage, materialize_tensors
@@ -61,13 +62,15 @@ def _read_header(data: bytes) -> tuple[int, str]:
     return pos, "little" if sys_info["little_endian"] else "big"
 
 
-def read_torch_legacy(source: Any) -> Any:
+def read_torch_legacy(source: Any, limits: ReadLimits | None = None) -> Any:
     """Read a legacy (pre-1.6) PyTorch checkpoint without PyTorch.
 
     Parameters
     ----------
     source : str, os.PathLike or bytes
         Path of the file, or its content.
+    limits : ReadLimits, optional
+        Resource limits (default :data:`refsim.io.limits.DEFAULT_LIMITS`).
 
     Returns
     -------
@@ -85,6 +88,7 @@ def read_torch_legacy(source: Any) -> Any:
         The even older tar-based format of PyTorch < 0.4.
     """
     data = read_source(source, "source")
+    limits = limits or DEFAULT_LIMITS
     if _is_tar(data):
         raise UnsupportedCheckpointError("tar-based PyTorch checkpoints (PyTorch < 0.4) are not supported")
     pos, byteorder = _read_header(data)
@@ -106,7 +110,8 @@ def read_torch_legacy(source: Any) -> Any:
             )
         return StorageRef(root.key, root.dtype, root.itemsize, root.numel, offset, view_numel)
 
-    obj, n = restricted_load(data, persistent_load, "legacy object pickle", offset=pos)
+    obj, n = restricted_load(data, persistent_load, "legacy object pickle", offset=pos,
+                             max_depth=limits.max_depth)
     pos += n
     keys, n = restricted_load(data, what="legacy storage key list", offset=pos)
     pos += n
@@ -133,4 +138,4 @@ def read_torch_legacy(source: Any) -> Any:
             )
         storages[key] = decode_storage(data[pos:pos + nbytes], ref.dtype, byteorder)
         pos += nbytes
-    return materialize_tensors(obj, storages)
+    return materialize_tensors(obj, storages, limits.max_depth)
