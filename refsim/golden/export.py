@@ -231,11 +231,28 @@ def replay(path: str | Path) -> ReplayResult:
     output noise), so ``y`` equals the exported ``y`` bit for bit.
     """
     g = load_golden(path)
-    if g.manifest["kind"] == "network":
-        raise ValueError(f"{str(path)!r}: a network case has no draws to replay; export a layer or crossbar")
-    cfg = g.config
+    where = str(Path(path) / "manifest.json")
+    if g.manifest.get("kind") == "network":
+        raise ValueError(f"{where!r}: kind: received 'network'; expected 'crossbar' or 'layer' (a network "
+                         "case has no draws to replay)")
+    prefixes = g.manifest["meta"].get("crossbars")
+    if not isinstance(prefixes, dict) or not prefixes:
+        shown = "nothing" if prefixes is None else repr(prefixes)[:80]
+        raise ValueError(f"{where!r}: meta.crossbars: received {shown}; expected a non-empty object keyed by "
+                         "crossbar prefix")
+    try:
+        cfg = g.config
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{where!r}: config: {exc}") from None
+    if cfg is None:
+        raise ValueError(f"{where!r}: config: received null; expected the case's CrossbarConfig")
+    for p in prefixes:
+        for stage in ("weights", "x", "y"):
+            if p + stage not in g.stages:
+                raise ValueError(f"{where!r}: stages: received no stage {p + stage!r}; expected one for crossbar "
+                                 f"{p or '(single)'!r} of meta.crossbars")
     ys, ys_gold = {}, {}
-    for p in g.manifest["meta"]["crossbars"]:
+    for p in prefixes:
         draws = {k[len(p):]: v for k, v in g.draws.items() if k.startswith(p)}
         xb = Crossbar(g[p + "weights"], cfg, draws=draws)
         ys[p] = xb.matvec(g[p + "x"], draws=draws)

@@ -14,7 +14,7 @@ from refsim.io._zip import open_zip
 from refsim.io.errors import CheckpointError, CorruptCheckpointError
 from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 
-__all__ = ["read_npz", "write_npz", "is_npz"]
+__all__ = ["read_npz", "write_npz", "is_npz", "read_npy_header", "NUMERIC_KINDS"]
 
 
 def is_npz(data: bytes) -> bool:
@@ -33,22 +33,44 @@ def is_npz(data: bytes) -> bool:
 NUMERIC_KINDS = "biuf"
 
 
-def _read_header(member: Any, name: str) -> tuple[tuple, bool, np.dtype]:
-    """Parse the ``.npy`` magic and header of one member (format versions 1.0 and 2.0)."""
-    prefix = member.read(len(np.lib.format.MAGIC_PREFIX))
+def read_npy_header(stream: Any, what: str) -> tuple[tuple, bool, np.dtype]:
+    """Parse the magic and header of an untrusted ``.npy`` stream (format versions 1.0 and 2.0).
+
+    Parameters
+    ----------
+    stream : binary file
+        Positioned at the start of the ``.npy`` data; left after the header.
+    what : str
+        Names the array in error messages (``"npz member 'w.npy'"``, a path...).
+
+    Returns
+    -------
+    shape : tuple of int
+    fortran_order : bool
+    dtype : numpy.dtype
+        Always of a kind in :data:`NUMERIC_KINDS`.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        No NPY magic, another format version, a header NumPy cannot parse
+        (``tokenize.TokenError``, ``SyntaxError``... all wrapped), or a
+        non-numeric dtype.
+    """
+    prefix = stream.read(len(np.lib.format.MAGIC_PREFIX))
     if prefix != np.lib.format.MAGIC_PREFIX:
-        raise CorruptCheckpointError(f"npz member {name!r} is not a .npy array (no NPY magic; starts {prefix!r})")
-    version = tuple(member.read(2))
+        raise CorruptCheckpointError(f"{what} is not a .npy array (no NPY magic; starts {prefix!r})")
+    version = tuple(stream.read(2))
     readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
     if version not in readers:
-        raise CorruptCheckpointError(f"npz member {name!r}: .npy format version {version} (expected 1.0 or 2.0)")
+        raise CorruptCheckpointError(f"{what}: .npy format version {version} (expected 1.0 or 2.0)")
     try:
-        shape, fortran, dtype = readers[version](member, max_header_size=_MAX_HEADER)
+        shape, fortran, dtype = readers[version](stream, max_header_size=_MAX_HEADER)
     except Exception as exc:  # noqa: BLE001 - NumPy parses the header with tokenize/ast: many error types
-        raise CorruptCheckpointError(f"npz member {name!r}: bad .npy header: {type(exc).__name__}: {exc}") from None
+        raise CorruptCheckpointError(f"{what}: bad .npy header: {type(exc).__name__}: {exc}") from None
     if dtype.kind not in NUMERIC_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         raise CorruptCheckpointError(
-            f"npz member {name!r}: received dtype {dtype}; expected a numeric dtype (bool, int, uint, float)"
+            f"{what}: received dtype {dtype}; expected a numeric dtype (bool, int, uint, float)"
         )
     return shape, fortran, dtype
 
@@ -105,7 +127,7 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
     name = info.filename
     try:
         with archive.open(info) as member:
-            shape, fortran, dtype = _read_header(member, name)
+            shape, fortran, dtype = read_npy_header(member, f"npz member {name!r}")
             count = int(np.prod(shape, dtype=object)) if shape else 1
             nbytes = count * dtype.itemsize
             remaining = info.file_size - member.tell()
