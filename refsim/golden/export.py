@@ -39,7 +39,7 @@ def random_case(n_in: int, n_out: int, batch: int, seed: int) -> tuple[np.ndarra
     """
     for name, v in (("n_in", n_in), ("n_out", n_out), ("batch", batch)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected a positive int, received {v!r}")
+            raise ValueError(f"{name}: received {v!r}; expected a positive int")
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(1,)))
     w = rng.standard_normal((n_in, n_out))
     x = rng.standard_normal((batch, n_in))
@@ -48,7 +48,7 @@ def random_case(n_in: int, n_out: int, batch: int, seed: int) -> tuple[np.ndarra
 
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, received {seed!r}")
+        raise ValueError(f"seed: received {seed!r}; expected a non-negative int")
     return int(seed)
 
 

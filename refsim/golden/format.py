@@ -104,7 +104,7 @@ def _as_storable(name: str, arr, integer: bool) -> np.ndarray:
                 raise ValueError(f"stage {name!r}: marked integer but holds non-integer values")
         return np.ascontiguousarray(a.astype("<i8"))
     if a.dtype.kind not in "fiub":
-        raise TypeError(f"stage {name!r}: expected a numeric array, received dtype {a.dtype}")
+        raise TypeError(f"stage {name!r}: received dtype {a.dtype}; expected a numeric array")
     return np.ascontiguousarray(a.astype("<f8"))
 
 

@@ -53,7 +53,7 @@ def verify_sha256(actual: str, expected: str, what: str) -> None:
         raise ValueError(f"expected sha256 {expected!r} is too short: give at least 8 hex digits")
     if not actual.startswith(expected):
         kind = "SHA-256" if len(expected) == 64 else f"SHA-256 prefix ({len(expected)} digits)"
-        raise ChecksumError(f"{what}: {kind} mismatch: expected {expected}, got {actual[:len(expected)]}")
+        raise ChecksumError(f"{what}: {kind} mismatch: received {actual[:len(expected)]}; expected {expected}")
 
 
 def download_url(url: str, dest: str | os.PathLike, sha256: str, *, progress: bool = True,

@@ -164,7 +164,7 @@ def write_npz(path: str | os.PathLike, state_dict: dict[str, np.ndarray], compre
         Use ``numpy.savez_compressed``.
     """
     if not isinstance(state_dict, dict) or not all(isinstance(k, str) for k in state_dict):
-        raise TypeError(f"state_dict must be a dict of str to numpy.ndarray, got {type(state_dict).__name__}")
+        raise TypeError(f"state_dict: received {type(state_dict).__name__}; expected a dict of str to numpy.ndarray")
     arrays = {}
     for key, value in state_dict.items():
         array = np.asarray(value)

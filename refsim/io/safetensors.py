@@ -57,7 +57,7 @@ def is_safetensors(data: bytes) -> bool:
 
 def _parse_entry(name: str, entry: Any, buffer_len: int) -> tuple[str, tuple, int, int]:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise CorruptCheckpointError(f"safetensors entry {name!r} must have dtype, shape, data_offsets; got {entry!r}")
+        raise CorruptCheckpointError(f"safetensors entry {name!r}: received {entry!r}; expected dtype, shape, data_offsets")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if code not in SAFETENSORS_DTYPES:
         raise UnsupportedCheckpointError(
@@ -70,7 +70,7 @@ def _parse_entry(name: str, entry: Any, buffer_len: int) -> tuple[str, tuple, in
             "ints in [0, 2**62)"
         )
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
-        raise CorruptCheckpointError(f"safetensors entry {name!r}: data_offsets must be [begin, end], got {offsets!r}")
+        raise CorruptCheckpointError(f"safetensors entry {name!r}: data_offsets: received {offsets!r}; expected [begin, end]")
     begin, end = offsets
     itemsize = SAFETENSORS_DTYPES[code][1]
     if not 0 <= begin <= end <= buffer_len:
@@ -118,7 +118,7 @@ def read_safetensors(source: Any, limits: Any = None) -> dict[str, np.ndarray]:
     except (UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
         raise CorruptCheckpointError(f"safetensors header is not valid UTF-8 JSON: {exc}") from exc
     if not isinstance(header, dict):
-        raise CorruptCheckpointError(f"safetensors header must be a JSON object, got {type(header).__name__}")
+        raise CorruptCheckpointError(f"safetensors header: received {type(header).__name__}; expected a JSON object")
     buffer = memoryview(data)[8 + n:]
     entries = [(k, _parse_entry(k, v, len(buffer))) for k, v in header.items() if k != "__metadata__"]
     spans = sorted((begin, end, name) for name, (_, _, begin, end) in entries)
@@ -153,11 +153,11 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
         Stored as ``__metadata__``.
     """
     if not isinstance(tensors, dict):
-        raise TypeError(f"tensors must be a dict of str to numpy.ndarray, got {type(tensors).__name__}")
+        raise TypeError(f"tensors: received {type(tensors).__name__}; expected a dict of str to numpy.ndarray")
     header: dict[str, Any] = {}
     if metadata is not None:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise TypeError("metadata must be a dict of str to str")
+            raise TypeError(f"metadata: received {metadata!r:.60}; expected a dict of str to str")
         header["__metadata__"] = dict(metadata)
     chunks, position = [], 0
     for name, value in tensors.items():

@@ -58,7 +58,7 @@ def _read_header(data: bytes) -> tuple[int, str]:
     sys_info, n = restricted_load(data, what="legacy sys_info", offset=pos)
     pos += n
     if not isinstance(sys_info, dict) or "little_endian" not in sys_info:
-        raise CorruptCheckpointError(f"legacy sys_info must be a dict with 'little_endian', got {sys_info!r}")
+        raise CorruptCheckpointError(f"legacy sys_info: received {sys_info!r}; expected a dict with 'little_endian'")
     return pos, "little" if sys_info["little_endian"] else "big"
 
 
@@ -102,7 +102,7 @@ def read_torch_legacy(source: Any, limits: ReadLimits | None = None) -> Any:
         if view_metadata is None:
             return root
         if not (isinstance(view_metadata, tuple) and len(view_metadata) == 3):
-            raise CorruptCheckpointError(f"legacy storage view metadata must be a 3-tuple, got {view_metadata!r}")
+            raise CorruptCheckpointError(f"legacy storage view metadata: received {view_metadata!r}; expected a 3-tuple")
         _view_key, offset, view_numel = view_metadata
         if not all(type(v) is int and v >= 0 for v in (offset, view_numel)) or offset + view_numel > root.numel:
             raise CorruptCheckpointError(
@@ -116,7 +116,7 @@ def read_torch_legacy(source: Any, limits: ReadLimits | None = None) -> Any:
     keys, n = restricted_load(data, what="legacy storage key list", offset=pos)
     pos += n
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise CorruptCheckpointError(f"legacy storage key list must be a list of str, got {type(keys).__name__}")
+        raise CorruptCheckpointError(f"legacy storage key list: received {type(keys).__name__}; expected a list of str")
     if sorted(keys) != sorted(table.roots):
         raise CorruptCheckpointError(
             f"legacy storage key list {len(keys)} keys does not match the {len(table.roots)} storages referenced"

@@ -91,7 +91,7 @@ def rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) ->
     TensorSpec
     """
     if not isinstance(storage, StorageRef):
-        raise CorruptCheckpointError(f"tensor storage must come from a persistent id, got {storage!r}")
+        raise CorruptCheckpointError(f"tensor storage: received {storage!r}; expected a storage from a persistent id")
     shape = check_int_tuple(size, "tensor size")
     strides = check_int_tuple(stride, "tensor stride")
     if len(shape) != len(strides):
@@ -108,7 +108,7 @@ def rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False
 def rebuild_parameter(data, requires_grad=True, backward_hooks=None) -> TensorSpec:
     """Stand-in for ``torch._utils._rebuild_parameter``: a Parameter is its data."""
     if not isinstance(data, TensorSpec):
-        raise CorruptCheckpointError(f"parameter data must be a tensor, got {data!r}")
+        raise CorruptCheckpointError(f"parameter data: received {data!r}; expected a tensor")
     return data
 
 
@@ -125,7 +125,7 @@ def rebuild_from_type_v2(func, new_type, args, state) -> TensorSpec:
     if not isinstance(new_type, TypeMarker):
         raise UnsafeCheckpointError(f"_rebuild_from_type_v2 with type {new_type!r} is refused")
     if not isinstance(args, tuple):
-        raise CorruptCheckpointError(f"_rebuild_from_type_v2 args must be a tuple, got {args!r}")
+        raise CorruptCheckpointError(f"_rebuild_from_type_v2 args: received {args!r}; expected a tuple")
     return func(*args)
 
 

@@ -169,10 +169,10 @@ class StorageTable:
     def get(self, key: Any, storage_type: Any, numel: Any) -> StorageRef:
         """Return the root :class:`StorageRef` for ``key``, checking consistency."""
         if not isinstance(key, str):
-            raise CorruptCheckpointError(f"storage key must be a str, got {type(key).__name__}")
+            raise CorruptCheckpointError(f"storage key: received {type(key).__name__}; expected a str")
         if not isinstance(storage_type, StorageType):
             raise CorruptCheckpointError(
-                f"storage {key!r}: storage type must be a torch.<Type>Storage class, got {storage_type!r}"
+                f"storage {key!r}: storage type: received {storage_type!r}; expected a torch.<Type>Storage class"
             )
         check_int(numel, f"storage {key!r} element count")
         if numel * storage_type.itemsize > self.max_bytes:
@@ -195,14 +195,14 @@ class StorageTable:
 def check_int(value: Any, what: str) -> int:
     """Raise CorruptCheckpointError unless ``value`` is a non-negative Python int."""
     if type(value) is not int or value < 0:
-        raise CorruptCheckpointError(f"{what} must be a non-negative int, got {value!r}")
+        raise CorruptCheckpointError(f"{what}: received {value!r}; expected a non-negative int")
     return value
 
 
 def check_int_tuple(value: Any, what: str) -> tuple:
     """Validate a shape or stride tuple from the pickle."""
     if not isinstance(value, (tuple, list)) or len(value) > MAX_NDIM:
-        raise CorruptCheckpointError(f"{what} must be a tuple of at most {MAX_NDIM} ints, got {value!r}")
+        raise CorruptCheckpointError(f"{what}: received {value!r}; expected a tuple of at most {MAX_NDIM} ints")
     return tuple(check_int(v, what) for v in value)
 
 

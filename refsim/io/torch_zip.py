@@ -80,7 +80,7 @@ def _parse(data: bytes, limits: ReadLimits) -> Any:
         if prefix + "byteorder" in names:
             byteorder = _read_member(archive, prefix + "byteorder", len(data)).decode("ascii", "replace")
             if byteorder not in ("little", "big"):
-                raise CorruptCheckpointError(f"byteorder record must be 'little' or 'big', got {byteorder!r}")
+                raise CorruptCheckpointError(f"byteorder record: received {byteorder!r}; expected 'little' or 'big'")
         table = StorageTable(max_bytes=len(data))
 
         def persistent_load(pid: Any) -> Any:

@@ -75,21 +75,21 @@ def resolve_config(config: LayerConfig, name: str):
         if out is None or _is_crossbar_config(out):
             return out
         raise TypeError(
-            f"config callable returned {type(out).__name__} for layer {name!r}; "
-            "expected a refsim.CrossbarConfig or None."
+            f"config({name!r}): received {type(out).__name__} from the config callable; "
+            "expected a refsim.CrossbarConfig or None"
         )
     raise TypeError(
-        f"config must be a refsim.CrossbarConfig, None, or a callable "
-        f"layer_name -> CrossbarConfig | None; received {type(config).__name__}."
+        f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig, None, or a callable "
+        "layer_name -> CrossbarConfig | None"
     )
 
 
 def check_seed(seed) -> int:
     """Validate a layer/network seed (a non-negative Python or NumPy int)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int; received {seed!r}.")
+        raise TypeError(f"seed: received {seed!r}; expected a non-negative int")
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative int; received {seed}.")
+        raise ValueError(f"seed: received {seed}; expected a non-negative int")
     return int(seed)
 
 
@@ -234,7 +234,7 @@ def forward_with_record(run, x, digital: bool, record: bool, **kwargs):
     when ``record`` is True, else None. Returns ``y`` or ``(y, records)``.
     """
     if not isinstance(digital, bool) or not isinstance(record, bool):
-        raise TypeError(f"digital and record must be bool; received {digital!r}, {record!r}.")
+        raise TypeError(f"digital and record: received {digital!r}, {record!r}; expected bool")
     records = {} if record else None
     y = run(x, digital, records, **kwargs)
     return (y, records) if record else y
