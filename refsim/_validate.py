@@ -17,9 +17,10 @@ is finite but tiny (``g_max_S = 1e-318``, a subnormal) or huge (``1e200``)
 makes those products underflow to 0 or overflow to inf, and every output NaN.
 :func:`check_magnitude` therefore requires every non-zero physical value --
 and the products that configs form from them -- to lie in
-``[MAGNITUDE_MIN, MAGNITUDE_MAX] = [2^-1022 2^64, 2^1024 2^-64]`` (about
-``[4e-289, 1e289]``): normal floats with 64 binary orders of headroom for the
-sums over rows and the codes of up to 32 bits that multiply them.
+``[MAGNITUDE_MIN, MAGNITUDE_MAX] = [2^-400, 2^400]`` (about ``[3.9e-121,
+2.6e120]``, some 110 decades beyond any physical device): squared (variances
+of noise currents) and summed over 2^64 rows times codes of up to 32 bits,
+such values remain normal, finite floats.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import reprlib
-import sys
 
 import numpy as np
 
@@ -54,8 +54,8 @@ __all__ = [
 ]
 
 #: Smallest and largest magnitude accepted for a physical value or product (see the module docstring).
-MAGNITUDE_MIN = sys.float_info.min * 2.0**64
-MAGNITUDE_MAX = sys.float_info.max * 2.0**-64
+MAGNITUDE_MIN = 2.0**-400
+MAGNITUDE_MAX = 2.0**400
 
 _short = reprlib.Repr()
 _short.maxstring = 60
@@ -124,16 +124,18 @@ def check_optional_int(name: str, value: object, *, low: int, high: int) -> int 
     return None if value is None else check_int(name, value, low=low, high=high)
 
 
-def check_magnitude(name: str, value: float, what: str = "") -> None:
-    """Raise unless ``value`` is 0 or ``MAGNITUDE_MIN <= |value| <= MAGNITUDE_MAX``.
+def check_magnitude(name: str, value: float, what: str = "", *, zero: bool = True) -> None:
+    """Raise unless ``MAGNITUDE_MIN <= |value| <= MAGNITUDE_MAX`` (or ``value == 0`` if ``zero``).
 
-    ``name`` may be a product (``"mapping.g_max_S * dac.v_read_V"``); ``what``
-    says what the value sets (shown in the message).
+    ``name`` may be a product (``"mapping.g_max_S * dac.v_read_V"``): pass
+    ``zero=False`` for a product of non-zero factors, which is 0 only by
+    underflow. ``what`` says what the value sets (shown in the message).
     """
     v = abs(float(value))
-    if v != 0.0 and not MAGNITUDE_MIN <= v <= MAGNITUDE_MAX:
-        tail = f" so that {what} neither underflows nor overflows" if what else ""
-        raise ValueError(received(name, show(value), f"0 or a magnitude in [{MAGNITUDE_MIN:.3g}, "
+    if (v != 0.0 or not zero) and not MAGNITUDE_MIN <= v <= MAGNITUDE_MAX:
+        tail = f" (to keep {what} clear of underflow and overflow)" if what else ""
+        head = "0 or a magnitude" if zero else "a magnitude"
+        raise ValueError(received(name, show(value), f"{head} in [{MAGNITUDE_MIN:.3g}, "
                                                      f"{MAGNITUDE_MAX:.3g}]{tail}"))
 
 

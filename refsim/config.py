@@ -118,7 +118,8 @@ class MappingConfig:
                                       f"a value < mapping.g_max_S = {self.g_max_S!r}"))
         check_magnitude("mapping.g_max_S", self.g_max_S, "conductances")
         check_magnitude("mapping.g_min_S", self.g_min_S, "conductances")
-        check_magnitude("mapping.g_max_S - mapping.g_min_S", self.g_max_S - self.g_min_S, "the conductance span")
+        check_magnitude("mapping.g_max_S - mapping.g_min_S", self.g_max_S - self.g_min_S, "the conductance span",
+                        zero=False)
         check_choice("mapping.subtraction", self.subtraction, ("in_array", "digital"))
         check_choice("mapping.offset_removal", self.offset_removal, ("digital", "reference_column"))
         check_optional_int("mapping.cell_bits", self.cell_bits, low=1, high=32)
@@ -242,14 +243,15 @@ class CrossbarConfig:
         column-limit currents are compared with both.
         """
         m, dac, adc = self.mapping, self.dac, self.adc
-        check_magnitude("mapping.g_max_S * dac.v_read_V", m.g_max_S * dac.v_read_V, "the unit current")
+        check_magnitude("mapping.g_max_S * dac.v_read_V", m.g_max_S * dac.v_read_V, "the unit current", zero=False)
         check_magnitude("(mapping.g_max_S - mapping.g_min_S) * dac.v_read_V",
-                        (m.g_max_S - m.g_min_S) * dac.v_read_V, "the current span")
+                        (m.g_max_S - m.g_min_S) * dac.v_read_V, "the current span", zero=False)
         if adc.range_mode == "fixed" and adc.bits is not None:
             for i, r in enumerate(adc.range_A if isinstance(adc.range_A, tuple) else (adc.range_A,)):
-                check_magnitude(f"adc.range_A[{i}] / adc levels ({adc.n_levels})", r / adc.n_levels, "the ADC step")
+                check_magnitude(f"adc.range_A[{i}] / adc levels ({adc.n_levels})", r / adc.n_levels, "the ADC step", zero=False)
                 check_magnitude(f"adc.range_A[{i}] / (mapping.g_max_S * dac.v_read_V)",
-                                r / (m.g_max_S * dac.v_read_V), "the ADC range in unit currents")
+                                r / (m.g_max_S * dac.v_read_V), "the ADC range in unit currents",
+                                zero=False)
 
     # -- serialization ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

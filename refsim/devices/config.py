@@ -199,9 +199,9 @@ class NoiseConfig:
         for name in ("t0_s", "t_read_s", "t_inference_s", "i_col_max_A", "ir_drop_g_ratio"):
             check_magnitude(f"device.{name}", getattr(self, name) or 0.0, "drift, read noise and output currents")
         check_magnitude("(device.t_inference_s + device.t0_s) / device.t_read_s",
-                        (self.t_inference_s + self.t0_s) / self.t_read_s, "the 1/f read-noise integral")
+                        (self.t_inference_s + self.t0_s) / self.t_read_s, "the 1/f read-noise integral", zero=False)
         check_magnitude("(device.t_inference_s + device.t0_s) / device.t0_s",
-                        (self.t_inference_s + self.t0_s) / self.t0_s, "the drift factor")
+                        (self.t_inference_s + self.t0_s) / self.t0_s, "the drift factor", zero=False)
         if not isinstance(self.drift_compensation, bool):
             raise TypeError(received("device.drift_compensation", show(self.drift_compensation), "a bool"))
         # table / callable: present exactly when their model asks for them
