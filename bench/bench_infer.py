@@ -27,14 +27,11 @@ import subprocess
 import sys
 import time
 
-#: ``refsim infer`` in a child; registers the command if refsim/cli.py does not list it yet.
-RUN_CLI = (
-    "import sys; from refsim import cli; e = ('refsim.cli_infer', 'add_infer_subcommands'); "
-    "cli._EXTENSIONS.append(e) if e not in cli._EXTENSIONS else None; sys.exit(cli.main(sys.argv[1:]))"
-)
+#: ``refsim infer`` in a child.
+RUN_CLI = "import sys; from refsim import cli; sys.exit(cli.main(sys.argv[1:]))"
 #: The plain-NumPy reference: same loading, one forward with config=None.
 RUN_NUMPY = (
-    "from refsim import inference as inf; "
+    "from refsim.tools import inference as inf; "
     "m = inf.build_model('resnet50', 'random', None); "
     "x = inf.preprocess_image(inf.demo_image(224), m)[None]; "
     "print(int(m.net(x).argmax()))"

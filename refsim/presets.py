@@ -85,7 +85,7 @@ def xiao2022_resnet50() -> CrossbarConfig:
 @register
 def rasch2023_standard() -> CrossbarConfig:
     """The "standard" analog forward of Rasch et al. 2023 (Nat. Commun.; aihwkit) with its
-    PCM device model, as described in MODEL_SPEC §1:
+    PCM device model, as described in docs/MODEL.md (P1-P3):
 
     * 512 x 512 tiles (even split); analog weights with column-wise scaling; differential
       one-sided mapping, ``g_min = 0``, ``g_max = 25 uS`` (G+ carries positive weights);

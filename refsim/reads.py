@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 steps 9-11 for one weight slice of one tile: the analog reads, read noise and
+"""docs/MODEL.md steps 9-11 for one weight slice of one tile: the analog reads, read noise and
 output effects, the ADC conversions, and the digital terms they contribute (X2).
 
 :class:`SliceReader` holds what a crossbar's reads use (the configuration, how read noise is
@@ -99,7 +99,7 @@ class SliceReader:
 
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: tuple, key: str, skey: tuple,
                        draws: MultiplyDraws) -> np.ndarray:
-        """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
+        """Column currents of one read and one drive pass, with read noise (docs/MODEL.md step 6)
         and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
         in A, or in units of :meth:`read_unit` on the direct path (X1')."""
         cfg, d = self.config, self.config.device

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from refsim import inference as inf
+from refsim.tools import inference as inf
 from refsim.io import write_npz
 from tests.tolerances import RTOL_EXACT
 

@@ -22,7 +22,7 @@ from refsim.dac import code_slices
 from refsim.devices.config import NoiseConfig
 from refsim.digital import combine_terms
 from strategies import quantized_problems, seeded_problems
-from test_crossbar_integer_oracle import assert_codes_equal, term_scale
+from checks import assert_codes_equal, term_scale
 from tolerances import RTOL_EXACT
 
 FAST_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -12,7 +12,7 @@ Goal
     and a recorded multiply can be replayed exactly.
 
 Prerequisites
-    Tutorials 01-02. Equations: docs/devices.md (G1-G6, D1-D3, R1-R5, P1-P3).
+    Tutorials 01-02. Equations: docs/devices.md (G1-G6, T1-T3, R1-R5, P1-P3).
 
 Run time
     About 6 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim.plotting import line_plot
+from refsim.plot.figures import line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

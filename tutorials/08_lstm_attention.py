@@ -30,8 +30,8 @@ import numpy as np
 
 import refsim
 from refsim.nn import LSTM, MultiheadAttention
-from refsim.oracles_nn import attention_naive, lstm_naive
-from refsim.plotting import bar_plot, line_plot
+from refsim.oracles.nn import attention_naive, lstm_naive
+from refsim.plot.figures import bar_plot, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"
@@ -129,7 +129,8 @@ proj_names = ["q_proj", "k_proj", "v_proj", "out_proj"]
 bar_series, mha_err = [], {}
 for label, cfg in PRESETS:
     mha = MultiheadAttention(mha_params, n_heads, config=cfg, seed=1)
-    (y, attn), recs = mha(x_tok, x_tok, x_tok, record=True)
+    recs = {}
+    y, attn = mha(x_tok, x_tok, x_tok, records=recs)
     layers = mha.layers()
     own = [rel_rms(recs[f"self_attn.{p}"].output, layers[f"self_attn.{p}"].forward(
         recs[f"self_attn.{p}"].input, digital=True)) for p in proj_names]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The reproduction study of docs/results/README.md: every sweep, exactly as run.
 # Run from the repository root:  bash docs/results/run_study.sh
-# `python -m refsim.cli_sweep sweep` is the same command as `refsim sweep`.
+# `python -m refsim.cli.sweep sweep` is the same command as `refsim sweep`.
 # Re-running resumes: points already in a results file are skipped.
 set -euo pipefail
 DATA=${REFSIM_DATA:-/work/shared/data}
@@ -11,7 +11,7 @@ CIFAR=$DATA/cifar10/cifar10_test_subset.npz
 C=docs/results/configs
 OUT=docs/results
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1  # one BLAS thread per worker
-SWEEP="python -m refsim.cli_sweep sweep --data $CIFAR --jobs ${JOBS:-2} --no-progress"
+SWEEP="python -m refsim.cli.sweep sweep --data $CIFAR --jobs ${JOBS:-2} --no-progress"
 
 # (a) was started first (the sweep below is its exact command); wait for a running one to finish
 while pgrep -f 'a_prog_error_resnet20.jsonl' > /dev/null; do sleep 15; done

@@ -13,17 +13,21 @@ kept as an exact float64 matrix). This module decides, for a layer named
   depend on the order in which layers are built or evaluated;
 * how a multiply is run and, when asked, recorded (:func:`run_matmuls`).
 
-Records are plain data (:class:`LayerRecord`) returned by
-``forward(x, record=True)``; nothing is stored on the layers.
+Records are plain data (:class:`LayerRecord`): ``forward(x, records=d)`` fills the dict
+``d`` with one record per layer and returns what ``forward(x)`` returns; nothing is stored on
+the layers. :class:`WeightLayer` is what the weight layers (Linear, Conv2d, LSTM) share.
 """
 from __future__ import annotations
 
-import dataclasses
-import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Callable, Union
 
 import numpy as np
+
+from refsim.config import CrossbarConfig
+from refsim.crossbar import Crossbar
+
+from refsim.streams import keyed_rng
 
 __all__ = [
     "LayerConfig",
@@ -36,20 +40,13 @@ __all__ = [
     "run_matmuls",
     "combine_clip_fractions",
     "make_record",
-    "forward_with_record",
+    "check_forward_args",
+    "WeightLayer",
 ]
 
-#: What a network or layer accepts as ``config``.
-LayerConfig = Union[Any, None, Callable[[str], Any]]
-
-
-def _is_crossbar_config(obj) -> bool:
-    """True if ``obj`` is a :class:`refsim.CrossbarConfig` instance."""
-    try:
-        from refsim.config import CrossbarConfig
-    except ImportError:  # pragma: no cover - only before refsim.config exists
-        return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-    return isinstance(obj, CrossbarConfig)
+#: What a network or layer accepts as ``config``: one config for every layer, None (exact
+#: digital), or a callable ``layer name -> CrossbarConfig | None``.
+LayerConfig = Union[CrossbarConfig, None, Callable[[str], Union[CrossbarConfig, None]]]
 
 
 def resolve_config(config: LayerConfig, name: str):
@@ -68,11 +65,11 @@ def resolve_config(config: LayerConfig, name: str):
     -------
     CrossbarConfig or None
     """
-    if config is None or _is_crossbar_config(config):
+    if config is None or isinstance(config, CrossbarConfig):
         return config
     if callable(config):
         out = config(name)
-        if out is None or _is_crossbar_config(out):
+        if out is None or isinstance(out, CrossbarConfig):
             return out
         raise TypeError(
             f"config({name!r}): received {type(out).__name__} from the config callable; "
@@ -96,16 +93,14 @@ def check_seed(seed) -> int:
 def crossbar_rng(seed: int, name: str, index: int = 0) -> np.random.Generator:
     r"""Random stream of the ``index``-th crossbar of layer ``name``.
 
-    .. math:: \mathrm{rng} = \mathrm{Generator}(\mathrm{PCG64}(
-              \mathrm{SeedSequence}(\mathrm{seed},
-              \mathrm{spawn\_key}=(\mathrm{crc32}(\mathrm{name}), \mathrm{index}))))
+    It is :func:`refsim.streams.keyed_rng` ``(seed, ("layer", name, index))``, the one
+    derivation of every stream of refsim.
 
     The stream depends only on ``(seed, name, index)``: building or running
     layers in another order gives bit-identical results, and distinct names
     give independent streams.
     """
-    key = (zlib.crc32(name.encode("utf-8")), int(index))
-    return np.random.default_rng(np.random.SeedSequence(check_seed(seed), spawn_key=key))
+    return keyed_rng(check_seed(seed), ("layer", str(name), int(index)))
 
 
 class DigitalMatmul:
@@ -142,8 +137,6 @@ def program_matmul(W: np.ndarray, config, rng: np.random.Generator):
     """
     if config is None:
         return DigitalMatmul(W)
-    from refsim.crossbar import Crossbar  # imported late: layers also work digitally without it
-
     return Crossbar(W, config, rng=rng)
 
 
@@ -227,14 +220,48 @@ def make_record(layer, x, y, digital: bool, stats: list | None, **fields) -> Lay
     )
 
 
-def forward_with_record(run, x, digital: bool, record: bool, **kwargs):
-    """Shared body of every ``forward``: call ``run(x, digital, records, **kwargs)``.
+def check_forward_args(digital, records) -> None:
+    """Validate the keyword arguments every ``forward`` takes: ``digital`` a bool, ``records``
+    None or a dict (which the forward pass fills with one :class:`LayerRecord` per layer)."""
+    if not isinstance(digital, bool):
+        raise TypeError(f"digital: received {digital!r}; expected a bool")
+    if records is not None and not isinstance(records, dict):
+        raise TypeError(f"records: received {type(records).__name__}; expected None or a dict to fill")
 
-    ``records`` is a fresh dict (filled by the layers, returned to the caller)
-    when ``record`` is True, else None. Returns ``y`` or ``(y, records)``.
+
+class WeightLayer:
+    """What the weight layers (:class:`~refsim.nn.Linear`, :class:`~refsim.nn.Conv2d`,
+    :class:`~refsim.nn.LSTM`) share: a name, a seed, a resolved config, matrices programmed on
+    crossbars (or kept digital), and the record of a forward pass.
+
+    Subclasses set ``kind`` and ``self.matmuls`` (a list or dict of back ends) and implement
+    ``forward(..., digital=False, records=None)``.
     """
-    if not isinstance(digital, bool) or not isinstance(record, bool):
-        raise TypeError(f"digital and record: received {digital!r}, {record!r}; expected bool")
-    records = {} if record else None
-    y = run(x, digital, records, **kwargs)
-    return (y, records) if record else y
+
+    kind = "layer"
+
+    def __init__(self, name: str, config, seed: int):
+        self.name = name
+        self.seed = check_seed(seed)
+        self.config = resolve_config(config, name)
+
+    def program(self, W: np.ndarray, stream: str, index: int = 0):
+        """``W (n_in, n_out)`` on a crossbar programmed from stream ``crossbar_rng(seed, stream, index)``
+        (or kept digital when the config is None)."""
+        return program_matmul(W, self.config, crossbar_rng(self.seed, stream, index))
+
+    @property
+    def n_arrays(self) -> int:
+        """Physical arrays holding this layer's weights (0 if digital)."""
+        mms = self.matmuls.values() if isinstance(self.matmuls, dict) else self.matmuls
+        return int(sum(mm.n_arrays for mm in mms))
+
+    @staticmethod
+    def backend(mm, digital: bool):
+        """The back end a multiply uses: ``mm`` itself, or exact ``x @ W`` with its weights."""
+        return DigitalMatmul(mm.weights, copy=False) if digital else mm
+
+    def add_record(self, records, x, y, digital: bool, stats, **fields) -> None:
+        """Put this layer's :class:`LayerRecord` into ``records`` (if recording)."""
+        if records is not None:
+            records[self.name] = make_record(self, x, y, digital, stats, **fields)

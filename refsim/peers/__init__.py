@@ -286,7 +286,7 @@ def from_crosssim(params: dict, *, v_read_V: float = 0.2, name: str = "crosssim"
     if opt == "CALIBRATED" and adc_bits:
         lo_hi = p["xbar.adc.mvm.calibrated_range"]
         raise NotImplementedError(f"CrossSim xbar.adc.mvm.calibrated_range={lo_hi!r} is in CrossSim's normalized "
-                                  f"units; calibrate with refsim.calibrate and set adc.range_A in A instead")
+                                  f"units; calibrate with refsim.tools.calibrate and set adc.range_A in A instead")
     return CrossbarConfig(
         weight=WeightConfig(bits=weight_bits, n_slices=n_slices, **wcfg),
         mapping=MappingConfig(scheme=scheme, g_min_S=g_min, g_max_S=1.0 / rmin,

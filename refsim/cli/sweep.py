@@ -8,7 +8,7 @@
         --out results.jsonl
     refsim plot results.jsonl --x device.prog_sigma_rel --hue mapping.scheme --out fig.png
 
-The machinery is :mod:`refsim.sweep`; registered in :mod:`refsim.cli` by
+The machinery is :mod:`refsim.tools.sweep`; registered in :mod:`refsim.cli` by
 :func:`add_sweep_subcommands`.
 """
 from __future__ import annotations
@@ -17,13 +17,13 @@ import argparse
 import json
 import sys
 
-from refsim import sweep
+from refsim.tools import sweep
 
 __all__ = ["add_sweep_subcommands", "markdown_table"]
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from refsim.cli import resolve_config
+    from refsim.cli.common import resolve_config
 
     base = resolve_config(args.preset)
     vary = [sweep.parse_vary(v) for v in args.vary]
@@ -62,7 +62,7 @@ def markdown_table(groups: dict, *, x: str, hue: str | None, y: str) -> str:
 
 
 def _cmd_plot(args: argparse.Namespace) -> int:
-    from refsim import plotting
+    from refsim.plot import figures as plotting
 
     records = sweep.read_results(args.results)
     if not records:
@@ -146,7 +146,7 @@ def add_sweep_subcommands(subparsers) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m refsim.cli_sweep sweep|plot ...``: the same as ``refsim sweep|plot ...``."""
+    """``python -m refsim.cli.sweep sweep|plot ...``: the same as ``refsim sweep|plot ...``."""
     from refsim.cli import main as refsim_main
 
     return refsim_main(argv)

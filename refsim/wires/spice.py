@@ -1,7 +1,7 @@
 """SPICE export of a crossbar with wire resistance, and an ngspice runner.
 
-:func:`netlist` writes the circuit of MODEL_SPEC section 2 (the same circuit
-that :func:`refsim.parasitics.effective_conductance` reduces) for one input
+:func:`netlist` writes the circuit of docs/MODEL.md section 4 (the same circuit
+that :func:`refsim.wires.parasitics.effective_conductance` reduces) for one input
 vector as a plain SPICE netlist; :func:`run_ngspice` runs ``ngspice -b`` on it
 and returns the sense currents. This is the independent circuit-simulator
 oracle for the parasitics solver: nothing here shares code with it.
@@ -29,7 +29,7 @@ import tempfile
 
 import numpy as np
 
-from refsim.parasitics_inputs import check_conductances, check_voltages, check_wires
+from refsim.wires.inputs import check_conductances, check_voltages, check_wires
 
 __all__ = ["NGSPICE_OPTIONS", "netlist", "run_ngspice", "write_netlist"]
 
@@ -92,7 +92,7 @@ def netlist(
     if not isinstance(title, str) or "\n" in title:
         raise ValueError(f"title must be a single-line string; got {title!r}.")
     rd, row, cs, col, sn = _node_names(rows, cols, r_row, r_col, r_drv, r_sns)
-    lines = [f"* {title}", f"* {rows} rows x {cols} cols; refsim.spice.netlist", NGSPICE_OPTIONS]
+    lines = [f"* {title}", f"* {rows} rows x {cols} cols; refsim.wires.spice.netlist", NGSPICE_OPTIONS]
     for i in range(rows):
         lines.append(f"V_IN_{i} in_{i} 0 DC {_NUM.format(v[i])}")
         if r_drv > 0.0:
@@ -158,7 +158,7 @@ def run_ngspice(netlist_str: str, *, ngspice: str = "ngspice", timeout_s: float 
         If ngspice fails or prints no sense current.
     """
     if not isinstance(netlist_str, str):
-        raise TypeError(f"netlist_str must be a str (from refsim.spice.netlist); got {type(netlist_str).__name__}.")
+        raise TypeError(f"netlist_str must be a str (from refsim.wires.spice.netlist); got {type(netlist_str).__name__}.")
     exe = shutil.which(ngspice)
     if exe is None:
         raise FileNotFoundError(f"ngspice executable {ngspice!r} not found on PATH; install ngspice (apt-get install ngspice).")

@@ -9,7 +9,7 @@
 
 Handlers return exit codes: 0 success, 2 bad input (missing or unreadable file,
 unknown model, checkpoint that does not fit the model...), with one line on
-stderr and no traceback. The work is done by :mod:`refsim.inference`; the JSON
+stderr and no traceback. The work is done by :mod:`refsim.tools.inference`; the JSON
 schema is in docs/inference.md.
 """
 from __future__ import annotations
@@ -25,11 +25,11 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from refsim.inference import (
+from refsim.tools.inference import (
     MODEL_NAMES, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
 )
 from refsim.nn import layer_report
-from refsim.preprocess import load_image
+from refsim.tools.preprocess import load_image
 
 __all__ = ["add_infer_subcommands", "cmd_infer", "cmd_eval", "infer_result"]
 
@@ -79,7 +79,7 @@ def _layer_rows(rows) -> list:
 
 def infer_result(args) -> dict:
     """Everything ``refsim infer`` prints, as one JSON-ready dict (see docs/inference.md)."""
-    from refsim.cli import resolve_config
+    from refsim.cli.common import resolve_config
 
     cfg = resolve_config(args.preset)
     if args.topk < 1:
@@ -172,7 +172,7 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """Top-1 accuracy on a CIFAR-layout .npz or an image folder."""
-    from refsim.cli import resolve_config
+    from refsim.cli.common import resolve_config
 
     try:
         cfg = resolve_config(args.preset)

@@ -11,7 +11,7 @@ It programs a :class:`refsim.Crossbar` with a random matrix ``W ~ N(0, 1)`` of s
 ``refsim matvec`` does), with the preset's wire section and ``--r-row``/``--r-col``
 overriding its segment resistances; draws one input vector (``random``: ``N(0, 1)``;
 ``ones``), runs it through the DAC (``Crossbar.trace``) and writes, with
-:func:`refsim.spice.write_netlist`, the circuit of MODEL_SPEC section 2 of one
+:func:`refsim.wires.spice.write_netlist`, the circuit of docs/MODEL.md section 4 of one
 physical array (``--array``, a key ``t{tile}.s{slice}.{device}`` as in
 ``Trace.conductances_S``) driven by that vector's row voltages. The array's
 conductances are ``g_S`` (after programming error and drift; read noise is drawn
@@ -37,13 +37,13 @@ import sys
 
 import numpy as np
 
-from refsim.cli import resolve_config
+from refsim.cli.common import resolve_config
 from refsim.crossbar import Crossbar
-from refsim.spice import run_ngspice, write_netlist
+from refsim.wires.spice import run_ngspice, write_netlist
 
 __all__ = ["RTOL_SPICE", "add_spice_subcommands", "cmd_spice", "physical_arrays"]
 
-#: ngspice vs refsim's G_eff, relative to the largest sense current (MODEL_SPEC §2 asks
+#: ngspice vs refsim's G_eff, relative to the largest sense current (docs/MODEL.md section 4 asks
 #: for ~1e-9; both solve the same linear equations in float64, we see ~1e-13).
 RTOL_SPICE = 1e-8
 #: Columns printed in the current table (the maximum difference is over all of them).
@@ -193,7 +193,7 @@ def add_spice_subcommands(subparsers: argparse._SubParsersAction) -> argparse.Ar
     p = subparsers.add_parser(
         "spice", help="write the SPICE netlist of one physical array (wire resistance); --run checks it in ngspice",
         description="Program a random N_IN x N_OUT matrix, DAC one input vector, and write the SPICE netlist "
-                    "(MODEL_SPEC section 2) of one physical array; --run solves it with ngspice and compares "
+                    "(docs/MODEL.md section 4) of one physical array; --run solves it with ngspice and compares "
                     "the sense currents with refsim's V @ G_eff.")
     p.add_argument("--preset", required=True, help="preset name or .json config")
     p.add_argument("--shape", type=int, nargs=2, required=True, metavar=("N_IN", "N_OUT"),

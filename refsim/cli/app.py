@@ -15,35 +15,22 @@ Sub-commands are registered by the modules that implement them (each exposes an
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 
 import numpy as np
 
 from refsim import __version__, presets
-from refsim.config import CrossbarConfig, load_config
+from refsim.cli.common import resolve_config
+from refsim.cli.golden import add_golden_subcommands
+from refsim.cli.infer import add_infer_subcommands
+from refsim.cli.spice import add_spice_subcommands
+from refsim.cli.sweep import add_sweep_subcommands
+from refsim.cli.weights import add_weights_subcommands
 
-__all__ = ["main", "build_parser", "resolve_config"]
-
-#: Modules that add sub-commands: (module, function name). A module missing from an
-#: installation is skipped (its commands are then absent from ``--help``).
-_EXTENSIONS = [
-    ("refsim.cli_weights", "add_weights_subcommands"),
-    ("refsim.cli_golden", "add_golden_subcommands"),
-    ("refsim.cli_spice", "add_spice_subcommands"),
-    ("refsim.cli_infer", "add_infer_subcommands"),
-    ("refsim.cli_sweep", "add_sweep_subcommands"),
-]
+__all__ = ["main", "build_parser"]
 
 
-def resolve_config(spec: str) -> CrossbarConfig:
-    """A preset name or a path to a ``.json`` config file -> :class:`CrossbarConfig`."""
-    if spec in presets.names():
-        return presets.get(spec)
-    if spec.endswith(".json"):
-        return load_config(spec)
-    raise ValueError(f"--preset: {spec!r} is neither a preset ({', '.join(presets.names())}) nor a .json file")
 
 
 def _cmd_presets(args: argparse.Namespace) -> int:
@@ -96,14 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_matvec)
-    for module, fn in _EXTENSIONS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # an optional part absent from this installation
-            if exc.name != module:
-                raise
-            continue
-        getattr(mod, fn)(sub)
+    for add_subcommands in (add_weights_subcommands, add_golden_subcommands, add_spice_subcommands,
+                            add_infer_subcommands, add_sweep_subcommands):
+        add_subcommands(sub)
     return parser
 
 

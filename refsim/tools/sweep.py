@@ -1,6 +1,6 @@
 """Accuracy sweeps over a grid of config fields: expand, seed, evaluate, append, resume.
 
-The Python side of ``refsim sweep`` and ``refsim plot`` (:mod:`refsim.cli_sweep`)::
+The Python side of ``refsim sweep`` and ``refsim plot`` (:mod:`refsim.cli.sweep`)::
 
     base = presets.get("xiao2022_resnet50")
     vary = [parse_vary("device.prog_sigma_rel=0.02,0.05"), parse_vary("mapping.scheme=offset")]
@@ -159,8 +159,8 @@ def task_key(record: dict) -> str:
 # --------------------------------------------------------------------------- one point
 def _calibration_images(data, n_cal: int, n_eval: int, model) -> np.ndarray:
     """The last ``n_cal`` images of ``data``, preprocessed: disjoint from the first ``n_eval``."""
-    from refsim.inference import load_dataset, preprocess_image
-    from refsim.preprocess import load_image
+    from refsim.tools.inference import load_dataset, preprocess_image
+    from refsim.tools.preprocess import load_image
 
     full = load_dataset(data, model=model)
     if n_cal + n_eval > len(full):
@@ -174,11 +174,11 @@ def evaluate_point(task: dict) -> dict:
     """Build the network of ``task`` (seed ``point_seed``), optionally calibrate it, evaluate it.
 
     With ``calibrate = N`` the per-layer DAC/ADC ranges are profiled
-    (:func:`refsim.calibrate.calibrate_network`) on the last ``N`` images of the data set,
+    (:func:`refsim.tools.calibrate.calibrate_network`) on the last ``N`` images of the data set,
     never on the evaluated ones, and the network is rebuilt with them (same seed, so the
     same programmed conductances). Returns ``{"accuracy", "correct", "n", "seconds"}``.
     """
-    from refsim.inference import build_model, evaluate, load_dataset
+    from refsim.tools.inference import build_model, evaluate, load_dataset
     from refsim.io import load_state_dict
 
     t0 = time.perf_counter()
@@ -187,7 +187,7 @@ def evaluate_point(task: dict) -> dict:
     model = build_model(task["model"], weights, cfg, seed=task["point_seed"])
     ds = load_dataset(task["data"], limit=task["limit"], model=model)
     if task.get("calibrate"):
-        from refsim.calibrate import LayerConfigs, calibrate_network
+        from refsim.tools.calibrate import LayerConfigs, calibrate_network
 
         x_cal = _calibration_images(task["data"], task["calibrate"], len(ds), model)  # (N, 3, H, W)
         layer_cfgs = LayerConfigs(calibrate_network(model.net, x_cal), default=None)

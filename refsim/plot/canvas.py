@@ -1,7 +1,7 @@
-"""Drawing primitives of :mod:`refsim.plotting`: ticks, axes, text, markers, legends, with Pillow.
+"""Drawing primitives of :mod:`refsim.plot.figures`: ticks, axes, text, markers, legends, with Pillow.
 
 A :class:`Figure` maps data coordinates to pixels; the plot functions of
-:mod:`refsim.plotting` build on these helpers. No global state is kept.
+:mod:`refsim.plot.figures` build on these helpers. No global state is kept.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ heatmaps with a colour bar. Every function writes one file and returns a
 :class:`Figure` that can map data coordinates to pixels (used by the tests).
 Nothing is shown on screen and no global state is kept.
 
->>> from refsim.plotting import line_plot
+>>> from refsim.plot.figures import line_plot
 >>> line_plot("out.png", [("ideal", [1, 2, 3], [1.0, 0.5, 0.25])],
 ...           title="error vs bits", xlabel="ADC bits", ylabel="RMS error (rel.)", ylog=True)
 """
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from refsim.plot_canvas import (  # noqa: F401  (COLORS, MARKERS, Figure, ticks: part of this module's API)
+from refsim.plot.canvas import (  # noqa: F401  (COLORS, MARKERS, Figure, ticks: part of this module's API)
     BG, COLORS, FG, MARKERS, Figure, _axes, _box, _check_size, _finite, _fmt, _font, _frame, _legend, _limits, _marker,
     _save, _text_size, _vertical_text, log_ticks, nice_ticks,
 )

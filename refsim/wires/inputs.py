@@ -1,6 +1,6 @@
 """Input validation shared by the wire-parasitics solvers.
 
-Every public function of :mod:`refsim.parasitics` checks its arguments here,
+Every public function of :mod:`refsim.wires.parasitics` checks its arguments here,
 at the boundary, so that the solvers themselves can assume clean float64
 arrays. Each error names the argument, what was received and what was
 expected.

@@ -1,7 +1,7 @@
 r"""Oracle for the wire-parasitics circuit: the full nodal equations, solved directly.
 
 This module is deliberately independent of the block elimination in
-:mod:`refsim.parasitics`: it stamps every resistor of the circuit into the
+:mod:`refsim.wires.parasitics`: it stamps every resistor of the circuit into the
 sparse nodal matrix ``K`` (S) and solves
 
 .. math:: K\, x = P\, v
@@ -24,7 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
-from refsim.parasitics_inputs import check_conductances, check_voltages, check_wires
+from refsim.wires.inputs import check_conductances, check_voltages, check_wires
 
 __all__ = ["column_currents_nodal", "kirchhoff_residual", "node_voltages"]
 
@@ -163,7 +163,7 @@ def column_currents_nodal(
     last column resistor into the virtual ground; with ``r_col_ohm =
     r_sense_ohm = 0``, :math:`I_j = \sum_i g_{ij} (u_{ij} - 0)`.
 
-    Parameters and shapes as :func:`refsim.parasitics.column_currents`;
+    Parameters and shapes as :func:`refsim.wires.parasitics.column_currents`;
     returns an ndarray of shape (..., cols), A.
     """
     g = check_conductances(g_S)

@@ -1,6 +1,6 @@
 r"""Wire (parasitic) resistance of a crossbar: the exact circuit solution.
 
-The circuit is MODEL_SPEC section 2 (see ``docs/parasitics.md`` for the
+The circuit is docs/MODEL.md section 4 (see ``docs/parasitics.md`` for the
 diagram and the numbered equations quoted below). Row ``i`` is driven by an
 ideal source ``v_V[i]`` through ``r_driver_ohm`` and a first wire segment
 ``r_row_ohm`` into cell ``(i, 0)``; further ``r_row_ohm`` segments join the
@@ -32,8 +32,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.linalg import blas, lapack
 
-from refsim.parasitics_inputs import check_conductances, check_resistance, check_voltages, check_wires
-from refsim.parasitics_nodal import column_currents_nodal, kirchhoff_residual, node_voltages
+from refsim.wires.inputs import check_conductances, check_resistance, check_voltages, check_wires
+from refsim.wires.nodal import column_currents_nodal, kirchhoff_residual, node_voltages
 
 __all__ = [
     "column_currents",

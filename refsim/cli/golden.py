@@ -23,7 +23,7 @@ __all__ = ["add_golden_subcommands"]
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from refsim.cli import resolve_config
+    from refsim.cli.common import resolve_config
     from refsim.golden import export_crossbar, load_golden, random_case
 
     cfg = resolve_config(args.preset)
@@ -66,8 +66,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from refsim.calibrate import calibrate_crossbar
-    from refsim.cli import resolve_config
+    from refsim.tools.calibrate import calibrate_crossbar
+    from refsim.cli.common import resolve_config
     from refsim.golden import random_case
 
     cfg = resolve_config(args.preset)

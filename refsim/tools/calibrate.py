@@ -1,4 +1,4 @@
-"""Calibration of fixed DAC and ADC ranges from a calibration set (MODEL_SPEC §1 steps 7 and 11).
+"""Calibration of fixed DAC and ADC ranges from a calibration set (docs/MODEL.md steps 7 and 11).
 
 A calibrated crossbar has ``dac.range_mode="fixed"`` with ``dac.x_max`` and
 ``adc.range_mode="fixed"`` with one ``adc.range_A`` per weight slice. The ranges are
@@ -22,7 +22,7 @@ Two methods:
   .. math:: \\mathrm{MSE} = \\mathrm{mean}_{b,j} (y_{bj} - (x W)_{bj})^2           \\tag{C3}
 
 For a network, :func:`calibrate_network` profiles every crossbar layer on its own
-inputs (from ``net.forward(x, record=True)``) and returns ``{layer_name: config}``;
+inputs (from ``net.forward(x, records=records)``) and returns ``{layer_name: config}``;
 :func:`save_layer_configs` / :func:`load_layer_configs` write and read them as JSON and
 give back the ``callable(layer_name) -> config`` that :mod:`refsim.nn` accepts.
 """
@@ -185,7 +185,7 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
                       analog_inputs: bool = False) -> dict[str, CrossbarConfig]:
     """Calibrate every crossbar layer of a :mod:`refsim.nn` network on calibration inputs ``x``.
 
-    Layer inputs come from ``net.forward(x, digital=not analog_inputs, record=True)``: by
+    Layer inputs come from ``net.forward(x, digital=not analog_inputs, records=records)``: by
     default the exact (digital) activations. Each Linear/Conv2d layer with a config is
     calibrated on its crossbar inputs (im2col patches for a convolution, all groups
     together) with the crossbars programmed from the layer's own stream
@@ -196,7 +196,8 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
     from refsim.nn import Conv2d
     from refsim.nn.engine import crossbar_rng
 
-    _, records = net.forward(x, digital=not analog_inputs, record=True)
+    records: dict = {}
+    net.forward(x, digital=not analog_inputs, records=records)
     out = {}
     for name, layer in net.layers().items():
         if layer.config is None:

@@ -1,6 +1,6 @@
 """Image classification with ResNets on crossbars: build, classify, evaluate.
 
-The Python side of ``refsim infer`` and ``refsim eval`` (:mod:`refsim.cli_infer`)::
+The Python side of ``refsim infer`` and ``refsim eval`` (:mod:`refsim.cli.infer`)::
 
     model = build_model("auto", "weights/resnet20-12fca82f.th", presets.get("int8"), seed=0)
     x = preprocess_image(load_image("cat.png"), model)          # (3, 32, 32)
@@ -13,7 +13,7 @@ The Python side of ``refsim infer`` and ``refsim eval`` (:mod:`refsim.cli_infer`
   torchvision ResNet (depth from block type and blocks per stage).
 * **Preprocessing** from the architecture: ImageNet (resize the shorter side to
   256, or 232 for a registry V2 checkpoint, centre crop 224) or CIFAR-10 (32x32);
-  both ``/255`` then normalize with the ImageNet mean/std (:mod:`refsim.preprocess`).
+  both ``/255`` then normalize with the ImageNet mean/std (:mod:`refsim.tools.preprocess`).
 * **The ideal reference** is the same network run with ``digital=True``: exact
   float64 matmuls on the same weights, i.e. the ``config=None`` network.
 * **Random weights** (``weights="random"``): torchvision's initialization with a
@@ -38,7 +38,7 @@ import numpy as np
 from refsim.nn.cifar_resnet import cifar_resnet_from_state_dict, cifar_resnet_param_shapes
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_from_state_dict, resnet_param_shapes
 from refsim.nn.statedict import strip_prefix
-from refsim.preprocess import cifar_preprocess, imagenet_preprocess, load_image
+from refsim.tools.preprocess import cifar_preprocess, imagenet_preprocess, load_image
 
 __all__ = [
     "MODEL_NAMES", "CIFAR10_CLASSES", "IMAGE_SUFFIXES", "Model", "Dataset",
