@@ -34,6 +34,7 @@ import numpy as np
 __all__ = [
     "received",
     "show",
+    "HugeInt",
     "check_choice",
     "check_number",
     "check_scalar",
@@ -62,10 +63,24 @@ _short.maxstring = 60
 _short.maxother = 60
 
 
+class HugeInt(str):
+    """An integer literal too long to convert (a JSON config with a 5,000-digit number).
+
+    Python refuses ``int()`` of more than 4,300 digits (a denial-of-service
+    guard); the JSON reader keeps such a literal as this marker so that the
+    field that holds it is named in the error.
+    """
+
+    def __repr__(self) -> str:
+        return f"an integer of {len(self.lstrip('-'))} digits"
+
+
 def show(value: object) -> str:
-    """A bounded ``repr`` of ``value`` for messages (a 5,000-digit int is shortened)."""
-    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10**30:
-        return f"an int of {len(str(abs(value))) if abs(value) < 10**4000 else 'over 4000'} digits"
+    """A bounded ``repr`` of ``value`` for messages (a huge int is shown by its number of digits)."""
+    if isinstance(value, HugeInt):
+        return repr(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 100:
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     return _short.repr(value)
 
 
@@ -89,6 +104,8 @@ def check_scalar(name: str, value: object, *, low: float | None = None, low_open
     """
     if value is None and allow_none:
         return None
+    if isinstance(value, HugeInt):
+        raise ValueError(received(name, show(value), "a finite number"))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(received(name, f"{show(value)} ({type(value).__name__})", "a real number"))
     try:
@@ -112,6 +129,8 @@ def check_number(name: str, value: object, *, low: float | None = None, high: fl
 
 def check_int(name: str, value: object, *, low: int, high: int) -> int:
     """Raise unless ``value`` is an int in ``[low, high]``; return it as a Python int."""
+    if isinstance(value, HugeInt):
+        raise ValueError(received(name, show(value), f"an int in [{low}, {high}]"))
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
         raise TypeError(received(name, f"{show(value)} ({type(value).__name__})", "an int"))
     if not low <= int(value) <= high:

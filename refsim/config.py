@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from refsim._validate import (check_choice, check_int, check_magnitude, check_number, check_optional_int,
-                              coerce_fields, received, show)
+                              HugeInt, coerce_fields, received, show)
 from refsim.config_converters import ADCConfig, DACConfig
 from refsim.devices.config import NoiseConfig
 
@@ -203,7 +203,7 @@ class CrossbarConfig:
             value = getattr(self, key)
             if not isinstance(value, cls):
                 raise TypeError(received(key, type(value).__name__, f"a {cls.__name__}"))
-        if not isinstance(self.name, str):
+        if not isinstance(self.name, str) or isinstance(self.name, HugeInt):
             raise TypeError(received("name", show(self.name), "a str"))
         check_choice("precision", self.precision, ("float64", "float32"))
         self._check_cross_section()
@@ -343,12 +343,42 @@ def _from_json(value: Any) -> Any:
 
 
 def load_config(path: str | Path) -> CrossbarConfig:
-    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`."""
+    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`.
+
+    Every problem raises ``ValueError`` (or ``TypeError`` for a wrong kind of
+    value) whose message starts with the file's path and names the field:
+    a missing file or a directory, bytes that are not UTF-8, text that is not
+    JSON or nests more deeply than Python can parse, an integer literal too
+    long to convert (shown by its number of digits), or any invalid field.
+    """
     p = Path(path)
+    where = f"config file {str(p)!r}"
     try:
-        data = json.loads(p.read_text())
+        text = p.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ValueError(f"config file {str(p)!r} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"config file {str(p)!r} is not valid JSON: {exc}") from None
-    return CrossbarConfig.from_dict(data)
+        raise ValueError(received(where, "a path that does not exist", "a .json config file")) from None
+    except IsADirectoryError:
+        raise ValueError(received(where, "a directory", "a .json config file")) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})",
+                                  "UTF-8 JSON text")) from None
+    except OSError as exc:
+        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})", "a .json config file")) \
+            from None
+    try:
+        data = json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise ValueError(received(where, "JSON nested too deeply to parse", "a config object (two levels deep)")) \
+            from None
+    except ValueError as exc:
+        raise ValueError(received(where, f"text that is not valid JSON ({exc})", "a JSON config object")) from None
+    try:
+        return CrossbarConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def _parse_int(text: str) -> int | HugeInt:
+    """JSON integer literal -> int; one too long for ``int()`` becomes a :class:`HugeInt` (refused by field)."""
+    digits = text.lstrip("-")
+    return int(text) if len(digits) <= 4000 else HugeInt(text)

@@ -25,6 +25,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from refsim.cli.common import int_arg
 from refsim.tools.inference import (
     MODEL_NAMES, build_model, demo_image, evaluate, load_dataset, preprocess_image, softmax, topk,
 )
@@ -205,7 +206,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
                    help=f"architecture: {', '.join(MODEL_NAMES)} (default: auto, from the checkpoint's keys)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
-    p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
     p.add_argument("--json", action="store_true", help="print one JSON object (no progress bar)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -216,14 +217,14 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("infer", help="classify one image with an analog ResNet, next to the ideal one")
     p.add_argument("image", nargs="?", default=None, help="image file (default: the built-in synthetic demo image)")
     p.add_argument("--weights", default="random", help="checkpoint file, or 'random' (default)")
-    p.add_argument("--topk", type=int, default=5, help="classes to show (default: 5)")
+    p.add_argument("--topk", type=int_arg(1), default=5, help="classes to show (default: 5)")
     p.add_argument("--report", action="store_true", help="per-layer error, SNR and ADC clipping table")
     _common(p)
     p.set_defaults(func=cmd_infer)
     p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>")
     p.add_argument("--weights", required=True, help="checkpoint file (or 'random')")
     p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward (default: 64)")
+    p.add_argument("--limit", type=int_arg(1), default=None, help="evaluate the first N images only")
+    p.add_argument("--batch-size", type=int_arg(1), default=64, help="images per forward (default: 64)")
     _common(p)
     p.set_defaults(func=cmd_eval)

@@ -163,7 +163,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     root = Path(path)
     p = root / MANIFEST
     if not p.exists():
-        raise FileNotFoundError(f"{str(p)!r}: not a golden directory (no {MANIFEST})")
+        raise FileNotFoundError(f"{str(root)!r}: received a folder without {MANIFEST}; expected a golden case folder")
     real = confined_path(root, MANIFEST, str(p))
     if not real.is_file():
         raise GoldenFileError(f"{str(p)!r}: received a special file or directory; expected a regular JSON file")
