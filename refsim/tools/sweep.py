@@ -42,6 +42,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from refsim.config import CrossbarConfig
+from refsim.tools._proc import die_with_parent, results_lock
 
 __all__ = ["SCHEMA_VERSION", "RECORD_FIELDS", "parse_value", "parse_vary", "expand_grid", "repeat_seed",
            "make_tasks", "task_key", "evaluate_point", "append_record", "read_results", "run_sweep",
@@ -277,7 +278,7 @@ def run_sweep(tasks: list[dict], out, *, evaluate: Callable[[dict], dict] = eval
     Returns ``{"total", "skipped", "done"}``.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs: expected a positive int, received {jobs!r}")
+        raise ValueError(f"--jobs: received {jobs!r}; expected a positive int")
     if dask is not None and jobs != 1:
         raise ValueError("--jobs and --dask: give one of them (the Dask cluster has its own workers)")
     done_keys = {task_key(r) for r in read_results(out)}
@@ -290,16 +291,20 @@ def run_sweep(tasks: list[dict], out, *, evaluate: Callable[[dict], dict] = eval
     stats = {"total": len(tasks), "skipped": len(tasks) - len(todo), "done": 0}
     from tqdm import tqdm
 
-    bar = tqdm(total=len(tasks), initial=stats["skipped"], disable=not progress, unit="point",
-               desc="sweep", dynamic_ncols=True)
-    try:
-        for task, result in _results(todo, evaluate, jobs, dask):
-            append_record(out, _record(task, result))
-            stats["done"] += 1
-            bar.set_postfix_str(f"acc={result['accuracy']:.4f}")
-            bar.update(1)
-    finally:
-        bar.close()
+    with results_lock(out):  # one sweep writes a results file at a time
+        done_keys = {task_key(r) for r in read_results(out)}  # again: another sweep may have just finished
+        todo = [t for t in todo if task_key(t) not in done_keys]
+        stats["skipped"] = len(tasks) - len(todo)
+        bar = tqdm(total=len(tasks), initial=stats["skipped"], disable=not progress, unit="point",
+                   desc="sweep", dynamic_ncols=True)
+        try:
+            for task, result in _results(todo, evaluate, jobs, dask):
+                append_record(out, _record(task, result))
+                stats["done"] += 1
+                bar.set_postfix_str(f"acc={result['accuracy']:.4f}")
+                bar.update(1)
+        finally:
+            bar.close()
     return stats
 
 
@@ -322,7 +327,7 @@ def _results(todo: list[dict], evaluate, jobs: int, dask: str | None) -> Iterabl
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(evaluate, t): t for t in todo}
         yield from _completed(futures, None)
