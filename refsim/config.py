@@ -345,6 +345,10 @@ def _from_json(value: Any) -> Any:
 def load_config(path: str | Path) -> CrossbarConfig:
     """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`.
 
+    A file may omit sections or fields: they take their defaults (an omitted ``adc`` section is
+    an ideal ADC). The command line says so when it reads such a file
+    (:func:`refsim.cli.common.config_notes`).
+
     Every problem raises ``ValueError`` (or ``TypeError`` for a wrong kind of
     value) whose message starts with the file's path and names the field:
     a missing file or a directory, bytes that are not UTF-8, text that is not

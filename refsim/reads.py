@@ -10,8 +10,9 @@ calls :meth:`SliceReader.slice_reads` for every weight slice of every tile.
 formed directly in units of the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC) by a product
 with conductances pre-scaled once (:func:`refsim.analog.conductances_per_code`, X1'), and the
 ADC rounds them in place: the same numbers as the path in amperes to round-off, with fewer
-passes over the data. ``tests/test_fast_path.py`` checks the two paths give the same ADC codes
-bit for bit. Otherwise every step runs in amperes.
+passes over the data. Otherwise every step runs in amperes. ``tests/test_reference.py`` checks
+both paths against the readable twin of one multiply, ``refsim/reference.py`` (ADC codes bit
+for bit).
 """
 
 from __future__ import annotations

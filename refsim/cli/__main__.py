@@ -1,4 +1,4 @@
-"""``python -m refsim.cli``: the ``refsim`` command line."""
+"""``python -m refsim.cli ARGS``: the ``refsim`` command line without the installed script."""
 
 import sys
 
