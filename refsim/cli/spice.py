@@ -116,7 +116,7 @@ def cmd_spice(args: argparse.Namespace) -> int:
     """Write the netlist of one physical array; with ``args.run`` compare ngspice with refsim."""
     n_in, n_out = args.shape
     if n_in < 1 or n_out < 1:
-        return _error(f"--shape: expected N_IN N_OUT >= 1, received {n_in} {n_out}")
+        return _error(f"--shape: received {n_in} {n_out}; expected N_IN N_OUT >= 1")
     try:
         cfg = _config(args)
     except (ValueError, TypeError, OSError) as exc:

@@ -94,7 +94,7 @@ def expand_grid(base: CrossbarConfig, vary: list[tuple[tuple[str, ...], list]]) 
     varied twice, or a point gives an invalid config.
     """
     if not isinstance(base, CrossbarConfig):
-        raise TypeError(f"base: expected a refsim.CrossbarConfig, received {type(base).__name__}")
+        raise TypeError(f"base: received {type(base).__name__}; expected a refsim.CrossbarConfig")
     seen: set[str] = set()
     for fields, _ in vary:
         for f in fields:
@@ -129,7 +129,7 @@ def getattr_dotted(cfg: CrossbarConfig, name: str):
 def repeat_seed(seed: int, repeat: int) -> int:
     """The network seed of repeat ``repeat``: ``SeedSequence(seed, spawn_key=(repeat,))``, one uint32."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"--seed: expected a non-negative int, received {seed!r}")
+        raise ValueError(f"--seed: received {seed!r}; expected a non-negative int")
     return int(np.random.SeedSequence(int(seed), spawn_key=(int(repeat),)).generate_state(1)[0])
 
 
@@ -137,9 +137,9 @@ def make_tasks(base: CrossbarConfig, vary, *, model: str, weights, data, preset:
                repeats: int = 1, seed: int = 0, limit: int | None = None, calibrate: int | None = None) -> list[dict]:
     """One task dict per (repeat, grid point), repeat slowest; see :data:`RECORD_FIELDS`."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"--repeats: expected a positive int, received {repeats!r}")
+        raise ValueError(f"--repeats: received {repeats!r}; expected a positive int")
     if calibrate is not None and (isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 1):
-        raise ValueError(f"--calibrate: expected a positive number of images, received {calibrate!r}")
+        raise ValueError(f"--calibrate: received {calibrate!r}; expected a positive number of images")
     points = expand_grid(base, vary)
     common = {"model": model, "weights": os.fspath(weights), "data": os.fspath(data), "limit": limit,
               "calibrate": calibrate, "preset": preset if preset is not None else base.name}
