@@ -69,12 +69,12 @@ class Crossbar:
     def __init__(self, weights, config: CrossbarConfig, *, rng: np.random.Generator | None = None,
                  draws: dict | None = None, name: str | None = None):
         if not isinstance(config, CrossbarConfig):
-            raise TypeError(f"config: expected a refsim.CrossbarConfig, received {type(config).__name__}")
+            raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
         if rng is not None and not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng: expected a numpy.random.Generator or None, received {type(rng).__name__}")
+            raise TypeError(f"rng: received {type(rng).__name__}; expected a numpy.random.Generator or None")
         w = as_float_array("weights", weights, ndim=2)
         if 0 in w.shape:
-            raise ValueError(f"weights: expected shape (n_in, n_out) with both >= 1, received {w.shape}")
+            raise ValueError(f"weights: received shape {w.shape}; expected shape (n_in, n_out) with both >= 1")
         d = config.device
         if rng is None and draws is None and draws_random_numbers(config):
             raise ValueError(
@@ -173,7 +173,7 @@ class Crossbar:
         later = not self._linear and self._config.dac.range_mode == "abs_max"
         arr = as_float_array("x", x, min_ndim=1, check_finite=not later)
         if arr.shape[-1] != self.shape[0]:
-            raise ValueError(f"x: expected shape (..., {self.shape[0]}), received {arr.shape}")
+            raise ValueError(f"x: received shape {arr.shape}; expected shape (..., {self.shape[0]})")
         return arr.reshape(-1, self.shape[0]), arr.shape[:-1]
 
     def matvec(self, x, *, draws: dict | None = None) -> np.ndarray:
@@ -257,7 +257,7 @@ class Crossbar:
                 x_maxes[(t.r0, t.r1)] = input_range(x2[:, t.r0 : t.r1], cfg.dac)
         if cfg.dac.range_mode == "abs_max" and not all(not v.size or np.isfinite(v.max()) for v in x_maxes.values()):
             bad = int(np.size(x2) - np.count_nonzero(np.isfinite(x2)))
-            raise ValueError(f"x: contains {bad} non-finite value(s) (NaN or inf); expected finite numbers")
+            raise ValueError(f"x: received {bad} non-finite value(s) (NaN or inf); expected finite numbers")
         written = set()  # column ranges holding a partial already: later row tiles add to them
         drives = {}  # DAC codes and drive passes of every row block, shared by its column tiles
         for ti, t in enumerate(tiles):

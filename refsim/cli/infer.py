@@ -31,6 +31,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from refsim.cli.common import int_arg
 from refsim.tools.inference import (
     MODEL_NAMES, TFLITE_MODELS, build_model, demo_image, evaluate, input_mismatch_notes, load_dataset,
     preprocess_image, softmax, topk,
@@ -281,7 +282,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "checkpoint's keys, or mobilenet_v2 for a .tflite file); eval also takes minilm "
                         "(all-MiniLM-L6-v2 on STS-B)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
-    p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object on stdout (progress and notes go to stderr)")
@@ -295,7 +296,7 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("infer", help="classify one image with an analog ResNet, next to the ideal one")
     p.add_argument("image", nargs="?", default=None, help="image file (default: the built-in synthetic demo image)")
     p.add_argument("--weights", default="random", help="checkpoint file, or 'random' (default)")
-    p.add_argument("--topk", type=int, default=5, help="classes to show (default: 5)")
+    p.add_argument("--topk", type=int_arg(1), default=5, help="classes to show (default: 5)")
     p.add_argument("--report", action="store_true", help="per-layer error, SNR and ADC clipping table")
     _common(p)
     p.set_defaults(func=cmd_infer)
@@ -305,8 +306,8 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
                                                    "(default: the installed package's model.safetensors)")
     p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>; "
                                                  "for --model minilm an STS-B .tsv")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images (sentence pairs) only")
-    p.add_argument("--batch-size", type=int, default=64, help="images (sentences) per forward (default: 64)")
+    p.add_argument("--limit", type=int_arg(1), default=None, help="evaluate the first N images (sentence pairs) only")
+    p.add_argument("--batch-size", type=int_arg(1), default=64, help="images (sentences) per forward (default: 64)")
     p.add_argument("--runtime-attention", action="store_true",
                    help="minilm: QK^T and AV also on arrays programmed at run time with --preset")
     p.add_argument("--no-digital", action="store_true",

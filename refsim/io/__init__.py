@@ -31,6 +31,7 @@ from refsim.io.errors import (
     UnsafeCheckpointError,
     UnsupportedCheckpointError,
 )
+from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 from refsim.io.npz import read_npz, write_npz
 from refsim.io.registry import CHECKPOINTS, CheckpointInfo, get_checkpoint, list_checkpoints
 from refsim.io.safetensors import read_safetensors, write_safetensors
@@ -40,6 +41,8 @@ from refsim.io.torch_zip import read_torch_zip
 
 __all__ = [
     "FORMATS",
+    "ReadLimits",
+    "DEFAULT_LIMITS",
     "detect_format",
     "extract_state_dict",
     "load_checkpoint",

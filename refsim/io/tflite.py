@@ -254,7 +254,7 @@ def _read_quantization(buf: _Buf, q: _Table | None, shape: tuple):
     if zp is None or zp.size != scale.size:
         buf.fail(q.what, f"{scale.size} scales but {0 if zp is None else zp.size} zero points")
     if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
-        buf.fail(f"{q.what}.scale", f"scales must be finite and > 0; received {scale[:4]}")
+        buf.fail(f"{q.what}.scale", f"received scales {scale[:4]}; expected finite values > 0")
     if scale.size > 1 and not (0 <= qdim < len(shape) and shape[qdim] == scale.size):
         buf.fail(q.what, f"{scale.size} per-axis scales along quantized_dimension {qdim} of shape {shape}")
     return scale, zp, int(qdim)

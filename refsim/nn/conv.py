@@ -59,10 +59,10 @@ class Conv2d(WeightLayer):
         config=None,
         seed: int = 0,
     ):
-        weight = as_float64(weight, f"{name}.weight", ndim=4)  # (C_out, C_in/G, kh, kw)
+        weight = as_float64(weight, f"{name}.weight", ndim=4, finite=True)  # (C_out, C_in/G, kh, kw)
         c_out = weight.shape[0]
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"groups must be a positive int; received {groups!r}.")
+            raise ValueError(f"groups: received {groups!r}; expected a positive int")
         if c_out % groups:
             raise ValueError(
                 f"{name}.weight has {c_out} output channels, not divisible by groups={groups}."

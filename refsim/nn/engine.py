@@ -74,21 +74,21 @@ def resolve_config(config: LayerConfig, name: str):
         if out is None or isinstance(out, CrossbarConfig):
             return out
         raise TypeError(
-            f"config callable returned {type(out).__name__} for layer {name!r}; "
-            "expected a refsim.CrossbarConfig or None."
+            f"config({name!r}): received {type(out).__name__} from the config callable; "
+            "expected a refsim.CrossbarConfig or None"
         )
     raise TypeError(
-        f"config must be a refsim.CrossbarConfig, None, or a callable "
-        f"layer_name -> CrossbarConfig | None; received {type(config).__name__}."
+        f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig, None, or a callable "
+        "layer_name -> CrossbarConfig | None"
     )
 
 
 def check_seed(seed) -> int:
     """Validate a layer/network seed (a non-negative Python or NumPy int)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int; received {seed!r}.")
+        raise TypeError(f"seed: received {seed!r}; expected a non-negative int")
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative int; received {seed}.")
+        raise ValueError(f"seed: received {seed}; expected a non-negative int")
     return int(seed)
 
 

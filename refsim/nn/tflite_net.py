@@ -87,12 +87,12 @@ class _Conv:
         self.bias = np.zeros(weight.shape[0], np.int64)
         if b is not None:
             if b.dtype != "int32" or b.data is None or b.shape != (weight.shape[0],):
-                raise ValueError(f"{name}: bias must be a constant int32 ({weight.shape[0]},); got {b.dtype} {b.shape}")
+                raise ValueError(f"{name}: bias: received {b.dtype} {b.shape}; expected a constant int32 ({weight.shape[0]},)")
             self.bias = b.data.astype(np.int64)
         self.stride = (o["stride_h"], o["stride_w"])
         dil = (o["dilation_h_factor"], o["dilation_w_factor"])
         if min(self.stride + dil) < 1:
-            raise ValueError(f"{name}: strides {self.stride} and dilations {dil} must be >= 1")
+            raise ValueError(f"{name}: strides, dilations: received {self.stride}, {dil}; expected values >= 1")
         self.pads = []
         for ax in (1, 2):
             out, before, after = same_padding(x.shape[ax], w.shape[ax], self.stride[ax - 1], dil[ax - 1],
@@ -156,14 +156,14 @@ def _check_operands(op, t, ready: set) -> None:
     if op.opcode in ("RESHAPE", "SOFTMAX") and np.prod(x.shape) != np.prod(y.shape):
         raise ValueError(f"{what}: {x.shape} -> {y.shape} changes the number of elements")
     if op.opcode in ("ADD", "AVERAGE_POOL_2D") and (len(x.shape) != 4 or len(y.shape) != 4):
-        raise ValueError(f"{what}: expected 4-D NHWC input and output; got {x.shape} -> {y.shape}")
+        raise ValueError(f"{what}: received shapes {x.shape} -> {y.shape}; expected 4-D NHWC input and output")
     if op.opcode == "ADD" and not x.shape == t[op.inputs[1]].shape == y.shape:
         raise NotImplementedError(f"{what}: shapes {x.shape} + {t[op.inputs[1]].shape} -> {y.shape}; "
                                   "only equal shapes (no broadcasting) are supported")
     if op.opcode == "AVERAGE_POOL_2D":
         o = op.options
         if min(o["filter_height"], o["filter_width"], o["stride_h"], o["stride_w"]) < 1:
-            raise ValueError(f"{what}: filter and strides must be >= 1; received {o}")
+            raise ValueError(f"{what}: filter and strides: received {o}; expected values >= 1")
         outs = [same_padding(x.shape[ax], o[k], o[s], 1, o["padding"])[0]
                 for ax, k, s in ((1, "filter_height", "stride_h"), (2, "filter_width", "stride_w"))]
         if tuple(outs) != tuple(y.shape[1:3]) or x.shape[3] != y.shape[3]:

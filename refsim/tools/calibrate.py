@@ -73,7 +73,7 @@ class CalibrationResult:
 
 def _check_percentile(p) -> float:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 100:
-        raise ValueError(f"percentile: expected a number in (0, 100], received {p!r}")
+        raise ValueError(f"percentile: received {p!r}; expected a number in (0, 100]")
     return float(p)
 
 
@@ -211,9 +211,9 @@ def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentil
     ``"<name>+cal"``; ``x_max`` / ``range_A`` are NaN / () for a range not calibrated.
     """
     if not isinstance(config, CrossbarConfig):
-        raise TypeError(f"config: expected a refsim.CrossbarConfig, received {type(config).__name__}")
+        raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
     if method not in ("percentile", "search"):
-        raise ValueError(f"method: expected 'percentile' or 'search', received {method!r}")
+        raise ValueError(f"method: received {method!r}; expected 'percentile' or 'search'")
     ranges = _check_ranges(ranges)
     pairs = _pairs(W, x)
     if rngs is None:

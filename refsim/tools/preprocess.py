@@ -82,12 +82,12 @@ def to_rgb(img: Any, name: str = "img") -> Image.Image:
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
             raise ValueError(
-                f"{name}: got an array of dtype {img.dtype} and shape {img.shape}; "
+                f"{name}: received an array of dtype {img.dtype} and shape {img.shape}; "
                 "expected uint8 with shape (H, W) or (H, W, 3) (HWC, RGB)"
             )
         img = Image.fromarray(np.ascontiguousarray(img))
     if not isinstance(img, Image.Image):
-        raise TypeError(f"{name}: expected a PIL.Image.Image or uint8 numpy array, got {type(img).__name__}")
+        raise TypeError(f"{name}: received {type(img).__name__}; expected a PIL.Image.Image or uint8 numpy array")
     if img.mode == "RGB":
         return img
     if img.mode == "P" and "transparency" in img.info:
@@ -119,7 +119,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         The file is not a decodable image (message names the path).
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected str or os.PathLike, got {type(path).__name__}")
+        raise TypeError(f"path: received {type(path).__name__}; expected str or os.PathLike")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"path: no image file at {os.fspath(path)!r}")
     try:
@@ -161,7 +161,7 @@ def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
         Size ``resized_shape(H, W, size)``; ``img`` itself if unchanged.
     """
     if not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size: got {size!r}, expected a positive int")
+        raise ValueError(f"size: received {size!r}; expected a positive int")
     height, width = img.height, img.width
     new_h, new_w = resized_shape(height, width, size)
     if (new_h, new_w) == (height, width):
@@ -178,7 +178,7 @@ def center_crop(img: Image.Image, size: int) -> Image.Image:
     after (same for width).
     """
     if not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size: got {size!r}, expected a positive int")
+        raise ValueError(f"size: received {size!r}; expected a positive int")
     width, height = img.size
     if size > width or size > height:
         pad_left = (size - width) // 2 if size > width else 0
@@ -202,7 +202,7 @@ def normalize(x: np.ndarray, mean: tuple, std: tuple) -> np.ndarray:
     mean_a = np.asarray(mean, dtype=np.float64)
     std_a = np.asarray(std, dtype=np.float64)
     if mean_a.shape != (3,) or std_a.shape != (3,) or np.any(std_a <= 0):
-        raise ValueError(f"mean/std: got {mean!r}/{std!r}, expected three values each, std > 0")
+        raise ValueError(f"mean/std: received {mean!r}/{std!r}; expected three values each, std > 0")
     return (x - mean_a[:, None, None]) / std_a[:, None, None]
 
 
@@ -249,7 +249,7 @@ def cifar_preprocess(img: Any, mean: tuple = CIFAR10_MEAN, std: tuple = CIFAR10_
     """
     if isinstance(img, np.ndarray) and img.ndim == 4:
         if img.dtype != np.uint8 or img.shape[1:] != (32, 32, 3):
-            raise ValueError(f"img: got a batch of dtype {img.dtype} and shape {img.shape}; "
+            raise ValueError(f"img: received a batch of dtype {img.dtype} and shape {img.shape}; "
                              "expected uint8 (N, 32, 32, 3)")
         x = img.transpose(0, 3, 1, 2).astype(np.float64) / 255.0  # (N, 3, 32, 32)
         return normalize(x, mean, std)
@@ -283,6 +283,6 @@ def tflite_preprocess(img: Any, size: int = 224, fraction: float = 0.875) -> np.
     were computed from exactly these bytes.
     """
     if not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size: got {size!r}, expected a positive int")
+        raise ValueError(f"size: received {size!r}; expected a positive int")
     rgb = central_crop(to_rgb(img), fraction)
     return np.asarray(rgb.resize((size, size), resample=Image.BILINEAR), dtype=np.uint8)
