@@ -36,7 +36,7 @@ class MultiplyDraws:
                 raise ValueError(f"draws: missing key {key!r} needed to replay this multiply")
             out = np.asarray(self.replay[key], dtype=np.float64)
             if out.shape != shape:
-                raise ValueError(f"draws[{key!r}]: expected shape {shape}, received {out.shape}")
+                raise ValueError(f"draws[{key!r}]: received shape {out.shape}; expected shape {shape}")
         else:
             gen = self.streams.get(stream_key)
             out = gen.standard_normal(shape) if kind == "normal" else gen.random(shape)

@@ -134,7 +134,7 @@ def test_stuck_masks_thresholds_exactly():
     m_min, m_max = stuck_masks(u, stuck_gmin_frac=0.125, stuck_gmax_frac=0.25)
     np.testing.assert_array_equal(m_min, [1, 1, 0, 0, 0, 0])
     np.testing.assert_array_equal(m_max, [0, 0, 1, 1, 0, 0])
-    with pytest.raises(ValueError, match="u: expected uniform draws in \\[0, 1\\)"):
+    with pytest.raises(ValueError, match="u: received range .*; expected uniform draws in \\[0, 1\\)"):
         stuck_masks([1.0], stuck_gmin_frac=0.1, stuck_gmax_frac=0.1)
     with pytest.raises(ValueError, match="disjoint"):
         apply_stuck_faults_S(np.ones(2), [True, False], [True, False], g_min_S=0.0, g_max_S=2.0)
@@ -183,7 +183,7 @@ def test_draws_reproducible_and_checked():
         draw_programming((3, 4), cfg, 7)
     with pytest.raises(ValueError, match="xi_prog"):
         program_conductances(np.ones((3, 4)) * 1e-6, {}, cfg, g_min_S=0.0, g_max_S=G_MAX_S)
-    with pytest.raises(ValueError, match="xi: expected shape"):
+    with pytest.raises(ValueError, match="xi: received shape .*; expected shape"):
         add_programming_noise_S(np.ones((3, 4)), np.ones((3, 4)), np.ones((4, 3)))
-    with pytest.raises(ValueError, match="g_target_S: expected a 2-D"):
+    with pytest.raises(ValueError, match="g_target_S: received shape .*; expected a 2-D"):
         program_conductances(np.ones(3), {}, NoiseConfig(), g_min_S=0.0, g_max_S=G_MAX_S)

@@ -100,11 +100,11 @@ def test_fold_batch_norm_is_exact_for_convolution():
 
 
 def test_as_float64_and_pair_errors_name_the_argument():
-    with pytest.raises(TypeError, match="x must be a real numeric array"):
+    with pytest.raises(TypeError, match="x: received dtype <U1; expected a real numeric array"):
         F.as_float64(np.array(["a"]), "x")
-    with pytest.raises(ValueError, match="x must have 4 dimensions"):
+    with pytest.raises(ValueError, match=r"x: received shape \(2, 2\); expected 4 dimensions"):
         F.as_float64(np.zeros((2, 2)), "x", ndim=4)
     with pytest.raises(TypeError, match="stride"):
         F.pair(1.5, "stride")
-    with pytest.raises(ValueError, match="padding must be >= 0"):
+    with pytest.raises(ValueError, match="padding: received -1; expected >= 0"):
         F.pair(-1, "padding")

@@ -19,6 +19,7 @@ from refsim.nn.engine import (
     check_seed,
     check_forward_args,
     combine_clip_fractions,
+    combine_stats,
     crossbar_rng,
     program_matmul,
     resolve_config,
@@ -56,12 +57,12 @@ def merge_masks(attn_mask, key_padding_mask, n_batch: int, num_heads: int, L: in
             out = m.reshape(n_batch, num_heads, L, S)  # (N, H, L, S)
         else:
             raise ValueError(
-                f"attn_mask must have shape {(L, S)} or {(n_batch * num_heads, L, S)}; received {m.shape}."
+                f"attn_mask: received shape {m.shape}; expected shape {(L, S)} or {(n_batch * num_heads, L, S)}"
             )
     if key_padding_mask is not None:
         kp = _float_mask(key_padding_mask, "key_padding_mask")
         if kp.shape != (n_batch, S):
-            raise ValueError(f"key_padding_mask must have shape {(n_batch, S)}; received {kp.shape}.")
+            raise ValueError(f"key_padding_mask: received shape {kp.shape}; expected shape {(n_batch, S)}")
         kp = kp[:, None, None, :]  # (N, 1, 1, S)
         out = kp + (0.0 if out is None else out)
     return None if out is None else np.broadcast_to(out, (n_batch, num_heads, L, S))
@@ -96,7 +97,7 @@ class AttentionCore:
         out = np.empty(a_rows.shape[:-1] + (b_mats.shape[-1],))
         for n in range(n_b):
             for h in range(n_h):
-                xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng)
+                xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng, self.name)
                 (out[n, h],) = run_matmuls([xb], [a_rows[n, h]], stats)
         return out
 
@@ -121,6 +122,7 @@ class AttentionCore:
                 n_arrays=2 * q.shape[0] * q.shape[1] if runtime else 0,
                 clip_fraction=combine_clip_fractions(stats) if runtime else float("nan"),
                 runtime_arrays=runtime, extra={"k": k, "v": v, "mask": mask},
+                stats=combine_stats(stats) if runtime else {},
             )
         return o, attn
 
@@ -158,7 +160,7 @@ class MultiheadAttention:
     def __init__(self, params: dict, num_heads: int, *, batch_first: bool = False, name: str = "self_attn",
                  config=None, seed: int = 0, runtime_config=None):
         if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict; received {type(params).__name__}.")
+            raise TypeError(f"params: received {type(params).__name__}; expected a dict")
         unsupported = {"q_proj_weight", "k_proj_weight", "v_proj_weight", "bias_k", "bias_v"} & set(params)
         if unsupported:
             raise NotImplementedError(
@@ -168,18 +170,18 @@ class MultiheadAttention:
         missing = sorted({"in_proj_weight", "out_proj.weight"} - set(params))
         extra = sorted(set(params) - allowed)
         if missing or extra:
-            raise ValueError(f"{name} params: missing keys {missing}, unexpected keys {extra}.")
-        w_in = as_float64(params["in_proj_weight"], f"{name}.in_proj_weight", ndim=2)
+            raise ValueError(f"{name} params: received missing keys {missing}, unexpected keys {extra}; expected {sorted(allowed)}")
+        w_in = as_float64(params["in_proj_weight"], f"{name}.in_proj_weight", ndim=2, finite=True)
         E = w_in.shape[1]
         if w_in.shape != (3 * E, E):
-            raise ValueError(f"{name}.in_proj_weight: expected shape {(3 * E, E)}, received {w_in.shape}.")
+            raise ValueError(f"{name}.in_proj_weight: received shape {w_in.shape}; expected shape {(3 * E, E)}")
         if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)) or num_heads < 1 or E % num_heads:
-            raise ValueError(f"num_heads must be a positive int dividing embed_dim={E}; received {num_heads!r}.")
+            raise ValueError(f"num_heads: received {num_heads!r}; expected a positive int dividing embed_dim={E}")
         b_in = params.get("in_proj_bias")
         if b_in is not None:
-            b_in = as_float64(b_in, f"{name}.in_proj_bias", ndim=1)
+            b_in = as_float64(b_in, f"{name}.in_proj_bias", ndim=1, finite=True)
             if b_in.shape != (3 * E,):
-                raise ValueError(f"{name}.in_proj_bias: expected shape {(3 * E,)}, received {b_in.shape}.")
+                raise ValueError(f"{name}.in_proj_bias: received shape {b_in.shape}; expected shape {(3 * E,)}")
         self.name, self.embed_dim, self.num_heads = name, E, int(num_heads)
         self.batch_first = bool(batch_first)
         self.config = resolve_config(config, name)
@@ -203,7 +205,7 @@ class MultiheadAttention:
     def _to_nle(self, t, label):
         t = as_float64(t, label, ndim=(2, 3))
         if t.shape[-1] != self.embed_dim:
-            raise ValueError(f"{label} must end in embed_dim={self.embed_dim}; received {t.shape}.")
+            raise ValueError(f"{label}: received shape {t.shape}; expected a last axis of embed_dim={self.embed_dim}")
         if t.ndim == 2:
             return t[None]  # (1, L, E)
         return t if self.batch_first else t.transpose(1, 0, 2)  # (N, L, E)
@@ -227,7 +229,8 @@ class MultiheadAttention:
         n_b, L, E = q_in.shape
         S, H = k_in.shape[1], self.num_heads
         if k_in.shape[0] != n_b or v_in.shape[:2] != k_in.shape[:2]:
-            raise ValueError(f"key/value must match query batch and each other; received {np.shape(key)}, {np.shape(value)}.")
+            raise ValueError(f"key, value: received shapes {np.shape(key)}, {np.shape(value)}; expected the query's batch and "
+                             "equal leading shapes")
         if unbatched and key_padding_mask is not None:
             key_padding_mask = np.asarray(key_padding_mask)[None]
         mask = merge_masks(attn_mask, key_padding_mask, n_b, H, L, S)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from refsim._validate import received
 from refsim.nn.conv import Conv2d
 from refsim.nn.engine import check_forward_args
 from refsim.nn.functional import as_float64, batch_norm_eval, fold_batch_norm, relu
@@ -37,7 +38,11 @@ class ConvBN:
     def __init__(self, params, conv_name, bn_name, *, stride=1, padding=0, fold_bn=False, bn_eps=1e-5,
                  config=None, seed=0):
         w = params[f"{conv_name}.weight"]
-        bn = tuple(params[f"{bn_name}.{k}"] for k in ("weight", "bias", "running_mean", "running_var"))
+        bn = tuple(as_float64(params[f"{bn_name}.{k}"], f"{bn_name}.{k}", ndim=1, finite=True)
+                   for k in ("weight", "bias", "running_mean", "running_var"))
+        if bn[3].size and float(np.min(bn[3])) + bn_eps <= 0:
+            raise ValueError(received(f"{bn_name}.running_var", f"minimum {float(np.min(bn[3]))!r}",
+                                      f"values > -eps = {-bn_eps!r} (the BatchNorm scale is 1 / sqrt(var + eps))"))
         self.fold_bn, self.bn_eps = fold_bn, bn_eps
         if fold_bn:
             w, b = fold_batch_norm(w, None, *bn, eps=bn_eps)
@@ -134,7 +139,7 @@ def as_rgb_batch(x) -> np.ndarray:
     """``x`` as float64 ``(N, 3, H, W)``, the input of every ResNet; ValueError naming the shape otherwise."""
     x = as_float64(x, "x", ndim=4)
     if x.shape[1] != 3:
-        raise ValueError(f"x must have shape (N, 3, H, W); received {x.shape}.")
+        raise ValueError(f"x: received shape {x.shape}; expected shape (N, 3, H, W)")
     return x
 
 

@@ -26,7 +26,7 @@ _WIDTHS = (16, 32, 64)
 def cifar_resnet_param_shapes(depth: int, num_classes: int = 10) -> dict:
     """Every state-dict key (without ``module.``) of a CIFAR ResNet of ``depth`` and its shape."""
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"depth must be 6 n + 2 (20, 32, 44, 56, 110, ...); received {depth!r}.")
+        raise ValueError(f"depth: received {depth!r}; expected 6 n + 2 (20, 32, 44, 56, 110, ...)")
     n = (depth - 2) // 6
     shapes = {"conv1.weight": (16, 3, 3, 3), **bn_shapes("bn1", 16)}
     inplanes = 16

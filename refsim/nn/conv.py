@@ -59,10 +59,10 @@ class Conv2d(WeightLayer):
         config=None,
         seed: int = 0,
     ):
-        weight = as_float64(weight, f"{name}.weight", ndim=4)  # (C_out, C_in/G, kh, kw)
+        weight = as_float64(weight, f"{name}.weight", ndim=4, finite=True)  # (C_out, C_in/G, kh, kw)
         c_out = weight.shape[0]
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"groups must be a positive int; received {groups!r}.")
+            raise ValueError(f"groups: received {groups!r}; expected a positive int")
         if c_out % groups:
             raise ValueError(
                 f"{name}.weight has {c_out} output channels, not divisible by groups={groups}."
@@ -83,7 +83,9 @@ class Conv2d(WeightLayer):
         # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W;
         # each back end keeps a private read-only copy, which the digital path also uses
         self.matmuls = [
-            self.program(weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, name, g) for g in range(self.groups)
+            self.program(weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, name, g,
+                         name if self.groups == 1 else f"{name}[group {g}]")
+            for g in range(self.groups)
         ]
         self.Ws = [mm.weights for mm in self.matmuls]
 

@@ -18,9 +18,9 @@ def check_bias(bias, n_out: int, name: str):
     """Validate an optional bias vector of length ``n_out`` (float64 or None)."""
     if bias is None:
         return None
-    b = as_float64(bias, name, ndim=1)
+    b = as_float64(bias, name, ndim=1, finite=True)
     if b.shape != (n_out,):
-        raise ValueError(f"{name} must have shape ({n_out},); received {b.shape}.")
+        raise ValueError(f"{name}: received shape {b.shape}; expected shape ({n_out},)")
     return b
 
 class Linear(WeightLayer):
@@ -45,7 +45,7 @@ class Linear(WeightLayer):
     kind = "linear"
 
     def __init__(self, weight, bias=None, *, name: str = "linear", config=None, seed: int = 0):
-        w = as_float64(weight, f"{name}.weight", ndim=2)  # (out, in)
+        w = as_float64(weight, f"{name}.weight", ndim=2, finite=True)  # (out, in)
         self.bias = check_bias(bias, w.shape[0], f"{name}.bias")
         super().__init__(name, config, seed)
         # the crossbar (or digital back end) holds the private copy W = weight.T (in, out)
@@ -73,7 +73,7 @@ class Linear(WeightLayer):
         x = as_float64(x, f"{self.name} input")
         if x.ndim < 1 or x.shape[-1] != self.in_features:
             raise ValueError(
-                f"{self.name} input must have shape (..., {self.in_features}); received {x.shape}."
+                f"{self.name} input: received shape {x.shape}; expected shape (..., {self.in_features})"
             )
         stats = [] if records is not None else None
         (y,) = run_matmuls([self.backend(self.matmul, digital)], [x], stats)  # (..., out)

@@ -55,12 +55,12 @@ class LSTM(WeightLayer):
 
     def __init__(self, params: dict, *, batch_first: bool = False, name: str = "lstm", config=None, seed: int = 0):
         if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict of PyTorch LSTM parameters; received {type(params).__name__}.")
+            raise TypeError(f"params: received {type(params).__name__}; expected a dict of PyTorch LSTM parameters")
         bad = sorted(k for k in params if not _KEY.match(k))
         if bad:
             if any(k.startswith("weight_hr") for k in bad):
                 raise NotImplementedError("LSTM with proj_size > 0 (weight_hr_l*) is not supported.")
-            raise ValueError(f"params has unexpected keys {bad}; expected weight_ih_l{{k}}, weight_hh_l{{k}}, ...")
+            raise ValueError(f"params: received unexpected keys {bad}; expected weight_ih_l{{k}}, weight_hh_l{{k}}, ...")
         if "weight_ih_l0" not in params or "weight_hh_l0" not in params:
             raise ValueError("params must contain 'weight_ih_l0' and 'weight_hh_l0'.")
         super().__init__(name, config, seed)
@@ -97,12 +97,13 @@ class LSTM(WeightLayer):
         missing = sorted(set(expected) - set(params))
         extra = sorted(set(params) - set(expected))
         if missing or extra:
-            raise ValueError(f"{self.name} params: missing keys {missing}, unexpected keys {extra}.")
+            raise ValueError(f"{self.name} params: received missing keys {missing}, unexpected keys {extra}; expected "
+                                 f"{sorted(expected)}")
         out = {}
         for key, shape in expected.items():
-            arr = as_float64(params[key], f"{self.name}.{key}")
+            arr = as_float64(params[key], f"{self.name}.{key}", finite=True)
             if arr.shape != shape:
-                raise ValueError(f"{self.name}.{key}: expected shape {shape}, received {arr.shape}.")
+                raise ValueError(f"{self.name}.{key}: received shape {arr.shape}; expected shape {shape}")
             out[key] = arr.copy()
         return out
 
@@ -160,20 +161,20 @@ class LSTM(WeightLayer):
     def _prepare(self, x, hx):
         x = as_float64(x, f"{self.name} input", ndim=(2, 3))
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"{self.name} input must end in {self.input_size} features; received {x.shape}.")
+            raise ValueError(f"{self.name} input: received shape {x.shape}; expected a last axis of {self.input_size} features")
         unbatched = x.ndim == 2
         xs = x[:, None] if unbatched else (x.transpose(1, 0, 2) if self.batch_first else x)  # (L, N, H_in)
         shape = (self.num_directions * self.num_layers, xs.shape[1], self.hidden_size)
         if hx is None:
             return xs, np.zeros(shape), np.zeros(shape), unbatched
         if not isinstance(hx, (tuple, list)) or len(hx) != 2:
-            raise TypeError(f"hx must be a pair (h0, c0) or None; received {type(hx).__name__}.")
+            raise TypeError(f"hx: received {type(hx).__name__}; expected a pair (h0, c0) or None")
         states = []
         for label, s in zip(("h0", "c0"), hx):
             s = as_float64(s, label)
             s = s[:, None] if unbatched else s
             if s.shape != shape:
-                raise ValueError(f"{label} must have shape {shape if not unbatched else (shape[0], shape[2])}; received {np.shape(hx[0 if label == 'h0' else 1])}.")
+                raise ValueError(f"{label}: received {np.shape(hx[0 if label == 'h0' else 1])}; expected shape {shape if not unbatched else (shape[0], shape[2])}")
             states.append(s)
         return xs, states[0], states[1], unbatched
 

@@ -34,7 +34,7 @@ RESNET_LAYOUTS = {
 def resnet_param_shapes(depth: int, num_classes: int = 1000) -> dict:
     """Every state-dict key of torchvision's ``resnet{depth}`` and its shape."""
     if depth not in RESNET_LAYOUTS:
-        raise ValueError(f"depth must be one of {sorted(RESNET_LAYOUTS)}; received {depth!r}.")
+        raise ValueError(f"depth: received {depth!r}; expected one of {sorted(RESNET_LAYOUTS)}")
     block, counts = RESNET_LAYOUTS[depth]
     exp = 4 if block == "bottleneck" else 1
     shapes = {"conv1.weight": (64, 3, 7, 7), **bn_shapes("bn1", 64)}

@@ -54,11 +54,11 @@ class TransformerEncoderLayer:
                  batch_first: bool = False, norm_first: bool = False, name: str = "", config=None,
                  seed: int = 0, runtime_config=None):
         if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict; received {type(params).__name__}.")
+            raise TypeError(f"params: received {type(params).__name__}; expected a dict")
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be 'relu' or 'gelu'; received {activation!r}.")
+            raise ValueError(f"activation: received {activation!r}; expected 'relu' or 'gelu'")
         if not layer_norm_eps > 0:
-            raise ValueError(f"layer_norm_eps must be > 0; received {layer_norm_eps!r}.")
+            raise ValueError(f"layer_norm_eps: received {layer_norm_eps!r}; expected > 0")
         pre = f"{name}." if name else ""
         expected = {"linear1.weight", "linear2.weight", "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"}
         optional = {"linear1.bias", "linear2.bias"}
@@ -67,7 +67,8 @@ class TransformerEncoderLayer:
         missing = sorted(expected - set(rest))
         extra = sorted(set(rest) - expected - optional)
         if missing or extra:
-            raise ValueError(f"{name or 'TransformerEncoderLayer'} params: missing keys {missing}, unexpected keys {extra}.")
+            raise ValueError(f"{name or 'TransformerEncoderLayer'} params: received missing keys {missing}, unexpected keys "
+                             f"{extra}; expected {sorted(expected | optional)}")
         self.name, self.activation = name, activation
         self.batch_first, self.norm_first, self.eps = bool(batch_first), bool(norm_first), float(layer_norm_eps)
         kw = dict(config=config, seed=seed)
@@ -78,10 +79,10 @@ class TransformerEncoderLayer:
         E = self.self_attn.embed_dim
         self.norms = {}
         for key in ("norm1", "norm2"):
-            w = as_float64(rest[f"{key}.weight"], f"{key}.weight", ndim=1)
-            b = as_float64(rest[f"{key}.bias"], f"{key}.bias", ndim=1)
+            w = as_float64(rest[f"{key}.weight"], f"{key}.weight", ndim=1, finite=True)
+            b = as_float64(rest[f"{key}.bias"], f"{key}.bias", ndim=1, finite=True)
             if w.shape != (E,) or b.shape != (E,):
-                raise ValueError(f"{key}.weight/bias must have shape ({E},); received {w.shape}, {b.shape}.")
+                raise ValueError(f"{key}.weight/bias: received shape {w.shape}, {b.shape}; expected shape ({E},)")
             self.norms[key] = (w, b)
 
     def layers(self) -> dict:
