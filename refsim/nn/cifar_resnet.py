@@ -18,7 +18,7 @@ from refsim.nn.engine import check_seed
 from refsim.nn.linear import Linear
 from refsim.nn.statedict import bn_shapes, check_state_dict, strip_prefix
 
-__all__ = ["CifarResNet", "cifar_resnet_from_state_dict", "cifar_resnet_param_shapes"]
+__all__ = ["CifarResNet", "cifar_resnet_check_params", "cifar_resnet_from_state_dict", "cifar_resnet_param_shapes"]
 
 _WIDTHS = (16, 32, 64)
 
@@ -68,9 +68,9 @@ class CifarResNet(ResidualNetwork):
                                          config=config, seed=seed)
 
 
-def cifar_resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0, fold_bn: bool = False,
-                                 bn_eps: float = 1e-5) -> CifarResNet:
-    """Build a CIFAR ResNet from its state dict; depth from the number of blocks in ``layer1``."""
+def cifar_resnet_check_params(state_dict: dict) -> tuple[dict, int]:
+    """Check a CIFAR ResNet state dict (``module.`` prefix stripped; depth from the number of
+    blocks in ``layer1``); return its parameters as float64 arrays and the depth."""
     sd = strip_prefix(state_dict)
     n = 1 + max((int(m.group(1)) for k in sd if (m := re.match(r"^layer1\.(\d+)\.", k))), default=-1)
     if n < 1:
@@ -79,5 +79,11 @@ def cifar_resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0
         raise ValueError("state_dict has no 'linear.weight'; cannot infer num_classes.")
     depth = 6 * n + 2
     num_classes = int(np.shape(sd["linear.weight"])[0])
-    params = check_state_dict(sd, cifar_resnet_param_shapes(depth, num_classes), f"CIFAR ResNet-{depth}")
+    return check_state_dict(sd, cifar_resnet_param_shapes(depth, num_classes), f"CIFAR ResNet-{depth}"), depth
+
+
+def cifar_resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0, fold_bn: bool = False,
+                                 bn_eps: float = 1e-5) -> CifarResNet:
+    """Build a CIFAR ResNet from its state dict; depth from the number of blocks in ``layer1``."""
+    params, depth = cifar_resnet_check_params(state_dict)
     return CifarResNet(params, depth, fold_bn=fold_bn, bn_eps=bn_eps, config=config, seed=seed)

@@ -23,10 +23,12 @@ __all__ = [
     "conv_output_size",
     "resolve_conv_padding",
     "im2col",
+    "col2im",
     "max_pool2d",
     "avg_pool2d",
     "adaptive_avg_pool2d",
     "relu",
+    "sigmoid",
     "gelu",
     "softmax",
     "layer_norm",
@@ -168,6 +170,55 @@ def im2col(
     return cols, oh, ow
 
 
+def col2im(
+    cols: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+) -> np.ndarray:
+    r"""The adjoint of :func:`im2col`: add every patch entry back onto the pixel it came from.
+
+    .. math:: x[n, c, h, w] = \sum_{(o_h, o_w, i, j):\ s_h o_h + d_h i - p_t = h,\
+              s_w o_w + d_w j - p_l = w} \mathrm{cols}[(n, o_h, o_w), (c, i, j)]
+
+    Entries that came from the padded border are dropped. This is the backward of ``im2col``:
+    if ``cols = im2col(x)`` then ``dx = col2im(dcols)`` (a pixel shared by overlapping
+    patches collects the sum of their gradients). One strided slice-add per kernel offset
+    ``(i, j)``; within one offset no pixel repeats, so ``+=`` is exact.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (N * OH * OW, C * kh * kw), columns ordered (c, i, j)
+    x_shape : (N, C, H, W) of the unpadded image
+    kernel_size, stride, padding (top, bottom, left, right), dilation : as for :func:`im2col`
+
+    Returns
+    -------
+    x : ndarray, shape (N, C, H, W)
+    """
+    n, c, h, w = x_shape
+    kh, kw = kernel_size
+    sh, sw = stride
+    dh, dw = dilation
+    top, bottom, left, right = padding
+    oh = conv_output_size(h, kh, sh, top + bottom, dh)
+    ow = conv_output_size(w, kw, sw, left + right, dw)
+    if cols.shape != (n * oh * ow, c * kh * kw):
+        raise ValueError(
+            f"cols: received shape {cols.shape}; expected {(n * oh * ow, c * kh * kw)} for x_shape "
+            f"{tuple(x_shape)} and this geometry."
+        )
+    patches = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)  # (N, C, OH, OW, kh, kw)
+    xp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dh, j * dw
+            xp[:, :, r0 : r0 + sh * (oh - 1) + 1 : sh, c0 : c0 + sw * (ow - 1) + 1 : sw] += patches[..., i, j]
+    return xp[:, :, top : top + h, left : left + w]
+
+
 def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1) -> np.ndarray:
     r"""2-D max pooling (PyTorch ``max_pool2d``, ``ceil_mode=False``).
 
@@ -231,6 +282,11 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size) -> np.ndarray:
 def relu(x: np.ndarray) -> np.ndarray:
     r"""Rectified linear unit, :math:`y = \max(x, 0)`, elementwise."""
     return np.maximum(x, 0.0)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    r"""Logistic sigmoid, :math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise."""
+    return 1.0 / (1.0 + np.exp(-z))
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:

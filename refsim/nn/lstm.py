@@ -15,15 +15,11 @@ import numpy as np
 
 from refsim.nn.engine import WeightLayer, check_forward_args, run_matmuls
 from refsim.nn.functional import as_float64
+from refsim.nn.functional import sigmoid as _sigmoid
 
 __all__ = ["LSTM"]
 
 _KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
-
-
-def _sigmoid(z: np.ndarray) -> np.ndarray:
-    r""":math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise."""
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 class LSTM(WeightLayer):
