@@ -40,8 +40,8 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 
 
 def adc_convert(
-    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None,
-    code_range: tuple[int, int] | None = None, *, overwrite: bool = False, check_clip: bool = True,
+    i_A: np.ndarray, lsb_A: float, code_range: tuple[int, int], *, window: float = 0.0,
+    u: np.ndarray | None = None, overwrite: bool = False, check_clip: bool = True,
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
 
@@ -55,12 +55,10 @@ def adc_convert(
         currents already in units of ``I_lsb`` with ``lsb_A = 1`` when nothing acts on them between
         the array and the ADC, see :func:`refsim.analog.analog_multiply`).
     lsb_A : the step ``I_fs / N``, A.
-    n_levels : ``N``, the largest code.
-    signed : sign-magnitude (``k >= -N``) or unsigned (``k >= 0``).
-    window : tie band half-width in LSBs (:func:`tie_window`).
+    code_range : ``(k_lo, k_hi)``, the smallest and largest codes: ``(-N, N)`` (sign-magnitude),
+        ``(0, N)`` (unsigned), ``(-N, N - 1)`` (two's complement); :attr:`refsim.ADCConfig.code_range`.
+    window : tie band half-width in LSBs (:func:`tie_window`); 0 rounds the float64 value as it is.
     u : optional uniform draws for stochastic rounding.
-    code_range : ``(k_lo, k_hi)`` when it is not ``(-N, N)``/``(0, N)`` (two's complement:
-        ``(-N, N - 1)``, :attr:`refsim.ADCConfig.code_range`).
     overwrite : ``i_A`` is scratch space: ``I / I_lsb`` is formed in it (no division at all when
         ``lsb_A == 1``) and its values are lost. Saves one ``(..., cols)`` array and one pass.
     check_clip : False when the caller has proven ``|I| / I_lsb + window < min(k_hi, -k_lo) + 1/2``
@@ -87,7 +85,7 @@ def adc_convert(
                 np.flatnonzero(d >= edge) if hi else np.flatnonzero(d <= -edge)
             below = np.floor(flat_d[idx] + flat_k[idx])  # d + k is z again, exactly (z - k is exact: Sterbenz)
             flat_k[idx] = np.where(np.remainder(below, 2.0) == 0.0, below, below + 1.0)
-    k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
+    k_lo, k_hi = code_range
     n_clipped = 0
     if check_clip and k.size:  # count and clip only the side that clips
         if k.max() > k_hi:

@@ -18,7 +18,8 @@ import numpy as np
 
 from refsim.config import DACConfig, slice_widths
 
-__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes"]
+__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
+           "row_drive"]
 
 
 def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
@@ -147,6 +148,31 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
                                     cfg.v_read_V))
             shift += width
     return passes
+
+
+@dataclass(frozen=True)
+class RowDrive:
+    """What one block of rows is driven with (shared by the column tiles of that block):
+    the inputs ``x (B, rows)``, their range ``x_max (B,)`` (D1), the DAC codes ``(B, rows)`` and
+    the fraction clipped (D2), the drive passes (D4) and, for a digital offset removal, the
+    per-vector sum ``d_sum = sum_i c_i / c_max`` ``(B, 1)`` (else None)."""
+
+    x: np.ndarray
+    x_max: np.ndarray
+    codes: np.ndarray
+    dac_clip: float
+    passes: list[DrivePass]
+    d_sum: np.ndarray | None
+
+
+def row_drive(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, offset_sum: bool) -> RowDrive:
+    """The DAC codes (D2), drive passes (D4) and, if ``offset_sum``, the code sum of ``x (B, rows)``
+    driven with the range ``x_max (B,)``."""
+    codes, clip = dac_codes(x, x_max, cfg)
+    d_sum = None
+    if offset_sum:
+        d_sum = codes.sum(axis=1, keepdims=True) / (1 if cfg.bits is None else cfg.code_max)
+    return RowDrive(x, x_max, codes, clip, drive_passes(codes, cfg), d_sum)
 
 
 #: Largest ``c_max`` for which :func:`code_slices` looks the slices up in a table.
