@@ -92,14 +92,12 @@ class Crossbar:
             config.dac.bits is None and config.adc.bits is None
             and not d.has_read_noise() and not d.has_output_effects()
         )
-        self._w_eff = None
+        w_eff = None
         if self._linear:  # multiply through W_eff; the read matrices are not needed any more
-            self._w_eff = self._effective_weights()
+            w_eff = effective_weights(self._tiles, config, self.shape, self._col_scale)
             self._tiles = drop_reads(self._tiles)
-        self._f32 = config.precision == "float32"
-        if self._f32 and self._w_eff is not None:
-            self._w_eff = self._w_eff.astype(np.float32)
-        self._reader = SliceReader(config, self._tiles, self._read_sampling, linear=self._linear)
+        # the reader holds every matrix a multiply uses: W_eff, or in each read its g_mul
+        self._reader = SliceReader(config, self._tiles, self._read_sampling, w_eff=w_eff)
         self._tiles = self._reader.tiles
 
     def _reprogram(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[TileArrays]]:
@@ -194,7 +192,7 @@ class Crossbar:
         """
         x2, lead, ranges = self._inputs(x)
         if self._linear:
-            y = self._linear_forward(x2)
+            y = self._reader.linear_multiply(x2)
         elif draws is None and x2.shape[0] >= 2 * BATCH_CHUNK:
             # blocks of vectors, in order: every stream is consumed vector by vector, so the
             # draws reaching each vector are those of one big block
@@ -233,29 +231,11 @@ class Crossbar:
             ranges = {(t.r0, t.r1): input_range(x2[:, t.r0 : t.r1], self._config.dac) for t in tiles}
         y_steps = self._forward(x2, ranges, MultiplyDraws(self._streams, draws, tr.draws), tiles=tiles, tr=tr)
         tr.y_steps = y_steps.reshape(*lead, self.shape[1])
-        tr.y = self._linear_forward(x2).reshape(*lead, self.shape[1]) if self._linear else tr.y_steps
+        tr.y = self._reader.linear_multiply(x2).reshape(*lead, self.shape[1]) if self._linear else tr.y_steps
         tr.path = "linear_effective_matrix" if self._linear else "step_by_step"
         return tr
 
     # -- internals --------------------------------------------------------------
-    def _effective_weights(self) -> np.ndarray:
-        """``W_eff`` of a linear pipeline (X4), see :func:`refsim.program.effective_weights`."""
-        return effective_weights(self._tiles, self._config, self.shape, self._col_scale)
-
-    def _linear_forward(self, x2: np.ndarray) -> np.ndarray:
-        """Linear pipeline: clip to the DAC's range (D2 with an ideal DAC), then ``x @ W_eff``."""
-        dac = self._config.dac
-        lo, hi = -np.inf, np.inf
-        if dac.range_mode == "fixed":
-            lo, hi = -dac.x_max, dac.x_max
-        if not dac.signed:
-            lo = 0.0
-        if np.isfinite(lo) or np.isfinite(hi):
-            x2 = np.clip(x2, lo, hi)
-        if self._f32:
-            return (x2.astype(np.float32) @ self._w_eff).astype(np.float64)
-        return x2 @ self._w_eff
-
     def _forward(self, x2: np.ndarray, ranges: dict, draws: MultiplyDraws, *, tiles: list[TileArrays] | None = None,
                  tr: Trace | None = None, out: np.ndarray | None = None) -> np.ndarray:
         """The step-by-step multiply of ``x2 (B, n_in)`` with the input ranges ``ranges`` of its row

@@ -46,12 +46,17 @@ class SliceReader:
         direct path pre-scaled per DAC code (X1', without the matrix in S: trace() re-programs
         it), with ``precision="float32"`` in single precision.
     sampling : how read noise is drawn (``"none"``, ``"per_cell"``, ``"output_referred"``).
-    linear : the crossbar multiplies through its effective matrix (no reads at all).
+    w_eff : the effective matrix ``W_eff (n_in, n_out)`` of a linear crossbar (X4), which multiplies
+        through it (:meth:`linear_multiply`, no reads at all); None otherwise.
     """
 
-    def __init__(self, config: CrossbarConfig, tiles: list[TileArrays], sampling: str, *, linear: bool):
+    def __init__(self, config: CrossbarConfig, tiles: list[TileArrays], sampling: str, *,
+                 w_eff: np.ndarray | None = None):
         d = config.device
         self.config, self.sampling = config, sampling
+        linear = w_eff is not None
+        #: a linear crossbar's matrix (float32 with ``precision="float32"``), else None
+        self.w_eff = w_eff.astype(np.float32) if linear and config.precision == "float32" else w_eff
         #: nothing acts on the currents between the arrays and the ADCs: form them in ADC units (X1')
         self.direct = not linear and not d.has_read_noise() and not d.has_output_effects()
         #: full-scale code of the first drive pass, which the pre-scaled matrices assume
@@ -70,6 +75,21 @@ class SliceReader:
             z_bound = self.cm0 * float(np.max(np.abs(g).sum(axis=0)))
             return replace(r, g_S=None, g_mul=g.astype(np.float32) if f32 else g, z_bound=z_bound)
         return replace(r, g_mul=r.g_S.astype(np.float32)) if f32 else r
+
+    def linear_multiply(self, x2: np.ndarray) -> np.ndarray:
+        """Linear pipeline: clip ``x2 (B, n_in)`` to the DAC's range (D2 with an ideal DAC), then
+        ``x @ W_eff`` (X4) -> ``(B, n_out)``."""
+        dac = self.config.dac
+        lo, hi = -np.inf, np.inf
+        if dac.range_mode == "fixed":
+            lo, hi = -dac.x_max, dac.x_max
+        if not dac.signed:
+            lo = 0.0
+        if np.isfinite(lo) or np.isfinite(hi):
+            x2 = np.clip(x2, lo, hi)
+        if self.w_eff.dtype == np.float32:
+            return (x2.astype(np.float32) @ self.w_eff).astype(np.float64)
+        return x2 @ self.w_eff
 
     def read_unit(self, s: SliceArrays) -> float:
         """Current unit of the direct path, A: the ADC step ``I_lsb``, or ``i_unit`` for an ideal ADC."""
