@@ -40,17 +40,19 @@ def conductances_per_code(g_S: np.ndarray, v_read_V: float, code_max: float, uni
     return g_S * (v_read_V / (code_max * unit_A))
 
 
-def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float = 1.0) -> np.ndarray:
+def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float = 1.0, *,
+                      out: np.ndarray | None = None) -> np.ndarray:
     """Equation (X1') with ``g_per_code`` from :func:`conductances_per_code`: ``(B, rows) -> (B, cols)``
     currents in units of ``u``. ``rescale = c_max' / c_max`` for a drive pass whose full-scale code
     ``c_max`` differs from the ``c_max'`` the matrix was scaled for (bit-serial slices of
     different widths); it costs a pass only when it is not 1. A float32 matrix multiplies in
-    single precision (``precision="float32"``) and returns float64.
+    single precision (``precision="float32"``) and returns float64. ``out``: optional float64
+    ``(B, cols)`` array for the result (float64 matrices only).
     """
     if g_per_code.dtype == np.float32:
         out = (codes.astype(np.float32) @ g_per_code).astype(np.float64)
     else:
-        out = codes @ g_per_code
+        out = np.matmul(codes, g_per_code, out=out)
     if rescale != 1.0:
         out *= rescale
     return out

@@ -32,13 +32,15 @@ from refsim.digital import combine_terms, weighted_sum
 from refsim.draws import DrawKey, MultiplyDraws, draws_random_numbers
 from refsim.program import Streams, TileArrays, drop_reads, effective_weights, program_arrays, weight_levels
 from refsim.reads import SliceReader
+from refsim.scratch import Scratch, thread_scratch
 from refsim.trace import MultiplyStats, TileTrace, Trace
 
 __all__ = ["Crossbar", "draws_random_numbers"]
 
-#: matvec runs the step-by-step path on blocks of this many input vectors (temporaries stay in
-#: cache); each vector's arithmetic and random draws are the same as in one big block.
-BATCH_CHUNK = 512
+#: matvec runs the step-by-step path on blocks of at most this many input vectors (bounds the temporaries:
+#: the element-wise steps themselves run on cache-sized blocks, :mod:`refsim.scratch`); each
+#: vector's arithmetic and random draws are the same as in one big block.
+BATCH_CHUNK = 1024
 
 
 class Crossbar:
@@ -193,16 +195,19 @@ class Crossbar:
         x2, lead, ranges = self._inputs(x)
         if self._linear:
             y = self._reader.linear_multiply(x2)
-        elif draws is None and x2.shape[0] >= 2 * BATCH_CHUNK:
-            # blocks of vectors, in order: every stream is consumed vector by vector, so the
-            # draws reaching each vector are those of one big block
+        elif draws is None and x2.shape[0] > BATCH_CHUNK:
+            # blocks of vectors (of equal size), in order: every stream is consumed vector by vector,
+            # so the draws reaching each vector are those of one big block
             mdraws = MultiplyDraws(self._streams, None, None)
             y = np.empty((x2.shape[0], self.shape[1]))
-            for b in range(0, x2.shape[0], BATCH_CHUNK):
-                block = slice(b, b + BATCH_CHUNK)
-                self._forward(x2[block], {r: v[block] for r, v in ranges.items()}, mdraws, out=y[block])
+            n_blocks = -(-x2.shape[0] // BATCH_CHUNK)
+            size = -(-x2.shape[0] // n_blocks)
+            for b in range(0, x2.shape[0], size):
+                block = slice(b, b + size)
+                self._forward(x2[block], {r: v[block] for r, v in ranges.items()}, mdraws, out=y[block],
+                              scratch=thread_scratch())
         else:
-            y = self._forward(x2, ranges, MultiplyDraws(self._streams, draws, None))
+            y = self._forward(x2, ranges, MultiplyDraws(self._streams, draws, None), scratch=thread_scratch())
         return y.reshape(*lead, self.shape[1])
 
     def trace(self, x, *, draws: dict | None = None) -> Trace:
@@ -237,9 +242,10 @@ class Crossbar:
 
     # -- internals --------------------------------------------------------------
     def _forward(self, x2: np.ndarray, ranges: dict, draws: MultiplyDraws, *, tiles: list[TileArrays] | None = None,
-                 tr: Trace | None = None, out: np.ndarray | None = None) -> np.ndarray:
+                 tr: Trace | None = None, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:
         """The step-by-step multiply of ``x2 (B, n_in)`` with the input ranges ``ranges`` of its row
-        blocks (:meth:`_inputs`); recorded into ``tr`` if given, written into ``out`` if given."""
+        blocks (:meth:`_inputs`); recorded into ``tr`` if given, written into ``out`` if given.
+        ``scratch`` (not with ``tr``): the arrays of the temporaries (:mod:`refsim.scratch`)."""
         cfg = self._config
         tiles = self._tiles if tiles is None else tiles
         y = np.empty((x2.shape[0], self.shape[1])) if out is None else out
@@ -250,7 +256,8 @@ class Crossbar:
             block = (t.r0, t.r1)
             if block not in drives:  # shared by the block's column tiles
                 drives[block] = drive = row_drive(x2[:, t.r0 : t.r1], ranges[block], cfg.dac,
-                                                  offset_sum=any(s.digital_offset for s in t.slices))
+                                                  offset_sum=any(s.digital_offset for s in t.slices),
+                                                  scratch=scratch, name=("drive",) + block)
                 stats.dac_clip += drive.dac_clip
                 stats.row_blocks += 1
             drive = drives[block]
@@ -261,7 +268,7 @@ class Crossbar:
             first = (t.c0, t.c1) not in written
             written.add((t.c0, t.c1))
             acc, rows_clipped = self._tile_forward(ti, t, drive, draws, stats, ttr=ttr,
-                                                   out=y[:, t.c0 : t.c1] if first else None)
+                                                   out=y[:, t.c0 : t.c1] if first else None, scratch=scratch)
             if cfg.dac.bound_management == "iterative":
                 acc, factor = self._bound_management(ti, t, drive, acc, rows_clipped, draws, stats)
                 if ttr is not None:
@@ -299,12 +306,13 @@ class Crossbar:
         return acc, factor
 
     def _tile_forward(self, ti: int, t: TileArrays, drive: RowDrive, draws: MultiplyDraws, stats: MultiplyStats, *,
-                      tag: str = "", ttr: TileTrace | None = None,
-                      out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                      tag: str = "", ttr: TileTrace | None = None, out: np.ndarray | None = None,
+                      scratch: Scratch | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """Tile ``ti`` driven with ``drive``: every weight slice's reads and the digital recombination
         (X3) in output units (but for a per-column weight rescale, which ``_forward`` applies to the
         sum of the row tiles); ``(acc (B, cols), rows_clipped (B,) or None)``, ``acc`` written into
-        ``out`` if given. ``tag`` marks the re-reads of bound management in draw keys and streams."""
+        ``out`` if given. ``tag`` marks the re-reads of bound management in draw keys and streams;
+        ``scratch`` holds the reads' temporaries (their terms are consumed here)."""
         cfg = self._config
         b = drive.x.shape[0]
         rows_clipped = np.zeros(b, dtype=bool) if cfg.dac.bound_management == "iterative" else None
@@ -312,7 +320,7 @@ class Crossbar:
         terms = []  # per slice (terms (array, factor), 2^shift): p_k = sum factor * array in net-level units
         for k, s in enumerate(t.slices):
             s_terms = self._reader.slice_reads(s, drive.passes, DrawKey(ti, k, tag), draws, stats, ttr=ttr,
-                                               rows_clipped=rows_clipped)
+                                               rows_clipped=rows_clipped, scratch=scratch)
             if s.digital_offset:
                 s_terms.append((drive.d_sum.copy(), -s.digital_offset))  # (B, 1), scratch like every term
             if ttr is not None:  # the record of X2: p_k in net-level units

@@ -27,6 +27,7 @@ from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, drive_passes, stacked_codes
 from refsim.draws import DrawKey, MultiplyDraws
 from refsim.program import Read, SliceArrays, TileArrays, map_reads, read_matrix
+from refsim.scratch import Scratch, scratch_array
 from refsim.trace import MultiplyStats, ReadTrace, TileTrace
 
 __all__ = ["SliceReader", "PER_CELL_CHUNK"]
@@ -104,7 +105,8 @@ class SliceReader:
         return zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
 
     def _convert(self, s: SliceArrays, i: np.ndarray, lsb: float, *, u: np.ndarray | None = None,
-                 can_clip: bool, rows_clipped: np.ndarray | None, other_axes) -> tuple[np.ndarray, int]:
+                 can_clip: bool, rows_clipped: np.ndarray | None, other_axes,
+                 out: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """The ADC (A1) of this read's currents ``i`` (scratch: overwritten), in units whose step is
         ``lsb``. For bound management, marks in ``rows_clipped`` the vectors with an input beyond
         the outermost decision levels (``other_axes``: every axis of ``i`` but the vector axis)."""
@@ -113,13 +115,14 @@ class SliceReader:
             hi, lo = (k_hi + 0.5) * lsb, (k_lo - 0.5) * lsb
             if i.size and (i.max() >= hi or i.min() <= lo):
                 rows_clipped |= np.any((i >= hi) | (i <= lo), axis=other_axes)
-        return adc_convert(i, lsb, (k_lo, k_hi), window=s.tie_window, u=u, overwrite=True, check_clip=can_clip)
+        return adc_convert(i, lsb, (k_lo, k_hi), window=s.tie_window, u=u, overwrite=True, check_clip=can_clip,
+                           out=out)
 
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: Read, dk: DrawKey,
-                      draws: MultiplyDraws) -> np.ndarray:
+                      draws: MultiplyDraws, out: np.ndarray | None = None) -> np.ndarray:
         """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
         and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
-        in A, or in units of :meth:`read_unit` on the direct path (X1')."""
+        in A, or in units of :meth:`read_unit` on the direct path (X1', written into ``out`` if given)."""
         cfg, d = self.config, self.config.device
         v_read = cfg.dac.v_read_V
         if self.sampling == "per_cell":
@@ -129,7 +132,7 @@ class SliceReader:
                 i_a += dsign * self._per_cell(s, dname, ps, dk, draws)
         else:
             if read.per_code:  # (X1'): already in units of read_unit
-                i_a = multiply_per_code(ps.codes, read.g_mul, self.cm0 / ps.code_max)
+                i_a = multiply_per_code(ps.codes, read.g_mul, self.cm0 / ps.code_max, out=out)
             else:
                 i_a = analog_multiply(ps.codes, ps.code_max, v_read, read.g_mul)
             if self.sampling == "output_referred":
@@ -155,7 +158,8 @@ class SliceReader:
                                  wire=cfg.wire if cfg.wire.enabled else None)
 
     def slice_reads(self, s: SliceArrays, passes: list[DrivePass], dk: DrawKey, draws: MultiplyDraws,
-                    stats: MultiplyStats, *, ttr: TileTrace | None = None, rows_clipped: np.ndarray | None = None):
+                    stats: MultiplyStats, *, ttr: TileTrace | None = None, rows_clipped: np.ndarray | None = None,
+                    scratch: Scratch | None = None):
         """All ADC reads of weight slice ``dk.k``: returns the digital terms ``(array, factor)`` with
         ``p (B, cols) = sum factor * array`` in net-level units (X2):
         ``p = sum_reads sign sum_passes a I_q / i_unit``; counts the conversions in ``stats``.
@@ -165,7 +169,8 @@ class SliceReader:
         the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC): the same numbers to round-off,
         one pass fewer (:func:`refsim.analog.conductances_per_code`). There, where the largest
         current the array can carry stays below the ADC's outermost decision levels (an ADC
-        range of ``"max"``), the ADC skips its clip test: nothing can clip."""
+        range of ``"max"``), the ADC skips its clip test: nothing can clip. ``scratch`` holds the
+        direct path's currents and codes (the terms returned are then scratch arrays)."""
         cfg, adc, d = self.config, self.config.adc, self.config.device
         analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
         out_sigma = 0.0
@@ -180,14 +185,18 @@ class SliceReader:
             stack = stacked_codes(passes)  # bit-serial drive passes: read all of them at once
         for read in s.reads:
             if stack is not None:
-                terms.append(self._stacked_read(s, passes, stack, read, stats, ttr, rows_clipped, dk.k))
+                terms.append(self._stacked_read(s, passes, stack, read, stats, ttr, rows_clipped, dk.k, scratch))
                 continue
-            currents = [(ps, self.read_currents(s, ps, read, dk, draws)) for ps in passes]
+            scratch_ok = scratch is not None and self.direct and not analog_acc and read.g_mul.dtype == np.float64
+            currents = [(ps, self.read_currents(s, ps, read, dk, draws,
+                                                out=scratch.get((dk.k, read.name, p, "z"), (ps.codes.shape[0], read.g_mul.shape[1]))
+                                                if scratch_ok else None))
+                        for p, ps in enumerate(passes)]
             if analog_acc:  # analog shift-and-add of the pass currents, one ADC
                 groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
             else:
                 groups = [(ps.label, ps.coef, i) for ps, i in currents]
-            for label, coef, i_a in groups:
+            for p, (label, coef, i_a) in enumerate(groups):
                 if out_sigma > 0:
                     xi = draws.normal(dk, (read.name, label, "out"), i_a.shape)
                     i_a = dev.add_output_noise_A(i_a, xi, sigma_A=out_sigma)
@@ -200,8 +209,9 @@ class SliceReader:
                     u = None
                     if adc.rounding == "stochastic":
                         u = draws.uniform(dk, (read.name, label, "adc"), i_a.shape)
+                    k_out = scratch.get((dk.k, read.name, p, "k"), i_a.shape) if scratch_ok and u is None else None
                     codes, n_clip = self._convert(s, i_a, lsb / unit, u=u, can_clip=analog_acc or self._can_clip(s, read),
-                                                  rows_clipped=rows_clipped, other_axes=1)
+                                                  rows_clipped=rows_clipped, other_axes=1, out=k_out)
                     stats.adc_clipped += n_clip
                     stats.adc_total += codes.size
                     term = (codes, read.sign * coef * lsb / s.i_unit_A)  # digital: k I_lsb / i_unit
@@ -212,7 +222,8 @@ class SliceReader:
         return terms
 
     def _stacked_read(self, s: SliceArrays, passes: list[DrivePass], stack: np.ndarray, read: Read,
-                      stats: MultiplyStats, ttr: TileTrace | None, rows_clipped: np.ndarray | None, k: int):
+                      stats: MultiplyStats, ttr: TileTrace | None, rows_clipped: np.ndarray | None, k: int,
+                      scratch: Scratch | None):
         """One read of every drive pass at once on the direct path (bit-serial inputs, digital
         accumulation, deterministic ADC): the passes' codes ``stack (P, B, rows)`` in one product,
         their ADC conversions in one call. The same arithmetic per pass as one pass at a time (each
@@ -220,14 +231,18 @@ class SliceReader:
         (:mod:`refsim.digital`); counts the conversions in ``stats``."""
         n_p, b, rows = stack.shape
         lsb = s.adc_range_A / self.config.adc.n_levels
-        z = multiply_per_code(stack.reshape(n_p * b, rows), read.g_mul)
-        z = z.reshape(n_p, b, z.shape[1])  # I / I_lsb per pass (X1')
+        cols = read.g_mul.shape[1]
+        f64 = read.g_mul.dtype == np.float64
+        z = multiply_per_code(stack.reshape(n_p * b, rows), read.g_mul,
+                              out=scratch_array(scratch, (k, read.name, "stack", "z"), (n_p * b, cols)) if f64 else None)
+        z = z.reshape(n_p, b, cols)  # I / I_lsb per pass (X1')
         for p, ps in enumerate(passes):
             if ps.code_max != self.cm0:
                 z[p] *= self.cm0 / ps.code_max
         i_rec = None if ttr is None else z * lsb  # A
+        k_out = scratch_array(scratch, (k, read.name, "stack", "k"), (n_p * b, cols))
         codes, n_clip = self._convert(s, z, 1.0, can_clip=self._can_clip(s, read), rows_clipped=rows_clipped,
-                                      other_axes=(0, 2))
+                                      other_axes=(0, 2), out=None if k_out is None else k_out.reshape(z.shape))
         stats.adc_clipped += n_clip
         stats.adc_total += codes.size
         if ttr is not None:
