@@ -15,7 +15,7 @@ Wall time is measured around the child; peak memory is the child's own
 every preset. The best of ``--repeats`` runs of each is kept (the shared
 machine is noisy).
 
-Run: ``python bench/bench_infer.py [--repeats 2] [--presets ideal int8 rasch2023_standard]``
+Run: ``python bench/bench_infer.py [--repeats 2] [--presets ideal int8 aihwkit_noise_managed]``
 """
 from __future__ import annotations
 
@@ -27,14 +27,11 @@ import subprocess
 import sys
 import time
 
-#: ``refsim infer`` in a child; registers the command if refsim/cli.py does not list it yet.
-RUN_CLI = (
-    "import sys; from refsim import cli; e = ('refsim.cli_infer', 'add_infer_subcommands'); "
-    "cli._EXTENSIONS.append(e) if e not in cli._EXTENSIONS else None; sys.exit(cli.main(sys.argv[1:]))"
-)
+#: ``refsim infer`` in a child.
+RUN_CLI = "import sys; from refsim import cli; sys.exit(cli.main(sys.argv[1:]))"
 #: The plain-NumPy reference: same loading, one forward with config=None.
 RUN_NUMPY = (
-    "from refsim import inference as inf; "
+    "from refsim.tools import inference as inf; "
     "m = inf.build_model('resnet50', 'random', None); "
     "x = inf.preprocess_image(inf.demo_image(224), m)[None]; "
     "print(int(m.net(x).argmax()))"
@@ -58,7 +55,7 @@ def run_child(argv: list) -> tuple[float, float, str]:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--presets", nargs="+", default=["ideal", "int8", "rasch2023_standard"])
+    ap.add_argument("--presets", nargs="+", default=["ideal", "int8", "aihwkit_noise_managed"])
     args = ap.parse_args(argv)
     py = sys.executable
     res = {}

@@ -10,9 +10,9 @@ Unless ``OPENBLAS_NUM_THREADS`` is set, the script re-runs itself with it set to
 (see ``main``); the thread setting is written into the results.
 
 For each array size and IR-drop level it times, for one input vector:
-(a) ``refsim.parasitics.effective_conductance`` (once per programmed array; each
+(a) ``refsim.wires.parasitics.effective_conductance`` (once per programmed array; each
     further input vector then costs one ``v @ G_eff``),
-(b) ``refsim.parasitics.column_currents_nodal`` (sparse LU of the full nodal matrix),
+(b) ``refsim.wires.parasitics.column_currents_nodal`` (sparse LU of the full nodal matrix),
 (c) the damped fixed-point iteration of CrossSim (``bench/crosssim_baseline.py``),
 and reports the accuracy of (b) and (c) against (a), and of (a) against ngspice
 for the sizes where that is quick. Cell conductances uniform in 1..25 uS,
@@ -35,7 +35,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from crosssim_baseline import crosssim_fixed_point  # noqa: E402
 
-from refsim import parasitics, spice  # noqa: E402
+from refsim.wires import parasitics  # noqa: E402
+
+from refsim.wires import spice
 
 G_LO_S, G_HI_S, V_HI_V = 1e-6, 25e-6, 0.2
 # r_row = r_col (ohm) giving ~1 % and ~30 % loss of the total current at 64x64 (measured);

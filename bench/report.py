@@ -157,7 +157,7 @@ def details(by: dict) -> list[str]:
         w = by["wire"]
         out += ["", "### Wire resistance: exact G_eff", "",
                 f"{w['geff_arrays']} physical arrays; G_eff timed once per distinct array shape on a programmed "
-                f"conductance matrix of that shape (`refsim.parasitics.effective_conductance`, 1 ohm row and column "
+                f"conductance matrix of that shape (`refsim.wires.parasitics.effective_conductance`, 1 ohm row and column "
                 f"segments) and multiplied by the number of arrays of that shape: **{w['geff_total_s']:.0f} s** "
                 f"wall ({w.get('geff_total_cpu_s', float('nan')):.0f} s of CPU time, i.e. the wall time on an idle "
                 f"core with one BLAS thread). "

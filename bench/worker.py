@@ -98,7 +98,7 @@ def run_refsim(case, args, sd, x) -> dict:
 
 def geff_extrapolation(net) -> dict:
     """Exact G_eff (wire_config's resistances) timed once per distinct array shape, summed over all arrays."""
-    from refsim.parasitics import effective_conductance
+    from refsim.wires.parasitics import effective_conductance
 
     w = wire_config().wire
     shapes: dict = {}
@@ -125,7 +125,8 @@ def run_per_cell(case, args, sd, x) -> dict:
     net, build_s = _timed(lambda: build_network(args.net, sd, cfg, args.seed))
     sd.clear()
     timer = MatvecTimer(net)
-    (_, recs), numpy_s = _timed(lambda: net(x, digital=True, record=True))
+    recs = {}
+    _, numpy_s = _timed(lambda: net(x, digital=True, records=recs))
     macs = {name: recs[name].output.size * xb.shape[0] for name, xb in crossbars(net)}
     layers = net.layers()
     sub = [n for n in PER_CELL_LAYERS if n in layers] or list(layers)[:2]

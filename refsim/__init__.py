@@ -23,7 +23,7 @@ from refsim.config import (
 from refsim.crossbar import Crossbar
 from refsim.trace import Trace
 from refsim import nn  # noqa: E402  (layers and networks; imports the crossbar)
-from refsim import parasitics, spice  # noqa: E402  (wire resistance: exact G_eff, SPICE netlists)
+from refsim import wires  # noqa: E402  (wire resistance: exact G_eff, SPICE netlists)
 
 __version__ = "0.1.0"
 
@@ -39,8 +39,7 @@ __all__ = [
     "WireConfig",
     "Trace",
     "nn",
-    "parasitics",
-    "spice",
+    "wires",
     "load_config",
     "presets",
     "__version__",

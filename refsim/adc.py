@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 step 11: the analog-to-digital converter.
+"""docs/MODEL.md step 11: the analog-to-digital converter.
 
 An ADC with full-scale current ``I_fs`` (A) and largest code ``N`` has the step
 ``I_lsb = I_fs / N`` and converts a current ``I`` to

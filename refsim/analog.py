@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 step 9: the analog multiply of an array, without and with per-cell read noise."""
+"""docs/MODEL.md step 9: the analog multiply of an array, without and with per-cell read noise."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blo
     :class:`refsim.WireConfig`) each noisy array is solved as a circuit again (exact, slow),
     its cells clipped at 0 S first (the circuit needs passive cells). Returns ``(B, cols)``.
     """
-    from refsim.parasitics import column_currents
+    from refsim.wires.parasitics import column_currents
 
     out = np.empty((v_V.shape[0], g_S.shape[1]))
     for b0, b1, xi in blocks:

@@ -61,7 +61,7 @@ def slice_widths(total_bits: int, n_slices: int, bits_per_slice: int | None) -> 
 
 @dataclass(frozen=True)
 class WeightConfig:
-    """MODEL_SPEC §1 steps 1-2: weight range, normalization, quantization and bit slicing."""
+    """docs/MODEL.md steps 1-2: weight range, normalization, quantization and bit slicing."""
 
     scaling: str = "max"  # "max" | "percentile" | "column" | "fixed": how w_max is chosen
     percentile: float = 99.9  # percentile of |W| (scaling="percentile"), in (0, 100]
@@ -94,7 +94,7 @@ class WeightConfig:
 
 @dataclass(frozen=True)
 class MappingConfig:
-    """MODEL_SPEC §1 step 3: mapping of normalized weights to conductances (siemens)."""
+    """docs/MODEL.md step 3: mapping of normalized weights to conductances (siemens)."""
 
     scheme: str = "differential_one_sided"  # | "differential_two_sided" | "offset"
     g_min_S: float = 1e-7  # lowest programmable conductance, S (0 allowed: infinite on/off ratio)
@@ -125,7 +125,7 @@ class MappingConfig:
 
 @dataclass(frozen=True)
 class ArrayConfig:
-    """MODEL_SPEC §1 step 13: physical array size and tiling."""
+    """docs/MODEL.md step 13: physical array size and tiling."""
 
     rows_max: int | None = None  # rows per physical array; None = unbounded (one tile row)
     cols_max: int | None = None  # columns per physical array; None = unbounded
@@ -139,10 +139,10 @@ class ArrayConfig:
 
 @dataclass(frozen=True)
 class WireConfig:
-    """MODEL_SPEC §2: wire (parasitic) resistance of every physical array.
+    """docs/MODEL.md section 4: wire (parasitic) resistance of every physical array.
 
     Each array (each device of a differential pair, each weight slice, a reference
-    column) is solved as its own circuit (:mod:`refsim.parasitics`); 0 means no wire.
+    column) is solved as its own circuit (:mod:`refsim.wires.parasitics`); 0 means no wire.
     """
 
     r_row_ohm: float = 0.0  # row wire segment between neighbouring cells (and source -> first cell), ohm
@@ -313,7 +313,11 @@ def _from_json(value: Any) -> Any:
 
 
 def load_config(path: str | Path) -> CrossbarConfig:
-    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`."""
+    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`.
+
+    A file may omit sections or fields: they take their defaults (an omitted ``adc`` section is
+    an ideal ADC). The command line says so when it reads such a file
+    (:func:`refsim.cli.common.config_notes`)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())

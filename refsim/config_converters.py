@@ -1,4 +1,4 @@
-"""Configuration of the converters: the DAC (MODEL_SPEC §1 steps 7-8) and the ADC (step 11).
+"""Configuration of the converters: the DAC (docs/MODEL.md steps 7-8) and the ADC (step 11).
 
 Part of :mod:`refsim.config` (re-exported there); same conventions: frozen dataclasses,
 SI units in the field names, validation in ``__post_init__``.
@@ -15,7 +15,7 @@ __all__ = ["DACConfig", "ADCConfig"]
 
 @dataclass(frozen=True)
 class DACConfig:
-    """MODEL_SPEC §1 steps 7-8: input range, DAC and bit-serial inputs."""
+    """docs/MODEL.md steps 7-8: input range, DAC and bit-serial inputs."""
 
     bits: int | None = None  # DAC bits; None = ideal (continuous) drive
     signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
@@ -86,7 +86,7 @@ class DACConfig:
 
 @dataclass(frozen=True)
 class ADCConfig:
-    """MODEL_SPEC §1 step 11: the analog-to-digital converter of every column read."""
+    """docs/MODEL.md step 11: the analog-to-digital converter of every column read."""
 
     bits: int | None = None  # ADC bits; None = ideal (no quantization, no clipping)
     signed: bool = True  # sign-magnitude levels +/-(2^(b-1)-1); False: unsigned 0..2^b-1

@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 steps 7-8: input scaling, the DAC, and bit-serial input slices.
+"""docs/MODEL.md steps 7-8: input scaling, the DAC, and bit-serial input slices.
 
 Shapes: ``x`` is ``(B, rows)`` (a batch of input vectors for one array's rows).
 A DAC code ``c`` drives the row voltage
@@ -151,7 +151,7 @@ class DrivePass:
 
 
 def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
-    """Split DAC codes into the analog reads that drive them (MODEL_SPEC §1 step 8).
+    """Split DAC codes into the analog reads that drive them (docs/MODEL.md step 8).
 
     Without slicing there is one pass (two with ``signed_inputs="two_pass"``: the
     positive part ``max(c, 0)`` and the negative part ``max(-c, 0)``, the latter with

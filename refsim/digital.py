@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 step 12: the digital side of one tile, shift-and-add and rescale.
+"""docs/MODEL.md step 12: the digital side of one tile, shift-and-add and rescale.
 
 Every ADC conversion (or, with an ideal ADC, every read current) of a tile contributes a
 *term* ``(a, f)``: an array ``a`` ``(B, cols)`` (a reference-column read or the digital

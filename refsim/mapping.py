@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 step 3: mapping of slice levels to conductances, in siemens.
+"""docs/MODEL.md step 3: mapping of slice levels to conductances, in siemens.
 
 A device holding level ``s`` of a slice whose largest level is ``L`` is programmed to
 
@@ -6,7 +6,7 @@ A device holding level ``s`` of a slice whose largest level is ``L`` is programm
 
 which, with the device levels of :func:`refsim.weights.device_levels`, gives the
 one-sided (``G± = Gmin + ΔG max(±w, 0)``), two-sided (``G± = Gmin + ΔG (1 ± w)/2``)
-and offset (``G = Gmin + ΔG (w + 1)/2``) mappings of MODEL_SPEC.
+and offset (``G = Gmin + ΔG (w + 1)/2``) mappings of docs/MODEL.md (M1).
 """
 
 from __future__ import annotations

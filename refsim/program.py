@@ -1,4 +1,4 @@
-"""Programming a weight matrix into physical arrays (MODEL_SPEC §1 steps 1-3 and 13).
+"""Programming a weight matrix into physical arrays (docs/MODEL.md steps 1-3 and 13).
 
 :func:`program_arrays` turns ``W (n_in, n_out)`` and a config into a list of
 :class:`TileArrays`, one per tile, each holding, for every weight slice, the
@@ -9,15 +9,15 @@ target conductances.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from refsim import devices as dev
 from refsim.adc import tie_window
+from refsim.streams import keyed_rng
 from refsim.config import CrossbarConfig
-from refsim.parasitics import effective_conductance
+from refsim.wires.parasitics import effective_conductance
 from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance
 from refsim.tiling import tile_bounds
 from refsim.weights import (
@@ -35,11 +35,11 @@ __all__ = ["WeightLevels", "Read", "SliceArrays", "TileArrays", "weight_levels",
 
 
 class Streams:
-    """Independent random streams derived from one root seed (MODEL_SPEC §4 determinism).
+    """Independent random streams derived from one root seed (docs/MODEL.md section 0, determinism).
 
     ``get(key)`` returns the generator of ``key``, a tuple naming the tile, weight slice,
     device, drive pass and noise source, e.g. ``(0, 1, "pos", "slice3", "read")``. Its
-    seed is ``SeedSequence(entropy, spawn_key=sha256(repr(key)))``: a stream depends only
+    seed is :func:`refsim.streams.keyed_rng` ``(entropy, key)``: a stream depends only
     on the root entropy and its key, never on the order in which streams are created or
     used. The same key always returns the same (stateful) generator, so successive
     multiplies continue the stream.
@@ -56,9 +56,7 @@ class Streams:
                 "given; pass rng=numpy.random.default_rng(seed) to Crossbar"
             )
         if key not in self._gens:
-            digest = hashlib.sha256(repr(key).encode()).digest()
-            words = tuple(int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4))
-            self._gens[key] = np.random.Generator(np.random.PCG64(np.random.SeedSequence(self.entropy, spawn_key=words)))
+            self._gens[key] = keyed_rng(self.entropy, key)
         return self._gens[key]
 
 
@@ -369,7 +367,7 @@ def drop_reads(tiles: list[TileArrays]) -> list[TileArrays]:
 
 
 def _drift_scale(parts: list[tuple[dict, dict]], cfg: CrossbarConfig, rows: int) -> float:
-    """Global drift compensation (devices eq. D3): ``alpha = mean|I_ref(prog)| / mean|I_ref(t)|``
+    """Global drift compensation (T3): ``alpha = mean|I_ref(prog)| / mean|I_ref(t)|``
     from a noise-free reference read of all rows at ``v_read`` through every read of the tile."""
     if not (cfg.device.drift_compensation and cfg.device.has_drift()):
         return 1.0

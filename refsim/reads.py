@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 steps 9-11 for one weight slice of one tile: the analog reads, read noise and
+"""docs/MODEL.md steps 9-11 for one weight slice of one tile: the analog reads, read noise and
 output effects, the ADC conversions, and the digital terms they contribute (X2).
 
 :class:`SliceReader` holds what a crossbar's reads use (the configuration, how read noise is
@@ -10,8 +10,9 @@ calls :meth:`SliceReader.slice_reads` for every weight slice of every tile.
 formed directly in units of the ADC step ``I_lsb`` (of ``i_unit`` for an ideal ADC) by a product
 with conductances pre-scaled once (:func:`refsim.analog.conductances_per_code`, X1'), and the
 ADC rounds them in place: the same numbers as the path in amperes to round-off, with fewer
-passes over the data. ``tests/test_fast_path.py`` checks the two paths give the same ADC codes
-bit for bit. Otherwise every step runs in amperes.
+passes over the data. Otherwise every step runs in amperes. ``tests/test_reference.py`` checks
+both paths against the readable twin of one multiply, ``refsim/reference.py`` (ADC codes bit
+for bit).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class SliceReader:
 
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: Read, dk: DrawKey,
                       draws: MultiplyDraws, out: np.ndarray | None = None) -> np.ndarray:
-        """Column currents of one read and one drive pass, with read noise (MODEL_SPEC §1 step 6)
+        """Column currents of one read and one drive pass, with read noise (docs/MODEL.md step 6)
         and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
         in A, or in units of :meth:`read_unit` on the direct path (X1', written into ``out`` if given)."""
         cfg, d = self.config, self.config.device

@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 step 13: splitting a matrix over physical arrays of at most ``rows_max x cols_max``.
+"""docs/MODEL.md step 13: splitting a matrix over physical arrays of at most ``rows_max x cols_max``.
 
 Each tile is a separate set of arrays with its own DACs and ADCs; the partial
 sums of the tiles along the input dimension are added digitally after the ADCs.

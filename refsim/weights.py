@@ -1,4 +1,4 @@
-"""MODEL_SPEC §1 steps 1-2: weight range, normalization, quantization and bit slicing.
+"""docs/MODEL.md steps 1-2: weight range, normalization, quantization and bit slicing.
 
 Shapes: a weight matrix ``W`` is ``(n_in, n_out)`` (rows driven by inputs,
 columns summing currents), so that ``y = x @ W``.

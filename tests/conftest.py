@@ -44,13 +44,9 @@ def rng() -> np.random.Generator:
 
 
 @pytest.fixture
-def run(monkeypatch, capsys):
-    """``run(*argv) -> (code, stdout, stderr)``; registers the commands if cli.py does not yet."""
+def run(capsys):
+    """``run(*argv) -> (code, stdout, stderr)`` of the ``refsim`` command line."""
     from refsim import cli
-
-    ext = ("refsim.cli_infer", "add_infer_subcommands")
-    if ext not in cli._EXTENSIONS:
-        monkeypatch.setattr(cli, "_EXTENSIONS", [*cli._EXTENSIONS, ext])
 
     def _run(*argv):
         code = cli.main([str(a) for a in argv])

@@ -3,7 +3,7 @@
 Driven through a test-local argparse parser (as tests/test_io_cli.py does). The oracle of
 the netlist is an independent reconstruction: the same crossbar built here, its array
 from ``Trace.conductances_S`` and its row voltages from the trace, written by
-``refsim.spice.netlist``. The ``--run`` tests skip (with the reason) when ngspice is
+``refsim.wires.spice.netlist``. The ``--run`` tests skip (with the reason) when ngspice is
 absent; a planted disagreement shows that the check fails when it should.
 """
 
@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 import refsim
-from refsim import cli_spice, spice
+from refsim.cli import spice as cli_spice
+from refsim.wires import spice
 
 needs_ngspice = pytest.mark.skipif(
     shutil.which("ngspice") is None, reason="ngspice executable not on PATH (apt-get install ngspice)"
@@ -157,6 +158,4 @@ def test_run_agrees_with_ngspice(tmp_path, capsys, preset_changes, shape, array,
 def test_registered_in_the_refsim_command_line(tmp_path, capsys):
     from refsim import cli
 
-    if ("refsim.cli_spice", "add_spice_subcommands") not in cli._EXTENSIONS:
-        pytest.skip("refsim.cli does not register refsim.cli_spice.add_spice_subcommands yet")
     assert cli.main(["spice", "--preset", "ideal", "--shape", "2", "3", "--out", str(tmp_path / "i.cir")]) == 0

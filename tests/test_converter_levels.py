@@ -1,7 +1,7 @@
 """Level conventions of the converters: sign-magnitude (2^b - 1 levels, symmetric) versus
 two's complement (2^b levels, codes -2^(b-1) .. 2^(b-1) - 1), as peers use them.
 
-Oracle: refsim.oracles.integer_oracle (exact rationals) with dyadic parameters, and the
+Oracle: refsim.oracles.crossbar.integer_oracle (exact rationals) with dyadic parameters, and the
 code ranges written out by hand."""
 
 import numpy as np
@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 import refsim
 from strategies import DYADIC, twos_complement_problems
-from test_crossbar_integer_oracle import check_against_oracle
+from checks import check_against_oracle
 
 
 @settings(max_examples=40, deadline=None)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import refsim
-from refsim.oracles import matmul_naive
+from refsim.oracles.crossbar import matmul_naive
 from strategies import SCHEMES, arrays, ideal_configs, problems, seeded_problems, tiling_changes
 from tolerances import PLANTED_RELATIVE_ERROR, RTOL_EXACT
 

@@ -312,7 +312,7 @@ def test_tiny_inputs_give_the_codes_of_scaled_inputs(preset, exponent):
 
 
 def test_tiny_inputs_equal_integer_oracle():
-    from refsim.oracles import integer_oracle
+    from refsim.oracles.crossbar import integer_oracle
 
     cfg = refsim.presets.get("int8").replace(**DYADIC)
     w = np.array([[1.0, -0.5], [0.25, 0.75]])

@@ -8,7 +8,7 @@ import pytest
 from refsim.devices import (NoiseConfig, add_programming_noise_S, apply_stuck_faults_S,
                             clip_conductance_S, draw_programming, pcm_prog_sigma_S,
                             prog_sigma_S, prog_sigma_table_S, program_conductances, stuck_masks)
-from tolerances import N_SIGMA, RTOL_EXACT
+from tolerances import N_SIGMA, RTOL_EXACT, RTOL_FORMULA
 
 G_MAX_S = 25e-6
 G_MIN_S = 1e-6
@@ -93,7 +93,7 @@ def test_table_interpolation_and_statistics():
                                g_min_S=0.0, g_max_S=G_MAX_S)
     sigma = np.where(g_t < 15e-6, 0.2e-6 + 0.4e-6 * (g_t - 5e-6) / 10e-6,
                      0.6e-6 + 0.4e-6 * (g_t - 15e-6) / 10e-6)
-    np.testing.assert_allclose(out["sigma_S"], sigma, rtol=1e-10)
+    np.testing.assert_allclose(out["sigma_S"], sigma, rtol=RTOL_FORMULA)
     assert_standard_normal((out["g_prog_S"] - g_t) / sigma)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import refsim
-from refsim.cli_golden import add_golden_subcommands
+from refsim.cli.golden import add_golden_subcommands
 from refsim.golden import FORMAT_VERSION, export_crossbar, export_layer, export_network, load_golden, random_case
 
 
@@ -25,7 +25,7 @@ def _trace(W, x, cfg, seed):
     return refsim.Crossbar(W, cfg, rng=np.random.default_rng(seed)).trace(x)
 
 
-@pytest.mark.parametrize("preset", ["ideal", "int8", "bitserial_int8", "rasch2023_standard"])
+@pytest.mark.parametrize("preset", ["ideal", "int8", "bitserial_int8", "aihwkit_noise_managed"])
 def test_round_trip_is_lossless(tmp_path, preset):
     """Every array read back equals the trace's array bit for bit (values and shapes)."""
     cfg = refsim.presets.get(preset).replace(**{"array.rows_max": 8, "array.cols_max": 6})
@@ -55,7 +55,7 @@ def test_round_trip_is_lossless(tmp_path, preset):
                 assert g[p + "adc_codes"].dtype == np.int64
                 assert np.array_equal(g[p + "adc_codes"], r.adc_codes)
         assert g[f"t{ti}.partial"].tobytes() == t.partial.tobytes()
-    assert (len(tr.draws) > 0) == (preset == "rasch2023_standard")
+    assert (len(tr.draws) > 0) == (preset == "aihwkit_noise_managed")
 
 
 def test_manifest_lists_stages_in_pipeline_order(tmp_path):
@@ -118,14 +118,9 @@ class _TwoLayerNet:
     def layers(self):
         return {"fc1": self.fc1, "fc2": self.fc2}
 
-    def forward(self, x, *, digital=False, record=False):
-        from refsim.nn.engine import forward_with_record
-
-        return forward_with_record(self._run, x, digital, record)
-
-    def _run(self, x, digital, records):
-        h = np.maximum(self.fc1._run(x, digital, records), 0.0)
-        return self.fc2._run(h, digital, records)
+    def forward(self, x, *, digital=False, records=None):
+        h = np.maximum(self.fc1.forward(x, digital=digital, records=records), 0.0)
+        return self.fc2.forward(h, digital=digital, records=records)
 
 
 def test_network_export_has_per_layer_outputs(tmp_path):
@@ -149,7 +144,7 @@ def test_cli_export_and_suite(tmp_path, capsys):
     assert {c["preset"] for c in index} == set(refsim.presets.names())
     for c in index:
         load_golden(tmp_path / "s" / c["dir"])
-    assert golden_cli(["golden", "replay", str(tmp_path / "s" / "rasch2023_standard.tiled")]) == 0
+    assert golden_cli(["golden", "replay", str(tmp_path / "s" / "aihwkit_noise_managed.tiled")]) == 0
 
 
 def test_tutorial_10_runs():

@@ -1,4 +1,4 @@
-"""refsim.inference: model detection, random weights, labels, top-k, datasets, evaluation.
+"""refsim.tools.inference: model detection, random weights, labels, top-k, datasets, evaluation.
 
 Oracles: the architecture tables of refsim.nn (keys and shapes), exact
 float64 math (softmax, ideal preset == digital replay to round-off), and
@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import refsim
-from refsim import inference as inf
+from refsim.tools import inference as inf
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
 from refsim.nn.resnet import resnet_param_shapes
 from tests.tolerances import RTOL_EXACT

@@ -13,7 +13,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _ckpt_writer as cw  # noqa: E402
 
-from refsim.cli_weights import add_weights_subcommands  # noqa: E402
+from refsim.cli.weights import add_weights_subcommands  # noqa: E402
 from refsim.io import read_npz  # noqa: E402
 
 

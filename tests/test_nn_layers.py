@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 import refsim
 from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, crossbar_rng, resolve_config
 from refsim.nn.attention import AttentionCore
-from refsim.oracles_nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
+from refsim.oracles.nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
 from strategies import conv_cases
-from test_nn_helpers import RTOL_EXACT, ideal, rel_err
+from checks import ideal, rel_err
+from tolerances import RTOL_EXACT
 
 
 @settings(max_examples=40, deadline=None)
@@ -152,7 +153,8 @@ def test_attention_runtime_arrays_are_flagged_and_exact_when_ideal():
     x = rng.normal(size=(3, 2, 4))
     ref, _ = MultiheadAttention(p, 2)(x, x, x)
     mha = MultiheadAttention(p, 2, runtime_config=ideal(), name="att")
-    (y, _), rec = mha.forward(x, x, x, record=True)
+    rec = {}
+    y, _ = mha.forward(x, x, x, records=rec)
     assert rel_err(y, ref) < RTOL_EXACT
     core = rec["att.attn"]
     assert core.runtime_arrays and core.analog and core.n_arrays == 2 * 2 * 2
@@ -166,13 +168,15 @@ def test_records_and_digital_replay():
     rng = np.random.default_rng(6)
     w, x = rng.normal(size=(3, 2, 3, 3)), rng.normal(size=(2, 2, 5, 5))
     conv = Conv2d(w, padding=1, name="c", config=ideal())
-    y, rec = conv.forward(x, record=True)
+    rec = {}
+    y = conv.forward(x, records=rec)
     r = rec["c"]
     assert r.kind == "conv2d" and r.analog and r.n_arrays == conv.n_arrays > 0
     assert r.clip_fraction == 0.0
     assert np.array_equal(r.output, y) and np.array_equal(r.input, x)
     assert rel_err(conv.digital_replay(r), y) < RTOL_EXACT
-    _, rec_d = Conv2d(w, padding=1, name="c").forward(x, record=True)
+    rec_d = {}
+    Conv2d(w, padding=1, name="c").forward(x, records=rec_d)
     assert not rec_d["c"].analog and rec_d["c"].n_arrays == 0 and np.isnan(rec_d["c"].clip_fraction)
 
 
@@ -180,7 +184,8 @@ def test_int8_records_clip_fraction_from_trace():
     rng = np.random.default_rng(7)
     w, x = rng.normal(size=(4, 16)), rng.normal(size=(5, 16))
     lin = Linear(w, name="fc", config=refsim.presets.get("int8"))
-    y, rec = lin.forward(x, record=True)
+    rec = {}
+    y = lin.forward(x, records=rec)
     assert np.array_equal(y, lin(x))  # trace path == matvec path
     assert 0.0 <= rec["fc"].clip_fraction <= 1.0
     assert 0 < rel_err(y, x @ w.T) < 0.1  # quantized, not exact, but close
@@ -227,3 +232,19 @@ def test_layer_input_errors():
         MultiheadAttention(mha_params(np.random.default_rng(0), 4), 3)
     with pytest.raises(NotImplementedError, match="kdim"):
         MultiheadAttention(dict(mha_params(np.random.default_rng(0), 4), q_proj_weight=np.zeros((4, 4))), 2)
+
+
+def test_records_never_change_what_forward_returns():
+    """``forward(x, records=d)`` returns what ``forward(x)`` returns and fills ``d``; bad types are refused."""
+    rng = np.random.default_rng(7)
+    lin = Linear(rng.normal(size=(3, 4)), rng.normal(size=3), name="fc", config=refsim.presets.get("int8"), seed=1)
+    x = rng.normal(size=(2, 4))
+    plain = lin.forward(x)
+    recs = {}
+    y = lin.forward(x, records=recs)
+    assert isinstance(y, np.ndarray) and np.array_equal(y, plain)
+    assert list(recs) == ["fc"] and recs["fc"].analog
+    with pytest.raises(TypeError, match="records"):
+        lin.forward(x, records=True)
+    with pytest.raises(TypeError, match="digital"):
+        lin.forward(x, digital=1)

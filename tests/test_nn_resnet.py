@@ -1,7 +1,4 @@
 """ResNets (torchvision layout) and CIFAR ResNets: import checks, ideal == digital, BN folding."""
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -10,36 +7,11 @@ from refsim.nn import cifar_resnet_from_state_dict, layer_report, resnet_from_st
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_param_shapes
 from refsim.nn.statedict import random_params
-from test_nn_helpers import RTOL_EXACT, ideal, rel_err
+from checks import cifar_images, ideal, load_checkpoint, rel_err
+from tolerances import RTOL_EXACT
 
 #: BN folding changes the order of operations: conv(x, W*a) + b' vs (conv(x, W) - mu) * a + beta.
 RTOL_FOLD = 1e-11
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("REFSIM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def cifar_images(n):
-    """First n CIFAR-10 test images, preprocessed as in training: (N, 3, 32, 32) float64, labels."""
-    path = data_dir() / "cifar10" / "cifar10_test_subset.npz"
-    if not path.exists():
-        pytest.skip(f"CIFAR-10 subset not found at {path} (set REFSIM_DATA)")
-    with np.load(path) as f:
-        img, labels = f["images"][:n], f["labels"][:n]
-    x = img.astype(np.float64) / 255.0
-    x = (x - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
-    return x.transpose(0, 3, 1, 2), labels  # (N, 3, 32, 32)
-
-
-def load_checkpoint(name):
-    io = pytest.importorskip("refsim.io", reason="refsim.io is needed to read the legacy checkpoints")
-    if not hasattr(io, "load_state_dict"):
-        pytest.skip("refsim.io.load_state_dict not available")
-    path = data_dir() / "weights" / name
-    if not path.exists():
-        pytest.skip(f"checkpoint not found at {path} (set REFSIM_DATA)")
-    return io.load_state_dict(path)
 
 
 @pytest.mark.parametrize("depth", sorted(RESNET_LAYOUTS))
@@ -57,7 +29,8 @@ def test_resnet18_ideal_equals_digital_and_records():
     analog = {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer4.1.conv2"}  # keep the test fast
     net = resnet_from_state_dict(sd, config=lambda name: ideal() if name in analog else None, seed=1)
     x = np.random.default_rng(1).normal(size=(2, 3, 64, 64))
-    y, rec = net.forward(x, record=True)
+    rec = {}
+    y = net.forward(x, records=rec)
     assert y.shape == (2, 7)
     assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
     assert list(rec) == list(net.layers())
@@ -124,9 +97,9 @@ def test_pretrained_resnet20_ideal_matches_digital_and_published_accuracy():
 
 def test_noisy_network_is_reproducible_and_seed_dependent():
     """Same seed -> same result whatever else was built before; another seed -> different noise."""
-    if "rasch2023_standard" not in refsim.presets.names():
+    if "aihwkit_noise_managed" not in refsim.presets.names():
         pytest.skip("no noisy preset registered")
-    cfg = refsim.presets.get("rasch2023_standard")
+    cfg = refsim.presets.get("aihwkit_noise_managed")
     sd = random_params(cifar_resnet_param_shapes(8), np.random.default_rng(5))  # smallest: keeps the test fast
     x = np.random.default_rng(6).normal(size=(1, 3, 32, 32))
     y1 = cifar_resnet_from_state_dict(sd, config=cfg, seed=7)(x)

@@ -1,4 +1,4 @@
-"""Tests of refsim.parasitics: the exact effective conductance of a crossbar with wire resistance.
+"""Tests of refsim.wires.parasitics: the exact effective conductance of a crossbar with wire resistance.
 
 Oracles, strongest first:
 1. exact rational arithmetic (``fractions.Fraction``) on the full nodal equations of a small array;
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from refsim import parasitics as par
+from refsim.wires import parasitics as par
 from tests.strategies import wire_resistances
 from tests.tolerances import RTOL_EXACT
 
@@ -145,7 +145,7 @@ def test_effective_conductance_matches_sparse_nodal_solve(rng, shape, r):
 
 def nodal_condition_number(g, r):
     """cond(K) of the nodal matrix: the sparse LU oracle is only accurate to ~eps * cond(K)."""
-    from refsim.parasitics_nodal import _stamp
+    from refsim.wires.nodal import _stamp
 
     k = _stamp(g, *r)[0]
     return np.linalg.cond(k.toarray()) if k.shape[0] else 1.0

@@ -1,11 +1,11 @@
-"""refsim.plotting: files written at the requested size, clear errors, pixels where the data say."""
+"""refsim.plot.figures: files written at the requested size, clear errors, pixels where the data say."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from refsim import plotting
-from refsim.plotting import bar_plot, heatmap, line_plot, log_ticks, nice_ticks
+from refsim.plot import figures as plotting
+from refsim.plot.figures import bar_plot, heatmap, line_plot, log_ticks, nice_ticks
 
 
 def _rgb(path):

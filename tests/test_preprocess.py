@@ -28,7 +28,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from refsim.preprocess import (
+from refsim.tools.preprocess import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     center_crop,

@@ -1,4 +1,4 @@
-"""ngspice, an independent circuit simulator, against refsim.parasitics.effective_conductance.
+"""ngspice, an independent circuit simulator, against refsim.wires.parasitics.effective_conductance.
 
 The ngspice tests skip (with the reason) when the ``ngspice`` executable is absent; CI installs it.
 The netlist-structure tests run everywhere.
@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pytest
 
-from refsim import parasitics as par
-from refsim import spice
+from refsim.wires import parasitics as par
+from refsim.wires import spice
 
 #: ngspice vs G_eff, relative to the largest sense current. ngspice solves the same linear
 #: nodal equations by sparse LU in float64 (we measured ~1e-13); 1e-8 is the agreement asked for.

@@ -1,4 +1,4 @@
-"""refsim.sweep and ``refsim sweep`` / ``refsim plot``: grid, seeds, JSONL schema, resume after a
+"""refsim.tools.sweep and ``refsim sweep`` / ``refsim plot``: grid, seeds, JSONL schema, resume after a
 kill, and identical results whatever the number of workers (processes or a local Dask cluster).
 
 The network is a CIFAR ResNet-8 with random weights and the data a few random 32x32
@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from refsim import presets, sweep
-from refsim.cli_sweep import main as sweep_main
+from refsim import presets
+
+from refsim.tools import sweep
+from refsim.cli.sweep import main as sweep_main
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,7 +175,7 @@ def test_resume_skips_finished_points(files, tmp_path):
 
 
 def _cli_sweep(files, out, *extra):
-    return [sys.executable, "-m", "refsim.cli_sweep", "sweep", "--weights", files["weights"], "--data",
+    return [sys.executable, "-m", "refsim.cli.sweep", "sweep", "--weights", files["weights"], "--data",
             files["data"], "--preset", files["preset"], "--limit", "12", "--repeats", "2", "--seed", "1",
             "--vary", "adc.bits=4,6,8", "--out", str(out), "--no-progress", *extra]
 

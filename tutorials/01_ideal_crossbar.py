@@ -10,7 +10,7 @@ Goal
     the integer codes and the error they cause.
 
 Prerequisites
-    Python, NumPy, ``pip install -e .``. Equations: MODEL_SPEC section 1 and the
+    Python, NumPy, ``pip install -e .``. Equations: docs/MODEL.md and the
     docstrings of refsim/weights.py, refsim/mapping.py, refsim/dac.py,
     refsim/adc.py and refsim/crossbar.py (X1-X3).
 

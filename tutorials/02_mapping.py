@@ -9,8 +9,8 @@ Goal
     state-independent programming error (sigma x G_max).
 
 Prerequisites
-    Tutorial 01 (a Crossbar, ``matvec`` and ``trace``). Equations: MODEL_SPEC
-    section 1 step 3; refsim/mapping.py (M1).
+    Tutorial 01 (a Crossbar, ``matvec`` and ``trace``). Equations: docs/MODEL.md
+    step 3; refsim/mapping.py (M1).
 
 Run time
     About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures are written to
@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim.plotting import line_plot
+from refsim.plot.figures import line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

@@ -7,11 +7,11 @@ Goal
     (weight slice, input bit) pair, and the digital shift-and-add that puts
     them back together. With an ADC whose step is exactly one unit current the
     result is an integer computation: we check it bit for bit against
-    ``refsim.oracles.integer_oracle`` and against ``sum_i c_i q_ij`` done by
+    ``refsim.oracles.crossbar.integer_oracle`` and against ``sum_i c_i q_ij`` done by
     hand. Then we shrink the ADC and see which organisation needs how many bits.
 
 Prerequisites
-    Tutorials 01-02. Equations: MODEL_SPEC section 1 steps 2, 8 and 12;
+    Tutorials 01-02. Equations: docs/MODEL.md steps 2, 8 and 12;
     refsim/crossbar.py (X1-X3).
 
 Run time
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim.oracles import integer_oracle
-from refsim.plotting import line_plot
+from refsim.oracles.crossbar import integer_oracle
+from refsim.plot.figures import line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

@@ -10,8 +10,8 @@ Goal
     "max" range wastes.
 
 Prerequisites
-    Tutorials 01-02. Equations: MODEL_SPEC section 1 steps 7 and 11;
-    refsim/dac.py (D1-D3), refsim/adc.py (A1).
+    Tutorials 01-02. Equations: docs/MODEL.md steps 7 and 11;
+    refsim/dac.py (D1-D4), refsim/adc.py (A1).
 
 Run time
     About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim.plotting import line_plot
+from refsim.plot.figures import line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"

@@ -5,7 +5,7 @@ Goal
     wire before it reaches the far cells, and each column's current raises the
     column wire's voltage above the virtual ground of the sense amplifier, so the
     column currents are smaller than the ideal ``I = V @ G``. refsim solves the
-    circuit of MODEL_SPEC section 2 exactly: with linear cells the currents are
+    circuit of docs/MODEL.md section 4 exactly: with linear cells the currents are
     still linear in the inputs, ``I = V @ G_eff``, with one *effective
     conductance matrix* per physical array. This tutorial shows the circuit,
     compares G and G_eff on a small array, checks the 1 x 1 closed form,
@@ -15,7 +15,7 @@ Goal
     currents.
 
 Prerequisites
-    Tutorials 01-02. Equations: MODEL_SPEC section 2 and docs/parasitics.md
+    Tutorials 01-02. Equations: docs/MODEL.md section 4 and docs/parasitics.md
     (the diagram and eq. 1-12); ngspice (``apt-get install ngspice``) for the
     last check (skipped with a message without it).
 
@@ -38,8 +38,9 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim import parasitics, spice
-from refsim.plotting import heatmap, line_plot
+from refsim.wires import parasitics
+from refsim.wires import spice
+from refsim.plot.figures import heatmap, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"
@@ -61,7 +62,7 @@ def rel_err(i_A: np.ndarray, i_ideal_A: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# 1. The circuit (MODEL_SPEC section 2; docs/parasitics.md section 1)
+# 1. The circuit (docs/MODEL.md section 4; docs/parasitics.md section 1)
 # ---------------------------------------------------------------------------------------------
 CIRCUIT = r"""
   Two rows, two columns. V_i: ideal row sources; Rd: driver; Rr: one row wire segment;

@@ -7,12 +7,12 @@ Goal
     aihwkit, "fill" as in CrossSim), count tiles, check that tiling leaves an
     ideal result unchanged, and then run ``refsim.nn.Linear`` and
     ``refsim.nn.Conv2d`` (im2col: every weight multiply on crossbars) against
-    the naive loop oracles of ``refsim.oracles_nn``. Last, the error of a
+    the naive loop oracles of ``refsim.oracles.nn``. Last, the error of a
     convolution under the ``int8`` preset, and how it depends on the tile size.
 
 Prerequisites
     Tutorials 01, 04. Docs: docs/layers.md (Linear, Conv2d, im2col);
-    MODEL_SPEC section 1 step 13.
+    docs/MODEL.md step 13.
 
 Run time
     About 4 s (about 3 s with REFSIM_TUTORIAL_SMALL=1). Figures:
@@ -26,8 +26,8 @@ import numpy as np
 
 import refsim
 from refsim.nn import Conv2d, Linear
-from refsim.oracles_nn import conv2d_naive, linear_naive
-from refsim.plotting import heatmap, line_plot
+from refsim.oracles.nn import conv2d_naive, linear_naive
+from refsim.plot.figures import heatmap, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"
@@ -110,7 +110,8 @@ tile_rows = sorted(set(tile_rows))
 errs, n_tiles = [], []
 for r in tile_rows:
     conv_q = Conv2d(w_conv, b_conv, padding=1, name="conv", seed=0, config=int8.replace(**{"array.rows_max": r}))
-    y_q, rec = conv_q(x_img, record=True)
+    rec = {}
+    y_q = conv_q(x_img, records=rec)
     errs.append(rel_rms(y_q, y_digital))
     n_tiles.append(-(-k_rows // r))
     print(f"  int8 conv, rows_max={r:3d}: {n_tiles[-1]} row tiles, RMS error {errs[-1] * 100:.2f} % of RMS(y), "

@@ -7,7 +7,7 @@ Goal
     crossbars, ``QK^T`` and ``AV`` digital) with the ``ideal`` preset, where
     they equal the exact digital computation (and the naive loop oracles),
     and with two non-ideal presets: ``int8`` (deterministic quantization) and
-    ``rasch2023_standard`` (PCM noise, 8-bit converters), at programming time
+    ``aihwkit_noise_managed`` (PCM noise, 8-bit converters), at programming time
     and one day later. We measure what error each causes: in the LSTM along
     the sequence (does the recurrence accumulate errors? here it does not:
     the forget gate and the saturating nonlinearities keep the error of h_t
@@ -30,8 +30,8 @@ import numpy as np
 
 import refsim
 from refsim.nn import LSTM, MultiheadAttention
-from refsim.oracles_nn import attention_naive, lstm_naive
-from refsim.plotting import bar_plot, line_plot
+from refsim.oracles.nn import attention_naive, lstm_naive
+from refsim.plot.figures import bar_plot, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"
@@ -48,9 +48,9 @@ ideal = refsim.presets.get("ideal")
 DAY = 86400.0
 PRESETS = [
     ("int8", refsim.presets.get("int8")),
-    ("rasch2023_standard, t = 0", refsim.presets.get("rasch2023_standard")),
-    ("rasch2023_standard, t = 1 day",
-     refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": DAY})),
+    ("aihwkit_noise_managed, t = 0", refsim.presets.get("aihwkit_noise_managed")),
+    ("aihwkit_noise_managed, t = 1 day",
+     refsim.presets.get("aihwkit_noise_managed").replace(**{"device.t_inference_s": DAY})),
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -129,7 +129,8 @@ proj_names = ["q_proj", "k_proj", "v_proj", "out_proj"]
 bar_series, mha_err = [], {}
 for label, cfg in PRESETS:
     mha = MultiheadAttention(mha_params, n_heads, config=cfg, seed=1)
-    (y, attn), recs = mha(x_tok, x_tok, x_tok, record=True)
+    recs = {}
+    y, attn = mha(x_tok, x_tok, x_tok, records=recs)
     layers = mha.layers()
     own = [rel_rms(recs[f"self_attn.{p}"].output, layers[f"self_attn.{p}"].forward(
         recs[f"self_attn.{p}"].input, digital=True)) for p in proj_names]

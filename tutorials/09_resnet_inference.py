@@ -20,7 +20,7 @@ Data
 
 Run time
     About 10-20 s (int8 and int8_bounded only with REFSIM_TUTORIAL_SMALL=1). Figure:
-    ``tutorials/out/09_layer_errors.png`` (if ``refsim.plotting`` is installed).
+    ``tutorials/out/09_layer_errors.png`` (if ``refsim.plot.figures`` is installed).
 
 Errors are relative L2 norms (dimensionless); SNR in dB is
 ``20 log10(||digital|| / ||analog - digital||)``.
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 import refsim
-from refsim import inference as inf
+from refsim.tools import inference as inf
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +64,9 @@ def per_layer(preset: str, seed: int = 0):
     """
     model = inf.build_model("auto", str(CKPT), refsim.presets.get(preset), seed=seed)
     x = inf.preprocess_image(ds.images[INDEX], model)[None]  # (1, 3, 32, 32)
-    logits, recs = model.net.forward(x, record=True)
-    ideal_logits, ideal_recs = model.net.forward(x, digital=True, record=True)
+    recs, ideal_recs = {}, {}
+    logits = model.net.forward(x, records=recs)
+    ideal_logits = model.net.forward(x, digital=True, records=ideal_recs)
     layers = model.net.layers()
     rows = []
     for name, rec in recs.items():
@@ -105,14 +106,14 @@ print("int8_bounded keeps the 8-bit DAC and ADC but spans the ADC over +/-10 uni
       "output bound) and re-reads a clipped vector with its input range doubled (bound management): "
       "the codes now resolve typical outputs, and the error drops by an order of magnitude.")
 
-# --- 4. rasch2023_standard: PCM programming and read noise, per-vector input range ----------
+# --- 4. aihwkit_noise_managed: PCM programming and read noise, per-vector input range ----------
 if not SMALL:
-    _, r_rows, lr, dr = per_layer("rasch2023_standard", seed=0)
-    show("rasch2023_standard (seed 0)", r_rows, lr, dr)
+    _, r_rows, lr, dr = per_layer("aihwkit_noise_managed", seed=0)
+    show("aihwkit_noise_managed (seed 0)", r_rows, lr, dr)
 
-# --- 5. Figure (optional: refsim.plotting may be absent) -------------------------------------
+# --- 5. Figure (optional: refsim.plot.figures may be absent) -------------------------------------
 try:
-    from refsim.plotting import line_plot
+    from refsim.plot.figures import line_plot
 except ImportError:
     line_plot = None
 if line_plot is not None:

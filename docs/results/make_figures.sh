@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Figures and tables of docs/results/README.md from the JSONL results (run from the repository root).
-# `python -m refsim.cli_sweep plot` is the same command as `refsim plot`; each prints its Markdown table.
+# `python -m refsim.cli.sweep plot` is the same command as `refsim plot`; each prints its Markdown table.
 set -uo pipefail
 R=docs/results
-PLOT="python -m refsim.cli_sweep plot"
+PLOT="python -m refsim.cli.sweep plot"
 $PLOT $R/a_prog_error_resnet20.jsonl --x device.prog_sigma_rel --hue mapping.scheme \
   --title "(a) ResNet-20, state-independent programming error" --xlabel "prog_sigma_rel (sigma / G_max)" \
   --out $R/a_prog_error_resnet20.png

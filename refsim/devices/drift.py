@@ -2,12 +2,12 @@
 
 Equations (numbered as in ``docs/devices.md``):
 
-(D1) t = t_inference + t0;  G(t) = G_prog * (t / t0)^(-nu)  if t_inference > 0,
+(T1) t = t_inference + t0;  G(t) = G_prog * (t / t0)^(-nu)  if t_inference > 0,
      else G = G_prog (aihwkit ``apply_drift_noise_to_conductance``).
-(D2) nu: "fixed_nu": nu = drift_nu for every device;
+(T2) nu: "fixed_nu": nu = drift_nu for every device;
      "pcm_rasch2023": nu = scale * |mu_nu(g_T) + sigma_nu(g_T) xi|  (eq. P2);
      "none": nu = 0.
-(D3) global drift compensation (aihwkit ``GlobalDriftCompensation``):
+(T3) global drift compensation (aihwkit ``GlobalDriftCompensation``):
      reference input: all-ones (every row driven at the full-scale voltage);
      m(t) = mean_j |I_ref,j(t)| over the output columns of the reference read;
      alpha = m(t_prog) / m(t), and the *digital* output is multiplied by alpha.
@@ -27,7 +27,7 @@ from .pcm import pcm_drift_nu
 
 
 def drift_conductance_S(g_prog_S, nu, *, t_inference_s: float, t0_s: float) -> np.ndarray:
-    r"""Power-law drift, eq. (D1).
+    r"""Power-law drift, eq. (T1).
 
     .. math:: G(t) = G_\mathrm{prog}\left(\frac{t}{t_0}\right)^{-\nu},\qquad
               t = t_\mathrm{inference} + t_0,
@@ -63,7 +63,7 @@ def drift_conductance_S(g_prog_S, nu, *, t_inference_s: float, t0_s: float) -> n
 
 
 def drift_nu(g_target_S, draws: dict, cfg: NoiseConfig, *, g_max_S: float) -> np.ndarray:
-    """Per-device drift exponents for ``cfg.drift_model``, eq. (D2).
+    """Per-device drift exponents for ``cfg.drift_model``, eq. (T2).
 
     Parameters
     ----------
@@ -104,7 +104,7 @@ def draw_drift(shape, cfg: NoiseConfig, rng: np.random.Generator) -> dict:
 
 
 def drift_reference_input_V(rows: int, *, v_read_V: float) -> np.ndarray:
-    """Reference input of the global drift compensation, eq. (D3): all rows at ``v_read_V``.
+    """Reference input of the global drift compensation, eq. (T3): all rows at ``v_read_V``.
 
     Returns
     -------
@@ -117,7 +117,7 @@ def drift_reference_input_V(rows: int, *, v_read_V: float) -> np.ndarray:
 
 
 def drift_compensation_scale(i_ref_prog_A, i_ref_t_A) -> float:
-    r"""Global drift compensation factor, eq. (D3).
+    r"""Global drift compensation factor, eq. (T3).
 
     .. math:: \alpha = \frac{\overline{|I_\mathrm{ref}(t_\mathrm{prog})|}}
                             {\overline{|I_\mathrm{ref}(t)|}}

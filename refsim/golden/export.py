@@ -27,7 +27,7 @@ _G_STAGES = (
     (".target", "G_target", "target conductance (M1), before device errors"),
     (".programmed", "G_programmed", "after programming error, stuck-at faults and clipping (devices G5, F1, G6)"),
     ("", "G_t", "at inference time t_inference_s, after drift (devices D1)"),
-    (".eff", "G_eff", "effective matrix of the array with its wires (MODEL_SPEC §2); equal to G_t without wires"),
+    (".eff", "G_eff", "effective matrix of the array with its wires (docs/MODEL.md section 4); equal to G_t without wires"),
 )
 
 
@@ -189,7 +189,7 @@ def export_layer(path: str | Path, layer, x) -> Path:
 
 
 def export_network(path: str | Path, net, x) -> Path:
-    """Export a network's per-layer inputs and outputs from ``net.forward(x, record=True)``.
+    """Export a network's per-layer inputs and outputs from ``net.forward(x, records=records)``.
 
     Stages, in execution order: ``input``, then ``{layer}.input`` and ``{layer}.output``
     for every recorded layer, then ``output``. The per-layer configs are in
@@ -197,7 +197,8 @@ def export_network(path: str | Path, net, x) -> Path:
     single layer with :func:`export_layer` for those), so a network case is compared,
     not replayed.
     """
-    y, records = net.forward(x, record=True)
+    records: dict = {}
+    y = net.forward(x, records=records)
     layers = net.layers() if hasattr(net, "layers") else {}
     meta = {"layers": {}}
     for name, rec in records.items():

@@ -55,7 +55,7 @@ class CheckpointInfo:
     sha256 : str
         Lower-case hex: the full 64-digit SHA-256, or the published prefix.
     preprocess : str
-        ``"imagenet"`` or ``"cifar10"`` (see :mod:`refsim.preprocess`).
+        ``"imagenet"`` or ``"cifar10"`` (see :mod:`refsim.tools.preprocess`).
     resize_size : int
         Shorter side after resizing (ImageNet: 256 for V1, 232 for V2; CIFAR: 32).
     crop_size : int

@@ -17,9 +17,10 @@ import numpy as np
 from refsim.nn.engine import (
     LayerRecord,
     check_seed,
+    check_forward_args,
     combine_clip_fractions,
+    combine_stats,
     crossbar_rng,
-    forward_with_record,
     program_matmul,
     resolve_config,
     run_matmuls,
@@ -90,23 +91,19 @@ class AttentionCore:
         self.runtime_rng = crossbar_rng(check_seed(seed), name + ".runtime")
         self.n_arrays = 0  # no weights programmed ahead of time
 
-    def forward(self, q, k, v, mask=None, *, digital: bool = False, record: bool = False):
-        """Return ``(o, attn)``; with ``record=True`` ``((o, attn), {name: LayerRecord})``."""
-        return forward_with_record(self._run, q, digital, record, k=k, v=v, mask=mask)
-
-    __call__ = forward
-
     def _products(self, a_rows, b_mats, stats):
         """``a_rows[n, h] @ b_mats[n, h]`` for every (n, h), on run-time-programmed arrays."""
         n_b, n_h = a_rows.shape[:2]
         out = np.empty(a_rows.shape[:-1] + (b_mats.shape[-1],))
         for n in range(n_b):
             for h in range(n_h):
-                xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng)
+                xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng, self.name)
                 (out[n, h],) = run_matmuls([xb], [a_rows[n, h]], stats)
         return out
 
-    def _run(self, q, digital, records, k=None, v=None, mask=None):
+    def forward(self, q, k, v, mask=None, *, digital: bool = False, records: dict | None = None):
+        """Return ``(o, attn)``. ``records``: a dict that receives this layer's :class:`LayerRecord`."""
+        check_forward_args(digital, records)
         d = q.shape[-1]
         qs = q * (1.0 / math.sqrt(d))  # scale q first, as PyTorch does
         runtime = self.config is not None and not digital
@@ -125,8 +122,11 @@ class AttentionCore:
                 n_arrays=2 * q.shape[0] * q.shape[1] if runtime else 0,
                 clip_fraction=combine_clip_fractions(stats) if runtime else float("nan"),
                 runtime_arrays=runtime, extra={"k": k, "v": v, "mask": mask},
+                stats=combine_stats(stats) if runtime else {},
             )
         return o, attn
+
+    __call__ = forward
 
     def digital_replay(self, rec):
         """Core output recomputed digitally from a record's q, k, v and mask."""
@@ -202,25 +202,6 @@ class MultiheadAttention:
     def n_arrays(self) -> int:
         return sum(m.n_arrays for m in (self.q_proj, self.k_proj, self.v_proj, self.out_proj))
 
-    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
-                average_attn_weights: bool = True, is_causal: bool = False, *, digital: bool = False,
-                record: bool = False):
-        """PyTorch-compatible forward; returns ``(attn_output, attn_weights or None)``.
-
-        Shapes (batch_first=False): query (L, N, E), key/value (S, N, E) ->
-        attn_output (L, N, E); weights (N, L, S) averaged over heads, or
-        (N, H, L, S) with ``average_attn_weights=False``. ``is_causal`` is a
-        hint only (as in PyTorch): pass the causal ``attn_mask`` as well.
-        """
-        if is_causal and attn_mask is None:
-            raise ValueError("is_causal=True requires attn_mask (the causal mask), as in PyTorch.")
-        return forward_with_record(
-            self._run, query, digital, record, key=key, value=value, key_padding_mask=key_padding_mask,
-            need_weights=need_weights, attn_mask=attn_mask, average_attn_weights=average_attn_weights,
-        )
-
-    __call__ = forward
-
     def _to_nle(self, t, label):
         t = as_float64(t, label, ndim=(2, 3))
         if t.shape[-1] != self.embed_dim:
@@ -229,8 +210,20 @@ class MultiheadAttention:
             return t[None]  # (1, L, E)
         return t if self.batch_first else t.transpose(1, 0, 2)  # (N, L, E)
 
-    def _run(self, query, digital, records, key=None, value=None, key_padding_mask=None,
-             need_weights=True, attn_mask=None, average_attn_weights=True):
+    def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
+                average_attn_weights: bool = True, is_causal: bool = False, *, digital: bool = False,
+                records: dict | None = None):
+        """PyTorch-compatible forward; returns ``(attn_output, attn_weights or None)``.
+
+        Shapes (batch_first=False): query (L, N, E), key/value (S, N, E) ->
+        attn_output (L, N, E); weights (N, L, S) averaged over heads, or
+        (N, H, L, S) with ``average_attn_weights=False``. ``is_causal`` is a
+        hint only (as in PyTorch): pass the causal ``attn_mask`` as well. ``records``: a dict that
+        receives the records of the four projections and the attention core.
+        """
+        check_forward_args(digital, records)
+        if is_causal and attn_mask is None:
+            raise ValueError("is_causal=True requires attn_mask (the causal mask), as in PyTorch.")
         unbatched = np.ndim(query) == 2
         q_in, k_in, v_in = (self._to_nle(t, lab) for t, lab in ((query, "query"), (key, "key"), (value, "value")))
         n_b, L, E = q_in.shape
@@ -241,12 +234,13 @@ class MultiheadAttention:
             key_padding_mask = np.asarray(key_padding_mask)[None]
         mask = merge_masks(attn_mask, key_padding_mask, n_b, H, L, S)
         split = lambda t: t.reshape(n_b, -1, H, E // H).transpose(0, 2, 1, 3)  # (N, H, T, d)
-        q = split(self.q_proj._run(q_in, digital, records))
-        k = split(self.k_proj._run(k_in, digital, records))
-        v = split(self.v_proj._run(v_in, digital, records))
-        o, attn = self.core._run(q, digital, records, k=k, v=v, mask=mask)
+        kw = dict(digital=digital, records=records)
+        q = split(self.q_proj.forward(q_in, **kw))
+        k = split(self.k_proj.forward(k_in, **kw))
+        v = split(self.v_proj.forward(v_in, **kw))
+        o, attn = self.core.forward(q, k, v, mask, **kw)
         o = o.transpose(0, 2, 1, 3).reshape(n_b, L, E)  # (N, L, E)
-        y = self.out_proj._run(o, digital, records)
+        y = self.out_proj.forward(o, **kw)
         if unbatched:
             y, attn = y[0], attn[0]
         elif not self.batch_first:
@@ -254,3 +248,5 @@ class MultiheadAttention:
         if not need_weights:
             return y, None
         return y, (attn.mean(axis=-3) if average_attn_weights else attn)
+
+    __call__ = forward

@@ -13,16 +13,7 @@ import re
 
 import numpy as np
 
-from refsim.nn.engine import (
-    DigitalMatmul,
-    check_seed,
-    crossbar_rng,
-    forward_with_record,
-    make_record,
-    program_matmul,
-    resolve_config,
-    run_matmuls,
-)
+from refsim.nn.engine import WeightLayer, check_forward_args, run_matmuls
 from refsim.nn.functional import as_float64
 
 __all__ = ["LSTM"]
@@ -35,7 +26,7 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-class LSTM:
+class LSTM(WeightLayer):
     r"""Multi-layer, optionally bidirectional LSTM (PyTorch ``nn.LSTM``, eval).
 
     For each layer and direction, with gate order i, f, g, o:
@@ -76,9 +67,8 @@ class LSTM:
             raise ValueError(f"params has unexpected keys {bad}; expected weight_ih_l{{k}}, weight_hh_l{{k}}, ...")
         if "weight_ih_l0" not in params or "weight_hh_l0" not in params:
             raise ValueError("params must contain 'weight_ih_l0' and 'weight_hh_l0'.")
-        self.name, self.batch_first = name, bool(batch_first)
-        self.seed = check_seed(seed)
-        self.config = resolve_config(config, name)
+        super().__init__(name, config, seed)
+        self.batch_first = bool(batch_first)
         self.hidden_size = int(np.shape(params["weight_hh_l0"])[1])
         self.input_size = int(np.shape(params["weight_ih_l0"])[1])
         self.num_layers = 1 + max(int(_KEY.match(k).group(2)) for k in params)
@@ -89,16 +79,12 @@ class LSTM:
         self.Ws, self.matmuls = {}, {}
         for key, w in self.params.items():
             if key.startswith("weight"):
-                self.matmuls[key] = program_matmul(w.T, self.config, crossbar_rng(self.seed, f"{name}.{key}"))
+                self.matmuls[key] = self.program(w.T, f"{name}.{key}")
                 self.Ws[key] = self.matmuls[key].weights  # (n_in, 4H), read-only
 
     @property
     def num_directions(self) -> int:
         return 2 if self.bidirectional else 1
-
-    @property
-    def n_arrays(self) -> int:
-        return int(sum(mm.n_arrays for mm in self.matmuls.values()))
 
     def _check_params(self, params: dict) -> dict:
         """Check every expected key is present with its PyTorch shape."""
@@ -124,7 +110,7 @@ class LSTM:
             out[key] = arr.copy()
         return out
 
-    def forward(self, x, hx=None, *, digital: bool = False, record: bool = False):
+    def forward(self, x, hx=None, *, digital: bool = False, records: dict | None = None):
         """Run the LSTM.
 
         Parameters
@@ -136,9 +122,42 @@ class LSTM:
         -------
         output : (L, N, D*H) (or (N, L, D*H), or (L, D*H) unbatched)
         (h_n, c_n) : each (D*num_layers, N, H) (or (D*num_layers, H))
-        With ``record=True``: ``((output, (h_n, c_n)), {name: LayerRecord})``.
+
+        ``records``: a dict that receives this layer's :class:`LayerRecord`.
         """
-        return forward_with_record(self._run, x, digital, record, hx=hx)
+        check_forward_args(digital, records)
+        xs, h0, c0, unbatched = self._prepare(x, hx)
+        seq_len, n_batch, _ = xs.shape
+        H, D = self.hidden_size, self.num_directions
+        stats = [] if records is not None else None
+        h_n, c_n = np.empty_like(h0), np.empty_like(c0)
+        layer_in = xs
+        for k in range(self.num_layers):
+            out = np.empty((seq_len, n_batch, D * H))
+            for d in range(D):
+                sfx, idx = f"_l{k}" + ("_reverse" if d else ""), k * D + d
+                bias = (self.params["bias_ih" + sfx] + self.params["bias_hh" + sfx]) if self.has_bias else 0.0
+                w_ih = self.backend(self.matmuls["weight_ih" + sfx], digital)
+                w_hh = self.backend(self.matmuls["weight_hh" + sfx], digital)
+                # input projection of all steps at once: (L, N, 4H)
+                (gx,) = run_matmuls([w_ih], [layer_in], stats)
+                h, c = h0[idx], c0[idx]  # (N, H)
+                for t in (range(seq_len - 1, -1, -1) if d else range(seq_len)):
+                    (gh,) = run_matmuls([w_hh], [h], stats)
+                    z = gx[t] + gh + bias  # (N, 4H), gate order i, f, g, o
+                    i, f, o = _sigmoid(z[:, :H]), _sigmoid(z[:, H : 2 * H]), _sigmoid(z[:, 3 * H :])
+                    g = np.tanh(z[:, 2 * H : 3 * H])
+                    c = f * c + i * g
+                    h = o * np.tanh(c)
+                    out[t, :, d * H : (d + 1) * H] = h
+                h_n[idx], c_n[idx] = h, c
+            layer_in = out
+        if unbatched:
+            output, h_n, c_n = layer_in[:, 0], h_n[:, 0], c_n[:, 0]
+        else:
+            output = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
+        self.add_record(records, np.asarray(x, dtype=np.float64), output, digital, stats, extra={"hx": hx})
+        return output, (h_n, c_n)
 
     __call__ = forward
 
@@ -161,42 +180,6 @@ class LSTM:
                 raise ValueError(f"{label} must have shape {shape if not unbatched else (shape[0], shape[2])}; received {np.shape(hx[0 if label == 'h0' else 1])}.")
             states.append(s)
         return xs, states[0], states[1], unbatched
-
-    def _run(self, x, digital, records, hx=None):
-        xs, h0, c0, unbatched = self._prepare(x, hx)
-        seq_len, n_batch, _ = xs.shape
-        H, D = self.hidden_size, self.num_directions
-        stats = [] if records is not None else None
-        mm = (lambda key: DigitalMatmul(self.Ws[key], copy=False)) if digital else self.matmuls.__getitem__
-        h_n, c_n = np.empty_like(h0), np.empty_like(c0)
-        layer_in = xs
-        for k in range(self.num_layers):
-            out = np.empty((seq_len, n_batch, D * H))
-            for d in range(D):
-                sfx, idx = f"_l{k}" + ("_reverse" if d else ""), k * D + d
-                bias = (self.params["bias_ih" + sfx] + self.params["bias_hh" + sfx]) if self.has_bias else 0.0
-                # input projection of all steps at once: (L, N, 4H)
-                (gx,) = run_matmuls([mm("weight_ih" + sfx)], [layer_in], stats)
-                h, c = h0[idx], c0[idx]  # (N, H)
-                for t in (range(seq_len - 1, -1, -1) if d else range(seq_len)):
-                    (gh,) = run_matmuls([mm("weight_hh" + sfx)], [h], stats)
-                    z = gx[t] + gh + bias  # (N, 4H), gate order i, f, g, o
-                    i, f, o = _sigmoid(z[:, :H]), _sigmoid(z[:, H : 2 * H]), _sigmoid(z[:, 3 * H :])
-                    g = np.tanh(z[:, 2 * H : 3 * H])
-                    c = f * c + i * g
-                    h = o * np.tanh(c)
-                    out[t, :, d * H : (d + 1) * H] = h
-                h_n[idx], c_n[idx] = h, c
-            layer_in = out
-        if unbatched:
-            output, h_n, c_n = layer_in[:, 0], h_n[:, 0], c_n[:, 0]
-        else:
-            output = layer_in.transpose(1, 0, 2) if self.batch_first else layer_in
-        if records is not None:
-            records[self.name] = make_record(
-                self, np.asarray(x, dtype=np.float64), output, digital, stats, extra={"hx": hx}
-            )
-        return output, (h_n, c_n)
 
     def digital_replay(self, rec):
         """Output of this layer recomputed with exact matmuls from a record's input and state."""

@@ -65,7 +65,7 @@ def bn_shapes(prefix: str, channels: int) -> dict:
 
 def random_params(shapes: dict, rng: np.random.Generator) -> dict:
     """Random parameters for a shape table (key -> shape), drawn in key order from ``rng``, with
-    non-trivial BatchNorm statistics (unlike :func:`refsim.inference.random_state_dict`, which
+    non-trivial BatchNorm statistics (unlike :func:`refsim.tools.inference.random_state_dict`, which
     initializes as torchvision does): He-normal weights ``N(0, 2 / fan_in)``, running variances and
     BatchNorm scales ``U(0.5, 1.5)``, running means and biases ``N(0, 0.1^2)``. For tests and
     benchmarks, where an identity BatchNorm would hide errors."""

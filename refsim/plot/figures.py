@@ -1,0 +1,242 @@
+"""Small, dependency-light plots written as PNG files with Pillow (no matplotlib).
+
+Good enough for tutorials and sweep results: line plots with linear or log axes,
+1-2-5 ticks with numeric labels, error bars, a legend; grouped bar plots; and
+heatmaps with a colour bar. Every function writes one file and returns a
+:class:`Figure` that can map data coordinates to pixels (used by the tests).
+Nothing is shown on screen and no global state is kept.
+
+>>> from refsim.plot.figures import line_plot
+>>> line_plot("out.png", [("ideal", [1, 2, 3], [1.0, 0.5, 0.25])],
+...           title="error vs bits", xlabel="ADC bits", ylabel="RMS error (rel.)", ylog=True)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from refsim.plot.canvas import (  # noqa: F401  (COLORS, MARKERS, Figure, ticks: part of this module's API)
+    BG, COLORS, FG, MARKERS, Figure, _axes, _box, _check_size, _finite, _fmt, _font, _frame, _legend, _limits, _marker,
+    _save, _text_size, _vertical_text, log_ticks, nice_ticks,
+)
+
+__all__ = ["Figure", "line_plot", "bar_plot", "heatmap", "nice_ticks", "log_ticks"]
+
+
+def line_plot(path, series, *, title: str, xlabel: str, ylabel: str, xlog: bool = False, ylog: bool = False,
+              errorbars=None, legend: bool = True, size: tuple[int, int] = (800, 500),
+              xlim=None, ylim=None) -> Figure:
+    """Line plot of ``series`` written to the PNG file ``path``.
+
+    Parameters
+    ----------
+    series : list of ``(label, xs, ys)`` or ``(label, xs, ys, yerr)``; ``xs``, ``ys`` (and ``yerr``,
+        one-sided half-widths >= 0) of equal length, all finite. Each series gets its own colour
+        and marker.
+    xlabel, ylabel : axis labels; put the unit in them, e.g. ``"current (uA)"``.
+    xlog, ylog : logarithmic axes (values must be > 0).
+    errorbars : None (draw the ``yerr`` given in ``series``), False (draw none), or a list with
+        one ``yerr`` array (or None) per series, overriding the ones in ``series``.
+    xlim, ylim : ``(lo, hi)``; default: the data range rounded out to ticks (decades on log axes).
+
+    Returns the :class:`Figure` (path, plot box, limits). Non-finite data raise ``ValueError``.
+    """
+    size = _check_size(size)
+    if not isinstance(series, (list, tuple)) or len(series) == 0:
+        raise ValueError(f"series: expected a non-empty list of (label, xs, ys[, yerr]), received {series!r}")
+    if errorbars is not None and errorbars is not False and len(errorbars) != len(series):
+        raise ValueError(f"errorbars: expected None, False or one entry per series ({len(series)}), "
+                         f"received {len(errorbars)} entries")
+    data = []
+    for i, s in enumerate(series):
+        if len(s) not in (3, 4):
+            raise ValueError(f"series[{i}]: expected (label, xs, ys) or (label, xs, ys, yerr), received {len(s)} items")
+        label = str(s[0])
+        xs = _finite(f"series[{i}] ({label!r}) xs", s[1], positive=xlog)
+        ys = _finite(f"series[{i}] ({label!r}) ys", s[2], positive=ylog)
+        if xs.shape != ys.shape:
+            raise ValueError(f"series[{i}] ({label!r}): xs has {xs.size} values, ys has {ys.size}; expected equal")
+        err = s[3] if len(s) == 4 else None
+        if errorbars is False:
+            err = None
+        elif errorbars is not None:
+            err = errorbars[i]
+        if err is not None:
+            err = _finite(f"series[{i}] ({label!r}) yerr", err)
+            if err.shape != ys.shape or (err < 0).any():
+                raise ValueError(f"series[{i}] ({label!r}) yerr: expected {ys.size} values >= 0")
+        data.append((label, xs, ys, err))
+    all_x = np.concatenate([x for _, x, _, _ in data])
+    ys_ext = []
+    for _, _, y, e in data:
+        ys_ext.append(y)
+        if e is not None:
+            ys_ext.append(y + e)
+            lo = y - e
+            ys_ext.append(lo[lo > 0] if ylog else lo)
+    fig = Figure(Path(path), size, _box(size), _limits(all_x, xlog, xlim),
+                 _limits(np.concatenate(ys_ext), ylog, ylim), xlog, ylog)
+    img = Image.new("RGB", size, BG)
+    _axes(img, fig, title=title, xlabel=xlabel, ylabel=ylabel)
+    d = ImageDraw.Draw(img)
+    occupied, entries = [], []
+    for i, (label, xs, ys, err) in enumerate(data):
+        color, marker = COLORS[i % len(COLORS)], MARKERS[i % len(MARKERS)]
+        px, py = fig.to_pixel(xs, ys)
+        pts = list(zip(np.asarray(px, float).tolist(), np.asarray(py, float).tolist()))
+        if len(pts) > 1:
+            d.line(pts, fill=color, width=2)
+        if err is not None:
+            lo = np.maximum(ys - err, fig.ylim[0]) if ylog else ys - err
+            _, plo = fig.to_pixel(xs, lo)
+            _, phi = fig.to_pixel(xs, ys + err)
+            for x_, a, c in zip(np.atleast_1d(px), np.atleast_1d(plo), np.atleast_1d(phi)):
+                d.line([(x_, a), (x_, c)], fill=color, width=1)
+                d.line([(x_ - 4, a), (x_ + 4, a)], fill=color)
+                d.line([(x_ - 4, c), (x_ + 4, c)], fill=color)
+        if len(pts) <= 60:
+            for x_, y_ in pts:
+                _marker(d, marker, x_, y_, color)
+        entries.append((label, color, marker if len(pts) <= 60 else None))
+        # sample the polyline densely so the legend avoids lines as well as markers
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:] or pts):
+            for f in np.linspace(0, 1, 12):
+                occupied.append((x0 + f * (x1 - x0), y0 + f * (y1 - y0)))
+    if legend and any(lab for lab, _, _ in entries):
+        _legend(img, fig, entries, np.asarray(occupied))
+    _save(img, path)
+    return fig
+
+
+# --------------------------------------------------------------------------- bar plot
+def bar_plot(path, categories, series, *, title: str, xlabel: str, ylabel: str, ylog: bool = False,
+             legend: bool = True, size: tuple[int, int] = (800, 500)) -> Figure:
+    """Grouped bar plot: ``categories`` (names on the x axis), ``series`` a list of ``(label, values)``
+    or ``(label, values, yerr)`` with one value per category. Bars start at 0 (at the lower
+    limit on a log axis)."""
+    size = _check_size(size)
+    cats = [str(c) for c in categories]
+    if not cats or not series:
+        raise ValueError("bar_plot: expected at least one category and one series")
+    data = []
+    for i, s in enumerate(series):
+        vals = _finite(f"series[{i}] ({s[0]!r}) values", s[1], positive=ylog)
+        if vals.size != len(cats):
+            raise ValueError(f"series[{i}] ({s[0]!r}): expected {len(cats)} values (one per category), "
+                             f"received {vals.size}")
+        err = _finite(f"series[{i}] ({s[0]!r}) yerr", s[2]) if len(s) > 2 and s[2] is not None else None
+        data.append((str(s[0]), vals, err))
+    ext = np.concatenate([v + (0 if e is None else e) for _, v, e in data]
+                         + ([] if ylog else [np.zeros(1)]))
+    ext_lo = np.concatenate([v for _, v, _ in data])
+    ylim = _limits(np.concatenate([ext, ext_lo]), ylog, None)
+    fig = Figure(Path(path), size, _box(size), (0.0, float(len(cats))), ylim, False, ylog)
+    img = Image.new("RGB", size, BG)
+    centers = [fig.to_pixel(k + 0.5, ylim[0])[0] for k in range(len(cats))]
+    _axes(img, fig, title=title, xlabel=xlabel, ylabel=ylabel, xticks=centers, xticklabels=cats)
+    d = ImageDraw.Draw(img)
+    group_w = (fig.box[2] - fig.box[0]) / len(cats) * 0.8
+    bar_w = group_w / len(data)
+    base = ylim[0] if ylog else 0.0
+    entries = []
+    for i, (label, vals, err) in enumerate(data):
+        color = COLORS[i % len(COLORS)]
+        for k, v in enumerate(vals):
+            x0 = centers[k] - group_w / 2 + i * bar_w
+            _, y_top = fig.to_pixel(k, v)
+            _, y_base = fig.to_pixel(k, base)
+            d.rectangle([x0 + 1, min(y_top, y_base), x0 + bar_w - 1, max(y_top, y_base)], fill=color)
+            if err is not None:
+                xc = x0 + bar_w / 2
+                _, a = fig.to_pixel(k, max(v - err[k], ylim[0]) if ylog else v - err[k])
+                _, c = fig.to_pixel(k, v + err[k])
+                d.line([(xc, a), (xc, c)], fill=FG)
+                d.line([(xc - 3, a), (xc + 3, a)], fill=FG)
+                d.line([(xc - 3, c), (xc + 3, c)], fill=FG)
+        entries.append((label, color, None))
+    if legend and len(data) > 1:
+        tops = [(centers[k] - group_w / 2 + (i + 0.5) * bar_w, fig.to_pixel(k, v)[1])
+                for i, (_, vals, _) in enumerate(data) for k, v in enumerate(vals)]
+        _legend(img, fig, entries, np.asarray(tops))
+    _save(img, path)
+    return fig
+
+
+# --------------------------------------------------------------------------- heatmap
+_VIRIDIS = np.array([[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]], float)
+_DIVERGING = np.array([[33, 102, 172], [146, 197, 222], [247, 247, 247], [244, 165, 130], [178, 24, 43]], float)
+
+
+def _colormap(f: np.ndarray, anchors: np.ndarray) -> np.ndarray:
+    """Piecewise-linear colour map: ``f`` in [0, 1] -> uint8 RGB."""
+    pos = np.clip(f, 0, 1) * (len(anchors) - 1)
+    i = np.minimum(pos.astype(int), len(anchors) - 2)
+    w = (pos - i)[..., None]
+    return np.round(anchors[i] * (1 - w) + anchors[i + 1] * w).astype(np.uint8)
+
+
+def heatmap(path, array, *, title: str, xlabel: str, ylabel: str, colorbar_label: str,
+            symmetric: bool = False, size: tuple[int, int] = (800, 500)) -> Figure:
+    """Image of a 2-D ``array`` (row 0 at the top), cell ``[i, j]`` at column ``j``, row ``i``.
+
+    ``symmetric=True`` uses a blue-white-red map centred on 0 (for signed data such as
+    weights); otherwise a viridis-like map from min to max. Axis ticks are array indices.
+    """
+    size = _check_size(size)
+    a = np.asarray(array, dtype=np.float64)
+    if a.ndim != 2 or 0 in a.shape:
+        raise ValueError(f"array: expected a non-empty 2-D array, received shape {a.shape}")
+    _finite("array", a)
+    if symmetric:
+        m = float(np.abs(a).max()) or 1.0
+        vlim, anchors = (-m, m), _DIVERGING
+    else:
+        lo, hi = float(a.min()), float(a.max())
+        vlim, anchors = ((lo, hi) if hi > lo else (lo - 0.5, hi + 0.5)), _VIRIDIS
+    l, t, r, b = _box(size)
+    r -= 90  # room for the colour bar
+    rows, cols = a.shape
+    fig = Figure(Path(path), size, (l, t, r, b), (-0.5, cols - 0.5), (rows - 0.5, -0.5))
+    img = Image.new("RGB", size, BG)
+    rgb = _colormap((a - vlim[0]) / (vlim[1] - vlim[0]), anchors)
+    img.paste(Image.fromarray(rgb, "RGB").resize((r - l, b - t), Image.NEAREST), (l, t))
+    _axes_index(img, fig, rows, cols, title=title, xlabel=xlabel, ylabel=ylabel)
+    # colour bar
+    cb_l, cb_r = r + 20, r + 40
+    grad = _colormap(np.linspace(1, 0, b - t)[:, None] * np.ones((1, cb_r - cb_l)), anchors)
+    img.paste(Image.fromarray(grad, "RGB"), (cb_l, t))
+    d = ImageDraw.Draw(img)
+    d.rectangle([cb_l, t, cb_r, b], outline=FG)
+    small = _font(13)
+    for v in nice_ticks(*vlim, n=5):
+        py = b - (v - vlim[0]) / (vlim[1] - vlim[0]) * (b - t)
+        if t - 1 <= py <= b + 1:
+            d.line([(cb_r, py), (cb_r + 4, py)], fill=FG)
+            h = _text_size(d, _fmt(v), small)[1]
+            d.text((cb_r + 6, py - h / 2 - 2), _fmt(v), fill=FG, font=small)
+    _vertical_text(img, colorbar_label, small, (size[0] - 12, (t + b) // 2))
+    _save(img, path)
+    return fig
+
+
+def _axes_index(img, fig: Figure, rows: int, cols: int, *, title, xlabel, ylabel) -> None:
+    d = ImageDraw.Draw(img)
+    small, big = _font(13), _font(16)
+    l, t, r, b = fig.box
+    for n, axis in ((cols, "x"), (rows, "y")):
+        ticks = [v for v in nice_ticks(0, max(n - 1, 1), n=min(n, 8)) if float(v).is_integer() and v <= n - 1]
+        for v in ticks:
+            lab = str(int(v))
+            w, h = _text_size(d, lab, small)
+            if axis == "x":
+                px = fig.to_pixel(v, 0)[0]
+                d.line([(px, b), (px, b + 5)], fill=FG)
+                d.text((px - w / 2, b + 8), lab, fill=FG, font=small)
+            else:
+                py = fig.to_pixel(0, v)[1]
+                d.line([(l - 5, py), (l, py)], fill=FG)
+                d.text((l - 8 - w, py - h / 2 - 2), lab, fill=FG, font=small)
+    _frame(img, d, fig.box, title=title, xlabel=xlabel, ylabel=ylabel, small=small, big=big)
