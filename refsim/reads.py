@@ -23,7 +23,8 @@ import numpy as np
 
 from refsim import devices as dev
 from refsim.adc import adc_convert
-from refsim.analog import analog_multiply, conductances_per_code, multiply_per_code, per_cell_currents
+from refsim.analog import (analog_multiply, conductances_per_code, multiply_per_code, per_cell_currents,
+                           per_cell_pair_currents)
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, drive_passes, stacked_codes
 from refsim.draws import DrawKey, MultiplyDraws
@@ -61,6 +62,10 @@ class SliceReader:
         self.w_eff = w_eff.astype(np.float32) if linear and config.precision == "float32" else w_eff
         #: nothing acts on the currents between the arrays and the ADCs: form them in ADC units (X1')
         self.direct = not linear and not d.has_read_noise() and not d.has_output_effects()
+        #: per-cell read noise on a differential pair laid out as one array (interleaved columns sharing
+        #: the row wires): both devices' currents come from one circuit per vector (:meth:`_per_cell`)
+        self.pair_circuit = (sampling == "per_cell" and config.wire.enabled and config.mapping.differential
+                             and config.wire.pair_layout == "interleaved")
         #: full-scale code of the first drive pass, which the pre-scaled matrices assume
         self.cm0 = drive_passes(np.zeros((1, 1)), config.dac)[0].code_max
         self.tiles = tiles if linear else map_reads(tiles, self._with_operand)
@@ -120,17 +125,18 @@ class SliceReader:
                            out=out)
 
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: Read, dk: DrawKey,
-                      draws: MultiplyDraws, out: np.ndarray | None = None) -> np.ndarray:
+                      draws: MultiplyDraws, out: np.ndarray | None = None, pair: dict | None = None) -> np.ndarray:
         """Column currents of one read and one drive pass, with read noise (docs/MODEL.md step 6)
         and the IR-drop heuristic (step 10); ``(B, cols)`` (``(B, 1)`` for a reference column),
-        in A, or in units of :meth:`read_unit` on the direct path (X1', written into ``out`` if given)."""
+        in A, or in units of :meth:`read_unit` on the direct path (X1', written into ``out`` if given).
+        ``pair``: the slice's per-cell currents of an interleaved pair, by pass label (:meth:`_per_cell`)."""
         cfg, d = self.config, self.config.device
         v_read = cfg.dac.v_read_V
         if self.sampling == "per_cell":
             width = max(s.g_S[dname].shape[1] for dname, _ in read.devices)
             i_a = np.zeros((ps.codes.shape[0], width))
             for dname, dsign in read.devices:
-                i_a += dsign * self._per_cell(s, dname, ps, dk, draws)
+                i_a += dsign * self._per_cell(s, dname, ps, dk, draws, pair)
         else:
             if read.per_code:  # (X1'): already in units of read_unit
                 i_a = multiply_per_code(ps.codes, read.g_mul, self.cm0 / ps.code_max, out=out)
@@ -148,9 +154,27 @@ class SliceReader:
                                                       g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)
         return i_a
 
-    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, dk: DrawKey, draws: MultiplyDraws) -> np.ndarray:
-        """Exact per-cell read noise of one device array and one drive pass (:func:`per_cell_currents`)."""
+    def _per_cell(self, s: SliceArrays, dname: str, ps: DrivePass, dk: DrawKey, draws: MultiplyDraws,
+                  pair: dict | None = None) -> np.ndarray:
+        """Exact per-cell read noise of one device array and one drive pass (:func:`per_cell_currents`).
+
+        An interleaved differential pair (:attr:`pair_circuit`) is one array: the currents of
+        both devices come from one circuit per vector (:func:`per_cell_pair_currents`), computed
+        once per drive pass into ``pair[label]`` and reused by every read of the slice (with digital
+        subtraction the ``pos`` and ``neg`` ADC reads see the same noisy cells of one physical
+        read). Each device's noise comes from its own draw key, as for separate arrays."""
         cfg = self.config
+        if self.pair_circuit and dname in ("pos", "neg"):
+            if ps.label not in pair:
+                v, g = ps.volts_V, s.g_S["pos"]
+                chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
+                blocks = tuple(draws.normal_chunks(dk, (dn, ps.label, "read"), v.shape[0], g.shape, chunk)
+                               for dn in ("pos", "neg"))
+                i_pos, i_neg = per_cell_pair_currents((s.g_S["pos"], s.g_S["neg"]),
+                                                      (s.read_sigma_S["pos"], s.read_sigma_S["neg"]), v, blocks,
+                                                      wire=cfg.wire)
+                pair[ps.label] = {"pos": i_pos, "neg": i_neg}
+            return pair[ps.label][dname]
         g, sig = s.g_S[dname], s.read_sigma_S[dname]
         v = ps.volts_V
         chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
@@ -181,6 +205,7 @@ class SliceReader:
         lsb = None if adc.bits is None else s.adc_range_A / adc.n_levels
         unit = self.read_unit(s) if self.direct else 1.0  # A per unit of the currents below
         terms = []
+        pair = {} if self.pair_circuit else None  # per-cell currents of an interleaved pair, by pass label
         stack = None
         if self.direct and lsb is not None and not analog_acc and adc.rounding == "half_even":
             stack = stacked_codes(passes)  # bit-serial drive passes: read all of them at once
@@ -191,7 +216,7 @@ class SliceReader:
             scratch_ok = scratch is not None and self.direct and not analog_acc and read.g_mul.dtype == np.float64
             currents = [(ps, self.read_currents(s, ps, read, dk, draws,
                                                 out=scratch.get((dk.k, read.name, p, "z"), (ps.codes.shape[0], read.g_mul.shape[1]))
-                                                if scratch_ok else None))
+                                                if scratch_ok else None, pair=pair))
                         for p, ps in enumerate(passes)]
             if analog_acc:  # analog shift-and-add of the pass currents, one ADC
                 groups = [("acc", 1.0, sum(ps.coef * i for ps, i in currents))]
