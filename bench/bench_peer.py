@@ -8,9 +8,11 @@ rasch2023 tile on 1,024 vectors) the same ``W (n_in, n_out)`` and ``x (B, n_in)`
 normal, seed 0) are multiplied by
 
 - **matmul**: ``x @ W`` in float64, the floor of any simulator of the pipeline;
-- **refsim**: ``Crossbar(W, presets.get("int8")).matvec(x)``: 8-bit weights, 8-bit signed DAC with
-  a per-vector absolute-max range, 8-bit signed ADC with the "max" range, differential one-sided
-  mapping with in-array subtraction; every rounding that of the exact value (D2, A1);
+- **refsim**: ``Crossbar(W, presets.get("int8").replace(**UNTILED)).matvec(x)``: 8-bit weights, 8-bit
+  signed DAC with a per-vector absolute-max range, 8-bit signed ADC with the "max" range,
+  differential one-sided mapping with in-array subtraction, one array for the whole matrix (as
+  CrossSim's core here; the preset itself tiles at 512 x 512); every rounding that of the exact
+  value (D2, A1);
 - **CrossSim** 3.2 (where its Python can import ``simulator``): an ``AnalogCore`` of ``W.T``
   with the nearest settings: ``core.style = "BALANCED"``, ``balanced.style = "ONE_SIDED"``,
   subtraction in the array, ``weight_bits = 8`` (``cell_bits = 7``), ``SignMagnitudeDAC`` of 8
@@ -46,6 +48,8 @@ REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).with_name("results_peer.md")
 SHAPES = ("1152x256x3136", "512x512x1024")
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+#: one array for the whole matrix, as the CrossSim core below (the int8 preset tiles at 512 x 512)
+UNTILED = {"array.rows_max": None, "array.cols_max": None}
 
 
 # -- worker side (runs in either Python; imports refsim or CrossSim only when asked) ----------
@@ -71,7 +75,7 @@ def _crosssim_multiply(w: np.ndarray, x: np.ndarray):
 def _refsim_multiply(w: np.ndarray, x: np.ndarray):
     import refsim
 
-    xb = refsim.Crossbar(w, refsim.presets.get("int8"))
+    xb = refsim.Crossbar(w, refsim.presets.get("int8").replace(**UNTILED))
     return lambda: xb.matvec(x)
 
 
@@ -173,7 +177,7 @@ def report(results: list[dict], command: str) -> str:
         f"Machine: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, Python "
         f"{platform.python_version()}, NumPy {np.__version__}; load average "
         f"{tuple(round(v, 2) for v in os.getloadavg())}", "",
-        "Definitions: bench/bench_peer.py (refsim: `int8` preset, exact rounding; CrossSim 3.2: balanced "
+        "Definitions: bench/bench_peer.py (refsim: `int8` preset in one array (`array.rows_max = cols_max = None`), exact rounding; CrossSim 3.2: balanced "
         "one-sided core, 8-bit weights, 8-bit sign-magnitude DAC and ADC, MAX ADC range). Times are CPU "
         "seconds of the worker process (`time.process_time`, one BLAS thread: on a shared machine they "
         "do not count the time other processes hold the core), best of the interleaved rounds; each "
