@@ -2,22 +2,21 @@
 
 :class:`Crossbar` only orchestrates; every physical step is a function in its own
 module (``weights``, ``mapping``, ``dac``, ``adc``, ``tiling``, ``program``).
-One multiply of a batch ``x (B, n_in)`` runs, for every tile:
+One multiply of a batch ``x (B, n_in)`` runs, for every tile (``rows x cols`` of the matrix),
+the steps of docs/MODEL.md sections 5-6 (the equations are written there once; the labels
+below name them):
 
-1. input range and DAC codes (D1, D2), split into drive passes (D4);
-2. for every weight slice ``k``, every ADC input ("read") and every pass, the
-   analog multiply ``I = V @ G`` with ``V = codes / code_max * v_read`` (X1);
-3. the ADC (A1) per pass (digital accumulation) or once on the analog sum of
-   the passes (analog accumulation);
-4. the digital read value in net-level units ``p = I_q / i_unit`` with
-   ``i_unit = v_read (G_max - G_min) / L_k``, minus the digital offset (X2);
-5. digital shift-and-add over passes and slices and the rescale (X3)
-
-.. math:: y_j = x_{max} \\frac{w_{max,j}}{\\lambda} \\sum_k 2^{\\sigma_k}
-          \\sum_{passes} a \\, p_{k,j}                                      \\tag{X3}
-
-where ``lambda`` is the level scale (:func:`refsim.weights.level_scale`); tile
-partial sums are added digitally.
+1. the input range ``x_max (B,)`` (D1), the DAC codes ``c (B, rows)`` (D2) and their drive
+   passes (D4), shared by the column tiles of a row block;
+2. for every weight slice ``k``, every ADC input ("read") and every pass, the column currents
+   ``I (B, cols)`` (X1 with the voltages of D3; X1' on the direct path), with read noise and
+   the output effects;
+3. the ADC (A1-A3) per pass (digital accumulation) or once on the analog sum of the passes
+   (analog accumulation): codes ``(B, cols)``;
+4. the digital read value ``p_k (B, cols)`` in net-level units (X2);
+5. bound-management re-reads (X5), then shift-and-add over passes and slices, the rescale and
+   the digital sum of the row tiles' partial sums: ``y (B, n_out)`` (X3, by
+   :func:`refsim.digital.combine_terms`).
 """
 
 from __future__ import annotations

@@ -57,19 +57,21 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
               work: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """DAC codes and the fraction of clipped inputs.
 
-    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\cdot (c_{max} / x_{max})),\\ c_{lo},\\ c_{max})  \\tag{D2}
+    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\, c_{max} / x_{max}),\\ c_{lo},\\ c_{max})  \\tag{D2}
 
-    with ``c_lo = -c_max`` (signed, sign-magnitude, ``2^b - 1`` levels; two's complement:
-    ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``, ``2^b`` levels) or 0
-    (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code" is the
-    real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
+    (docs/MODEL.md): ``x (B, rows)`` with its input range ``x_max (B,)`` (D1), codes ``c (B, rows)``
+    rounded as the exact quotient ``x c_max / x_max`` (not its float64 estimate, which carries a
+    second rounding: :func:`_round_exact`), with ``c_lo = -c_max`` (signed, sign-magnitude,
+    ``2^b - 1`` levels; two's complement: ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``,
+    ``2^b`` levels) or 0 (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code"
+    is the real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
     fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``. For a range so small
-    that ``c_max / x_max`` overflows (subnormal ``x_max``) the product is formed as
-    ``(x / x_max) * c_max`` instead. The rounding is that of the exact quotient
-    ``x c_max / x_max`` (:func:`_round_exact`), as in the integer oracle. ``out``: optional
-    contiguous float64 array of the shape of ``x`` for the codes; ``work``: optional scratch of
-    :func:`refsim.scratch.block_rows` rows (the steps run on blocks of rows that stay in cache).
+    that ``c_max / x_max`` overflows (subnormal ``x_max``) the estimate is formed as
+    ``(x / x_max) * c_max`` instead; either estimate is rounded as the exact quotient, as in the
+    integer oracle. ``out``: optional contiguous float64 array of the shape of ``x`` for the
+    codes; ``work``: optional scratch of :func:`refsim.scratch.block_rows` rows (the steps run on
+    blocks of rows that stay in cache).
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
