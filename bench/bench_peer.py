@@ -203,6 +203,18 @@ def report(results: list[dict], command: str) -> str:
         cells.append(f"{r['crosssim_over_refsim_wall']:.2f}" if "crosssim_over_refsim_wall" in r else "-")
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", "matmul: refsim's process / CrossSim's process."]
+    both = [r for r in results if "refsim_s" in r and "crosssim_s" in r]
+    if both:  # the quotient the other way round, with its reading: is refsim's multiply no slower?
+        lines += ["", "**refsim / CrossSim** (CPU time; at most 1: refsim's multiply no slower than CrossSim's):"]
+        for r in both:
+            q = r["refsim_s"] / r["crosssim_s"]
+            verdict = "met (refsim no slower)" if q <= 1 else f"not met (refsim {100 * (q - 1):.0f}% slower)"
+            lines.append(f"- {r['shape'][0]} x {r['shape'][1]}, B = {r['shape'][2]}: **{q:.2f}**: {verdict}")
+    load = os.getloadavg()[0]
+    if load > (os.cpu_count() or 1):
+        lines += ["", f"The machine was loaded (load average {load:.1f} on {os.cpu_count()} cores): CPU times "
+                      "leave out the time other processes held the core but not their share of caches and "
+                      "memory bandwidth; the rounds are interleaved, so the load falls on both alike."]
     if notes:
         lines += ["", "Skipped:"] + sorted(set(notes))
     return "\n".join(lines) + "\n"
