@@ -327,8 +327,7 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
                     u = None
                     if adc.rounding == "stochastic":  # (A3)
                         u = _draw(draws, f"{key}.{name}.{label}.adc", i_a.shape)
-                    k_codes, _ = adc_convert(i_a, s.lsb_A, adc.n_levels, adc.signed, s.tie_window, u,
-                                             (k_lo, k_hi))  # (A1, A2)
+                    k_codes, _ = adc_convert(i_a, s.lsb_A, (k_lo, k_hi), window=s.tie_window, u=u)  # (A1, A2)
                     term = sign * coef * (k_codes * s.lsb_A) / s.i_unit_A  # (X2): digital k I_lsb / i_unit
                 p = p + term
                 records.append(ReadRecord(s.k, name, label, sign * coef, i_a, k_codes, term))

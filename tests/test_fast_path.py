@@ -39,17 +39,17 @@ def test_adc_tie_rule_against_exact_rounding(data):
     lsb = 2.0**-20
     for overwrite in (False, True):
         i = z * lsb  # exact: a power of two
-        k, n_clip = adc_convert(i.reshape(1, -1), lsb, 127, True, window, overwrite=overwrite)
+        k, n_clip = adc_convert(i.reshape(1, -1), lsb, (-127, 127), window=window, overwrite=overwrite)
         np.testing.assert_array_equal(k.ravel(), np.clip(expected, -127, 127))
         assert n_clip == int(np.count_nonzero(np.abs(expected) > 127))
-    k1, _ = adc_convert(z.reshape(1, -1), 1.0, 127, True, window, overwrite=True)  # currents already in LSBs
+    k1, _ = adc_convert(z.reshape(1, -1), 1.0, (-127, 127), window=window, overwrite=True)  # currents already in LSBs
     np.testing.assert_array_equal(k1.ravel(), np.clip(expected, -127, 127))
 
 
 def test_adc_overwrite_false_leaves_the_input():
     i = np.array([[0.5, 1.5, -2.5, 0.3]])
     before = i.copy()
-    adc_convert(i, 1.0, 7, True, 1e-9)
+    adc_convert(i, 1.0, (-7, 7), window=1e-9)
     np.testing.assert_array_equal(i, before)
 
 
@@ -127,7 +127,7 @@ def test_adc_clip_test_is_skipped_only_where_no_code_can_clip():
     n = cfg.adc.n_levels
     w = np.array([[1.0, -1.0], [1.0, -1.0], [1.0, -1.0]])
     xb0 = refsim.Crossbar(w, cfg)
-    assert max(xb0._reader._z_bound.values()) <= n * (1 + 1e-12)  # the clip test is skipped
+    assert max(r.z_bound for t in xb0.tiles for s in t.slices for r in s.reads) <= n * (1 + 1e-12)  # the clip test is skipped
     tr = xb0.trace(np.ones((1, 3)))
     (codes,) = tr.adc_codes().values()
     np.testing.assert_array_equal(codes, [[n, -n]])
@@ -136,7 +136,7 @@ def test_adc_clip_test_is_skipped_only_where_no_code_can_clip():
     noisy = cfg.replace(**{"device.prog_model": "independent", "device.prog_sigma_rel": 0.5})
     gen = np.random.default_rng(3)
     xb = refsim.Crossbar(gen.choice([-1.0, 1.0], size=(2, 64)), noisy, rng=np.random.default_rng(4))
-    assert xb._reader.direct
+    assert xb.direct_reads
     x = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # full scale on every column once
     tr = xb.trace(x)
     lsb = xb.tiles[0].slices[0].adc_range_A / n
