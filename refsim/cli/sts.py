@@ -3,6 +3,7 @@
 ::
 
     refsim eval --model minilm --data ../shared/data/sts-b/dev.tsv --preset int8_bounded [--json]
+                [--calibrate-on TEXT --calibrate-n N --calibration FILE]
 
 Builds all-MiniLM-L6-v2 with ``--preset`` on every weight matrix (and, with
 ``--runtime-attention``, on run-time-programmed ``QK^T`` / ``AV`` arrays),
