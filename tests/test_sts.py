@@ -80,7 +80,7 @@ def test_cli_eval_minilm_json_and_report(run):
 
 def test_cli_eval_minilm_text(run):
     code, out, _ = run("eval", "--model", "minilm", "--data", sts_path(), "--limit", 3, "--no-digital",
-                       "--no-progress")
+                       "--quiet")
     assert code == 0 and "Spearman" in out and "digital float64" not in out
 
 
@@ -145,3 +145,27 @@ def test_bench_minilm_smoke(tmp_path, capsys):
     row = next(ln for ln in out.read_text().splitlines() if ln.startswith("| int8 |"))
     assert len(row.split("|")) == 12 and "x |" in row
     capsys.readouterr()
+
+
+def test_cli_eval_minilm_calibration_saved_and_reused(run, tmp_path):
+    from checks import data_dir
+    text = data_dir() / "text" / "alice_in_wonderland.txt"
+    if not text.is_file():
+        pytest.skip(f"calibration text not found at {text} (set REFSIM_DATA)")
+    cal = tmp_path / "cal.json"
+    argv = ["eval", "--model", "minilm", "--data", sts_path(), "--limit", 3, "--preset", "int8", "--no-digital",
+            "--json", "--quiet", "--calibration", cal]
+    code, out, _ = run(*argv, "--calibrate-on", text, "--calibrate-n", 6)
+    first = json.loads(out)
+    assert code == 0 and cal.is_file() and first["calibration"]["sentences"] == 6
+    code, out, _ = run(*argv)  # reuses the file
+    again = json.loads(out)
+    assert code == 0 and again["calibration"]["loaded"] and again["spearman"] == first["spearman"]
+    from refsim.tools.calibrate import load_layer_configs
+
+    saved = load_layer_configs(cal).configs  # one fixed-range config per weight matrix
+    assert len(saved) == 36 and all(c.adc.range_mode == "fixed" and c.dac.range_mode == "fixed"
+                                    for c in saved.values())
+    code, _, err = run("eval", "--model", "minilm", "--data", sts_path(), "--limit", 2, "--runtime-attention",
+                       "--calibrate-on", text)
+    assert code == 2 and "--runtime-attention: the run-time QK^T / AV arrays cannot be calibrated" in err

@@ -3,6 +3,7 @@
 ::
 
     refsim eval --model minilm --data ../shared/data/sts-b/dev.tsv --preset int8_bounded [--json]
+                [--calibrate-on TEXT --calibrate-n N --calibration FILE]
 
 Builds all-MiniLM-L6-v2 with ``--preset`` on every weight matrix (and, with
 ``--runtime-attention``, on run-time-programmed ``QK^T`` / ``AV`` arrays),
@@ -17,12 +18,16 @@ import argparse
 import json
 import os
 import sys
+import time
+from pathlib import Path
 
 from refsim.cli.infer import _ERRORS, _bar, _layer_rows, print_layer_table
 from refsim.nn import layer_report
-from refsim.tools.sts import evaluate_sts, load_sentence_model, load_sts
+from refsim.tools.sts import (
+    calibrate_sentence_model, calibration_sentences, evaluate_sts, load_sentence_model, load_sts,
+)
 
-__all__ = ["cmd_eval_sts", "sts_result"]
+__all__ = ["cmd_eval_sts", "sts_result", "default_calibration_text"]
 
 #: Sentences of the per-layer report (``--report``): the first ones of the data.
 REPORT_SENTENCES = 16
@@ -40,6 +45,7 @@ def sts_result(args: argparse.Namespace) -> dict:
         model = load_sentence_model(args.model, args.weights, cfg, seed=args.seed,
                                     runtime_config=cfg if args.runtime_attention else None,
                                     on_layer=lambda name: bar.update(1))
+    model, cal_info, cal_notes = _calibrate(args, model, cfg)
     with _bar(args, f"STS-B ({cfg.name})", 2 * len(data), "sentence") as bar:
         analog = evaluate_sts(model, data, batch_size=args.batch_size, progress=bar.update)
     digital = None
@@ -59,7 +65,8 @@ def sts_result(args: argparse.Namespace) -> dict:
         "spearman_digital": None if digital is None else digital["spearman"],
         "pearson_digital": None if digital is None else digital["pearson"],
         "seconds": analog["seconds"], "digital_seconds": None if digital is None else digital["seconds"],
-        "build_seconds": model.build_s, "layers": None if rows is None else _layer_rows(rows), "notes": [],
+        "build_seconds": model.build_s, "calibration": cal_info,
+        "layers": None if rows is None else _layer_rows(rows), "notes": cal_notes,
     }
     if digital is not None:
         d, a = digital["cosine"], analog["cosine"]
@@ -68,6 +75,56 @@ def sts_result(args: argparse.Namespace) -> dict:
         out["notes"].append(f"per-layer report on the first {min(REPORT_SENTENCES, 2 * len(data))} sentences "
                             "(sentence1 of the first pairs, then sentence2), padded to one batch")
     return out
+
+
+def default_calibration_text() -> Path:
+    """``<data>/text/alice_in_wonderland.txt``, ``<data>`` = ``$REFSIM_DATA`` or ``../shared/data``."""
+    return Path(os.environ.get("REFSIM_DATA") or Path("..") / "shared" / "data") / "text" / "alice_in_wonderland.txt"
+
+
+def _calibrate(args, model, cfg):
+    """Calibrate ``model`` on text when ``cfg``'s preset needs it or it was asked for (as
+    :func:`refsim.cli.calibration.calibrate_if_needed` does on images). Returns ``(model, info, notes)``."""
+    from refsim import presets
+    from refsim.tools.calibrate import calibration_ranges, load_layer_configs, save_layer_configs
+
+    need = presets.needs_calibration(cfg.name) if cfg.name in presets.names() else None
+    asked = args.calibrate_on is not None or args.calibration is not None
+    if args.no_calibrate or not (need or asked):
+        return model, None, ([f"preset {cfg.name} needs calibration ({need}); it runs uncalibrated "
+                              "(--no-calibrate), so its result is not the source's"] if need else [])
+    if args.runtime_attention:
+        raise NotImplementedError("--runtime-attention: the run-time QK^T / AV arrays cannot be calibrated; "
+                                  f"pass --no-calibrate or drop --runtime-attention (preset {cfg.name}).")
+    t0 = time.perf_counter()
+    ranges = calibration_ranges(cfg)
+    if args.calibration is not None and os.path.exists(args.calibration) and args.calibrate_on is None:
+        layer_cfgs = load_layer_configs(args.calibration, default=None)
+        missing = sorted(set(model.encoder.layers()) - set(layer_cfgs.configs) - {
+            n for n, m in model.encoder.layers().items() if m.config is None})
+        if missing:
+            raise ValueError(f"--calibration: {args.calibration!r} has no config for layer(s) {missing[:3]}; "
+                             "expected a calibration of this model (delete the file to calibrate again)")
+        info = {"data": None, "sentences": None, "file": os.fspath(args.calibration), "loaded": True}
+        note = f"calibration: the per-layer configs of {args.calibration} (saved earlier)"
+    else:
+        path = Path(args.calibrate_on) if args.calibrate_on is not None else default_calibration_text()
+        if os.path.exists(path) and os.path.samefile(path, args.data):
+            raise ValueError(f"--calibrate-on: {str(path)!r} is the evaluated data set; expected other text.")
+        sentences = calibration_sentences(path, args.calibrate_n)
+        if not args.quiet:
+            print(f"refsim: calibrating the {' and '.join(ranges)} ranges of {cfg.name} on {len(sentences)} "
+                  f"sentences of {path} ...", file=sys.stderr)
+        layer_cfgs = calibrate_sentence_model(model, sentences, ranges=ranges)
+        if args.calibration is not None:
+            save_layer_configs(args.calibration, layer_cfgs.configs)
+        info = {"data": str(path), "sentences": len(sentences), "file": args.calibration, "loaded": False}
+        note = (f"calibration: {' and '.join(ranges)} ranges of every layer profiled on the first {len(sentences)} "
+                f"sentences of {path}, not the evaluated ones")
+    info["ranges"] = list(ranges)
+    model = load_sentence_model(args.model, args.weights, layer_cfgs, seed=args.seed)
+    info["seconds"] = time.perf_counter() - t0
+    return model, info, [note]
 
 
 def cmd_eval_sts(args: argparse.Namespace) -> int:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from refsim.nn.bert import BertEncoder
 from refsim.tools.wordpiece import WordPieceTokenizer
 
 __all__ = ["SentenceModel", "StsData", "load_sentence_model", "encode_sentences", "load_sts", "evaluate_sts",
-           "SENTENCE_MODELS"]
+           "calibration_sentences", "calibrate_sentence_model", "SENTENCE_MODELS"]
 
 #: Accepted ``--model`` values for sentence-embedding models.
 SENTENCE_MODELS = ("minilm",)
@@ -204,3 +205,43 @@ def evaluate_sts(model: SentenceModel, data: StsData, *, batch_size: int = 64, d
     rho = float(spearmanr(cos, data.scores).statistic) if n > 1 else float("nan")
     r = float(pearsonr(cos, data.scores).statistic) if n > 1 else float("nan")
     return {"spearman": rho, "pearson": r, "n": n, "seconds": time.perf_counter() - t0, "cosine": cos}
+
+
+def calibration_sentences(path, n: int) -> list:
+    """The first ``n`` sentences of a plain-text (UTF-8) file, to calibrate converter ranges on.
+
+    Lines are joined with spaces and split after ``.``, ``!`` or ``?`` followed by
+    whitespace; pieces of fewer than 3 or more than 500 characters are skipped.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"--calibrate-n: received {n!r}; expected a positive int.")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--calibrate-on: no text file at {os.fspath(path)!r}")
+    with open(path, encoding="utf-8") as fh:
+        text = " ".join(fh.read().split())
+    out = [t for t in re.split(r"(?<=[.!?])\s+", text) if 3 <= len(t) <= 500][:n]
+    if not out:
+        raise ValueError(f"--calibrate-on: {os.fspath(path)!r} holds no sentence; expected plain text.")
+    return out
+
+
+def calibrate_sentence_model(model: SentenceModel, sentences, *, ranges=None, percentile: float = 99.9):
+    """Per-layer calibrated configs of ``model``'s crossbar layers, profiled on ``sentences``.
+
+    :func:`refsim.tools.calibrate.calibrate_network` on the encoder with the sentences in
+    one padded batch (the exact digital activations; padded rows are profiled too). Returns
+    a :class:`refsim.tools.calibrate.LayerConfigs` to build the model again with.
+    """
+    from refsim.tools.calibrate import RANGES, LayerConfigs, calibrate_network, calibration_ranges
+
+    configs = {n: m.config for n, m in model.encoder.layers().items() if m.config is not None}
+    runtime = [n for n, m in model.encoder.layers().items() if m.kind == "attention" and m.config is not None]
+    if runtime:
+        raise NotImplementedError(f"calibration: the run-time QK^T / AV arrays ({runtime[0]}, ...) cannot be "
+                                  "calibrated; build the model without runtime_config (no --runtime-attention).")
+    if not configs:
+        return LayerConfigs({}, default=None)
+    ranges = calibration_ranges(next(iter(configs.values()))) if ranges is None else ranges
+    ranges = ranges or RANGES
+    out = calibrate_network(model.encoder, model.tokenizer(list(sentences)), percentile=percentile, ranges=ranges)
+    return LayerConfigs(out, default=None)
