@@ -15,7 +15,8 @@ MODEL = ("mobilenet", "mobilenet_v2_1.0_224_quant.tflite")
 def test_infer_mobilenet_json_report(run, shared_data):
     weights = shared_data.joinpath(*MODEL)
     image = shared_data / "imagenet-samples" / "n02132136_brown_bear.JPEG"
-    code, out, err = run("infer", "--model", "mobilenet_v2", "--weights", weights, image, "--report", "--json")
+    code, out, err = run("infer", "--model", "mobilenet_v2", "--weights", weights, image,
+                         "--report", "--json", "--quiet")
     assert code == 0 and err == ""
     res = json.loads(out)
     assert res["model"] == "mobilenet_v2" and res["preprocess"] == "tflite" and res["input_shape"] == [1, 224, 224, 3]

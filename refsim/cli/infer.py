@@ -57,20 +57,21 @@ def _bar(args, desc: str, total: int, unit: str) -> tqdm:
 
 @contextlib.contextmanager
 def _count_analog_layers(net, tick):
-    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``_run``; restored on exit)."""
+    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``forward``, which the
+    networks call by attribute; restored on exit)."""
     layers = list(net.layers().values())
     for layer in layers:
-        def run(x, digital, records, _orig=layer._run):
-            y = _orig(x, digital, records)
+        def forward(x, *args, digital=False, _orig=layer.forward, **kwargs):
+            y = _orig(x, *args, digital=digital, **kwargs)
             if not digital:
                 tick()
             return y
-        layer._run = run
+        layer.forward = forward
     try:
         yield
     finally:
         for layer in layers:
-            del layer._run
+            del layer.forward
 
 
 def _nan_to_none(v: float):
