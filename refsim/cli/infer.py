@@ -58,13 +58,13 @@ def _bar(args, desc: str, total: int, unit: str) -> tqdm:
 
 @contextlib.contextmanager
 def _count_analog_layers(net, tick):
-    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``forward`` on the
-    instance; restored on exit)."""
+    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``forward``, which the
+    networks call by attribute; restored on exit)."""
     layers = list(net.layers().values())
     for layer in layers:
-        def forward(*args, _orig=layer.forward, **kwargs):
-            y = _orig(*args, **kwargs)
-            if not kwargs.get("digital", False):
+        def forward(x, *args, digital=False, _orig=layer.forward, **kwargs):
+            y = _orig(x, *args, digital=digital, **kwargs)
+            if not digital:
                 tick()
             return y
         layer.forward = forward

@@ -185,7 +185,8 @@ class QuantizedNet:
         self.model, self.seed = model, check_seed(seed)
         t = model.tensors
         if len(model.inputs) != 1 or len(model.outputs) != 1:
-            raise ValueError(f"tflite model: {len(model.inputs)} inputs, {len(model.outputs)} outputs; expected 1 and 1")
+            raise ValueError(f"tflite model: {len(model.inputs)} inputs, {len(model.outputs)} outputs; "
+                             "expected 1 and 1")
         self.input_tensor = t[model.inputs[0]]
         self.input_scale, self.input_zero_point = _per_tensor(self.input_tensor, "model input")
         if len(self.input_tensor.shape) != 4 or self.input_tensor.shape[0] != 1:
