@@ -17,7 +17,7 @@ from typing import Callable
 
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 
-__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration"]
+__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "base_name"]
 
 _PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
 _CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data
@@ -50,6 +50,14 @@ def needs_calibration(name: str) -> str | None:
     """What the source of preset ``name`` calibrates on data (text), or None when nothing."""
     get(name)  # unknown names raise
     return _CALIBRATES.get(name)
+
+
+def base_name(config_name: str) -> str | None:
+    """The preset a config's name derives from: ``"rasch2023_standard+device.t_inference_s=86400"``,
+    ``"int8+cal"`` and ``"int8+modified"`` name configs derived from a preset (the part before the
+    first ``+``); None when that part is no preset."""
+    head = str(config_name).split("+", 1)[0]
+    return head if head in _PRESETS else None
 
 
 def describe(name: str) -> str:
