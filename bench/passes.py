@@ -66,8 +66,8 @@ def matvec_passes(xb) -> PassShapes:
         rows = t.r1 - t.r0
         n_drive = n_drive_passes(xb, rows)
         for s in t.slices:
-            for name, _, devs, _ in s.reads:
-                cols = 1 if all(d == "ref" for d, _ in devs) else s.cols  # a reference column read is 1 wide
+            for r in s.reads:
+                cols = 1 if all(d == "ref" for d, _ in r.devices) else s.cols  # a reference column read is 1 wide
                 entries.append((rows, cols, n_drive))
     return PassShapes(tuple(entries))
 

@@ -28,7 +28,8 @@ def main(argv=None) -> None:
     cfg = CASES[args.case].config()
     sd, x = build_inputs(args.net, 0)
     net = build_network(args.net, sd, lambda name: cfg if name == args.layer else None, 0)
-    _, recs = net(x, digital=True, record=True)
+    recs = {}
+    net(x, digital=True, records=recs)
     layer = net.layers()[args.layer]
     timer = MatvecTimer(net)
     layer.forward(recs[args.layer].input)  # warm-up

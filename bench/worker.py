@@ -125,7 +125,8 @@ def run_per_cell(case, args, sd, x) -> dict:
     net, build_s = _timed(lambda: build_network(args.net, sd, cfg, args.seed))
     sd.clear()
     timer = MatvecTimer(net)
-    (_, recs), numpy_s = _timed(lambda: net(x, digital=True, record=True))
+    recs = {}
+    _, numpy_s = _timed(lambda: net(x, digital=True, records=recs))
     macs = {name: recs[name].output.size * xb.shape[0] for name, xb in crossbars(net)}
     layers = net.layers()
     sub = [n for n in PER_CELL_LAYERS if n in layers] or list(layers)[:2]

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refsim.scratch import row_blocks
+
 __all__ = ["adc_convert", "tie_window", "TIE_ULPS"]
 
 #: Round-off allowance of the analog sum, in units of float64 eps per row of the array.
@@ -40,8 +42,8 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 
 
 def adc_convert(
-    i_A: np.ndarray, lsb_A: float, n_levels: int, signed: bool, window: float, u: np.ndarray | None = None,
-    code_range: tuple[int, int] | None = None, *, overwrite: bool = False, check_clip: bool = True,
+    i_A: np.ndarray, lsb_A: float, code_range: tuple[int, int], *, window: float = 0.0,
+    u: np.ndarray | None = None, overwrite: bool = False, check_clip: bool = True, out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
 
@@ -55,25 +57,51 @@ def adc_convert(
         currents already in units of ``I_lsb`` with ``lsb_A = 1`` when nothing acts on them between
         the array and the ADC, see :func:`refsim.analog.analog_multiply`).
     lsb_A : the step ``I_fs / N``, A.
-    n_levels : ``N``, the largest code.
-    signed : sign-magnitude (``k >= -N``) or unsigned (``k >= 0``).
-    window : tie band half-width in LSBs (:func:`tie_window`).
+    code_range : ``(k_lo, k_hi)``, the smallest and largest codes: ``(-N, N)`` (sign-magnitude),
+        ``(0, N)`` (unsigned), ``(-N, N - 1)`` (two's complement); :attr:`refsim.ADCConfig.code_range`.
+    window : tie band half-width in LSBs (:func:`tie_window`); 0 rounds the float64 value as it is.
     u : optional uniform draws for stochastic rounding.
-    code_range : ``(k_lo, k_hi)`` when it is not ``(-N, N)``/``(0, N)`` (two's complement:
-        ``(-N, N - 1)``, :attr:`refsim.ADCConfig.code_range`).
     overwrite : ``i_A`` is scratch space: ``I / I_lsb`` is formed in it (no division at all when
         ``lsb_A == 1``) and its values are lost. Saves one ``(..., cols)`` array and one pass.
     check_clip : False when the caller has proven ``|I| / I_lsb + window < min(k_hi, -k_lo) + 1/2``
         (no code can leave the range): the two reductions of the clip test are skipped.
+    out : optional contiguous float64 array of the shape of ``i_A`` for the codes.
+
+    The steps run on blocks of rows that stay in the core's cache (:mod:`refsim.scratch`);
+    every value is converted on its own, so the blocks do not change the result.
     """
-    if overwrite:
-        z = i_A if lsb_A == 1.0 else np.divide(i_A, lsb_A, out=i_A)
+    if out is not None and (out.shape != i_A.shape or not out.flags.c_contiguous):
+        raise ValueError(f"out: received shape {out.shape} (contiguous: {out.flags.c_contiguous}); "
+                         f"expected a contiguous array of shape {i_A.shape}")
+    if overwrite:  # I / I_lsb is formed in i_A, block by block
+        z, lsb = i_A, lsb_A
     else:
-        z = i_A / lsb_A
+        z, lsb = i_A / lsb_A, 1.0
+    k = np.empty(z.shape) if out is None else out
+    z2, k2 = _as_rows(z), _as_rows(k)  # k is contiguous: k2 is a view
+    u2 = None if u is None else _as_rows(u)
+    n_clipped = 0
+    for blk in row_blocks(*z2.shape):  # element-wise: blocks only keep the passes in cache
+        n_clipped += _convert_block(z2[blk], lsb, k2[blk], None if u2 is None else u2[blk], window, code_range,
+                                    check_clip)
+    return k, n_clipped
+
+
+def _as_rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as a 2-D array of its last axis (a view where ``a`` is contiguous)."""
+    return a.reshape(-1, a.shape[-1]) if a.ndim else a.reshape(1, 1)
+
+
+def _convert_block(z: np.ndarray, lsb: float, k: np.ndarray, u: np.ndarray | None, window: float,
+                   code_range: tuple[int, int], check_clip: bool) -> int:
+    """(A1) for a block of rows: codes of ``z / lsb`` (``z`` is overwritten) into ``k``; returns the
+    number clipped."""
+    if lsb != 1.0:
+        np.divide(z, lsb, out=z)
     if u is not None:
-        k = np.floor(z + u)
+        np.floor(np.add(z, u, out=k), out=k)
     else:
-        k = np.rint(z)
+        np.rint(z, out=k)
     if window > 0 and u is None and z.size:
         # |z - k| <= 1/2 always; a value within `window` of a half-integer is a tie: round it half
         # to even. Two reductions tell whether any value is that close; only then are the few
@@ -82,12 +110,12 @@ def adc_convert(
         edge = 0.5 - window
         hi, lo = d.max() >= edge, d.min() <= -edge
         if hi or lo:
-            flat_d, flat_k = d.reshape(-1), k.reshape(-1)  # k is a new contiguous array: a view
+            flat_d, flat_k = d.reshape(-1), k.reshape(-1)  # blocks of whole rows of a contiguous k: a view
             idx = np.flatnonzero((d >= edge) | (d <= -edge)) if hi and lo else \
                 np.flatnonzero(d >= edge) if hi else np.flatnonzero(d <= -edge)
             below = np.floor(flat_d[idx] + flat_k[idx])  # d + k is z again, exactly (z - k is exact: Sterbenz)
             flat_k[idx] = np.where(np.remainder(below, 2.0) == 0.0, below, below + 1.0)
-    k_lo, k_hi = code_range if code_range is not None else ((-n_levels if signed else 0), n_levels)
+    k_lo, k_hi = code_range
     n_clipped = 0
     if check_clip and k.size:  # count and clip only the side that clips
         if k.max() > k_hi:
@@ -96,4 +124,4 @@ def adc_convert(
         if k.min() < k_lo:
             n_clipped += int(np.count_nonzero(k < k_lo))
             np.maximum(k, k_lo, out=k)
-    return k, n_clipped
+    return n_clipped

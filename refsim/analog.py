@@ -40,17 +40,19 @@ def conductances_per_code(g_S: np.ndarray, v_read_V: float, code_max: float, uni
     return g_S * (v_read_V / (code_max * unit_A))
 
 
-def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float = 1.0) -> np.ndarray:
+def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float = 1.0, *,
+                      out: np.ndarray | None = None) -> np.ndarray:
     """Equation (X1') with ``g_per_code`` from :func:`conductances_per_code`: ``(B, rows) -> (B, cols)``
     currents in units of ``u``. ``rescale = c_max' / c_max`` for a drive pass whose full-scale code
     ``c_max`` differs from the ``c_max'`` the matrix was scaled for (bit-serial slices of
     different widths); it costs a pass only when it is not 1. A float32 matrix multiplies in
-    single precision (``precision="float32"``) and returns float64.
+    single precision (``precision="float32"``) and returns float64. ``out``: optional float64
+    ``(B, cols)`` array for the result (float64 matrices only).
     """
     if g_per_code.dtype == np.float32:
         out = (codes.astype(np.float32) @ g_per_code).astype(np.float64)
     else:
-        out = codes @ g_per_code
+        out = np.matmul(codes, g_per_code, out=out)
     if rescale != 1.0:
         out *= rescale
     return out
@@ -83,3 +85,34 @@ def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blo
             out[b] = column_currents(g_noisy[b - b0], v_V[b], wire.r_row_ohm, wire.r_col_ohm,
                                      r_driver_ohm=wire.r_driver_ohm, r_sense_ohm=wire.r_sense_ohm)
     return out
+
+
+def per_cell_pair_currents(g_S: tuple[np.ndarray, np.ndarray], sigma_S: tuple[np.ndarray, np.ndarray],
+                           v_V: np.ndarray, blocks: tuple, *, wire) -> tuple[np.ndarray, np.ndarray]:
+    """Column currents (A) of a differential pair laid out as one array (``wire.pair_layout =
+    "interleaved"``, columns ``[G+_0, G-_0, G+_1, G-_1, ...]`` sharing the row wires) when every
+    input vector reads its own noisy copy of both devices: R4 on each device, its cells clipped
+    at 0 S, then the circuit of the interleaved noisy pair solved once per vector ((3)-(12)).
+
+    ``g_S``, ``sigma_S``: ``(G+, G-)`` and their read sigmas, each ``(rows, cols)`` in S; ``v_V``
+    ``(B, rows)`` in V; ``blocks``: ``(blocks+, blocks-)``, each as in :func:`per_cell_currents`
+    (the same ``(b0, b1)`` in both). ``wire``: a :class:`refsim.WireConfig`. Returns
+    ``(I+, I-)``, each ``(B, cols)``: the two devices' currents of the same physical reads.
+    """
+    from refsim.wires.parasitics import column_currents
+
+    (gp, gn), (sp, sn) = g_S, sigma_S
+    rows, cols = gp.shape
+    out = np.empty((v_V.shape[0], 2 * cols))
+    both = np.empty((rows, 2 * cols))
+    for (b0, b1, xp), (_, _, xn) in zip(*blocks):
+        noisy = []
+        for xi, g, sig in ((xp, gp, sp), (xn, gn, sn)):
+            g_noisy = xi * sig  # (b, rows, cols); a new array, so recorded draws stay intact
+            g_noisy += g
+            noisy.append(np.maximum(g_noisy, 0.0, out=g_noisy))
+        for b in range(b0, b1):
+            both[:, 0::2], both[:, 1::2] = noisy[0][b - b0], noisy[1][b - b0]
+            out[b] = column_currents(both, v_V[b], wire.r_row_ohm, wire.r_col_ohm,
+                                     r_driver_ohm=wire.r_driver_ohm, r_sense_ohm=wire.r_sense_ohm)
+    return out[:, 0::2], out[:, 1::2]

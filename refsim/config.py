@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refsim._validate import check_choice, check_int, check_number, check_optional_int
+from refsim._validate import (check_choice, check_int, check_magnitude, check_number, check_optional_int,
+                              HugeInt, coerce_fields, received, show)
 from refsim.config_converters import ADCConfig, DACConfig
 from refsim.devices.config import NoiseConfig
 
@@ -71,12 +72,14 @@ class WeightConfig:
     bits_per_slice: int | None = None  # bits of every slice but the top one; None = ceil(magnitude/n_slices)
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         check_choice("weight.scaling", self.scaling, ("max", "percentile", "column", "fixed"))
         check_number("weight.percentile", self.percentile, low=0.0, high=100.0, low_open=True)
         if self.scaling == "fixed":
             if self.w_max is None:
-                raise ValueError("weight.w_max: scaling='fixed' needs w_max > 0; received None")
+                raise ValueError(received("weight.w_max", "None with scaling='fixed'", "a range w_max > 0"))
             check_number("weight.w_max", self.w_max, low=0.0, low_open=True)
+            check_magnitude("weight.w_max", self.w_max, "the weight scale")
         elif self.w_max is not None:
             raise ValueError(
                 f"weight.w_max: received {self.w_max!r} with scaling={self.scaling!r}; "
@@ -104,15 +107,19 @@ class MappingConfig:
     cell_bits: int | None = None  # analog weights only: G rounded to 2^cell_bits levels in [g_min, g_max]
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         check_choice(
             "mapping.scheme", self.scheme, ("differential_one_sided", "differential_two_sided", "offset")
         )
         check_number("mapping.g_min_S", self.g_min_S, low=0.0)
         check_number("mapping.g_max_S", self.g_max_S, low=0.0, low_open=True)
         if not self.g_min_S < self.g_max_S:
-            raise ValueError(
-                f"mapping.g_min_S={self.g_min_S!r} must be < mapping.g_max_S={self.g_max_S!r}"
-            )
+            raise ValueError(received("mapping.g_min_S", show(self.g_min_S),
+                                      f"a value < mapping.g_max_S = {self.g_max_S!r}"))
+        check_magnitude("mapping.g_max_S", self.g_max_S, "conductances")
+        check_magnitude("mapping.g_min_S", self.g_min_S, "conductances")
+        check_magnitude("mapping.g_max_S - mapping.g_min_S", self.g_max_S - self.g_min_S, "the conductance span",
+                        zero=False)
         check_choice("mapping.subtraction", self.subtraction, ("in_array", "digital"))
         check_choice("mapping.offset_removal", self.offset_removal, ("digital", "reference_column"))
         check_optional_int("mapping.cell_bits", self.cell_bits, low=1, high=32)
@@ -132,6 +139,7 @@ class ArrayConfig:
     split: str = "even"  # "even" (near-equal tiles, as aihwkit) | "fill" (full tiles first, as CrossSim "max")
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         check_optional_int("array.rows_max", self.rows_max, low=1, high=2**20)
         check_optional_int("array.cols_max", self.cols_max, low=1, high=2**20)
         check_choice("array.split", self.split, ("even", "fill"))
@@ -152,8 +160,10 @@ class WireConfig:
     pair_layout: str = "separate"  # differential pairs: "separate" arrays | "interleaved" columns of one array
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         for name in ("r_row_ohm", "r_col_ohm", "r_driver_ohm", "r_sense_ohm"):
             check_number(f"wire.{name}", getattr(self, name), low=0.0)
+            check_magnitude(f"wire.{name}", getattr(self, name), "wire conductances")
         check_choice("wire.pair_layout", self.pair_layout, ("separate", "interleaved"))
 
     @property
@@ -188,12 +198,13 @@ class CrossbarConfig:
     precision: str = "float64"  # arithmetic of the analog multiplies: "float64" (reference) | "float32" (speed)
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         for key, cls in _SECTIONS.items():
             value = getattr(self, key)
             if not isinstance(value, cls):
-                raise TypeError(f"{key}: expected a {cls.__name__}, received {type(value).__name__}")
-        if not isinstance(self.name, str):
-            raise TypeError(f"name: expected a str, received {self.name!r}")
+                raise TypeError(received(key, type(value).__name__, f"a {cls.__name__}"))
+        if not isinstance(self.name, str) or isinstance(self.name, HugeInt):
+            raise TypeError(received("name", show(self.name), "a str"))
         check_choice("precision", self.precision, ("float64", "float32"))
         self._check_cross_section()
 
@@ -222,6 +233,25 @@ class CrossbarConfig:
                 f"adc.range_A: received {len(adc.range_A)} ranges for {w.n_slices} weight slices; "
                 f"expected one per slice (or a single float)"
             )
+        self._check_scales()
+
+    def _check_scales(self) -> None:
+        """Products of physical values must neither underflow nor overflow (see :mod:`refsim._validate`).
+
+        ``g_max_S * v_read_V`` is the unit current of every read (A); the ADC step
+        ``I_lsb = range_A / N`` (A1) divides every current; the output-noise and
+        column-limit currents are compared with both.
+        """
+        m, dac, adc = self.mapping, self.dac, self.adc
+        check_magnitude("mapping.g_max_S * dac.v_read_V", m.g_max_S * dac.v_read_V, "the unit current", zero=False)
+        check_magnitude("(mapping.g_max_S - mapping.g_min_S) * dac.v_read_V",
+                        (m.g_max_S - m.g_min_S) * dac.v_read_V, "the current span", zero=False)
+        if adc.range_mode == "fixed" and adc.bits is not None:
+            for i, r in enumerate(adc.range_A if isinstance(adc.range_A, tuple) else (adc.range_A,)):
+                check_magnitude(f"adc.range_A[{i}] / adc levels ({adc.n_levels})", r / adc.n_levels, "the ADC step", zero=False)
+                check_magnitude(f"adc.range_A[{i}] / (mapping.g_max_S * dac.v_read_V)",
+                                r / (m.g_max_S * dac.v_read_V), "the ADC range in unit currents",
+                                zero=False)
 
     # -- serialization ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -239,7 +269,7 @@ class CrossbarConfig:
     def from_dict(cls, data: dict[str, Any]) -> "CrossbarConfig":
         """Inverse of :meth:`to_dict`; unknown sections or fields raise ``ValueError``."""
         if not isinstance(data, dict):
-            raise TypeError(f"config: expected a dict, received {type(data).__name__}")
+            raise TypeError(received("config", type(data).__name__, "a dict"))
         unknown = set(data) - set(_SECTIONS) - {"name", "precision"}
         if unknown:
             raise ValueError(f"config: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)} and 'name'")
@@ -249,7 +279,7 @@ class CrossbarConfig:
                 continue
             sec = data[key]
             if not isinstance(sec, dict):
-                raise TypeError(f"config.{key}: expected a dict, received {type(sec).__name__}")
+                raise TypeError(received(f"config.{key}", type(sec).__name__, "a dict"))
             if key == "device":
                 kwargs[key] = NoiseConfig.from_dict(sec)
                 continue
@@ -317,12 +347,42 @@ def load_config(path: str | Path) -> CrossbarConfig:
 
     A file may omit sections or fields: they take their defaults (an omitted ``adc`` section is
     an ideal ADC). The command line says so when it reads such a file
-    (:func:`refsim.cli.common.config_notes`)."""
+    (:func:`refsim.cli.common.config_notes`).
+
+    Every problem raises ``ValueError`` (or ``TypeError`` for a wrong kind of
+    value) whose message starts with the file's path and names the field:
+    a missing file or a directory, bytes that are not UTF-8, text that is not
+    JSON or nests more deeply than Python can parse, an integer literal too
+    long to convert (shown by its number of digits), or any invalid field.
+    """
     p = Path(path)
+    where = f"config file {str(p)!r}"
     try:
-        data = json.loads(p.read_text())
+        text = p.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ValueError(f"config file {str(p)!r} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"config file {str(p)!r} is not valid JSON: {exc}") from None
-    return CrossbarConfig.from_dict(data)
+        raise ValueError(received(where, "a path that does not exist", "a .json config file")) from None
+    except IsADirectoryError:
+        raise ValueError(received(where, "a directory", "a .json config file")) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})",
+                                  "UTF-8 JSON text")) from None
+    except OSError as exc:
+        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})", "a .json config file")) \
+            from None
+    try:
+        data = json.loads(text, parse_int=_parse_int)
+    except RecursionError:
+        raise ValueError(received(where, "JSON nested too deeply to parse", "a config object (two levels deep)")) \
+            from None
+    except ValueError as exc:
+        raise ValueError(received(where, f"text that is not valid JSON ({exc})", "a JSON config object")) from None
+    try:
+        return CrossbarConfig.from_dict(data)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
+def _parse_int(text: str) -> int | HugeInt:
+    """JSON integer literal -> int; one too long for ``int()`` becomes a :class:`HugeInt` (refused by field)."""
+    digits = text.lstrip("-")
+    return int(text) if len(digits) <= 4000 else HugeInt(text)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from refsim._validate import check_choice, check_int, check_number, check_optional_int
+from refsim._validate import (check_choice, check_int, check_magnitude, check_number, check_optional_int,
+                              coerce_fields, received, show)
 
 __all__ = ["DACConfig", "ADCConfig"]
 
@@ -30,6 +31,7 @@ class DACConfig:
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         check_optional_int("dac.bits", self.bits, low=1, high=32)
         check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement"))
         if self.levels == "twos_complement" and not self.signed:
@@ -39,12 +41,14 @@ class DACConfig:
             raise NotImplementedError("dac.levels='twos_complement' with bit-serial inputs (dac.slice_bits): "
                                       "refsim slices sign-magnitude codes only")
         if not isinstance(self.signed, bool):
-            raise TypeError(f"dac.signed: expected a bool, received {self.signed!r}")
+            raise TypeError(received("dac.signed", show(self.signed), "a bool"))
         if self.signed and self.bits == 1:
             raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
         check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed"))
         check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
+        check_magnitude("dac.x_max", self.x_max, "the input scale")
         check_number("dac.v_read_V", self.v_read_V, low=0.0, low_open=True)
+        check_magnitude("dac.v_read_V", self.v_read_V, "read voltages")
         check_optional_int("dac.slice_bits", self.slice_bits, low=1, high=32)
         if self.slice_bits is not None and self.bits is None:
             raise ValueError("dac.slice_bits: bit-serial inputs need a quantized DAC; set dac.bits")
@@ -96,6 +100,7 @@ class ADCConfig:
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
 
     def __post_init__(self) -> None:
+        coerce_fields(self)
         check_optional_int("adc.bits", self.bits, low=1, high=32)
         check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement"))
         if self.levels == "twos_complement" and not self.signed:
@@ -103,20 +108,21 @@ class ADCConfig:
                              "levels='sign_magnitude'")
         check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
         if not isinstance(self.signed, bool):
-            raise TypeError(f"adc.signed: expected a bool, received {self.signed!r}")
+            raise TypeError(received("adc.signed", show(self.signed), "a bool"))
         if self.signed and self.bits == 1:
             raise ValueError("adc.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
         check_choice("adc.range_mode", self.range_mode, ("max", "fixed"))
         if self.range_mode == "fixed":
             if self.range_A is None:
-                raise ValueError("adc.range_A: range_mode='fixed' needs a full-scale current in A; received None")
+                raise ValueError(received("adc.range_A", "None with range_mode='fixed'", "a full-scale current in A"))
             values = self.range_A if isinstance(self.range_A, tuple) else (self.range_A,)
             if isinstance(self.range_A, list):
-                raise TypeError("adc.range_A: expected a float or a tuple of floats, received a list")
+                raise TypeError(received("adc.range_A", "a list", "a float or a tuple of floats"))
             if len(values) == 0:
                 raise ValueError("adc.range_A: received an empty tuple; expected one range per weight slice")
             for i, v in enumerate(values):
                 check_number(f"adc.range_A[{i}]", v, low=0.0, low_open=True)
+                check_magnitude(f"adc.range_A[{i}]", v, "the ADC range")
         elif self.range_A is not None:
             raise ValueError(
                 f"adc.range_A: received {self.range_A!r} with range_mode='max'; set range_mode='fixed' or range_A=None"

@@ -17,8 +17,14 @@ from functools import cached_property
 import numpy as np
 
 from refsim.config import DACConfig, slice_widths
+from refsim.scratch import Scratch, block_rows, row_blocks, scratch_array
 
-__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes"]
+__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
+           "row_drive"]
+
+
+#: Rows at least this long are reduced row-wise as fast as the whole array (see input_range).
+LONG_ROWS = 256
 
 
 def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
@@ -34,52 +40,81 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         return np.ones(x.shape[0])
     # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
     # slow in NumPy; for inputs that are all >= 0 (after a ReLU) one suffices, and the test costs a
-    # whole-array reduction (a NaN fails it and propagates through the row-wise max)
-    hi = np.max(x, axis=1)
-    x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
+    # whole-array reduction (a NaN fails it and propagates through the row-wise max). Long rows
+    # reduce as fast row-wise: both row-wise reductions, block by block (max(hi, -lo) is hi where
+    # every input is >= 0, and a NaN propagates).
+    if x.shape[1] >= LONG_ROWS:  # both row-wise reductions of a block while it is in cache
+        x_max = np.empty(x.shape[0])
+        for blk in row_blocks(*x.shape):
+            np.maximum(np.max(x[blk], axis=1, out=x_max[blk]), -np.min(x[blk], axis=1), out=x_max[blk])
+    else:
+        hi = np.max(x, axis=1)
+        x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
     return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
 
 
-def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig) -> tuple[np.ndarray, float]:
+def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
+              work: np.ndarray | None = None) -> tuple[np.ndarray, float]:
     """DAC codes and the fraction of clipped inputs.
 
-    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\cdot (c_{max} / x_{max})),\\ c_{lo},\\ c_{max})  \\tag{D2}
+    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\, c_{max} / x_{max}),\\ c_{lo},\\ c_{max})  \\tag{D2}
 
-    with ``c_lo = -c_max`` (signed, sign-magnitude, ``2^b - 1`` levels; two's complement:
-    ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``, ``2^b`` levels) or 0
-    (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code" is the
-    real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
+    (docs/MODEL.md): ``x (B, rows)`` with its input range ``x_max (B,)`` (D1), codes ``c (B, rows)``
+    rounded as the exact quotient ``x c_max / x_max`` (not its float64 estimate, which carries a
+    second rounding: :func:`_round_exact`), with ``c_lo = -c_max`` (signed, sign-magnitude,
+    ``2^b - 1`` levels; two's complement: ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``,
+    ``2^b`` levels) or 0 (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code"
+    is the real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
     fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``. For a range so small
-    that ``c_max / x_max`` overflows (subnormal ``x_max``) the product is formed as
-    ``(x / x_max) * c_max`` instead. The rounding is that of the exact quotient
-    ``x c_max / x_max`` (:func:`_round_exact`), as in the integer oracle.
+    that ``c_max / x_max`` overflows (subnormal ``x_max``) the estimate is formed as
+    ``(x / x_max) * c_max`` instead; either estimate is rounded as the exact quotient, as in the
+    integer oracle. ``out``: optional contiguous float64 array of the shape of ``x`` for the
+    codes; ``work``: optional scratch of :func:`refsim.scratch.block_rows` rows (the steps run on
+    blocks of rows that stay in cache).
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
-    c_lo, c_hi = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
+    code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
+    # with a per-vector range |x| <= x_max: a signed DAC whose top code is c_max cannot clip
+    can_clip = not (cfg.range_mode == "abs_max" and cfg.signed and code_range[1] == c_max)
+    out = np.empty(x.shape) if out is None else out
+    rows = block_rows(x.shape[1])
+    if cfg.bits is not None and (work is None or work.shape[0] < min(rows, x.shape[0]) or work.shape[1:] != x.shape[1:]):
+        work = np.empty((min(rows, x.shape[0]), x.shape[1]))
     with np.errstate(over="ignore", invalid="ignore"):
-        scale = c_max / x_max  # (B,)
-        c = x * scale[:, None]
-    if scale.size and not np.isfinite(scale.max()):  # x_max below ~c_max * 5.6e-309: c_max / x_max overflows
-        tiny = ~np.isfinite(scale)
-        c[tiny] = x[tiny] / x_max[tiny, None] * c_max  # (D2) without the overflow
-    if cfg.bits is not None:
-        c = _round_exact(c, x, x_max, c_max)
-    if cfg.range_mode == "abs_max" and cfg.signed and c_hi == c_max:
-        return c, 0.0  # |x| <= x_max by construction: nothing can clip
-    clipped = (c > c_hi) | (c < c_lo)
-    frac = float(np.mean(clipped)) if c.size else 0.0
-    if frac:
+        scale = (c_max / x_max)[:, None]  # (B, 1)
+        # x_max below ~c_max * 5.6e-309: c_max / x_max overflows; those rows are formed as (x / x_max) * c_max
+        tiny = ~np.isfinite(scale[:, 0]) if scale.size and not np.isfinite(scale.max()) else None
+        n_clipped = 0
+        for blk in row_blocks(*x.shape):  # every row on its own: blocks only keep the passes in cache
+            xb = x[blk]
+            c = np.multiply(xb, scale[blk], out=out[blk] if cfg.bits is None else work[: xb.shape[0]])
+            if tiny is not None and tiny[blk].any():
+                t = tiny[blk]
+                c[t] = xb[t] / x_max[blk][t, None] * c_max  # (D2) without the overflow
+            if cfg.bits is not None:
+                c = _round_exact(c, xb, x_max[blk], c_max, out=out[blk])
+            if can_clip:
+                n_clipped += _clip_codes(c, code_range)
+    return out, (n_clipped / x.size if can_clip and x.size else 0.0)
+
+
+def _clip_codes(c: np.ndarray, code_range: tuple[int, int]) -> int:
+    """Clip the codes ``c`` to ``code_range`` in place; returns the number clipped."""
+    c_lo, c_hi = code_range
+    n = int(np.count_nonzero((c > c_hi) | (c < c_lo)))
+    if n:
         np.clip(c, c_lo, c_hi, out=c)
-    return c, frac
+    return n
 
 
 #: Bound on the float64 error of ``x * (c_max / x_max)``, in units of ``eps * (c_max + 1)``.
 DAC_TIE_ULPS = 4.0
 
 
-def _round_exact(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int) -> np.ndarray:
-    """``round_half_even(x c_max / x_max)`` from its float64 estimate ``c`` (overwritten), ``(B, rows)``.
+def _round_exact(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``round_half_even(x c_max / x_max)`` from its float64 estimate ``c`` (overwritten), ``(B, rows)``,
+    written into ``out`` if given.
 
     ``c`` carries two roundings (``c_max / x_max``, then the product), so a value within a few
     ulps of a half-integer may lie on the other side of it than the exact quotient (3.25 of a
@@ -87,7 +122,7 @@ def _round_exact(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int) ->
     reductions tell whether any value is that close; only those are decided again, exactly, in
     rational arithmetic (Python's ``round`` of a ``Fraction`` rounds half to even).
     """
-    k = np.rint(c)
+    k = np.rint(c, out=out)
     d = np.subtract(c, k, out=c)  # |d| <= 1/2
     edge = 0.5 - DAC_TIE_ULPS * np.finfo(np.float64).eps * (c_max + 1)
     if d.size and (d.max() >= edge or d.min() <= -edge):
@@ -147,6 +182,35 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
                                     cfg.v_read_V))
             shift += width
     return passes
+
+
+@dataclass(frozen=True)
+class RowDrive:
+    """What one block of rows is driven with (shared by the column tiles of that block):
+    the inputs ``x (B, rows)``, their range ``x_max (B,)`` (D1), the DAC codes ``(B, rows)`` and
+    the fraction clipped (D2), the drive passes (D4) and, for a digital offset removal, the
+    per-vector sum ``d_sum = sum_i c_i / c_max`` ``(B, 1)`` (else None)."""
+
+    x: np.ndarray
+    x_max: np.ndarray
+    codes: np.ndarray
+    dac_clip: float
+    passes: list[DrivePass]
+    d_sum: np.ndarray | None
+
+
+def row_drive(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, offset_sum: bool, scratch: Scratch | None = None,
+              name: tuple = ()) -> RowDrive:
+    """The DAC codes (D2), drive passes (D4) and, if ``offset_sum``, the code sum of ``x (B, rows)``
+    driven with the range ``x_max (B,)``. With ``scratch`` the codes are written into its arrays
+    ``name + ("codes",)`` and ``name + ("dac",)``."""
+    codes, clip = dac_codes(x, x_max, cfg, out=scratch_array(scratch, name + ("codes",), x.shape),
+                            work=scratch_array(scratch, name + ("dac",), (min(block_rows(x.shape[1]), x.shape[0]),
+                                                                         x.shape[1])))
+    d_sum = None
+    if offset_sum:
+        d_sum = codes.sum(axis=1, keepdims=True) / (1 if cfg.bits is None else cfg.code_max)
+    return RowDrive(x, x_max, codes, clip, drive_passes(codes, cfg), d_sum)
 
 
 #: Largest ``c_max`` for which :func:`code_slices` looks the slices up in a table.

@@ -4,14 +4,14 @@ Every ADC conversion (or, with an ideal ADC, every read current) of a tile contr
 *term* ``(a, f)``: an array ``a`` ``(B, cols)`` (a reference-column read or the digital
 offset: ``(B, 1)``) and a scalar ``f`` that turns it into net-level units (X2). A read of
 all the drive passes of bit-serial inputs at once contributes one *stacked* term,
-``a (P, B, cols)`` with factors ``f (P,)``. The tile's output is
-
-.. math:: y_{bj} = r_b \\, s_j \\sum_t f_t \\, a_{t,bj}        \\tag{X3}
-
-with the per-vector scale ``r_b = x_{max,b} \\cdot drift`` and the per-column weight rescale
-``s_j = w_{max,j} / \\lambda``. :func:`combine_terms` computes it with as few passes over
-``(B, cols)`` as the terms allow: a single term needs one multiply. A uniform ``s`` is folded
-into ``r``; a per-column one is applied by the crossbar once, to the sum of the row tiles.
+``a (P, B, cols)`` with factors ``f (P,)``; the factors carry the sign of each read, the pass
+coefficients ``a`` and the slices' ``2^sigma_k`` of X2 and X3. The tile's output ``(B, cols)``
+is X3 (docs/MODEL.md): the sum of the terms times the per-vector scale ``(B,)`` (``x_max``
+times the drift compensation ``alpha``) and the weight rescale ``w_max / lambda`` (a scalar, or
+``(cols,)`` per column). :func:`combine_terms` computes it with as few passes over
+``(B, cols)`` as the terms allow: a single term needs one multiply. A uniform weight rescale
+is folded into the per-vector scale; a per-column one is applied by the crossbar once, to the
+sum of the row tiles.
 """
 
 from __future__ import annotations

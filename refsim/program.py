@@ -30,7 +30,8 @@ from refsim.weights import (
     weight_range,
 )
 
-__all__ = ["WeightLevels", "SliceArrays", "TileArrays", "weight_levels", "program_arrays", "Streams"]
+__all__ = ["WeightLevels", "Read", "SliceArrays", "TileArrays", "weight_levels", "program_arrays", "Streams",
+           "map_reads", "drop_reads", "read_matrix", "effective_weights"]
 
 
 class Streams:
@@ -89,13 +90,37 @@ def weight_levels(w: np.ndarray, cfg: CrossbarConfig) -> WeightLevels:
 
 
 @dataclass(frozen=True)
+class Read:
+    """One ADC input of a weight slice: the column currents of ``devices`` combined in the array.
+
+    ``g_S = sum(sign_d * G_eff[d])`` over ``devices = ((device, sign_d), ...)`` is the matrix
+    whose column currents that ADC converts (S, ``(rows, cols)``; ``(rows, 1)`` for a reference
+    column). ``g_mul`` is the matrix the analog multiply uses, its one home: ``g_S`` itself
+    (X1), its float32 copy (``precision="float32"``) or its copy pre-scaled to currents per
+    DAC code in units of the ADC step (X1', :class:`refsim.reads.SliceReader`); None where no
+    product uses it (per-cell read noise, a linear crossbar). ``z_bound`` (X1' only) bounds
+    ``|I / I_lsb|`` of one drive pass: ``c_max' max_j sum_i |G~_ij|``.
+    """
+
+    name: str  # "net", "pos", "neg", "single" or "ref"
+    sign: float  # digital sign of this read's codes
+    devices: tuple[tuple[str, float], ...]
+    g_S: np.ndarray | None  # (rows, cols), S; None when not kept
+    g_mul: np.ndarray | None  # (rows, cols): what the multiply uses (see above)
+    z_bound: float | None = None  # X1' only: bound on |I / I_lsb| of one drive pass
+
+    @property
+    def per_code(self) -> bool:
+        """``g_mul`` is pre-scaled per DAC code (X1'): the product is the current in ADC units."""
+        return self.z_bound is not None
+
+
+@dataclass(frozen=True)
 class SliceArrays:
     """The arrays of one weight slice of one tile, and the constants of their reads.
 
     ``devices`` names the physical arrays of the slice (``pos``, ``neg``, ``single``,
-    ``ref``). ``reads`` lists the ADC inputs as ``(name, sign, devices, g_read)``:
-    ``devices`` is ``((device, +/-1), ...)`` and ``g_read = sum(+/- G_eff[device])`` (S,
-    ``(rows, cols)``) is the matrix whose column currents that ADC converts.
+    ``ref``). ``reads`` lists the ADC inputs (:class:`Read`).
 
     Only what the multiplies need is kept (memory): the read matrices (noise-free or
     output-referred read noise, with ``read_var_S2`` the summed per-cell variance of each
@@ -111,7 +136,7 @@ class SliceArrays:
     offset_level: float  # offset level in this slice (offset scheme), else 0
     devices: tuple[str, ...]
     cols: int  # columns of the tile (a reference column's read is broadcast to them)
-    reads: list[tuple[str, float, tuple[tuple[str, float], ...], np.ndarray | None]]
+    reads: tuple[Read, ...]
     g_S: dict[str, np.ndarray]  # per-cell read noise only: device -> G at inference time (S)
     g_eff_S: dict[str, np.ndarray]  # per-cell read noise only: device -> G_eff (S)
     read_sigma_S: dict[str, np.ndarray]  # per-cell read noise only: device -> sigma (S)
@@ -278,13 +303,13 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                     digital_offset = m.g_min_S * max_level / d_g + off
                 read_list = _read_devices(cfg)
                 per_cell = keep == "devices"
-                reads = [(name, sign, devs, None if per_cell else _combine(g_eff, devs, (rows, c1 - c0)))
-                         for name, sign, devs in read_list]
+                reads = tuple(_read(name, sign, devs, None if per_cell else _combine(g_eff, devs, (rows, c1 - c0)))
+                              for name, sign, devs in read_list)
                 var = {}
                 if keep == "reads_var":
                     var = {name: sum(sig[dn] ** 2 for dn, _ in devs) for name, _, devs in read_list}
                 kept = (g_t, g_eff, sig) if per_cell else ({}, {}, {})
-                _freeze(*kept, var, {r[0]: r[3] for r in reads if r[3] is not None})
+                _freeze(*kept, var, {r.name: r.g_S for r in reads if r.g_S is not None})
                 drift_parts.append((g_prog, g_t))
                 slices.append(
                     SliceArrays(
@@ -301,6 +326,11 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
     return tiles
 
 
+def _read(name: str, sign: float, devs: tuple, g: np.ndarray | None) -> Read:
+    """A read whose multiply uses its matrix in S as it is (X1)."""
+    return Read(name, sign, devs, g, g_mul=g)
+
+
 def _combine(g: dict[str, np.ndarray], devs, shape) -> np.ndarray:
     """``sum(sign * g[device])`` over the devices of one read; a single ``ref`` column stays ``(rows, 1)``."""
     if len(devs) == 1 and devs[0][1] == 1.0:
@@ -310,12 +340,11 @@ def _combine(g: dict[str, np.ndarray], devs, shape) -> np.ndarray:
     return sum(sign * np.broadcast_to(g[name], shape) for name, sign in devs)
 
 
-def read_matrix(s: SliceArrays, read: tuple) -> np.ndarray:
-    """The matrix ``g_read`` of one read of a slice: stored, or combined from ``g_eff_S`` on demand."""
-    name, sign, devs, g_read = read
-    if g_read is not None:
-        return g_read
-    return _combine(s.g_eff_S, devs, (next(iter(s.g_eff_S.values())).shape[0], s.cols))
+def read_matrix(s: SliceArrays, read: Read) -> np.ndarray:
+    """The matrix ``g_S`` of one read of a slice, S: stored, or combined from ``g_eff_S`` on demand."""
+    if read.g_S is not None:
+        return read.g_S
+    return _combine(s.g_eff_S, read.devices, (next(iter(s.g_eff_S.values())).shape[0], s.cols))
 
 
 def effective_weights(tiles: list[TileArrays], cfg: CrossbarConfig, shape: tuple[int, int],
@@ -330,16 +359,21 @@ def effective_weights(tiles: list[TileArrays], cfg: CrossbarConfig, shape: tuple
     for t in tiles:
         block = w_eff[t.r0 : t.r1, t.c0 : t.c1]
         for s in t.slices:
-            g_net = sum(r[1] * np.broadcast_to(read_matrix(s, r), block.shape) for r in s.reads)
+            g_net = sum(r.sign * np.broadcast_to(read_matrix(s, r), block.shape) for r in s.reads)
             block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
     w_eff *= scale
     w_eff.setflags(write=False)
     return w_eff
 
 
+def map_reads(tiles: list[TileArrays], fn) -> list[TileArrays]:
+    """The tiles with every read ``r`` of every slice ``s`` replaced by ``fn(s, r)`` (a :class:`Read`)."""
+    return [replace(t, slices=[replace(s, reads=tuple(fn(s, r) for r in s.reads)) for s in t.slices]) for t in tiles]
+
+
 def drop_reads(tiles: list[TileArrays]) -> list[TileArrays]:
     """The tiles without their read matrices (a linear crossbar keeps its effective weights instead)."""
-    return [replace(t, slices=[replace(s, reads=[r[:3] + (None,) for r in s.reads]) for s in t.slices]) for t in tiles]
+    return map_reads(tiles, lambda s, r: replace(r, g_S=None, g_mul=None, z_bound=None))
 
 
 def _drift_scale(parts: list[tuple[dict, dict]], cfg: CrossbarConfig, rows: int) -> float:

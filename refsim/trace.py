@@ -11,7 +11,24 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Trace", "TileTrace", "ReadTrace"]
+__all__ = ["Trace", "TileTrace", "ReadTrace", "MultiplyStats"]
+
+
+@dataclass
+class MultiplyStats:
+    """Counts of one multiply, turned into the clip fractions of a :class:`Trace`."""
+
+    adc_clipped: int = 0  # ADC conversions that clipped
+    adc_total: int = 0  # ADC conversions
+    dac_clip: float = 0.0  # sum over row blocks of the fraction of clipped DAC inputs
+    row_blocks: int = 0  # row blocks counted in dac_clip
+    codes: Any = None  # refsim.health.CodeTally of the ADC codes (H1), when they are tallied
+
+    def fill(self, tr: "Trace") -> None:
+        """Write the clip fractions and the code tally into ``tr``."""
+        tr.adc_clip_fraction = self.adc_clipped / self.adc_total if self.adc_total else 0.0
+        tr.dac_clip_fraction = self.dac_clip / max(self.row_blocks, 1)
+        tr.adc_codes_tally = self.codes
 
 
 @dataclass

@@ -218,6 +218,68 @@ def seeded_problems(draw, max_in: int = 64, max_out: int = 16, max_batch: int = 
     return w, x
 
 
+@st.composite
+def device_changes(draw) -> dict:
+    """``device.*`` changes: every programming, fault, drift, read-noise and output-effect option,
+    each on or off (sigmas large enough to move ADC codes, small enough to keep them in range)."""
+    out = {"device.prog_model": draw(st.sampled_from(("none", "independent", "proportional", "pcm_rasch2023",
+                                                      "table")))}
+    if out["device.prog_model"] in ("independent", "proportional"):
+        out["device.prog_sigma_rel"] = draw(st.sampled_from((0.01, 0.1)))
+    if out["device.prog_model"] == "table":
+        out["device.prog_sigma_table"] = ((0.0, 1e-8), (2.0**-16, 2e-7))
+    if draw(st.booleans()):
+        out.update({"device.stuck_gmin_frac": draw(st.sampled_from((0.0, 0.1))),
+                    "device.stuck_gmax_frac": draw(st.sampled_from((0.05, 0.2)))})
+    out["device.drift_model"] = draw(st.sampled_from(("none", "fixed_nu", "pcm_rasch2023")))
+    if out["device.drift_model"] != "none":
+        out["device.t_inference_s"] = draw(st.sampled_from((0.0, 3600.0)))
+        out["device.drift_compensation"] = draw(st.booleans())
+        if out["device.drift_model"] == "fixed_nu":
+            out["device.drift_nu"] = 0.05
+    out["device.read_model"] = draw(st.sampled_from(("none", "independent", "proportional", "sqrt_state",
+                                                     "pcm_rasch2023")))
+    if out["device.read_model"] in ("independent", "proportional", "sqrt_state"):
+        out["device.read_sigma_rel"] = draw(st.sampled_from((0.01, 0.05)))
+        out["device.read_sampling"] = draw(st.sampled_from(("auto", "per_cell")))
+    if draw(st.booleans()):
+        out["device.out_noise_rel"] = draw(st.sampled_from((0.01, 0.04)))
+        out["device.out_noise_reference"] = draw(st.sampled_from(("adc_bound", "unit_current")))
+    if draw(st.booleans()):
+        out["device.i_col_max_A"] = draw(st.sampled_from((2.0**-20, 2.0**-16)))
+    if draw(st.booleans()):
+        out["device.ir_drop_scale"] = draw(st.sampled_from((0.5, 1.0)))
+        out["device.ir_drop_g_ratio"] = draw(st.sampled_from((2.0, 100.0)))
+    return out
+
+
+@st.composite
+def noisy_configs(draw, wires: bool = True):
+    """:func:`quantized_configs` (or the ideal DAC and ADC) with :func:`device_changes`, stochastic ADC
+    rounding, iterative bound management and wire resistance, each drawn on or off. Needs ``rng``."""
+    cfg = draw(quantized_configs()) if draw(st.integers(0, 4)) else draw(ideal_configs())
+    changes = draw(device_changes())
+    if cfg.adc.bits is not None:
+        changes["adc.rounding"] = draw(st.sampled_from(("half_even", "stochastic")))
+        changes["dac.bound_management"] = draw(st.sampled_from(("none", "iterative")))
+        changes["dac.bm_max_factor"] = draw(st.sampled_from((4, 1000)))
+    if wires and draw(st.integers(0, 3)) == 0:
+        r = st.sampled_from((0.0, 1e3, 2e4))
+        changes.update({"wire.r_row_ohm": draw(r), "wire.r_col_ohm": draw(r), "wire.r_driver_ohm": draw(r),
+                        "wire.r_sense_ohm": draw(r)})
+        if changes["device.read_model"] == "none":  # see tests/test_reference.py for per-cell noise
+            changes["wire.pair_layout"] = draw(st.sampled_from(("separate", "interleaved")))
+    return cfg.replace(**changes)
+
+
+@st.composite
+def noisy_problems(draw, wires: bool = True):
+    """``(cfg, W, x)`` with :func:`noisy_configs`; non-negative ``x`` for an unsigned DAC."""
+    cfg = draw(noisy_configs(wires))
+    w, x = draw(problems(nonneg_x=not cfg.dac.signed))
+    return cfg, w, x
+
+
 # -- refsim.nn layers ---------------------------------------------------------------
 @st.composite
 def conv_cases(draw):

@@ -23,17 +23,17 @@ def with_value(arr: np.ndarray, index: tuple, value: float) -> np.ndarray:
 @pytest.mark.parametrize(
     "weights, exc, match",
     [
-        (with_value(W, (1, 2), np.nan), ValueError, r"weights: contains 1 non-finite"),
-        (with_value(W, (0, 0), np.inf), ValueError, r"weights: contains 1 non-finite"),
-        (with_value(W, (3, 1), -np.inf), ValueError, r"weights: contains 1 non-finite"),
-        (W[0], ValueError, r"weights: expected a 2-D array, received shape \(3,\)"),
-        (W[None], ValueError, r"weights: expected a 2-D array"),
-        (np.zeros((0, 3)), ValueError, r"weights: expected shape \(n_in, n_out\) with both >= 1"),
-        (np.zeros((3, 0)), ValueError, r"weights: expected shape"),
-        (np.array([["a", "b"], ["c", "d"]]), TypeError, r"weights: expected a real numeric array"),
-        (W.astype(complex), TypeError, r"weights: expected a real numeric array, received dtype complex"),
-        (W > 0, TypeError, r"weights: expected a real numeric array, received dtype bool"),
-        (np.array([[1.0, None]], dtype=object), TypeError, r"weights: expected a real numeric array"),
+        (with_value(W, (1, 2), np.nan), ValueError, r"weights: received 1 non-finite"),
+        (with_value(W, (0, 0), np.inf), ValueError, r"weights: received 1 non-finite"),
+        (with_value(W, (3, 1), -np.inf), ValueError, r"weights: received 1 non-finite"),
+        (W[0], ValueError, r"weights: received shape \(3,\); expected a 2-D array"),
+        (W[None], ValueError, r"weights: received shape .*; expected a 2-D array"),
+        (np.zeros((0, 3)), ValueError, r"weights: received shape \(0, 3\); expected shape \(n_in, n_out\) with both >= 1"),
+        (np.zeros((3, 0)), ValueError, r"weights: received shape .*; expected shape"),
+        (np.array([["a", "b"], ["c", "d"]]), TypeError, r"weights: received dtype .*; expected a real numeric array"),
+        (W.astype(complex), TypeError, r"weights: received dtype complex.*; expected a real numeric array"),
+        (W > 0, TypeError, r"weights: received dtype bool; expected a real numeric array"),
+        (np.array([[1.0, None]], dtype=object), TypeError, r"weights: received dtype .*; expected a real numeric array"),
         ("W", TypeError, r"weights"),
     ],
 )
@@ -47,15 +47,15 @@ def test_bad_weights(weights, exc, match):
 @pytest.mark.parametrize(
     "x, exc, match",
     [
-        (with_value(X, (0, 1), np.nan), ValueError, r"x: contains 1 non-finite"),
-        (with_value(X, (1, 3), np.inf), ValueError, r"x: contains 1 non-finite"),
-        (np.ones((2, 5)), ValueError, r"x: expected shape \(\.\.\., 4\), received \(2, 5\)"),
-        (np.ones((4, 2)), ValueError, r"x: expected shape \(\.\.\., 4\)"),
-        (np.float64(1.0), ValueError, r"x: expected at least 1 dimension"),
-        (np.array(["1", "2", "3", "4"]), TypeError, r"x: expected a real numeric array"),
-        (X.astype(np.complex128), TypeError, r"x: expected a real numeric array, received dtype complex"),
-        (X > 0, TypeError, r"x: expected a real numeric array, received dtype bool"),
-        (None, TypeError, r"x: expected a real numeric array"),
+        (with_value(X, (0, 1), np.nan), ValueError, r"x: received 1 non-finite"),
+        (with_value(X, (1, 3), np.inf), ValueError, r"x: received 1 non-finite"),
+        (np.ones((2, 5)), ValueError, r"x: received shape \(2, 5\); expected shape \(\.\.\., 4\)"),
+        (np.ones((4, 2)), ValueError, r"x: received shape .*; expected shape \(\.\.\., 4\)"),
+        (np.float64(1.0), ValueError, r"x: received shape \(\); expected at least 1 dimension"),
+        (np.array(["1", "2", "3", "4"]), TypeError, r"x: received .*; expected a real numeric array"),
+        (X.astype(np.complex128), TypeError, r"x: received dtype complex.*; expected a real numeric array"),
+        (X > 0, TypeError, r"x: received dtype bool; expected a real numeric array"),
+        (None, TypeError, r"x: received .*; expected a real numeric array"),
     ],
 )
 def test_bad_inputs(method, x, exc, match):
@@ -86,13 +86,13 @@ def test_inputs_are_not_modified():
 # -- config and other arguments -----------------------------------------------------------------
 @pytest.mark.parametrize("config", ["ideal", None, IDEAL.to_dict(), refsim.ADCConfig()])
 def test_config_must_be_a_crossbar_config(config):
-    with pytest.raises(TypeError, match=r"config: expected a refsim.CrossbarConfig"):
+    with pytest.raises(TypeError, match=r"config: received .*; expected a refsim.CrossbarConfig"):
         refsim.Crossbar(W, config)
 
 
 @pytest.mark.parametrize("rng", [42, np.random.RandomState(0), np.random.SeedSequence(0)])
 def test_rng_must_be_a_generator(rng):
-    with pytest.raises(TypeError, match=r"rng: expected a numpy.random.Generator"):
+    with pytest.raises(TypeError, match=r"rng: received .*; expected a numpy.random.Generator"):
         refsim.Crossbar(W, IDEAL, rng=rng)
 
 

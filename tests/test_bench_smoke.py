@@ -73,3 +73,24 @@ def test_bench_floor_runs_and_reports(tmp_path, capsys):
     assert np.all(totals > 0)
     text = out.read_text()
     assert "NumPy floor" in text and text.count("\n| conv") >= 1 and "layer3.2.conv2" in text
+
+
+def test_bench_peer_runs_and_skips_an_absent_crosssim(tmp_path):
+    """bench.bench_peer on a tiny shape with CrossSim absent (this Python cannot import its
+    `simulator`): refsim's row is measured, CrossSim's is reported as skipped, not as an error."""
+    import importlib.util
+
+    import pytest
+
+    from bench.bench_peer import main as peer_main
+
+    if importlib.util.find_spec("simulator") is not None:
+        pytest.skip("CrossSim's `simulator` is importable here: this test is about its absence")
+    out = tmp_path / "peer.md"
+    (res,) = peer_main(["--shapes", "24x8x16", "--rounds", "2", "--crosssim-python", sys.executable,
+                        "--out", str(out)])
+    assert "not importable" in res["crosssim_skipped"] and "crosssim_s" not in res
+    assert res["refsim_s"] > 0 and res["refsim_matmul_s"] > 0
+    assert 0 < res["refsim_rel_error"] < 0.5  # the int8 multiply against x @ W: quantization error, not garbage
+    text = out.read_text()
+    assert "| 24 x 8 | 16 |" in text and "Skipped:" in text and "not importable" in text

@@ -74,7 +74,8 @@ def test_calibrate_network_profiles_only_what_it_needs(monkeypatch):
     # (C2) on 2 images of 32 x 32 (2048 vectors < MAX_PROFILE_VECTORS): every current of every read
     probe = presets.get("xiao2022_resnet50").replace(**{"dac.range_mode": "fixed", "adc.bits": None,
                                                        "dac.x_max": layer_cfgs("layer1.0.conv1").dac.x_max})
-    _, recs = model.net.forward(x, digital=True, record=True)
+    recs = {}
+    model.net.forward(x, digital=True, records=recs)
     from refsim.nn.functional import im2col
     from refsim.nn.engine import crossbar_rng
     layer = model.net.layers()["layer1.0.conv1"]
@@ -91,7 +92,8 @@ def test_calibrate_network_profiles_only_what_it_needs(monkeypatch):
     rc = r_cfgs("layer2.0.conv1")
     assert rc.adc == presets.get("rasch2023_standard").adc  # the ADC keeps its fixed bound
     # alpha = P_99.9 of |x| over the layer's input activations (C1), from an independent forward
-    _, recs = r_model.net.forward(x, digital=True, record=True)
+    recs = {}
+    r_model.net.forward(x, digital=True, records=recs)
     for name in ("layer2.0.conv1", "linear"):
         assert r_cfgs(name).dac.x_max == pytest.approx(np.percentile(np.abs(recs[name].input), 99.9), rel=1e-12)
 

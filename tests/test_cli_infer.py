@@ -103,7 +103,7 @@ def test_report_flags_dead_layers(run, ckpt):
     (["infer", "/no/such/image.png"], "no image file"),
     (["infer", "--model", "resnet99"], "unknown model 'resnet99'"),
     (["infer", "--weights", "/no/such/ckpt.th"], "no checkpoint file"),
-    (["infer", "--preset", "nonsense"], "neither a preset"),
+    (["infer", "--preset", "nonsense"], "--preset: received 'nonsense'; expected a preset"),
     (["infer", "--topk", "0"], "--topk"),
     (["eval", "--weights", "random", "--data", "/no/such/data.npz"], "--data"),
 ])

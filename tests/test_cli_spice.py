@@ -27,7 +27,10 @@ needs_ngspice = pytest.mark.skipif(
 def _run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="refsim")
     cli_spice.add_spice_subcommands(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # a bad flag: argparse printed its error
+        return exc.code
     return args.func(args)
 
 
@@ -79,9 +82,9 @@ def test_unknown_array_lists_the_valid_keys(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--preset", "nope", "--shape", "4", "3"], "neither a preset"),
+    (["--preset", "nope", "--shape", "4", "3"], "--preset: received 'nope'; expected a preset"),
     (["--preset", "int8", "--shape", "0", "3"], "--shape"),
-    (["--preset", "int8", "--shape", "4", "3", "--r-row", "-1"], "wire.r_row_ohm"),
+    (["--preset", "int8", "--shape", "4", "3", "--r-row", "-1"], "argument --r-row: received '-1'"),
     (["--preset", "bitserial_int8", "--shape", "4", "3", "--pass", "slice9"], "unknown drive pass"),
 ])
 def test_bad_arguments_exit_2_with_a_message(tmp_path, capsys, argv, message):

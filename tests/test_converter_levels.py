@@ -10,7 +10,7 @@ from hypothesis import given, settings
 
 import refsim
 from strategies import DYADIC, twos_complement_problems
-from test_crossbar_integer_oracle import check_against_oracle
+from checks import check_against_oracle
 
 
 @settings(max_examples=40, deadline=None)

@@ -17,52 +17,12 @@ from hypothesis import strategies as st
 import refsim
 import refsim.reads
 from refsim.oracles.crossbar import integer_oracle
+from checks import assert_codes_equal, assert_y_exact, check_against_oracle, term_scale
 from strategies import DYADIC, arrays, quantized_configs, quantized_problems
 from tolerances import PLANTED_RELATIVE_ERROR, RTOL_EXACT
 
 # ~10 ms per example (tiny shapes), so 200 examples take ~2 s; a 4000-example run found no failure.
 ORACLE_SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-def term_scale(x: np.ndarray, w: np.ndarray, cfg) -> np.ndarray:
-    """Magnitude of the terms summed into each output, ``(B, 1)``: ``sum_i max(|x_i|, x_fix) * w_max``.
-
-    Round-off of ``y`` is relative to this, not to ``|y|`` (which can cancel to 0).
-    """
-    x_mag = np.abs(x)
-    if cfg.dac.range_mode == "fixed":
-        x_mag = np.minimum(x_mag, cfg.dac.x_max)
-    w_mag = max(float(np.max(np.abs(w))), cfg.weight.w_max or 0.0, 1.0)
-    return x_mag.sum(axis=1, keepdims=True) * w_mag + np.finfo(float).tiny
-
-
-def assert_codes_equal(sim_codes: dict, oracle_codes: dict) -> None:
-    """Same keys, same integer codes. A reference-column read has one column ``(B, 1)``: broadcast it."""
-    assert sorted(sim_codes) == sorted(oracle_codes)
-    for key, ref in oracle_codes.items():
-        got = np.broadcast_to(sim_codes[key], ref.shape)
-        assert np.all(got == np.rint(got)), f"{key}: ADC codes are not integers"
-        np.testing.assert_array_equal(got.astype(np.int64), ref, err_msg=f"ADC codes of read {key}")
-
-
-def assert_y_exact(y: np.ndarray, y_ref: np.ndarray, x: np.ndarray, w: np.ndarray, cfg, rtol: float = RTOL_EXACT):
-    """``|y - y_ref| <= rtol * term_scale``, elementwise."""
-    err = np.abs(y - y_ref)
-    bound = rtol * term_scale(x, w, cfg)
-    assert np.all(err <= bound), f"max error {err.max():.3e} > bound {bound.min():.3e}\ny={y}\nref={y_ref}"
-
-
-def check_against_oracle(cfg, w, x):
-    xb = refsim.Crossbar(w, cfg)
-    tr = xb.trace(x)
-    ref = integer_oracle(w, x, cfg)
-    if cfg.adc.bits is not None:
-        assert_codes_equal(tr.adc_codes(), ref["adc_codes"])
-    else:
-        assert tr.adc_codes() == {} and ref["adc_codes"] == {}
-    assert_y_exact(tr.y, ref["y"], x, w, cfg)
-    np.testing.assert_array_equal(xb.matvec(x), tr.y)
-    return tr, ref
 
 
 # -- the property ----------------------------------------------------------------------

@@ -93,16 +93,20 @@ def test_noisy_config_without_rng_is_refused():
 
 
 def test_stream_independence_of_evaluation_order():
-    """Tiles are programmed from streams keyed by position, not by creation order: the draws of
-    tile 0 are the same whether the matrix has 1 or 2 column tiles (same rows)."""
+    """Tiles are programmed and read from streams keyed by position, not by creation order: tile 0
+    of a matrix split into 2 column tiles draws exactly what tile 0 of its first column block
+    alone (1 column tile, same rows and columns) draws."""
     w, x = _data()
-    cfg1 = _noisy(**{"array.rows_max": 12})
-    tr_a = refsim.Crossbar(w, cfg1, rng=np.random.default_rng(5)).trace(x)
-    tr_b = refsim.Crossbar(w, cfg1, rng=np.random.default_rng(5)).trace(x)
-    assert tr_a.draws.keys() == tr_b.draws.keys()
-    for k in tr_a.draws:
-        np.testing.assert_array_equal(tr_a.draws[k], tr_b.draws[k])
-    assert not np.array_equal(tr_a.draws["t0.s0.pos.xi_prog"], tr_a.draws["t1.s0.pos.xi_prog"])
+    half = N_OUT // 2
+    cfg = _noisy(**{"array.cols_max": half})
+    tr_two = refsim.Crossbar(w, cfg, rng=np.random.default_rng(5)).trace(x)
+    tr_one = refsim.Crossbar(w[:, :half], cfg, rng=np.random.default_rng(5)).trace(x)
+    assert {t.c0 for t in tr_two.tiles} == {0, half} and {t.c0 for t in tr_one.tiles} == {0}
+    tile0 = sorted(k for k in tr_two.draws if k.startswith("t0."))
+    assert tile0 and tile0 == sorted(tr_one.draws)
+    for k in tile0:
+        np.testing.assert_array_equal(tr_two.draws[k], tr_one.draws[k])
+    assert not np.array_equal(tr_two.draws["t0.s0.pos.xi_prog"], tr_two.draws["t1.s0.pos.xi_prog"])
 
 
 def test_read_noise_statistics_match_the_formula():

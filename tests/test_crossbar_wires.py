@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import refsim
+from tolerances import RTOL_WIRE_SOLVE
 from refsim.wires.nodal import column_currents_nodal
 
 RTOL = 1e-10  # nodal sparse LU vs block elimination, both float64
@@ -100,7 +101,8 @@ def test_per_cell_read_noise_with_wires_resolves_each_read():
         g_noisy = np.maximum(sl.g_S[dev][None] + sl.read_sigma_S[dev][None] * xi, 0.0)
         expected = expected + sign * np.stack(
             [column_currents_nodal(g_noisy[b], v[b], 3.0, 3.0) for b in range(2)])
-    np.testing.assert_allclose(tile.reads[0].current_A, expected, rtol=1e-9, atol=1e-9 * np.abs(expected).max())
+    np.testing.assert_allclose(tile.reads[0].current_A, expected, rtol=RTOL_WIRE_SOLVE,
+                               atol=RTOL_WIRE_SOLVE * np.abs(expected).max())
 
 
 def test_interleaved_pairs_share_row_wires():
@@ -116,7 +118,7 @@ def test_interleaved_pairs_share_row_wires():
     v = tr.tiles[0].voltages_V["all"]
     i_both = column_currents_nodal(both, v, 4.0, 1.0)
     np.testing.assert_allclose(tr.tiles[0].reads[0].current_A, i_both[:, 0::2] - i_both[:, 1::2],
-                               rtol=1e-9, atol=1e-9 * np.abs(i_both).max())
+                               rtol=RTOL_WIRE_SOLVE, atol=RTOL_WIRE_SOLVE * np.abs(i_both).max())
     err_sep = np.abs(refsim.Crossbar(w, base).matvec(x) - x @ w).max()
     err_int = np.abs(tr.y - x @ w).max()
     assert err_int > err_sep

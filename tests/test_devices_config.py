@@ -18,7 +18,7 @@ TABLE = ((0.0, 1e-7), (10e-6, 5e-7), (25e-6, 8e-7))
     ({"prog_sigma_rel": True}, "prog_sigma_rel"),
     ({"stuck_gmin_frac": 1.5}, "stuck_gmin_frac"),
     ({"stuck_gmax_frac": -0.01}, "stuck_gmax_frac"),
-    ({"stuck_gmin_frac": 0.6, "stuck_gmax_frac": 0.5}, "stuck_gmin_frac + stuck_gmax_frac"),
+    ({"stuck_gmin_frac": 0.6, "stuck_gmax_frac": 0.5}, "stuck_gmin_frac + device.stuck_gmax_frac"),
     ({"clip": "none"}, "clip"),
     ({"drift_model": "linear"}, "drift_model"),
     ({"t_inference_s": -1.0}, "t_inference_s"),
@@ -45,7 +45,7 @@ TABLE = ((0.0, 1e-7), (10e-6, 5e-7), (25e-6, 8e-7))
 def test_invalid_field_raises_naming_field(kwargs, field_name):
     with pytest.raises((ValueError, TypeError)) as exc:
         NoiseConfig(**kwargs)
-    assert str(exc.value).startswith(field_name), str(exc.value)
+    assert str(exc.value).startswith("device." + field_name), str(exc.value)
 
 
 def test_bad_type_of_number_is_type_error():

@@ -165,9 +165,9 @@ def test_zero_sigma_is_identity_and_draw_shapes():
     assert draw_read_noise(3, (4, 5), cfg, rng, sampling="output_referred")["xi_read_out"].shape \
         == (3, 5)
     assert draw_read_noise(3, (4, 5), NoiseConfig(), rng, sampling="per_cell") == {}
-    with pytest.raises(ValueError, match="xi: expected shape"):
+    with pytest.raises(ValueError, match="xi: received shape .*; expected shape"):
         apply_read_noise_per_cell_S(g, g, np.ones((4, 5)), clip_nonnegative=False)
-    with pytest.raises(ValueError, match="sigma_S: expected 4 rows"):
+    with pytest.raises(ValueError, match="sigma_S: received shape .*; expected 4 rows"):
         output_referred_read_noise_A(v, np.ones((5, 5)), np.ones((3, 5)))
     with pytest.raises(ValueError, match="sampling"):
         draw_read_noise(3, (4, 5), cfg, rng, sampling="exact")

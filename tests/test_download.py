@@ -6,10 +6,12 @@ verified; failures leave no file there and no temporary ``.part`` file behind.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import http.server
 import sys
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,6 +40,24 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             body = bytearray(GOOD)
             body[len(body) // 2] ^= 0xFF
             body, length = bytes(body), len(GOOD)
+        elif self.path == "/trickle.pth":  # one byte every 50 ms
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(GOOD)))
+            self.end_headers()
+            try:
+                for i in range(len(GOOD)):
+                    self.wfile.write(GOOD[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+            return
+        elif self.path == "/nolength.pth":  # no Content-Length: the cap applies while reading
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(GOOD)
+            self.close_connection = True
+            return
         elif self.path == "/dropped.pth":  # announces the full length, sends half, closes
             body, length = GOOD[: len(GOOD) // 2], len(GOOD)
         else:
@@ -97,15 +117,46 @@ def test_failed_download_leaves_nothing(server, fake_entry, tmp_path, name, erro
     assert _leftovers(tmp_path) == []
 
 
-def test_corrupt_download_does_not_replace_a_stale_file(server, fake_entry, tmp_path):
+def test_unverified_file_at_the_final_name_never_survives_a_failed_download(server, fake_entry, tmp_path):
+    """The final name holds only verified files: a stale one is removed even when the download fails."""
     stale = tmp_path / fake_entry.filename
     stale.write_bytes(b"stale")
     with pytest.raises(ChecksumError):
         fetch("test-tiny", tmp_path, url=f"{server}/corrupt.pth", progress=False)
-    assert stale.read_bytes() == b"stale"
-    assert _leftovers(tmp_path) == [fake_entry.filename]
+    assert _leftovers(tmp_path) == []
+    stale.write_bytes(b"stale")
     fetch("test-tiny", tmp_path, url=f"{server}/good.pth", progress=False)  # stale file replaced
     assert sha256_file(stale) == GOOD_SHA
+
+
+def test_trickling_server_trips_the_overall_deadline(server, fake_entry, tmp_path):
+    """One byte every 50 ms never trips the per-read timeout; the deadline stops it."""
+    t0 = time.monotonic()
+    with pytest.raises(DownloadError, match=r"deadline_s=0\.5"):
+        fetch("test-tiny", tmp_path, url=f"{server}/trickle.pth", progress=False, timeout_s=5, deadline_s=0.5)
+    assert time.monotonic() - t0 < 4
+    assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["good.pth", "nolength.pth"])
+def test_size_cap(server, fake_entry, tmp_path, name):
+    with pytest.raises(DownloadError, match="max_bytes=1000"):
+        fetch("test-tiny", tmp_path, url=f"{server}/{name}", progress=False, max_bytes=1000)
+    assert _leftovers(tmp_path) == []
+    assert fetch("test-tiny", tmp_path, url=f"{server}/{name}", progress=False, max_bytes=len(GOOD)).is_file()
+
+
+def test_stale_part_files_are_cleaned_but_live_ones_kept(server, fake_entry, tmp_path):
+    stale = tmp_path / f".{fake_entry.filename}.abc123.part"
+    stale.write_bytes(b"left by a killed fetch")
+    live = tmp_path / f".{fake_entry.filename}.live99.part"
+    live.write_bytes(b"being written")
+    other = tmp_path / ".other.pth.xyz.part"
+    other.write_bytes(b"another target")
+    with open(live, "rb") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)  # as a running download holds it
+        fetch("test-tiny", tmp_path, url=f"{server}/good.pth", progress=False)
+        assert not stale.exists() and live.exists() and other.exists()
 
 
 def test_interrupt_midway_removes_temporary_file(server, fake_entry, tmp_path, monkeypatch):

@@ -118,14 +118,9 @@ class _TwoLayerNet:
     def layers(self):
         return {"fc1": self.fc1, "fc2": self.fc2}
 
-    def forward(self, x, *, digital=False, record=False):
-        from refsim.nn.engine import forward_with_record
-
-        return forward_with_record(self._run, x, digital, record)
-
-    def _run(self, x, digital, records):
-        h = np.maximum(self.fc1._run(x, digital, records), 0.0)
-        return self.fc2._run(h, digital, records)
+    def forward(self, x, *, digital=False, records=None):
+        h = np.maximum(self.fc1.forward(x, digital=digital, records=records), 0.0)
+        return self.fc2.forward(h, digital=digital, records=records)
 
 
 def test_network_export_has_per_layer_outputs(tmp_path):

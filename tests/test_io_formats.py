@@ -102,7 +102,7 @@ def test_npz_matches_numpy_and_refuses_object_arrays(tmp_path):
             np.testing.assert_array_equal(read_npz(tmp_path / "a.npz")[key], ref[key])
     assert detect_format((tmp_path / "a.npz").read_bytes()) == "npz"
     np.savez(tmp_path / "obj.npz", x=np.array([{"a": 1}], dtype=object))
-    with pytest.raises(CorruptCheckpointError, match="(?i)pickle"):
+    with pytest.raises(CorruptCheckpointError, match="dtype object"):
         read_npz(tmp_path / "obj.npz")
     with pytest.raises(ValueError, match="dtype object"):
         write_npz(tmp_path / "b.npz", {"x": np.array([None], dtype=object)})

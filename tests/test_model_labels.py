@@ -33,6 +33,13 @@ def test_every_cited_label_is_defined_in_model_md():
     assert not missing, f"labels cited under refsim/ but not defined in docs/MODEL.md: {missing}"
 
 
+def test_no_retired_label_style():
+    """Drift was once labelled dev-D1..dev-D3 (clashing with the DAC's D1-D4); it is T1-T3 now."""
+    offenders = [str(p.relative_to(ROOT)) for p in [*(ROOT / "refsim").rglob("*.py"), *(ROOT / "docs").rglob("*.md")]
+                 if "dev-D" in p.read_text(encoding="utf-8")]
+    assert not offenders, offenders
+
+
 def test_the_scan_finds_the_labels_it_must():
     labels = cited_labels()
     # the DAC, ADC, multiply and drift labels are cited by their modules

@@ -11,7 +11,8 @@ from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, crossbar_rng, re
 from refsim.nn.attention import AttentionCore
 from refsim.oracles.nn import attention_naive, conv2d_naive, linear_naive, lstm_naive
 from strategies import conv_cases
-from test_nn_helpers import RTOL_EXACT, ideal, rel_err
+from checks import ideal, rel_err
+from tolerances import RTOL_EXACT
 
 
 @settings(max_examples=40, deadline=None)
@@ -93,7 +94,7 @@ def test_lstm_key_and_shape_errors():
     with pytest.raises(ValueError, match="missing keys \\['bias_hh_l1'\\]"):
         LSTM({k: v for k, v in p.items() if k != "bias_hh_l1"})
     bad = dict(p, weight_hh_l1=np.zeros((8, 3)))
-    with pytest.raises(ValueError, match=r"weight_hh_l1: expected shape \(8, 2\), received \(8, 3\)"):
+    with pytest.raises(ValueError, match=r"weight_hh_l1: received shape \(8, 3\); expected shape \(8, 2\)"):
         LSTM(bad)
     with pytest.raises(NotImplementedError, match="proj_size"):
         LSTM(dict(p, weight_hr_l0=np.zeros((1, 2))))
@@ -152,7 +153,8 @@ def test_attention_runtime_arrays_are_flagged_and_exact_when_ideal():
     x = rng.normal(size=(3, 2, 4))
     ref, _ = MultiheadAttention(p, 2)(x, x, x)
     mha = MultiheadAttention(p, 2, runtime_config=ideal(), name="att")
-    (y, _), rec = mha.forward(x, x, x, record=True)
+    rec = {}
+    y, _ = mha.forward(x, x, x, records=rec)
     assert rel_err(y, ref) < RTOL_EXACT
     core = rec["att.attn"]
     assert core.runtime_arrays and core.analog and core.n_arrays == 2 * 2 * 2
@@ -166,13 +168,15 @@ def test_records_and_digital_replay():
     rng = np.random.default_rng(6)
     w, x = rng.normal(size=(3, 2, 3, 3)), rng.normal(size=(2, 2, 5, 5))
     conv = Conv2d(w, padding=1, name="c", config=ideal())
-    y, rec = conv.forward(x, record=True)
+    rec = {}
+    y = conv.forward(x, records=rec)
     r = rec["c"]
     assert r.kind == "conv2d" and r.analog and r.n_arrays == conv.n_arrays > 0
     assert r.clip_fraction == 0.0
     assert np.array_equal(r.output, y) and np.array_equal(r.input, x)
     assert rel_err(conv.digital_replay(r), y) < RTOL_EXACT
-    _, rec_d = Conv2d(w, padding=1, name="c").forward(x, record=True)
+    rec_d = {}
+    Conv2d(w, padding=1, name="c").forward(x, records=rec_d)
     assert not rec_d["c"].analog and rec_d["c"].n_arrays == 0 and np.isnan(rec_d["c"].clip_fraction)
 
 
@@ -180,7 +184,8 @@ def test_int8_records_clip_fraction_from_trace():
     rng = np.random.default_rng(7)
     w, x = rng.normal(size=(4, 16)), rng.normal(size=(5, 16))
     lin = Linear(w, name="fc", config=refsim.presets.get("int8"))
-    y, rec = lin.forward(x, record=True)
+    rec = {}
+    y = lin.forward(x, records=rec)
     assert np.array_equal(y, lin(x))  # trace path == matvec path
     assert 0.0 <= rec["fc"].clip_fraction <= 1.0
     assert 0 < rel_err(y, x @ w.T) < 0.1  # quantized, not exact, but close
@@ -196,9 +201,9 @@ def test_config_callable_and_seed_streams():
 
     assert resolve_config(per_layer, "a") is cfg and resolve_config(per_layer, "b") is None
     assert chosen == ["a", "b"]
-    with pytest.raises(TypeError, match="returned str for layer 'x'"):
+    with pytest.raises(TypeError, match=r"config\('x'\): received str from the config callable"):
         resolve_config(lambda n: "ideal", "x")
-    with pytest.raises(TypeError, match="config must be"):
+    with pytest.raises(TypeError, match="config: received str; expected a refsim.CrossbarConfig"):
         resolve_config("ideal", "x")
     # streams depend only on (seed, name, index): same draws whatever the order of creation
     a1 = crossbar_rng(3, "layer1.0.conv1").normal(size=4)
@@ -219,11 +224,27 @@ def test_layer_input_errors():
         Conv2d(np.zeros((2, 1, 1, 1)), padding_mode="reflect")
     with pytest.raises(ValueError, match=r"c input must have 4 channels .* received shape \(1, 3, 4, 4\)"):
         Conv2d(np.zeros((2, 4, 1, 1)), name="c")(np.zeros((1, 3, 4, 4)))
-    with pytest.raises(ValueError, match=r"fc.bias must have shape \(2,\)"):
+    with pytest.raises(ValueError, match=r"fc.bias: received shape \(3,\); expected shape \(2,\)"):
         Linear(np.zeros((2, 3)), np.zeros(3), name="fc")
-    with pytest.raises(ValueError, match=r"fc input must have shape \(\.\.\., 3\)"):
+    with pytest.raises(ValueError, match=r"fc input: received shape \(1, 4\); expected shape \(\.\.\., 3\)"):
         Linear(np.zeros((2, 3)), name="fc")(np.zeros((1, 4)))
     with pytest.raises(ValueError, match="num_heads"):
         MultiheadAttention(mha_params(np.random.default_rng(0), 4), 3)
     with pytest.raises(NotImplementedError, match="kdim"):
         MultiheadAttention(dict(mha_params(np.random.default_rng(0), 4), q_proj_weight=np.zeros((4, 4))), 2)
+
+
+def test_records_never_change_what_forward_returns():
+    """``forward(x, records=d)`` returns what ``forward(x)`` returns and fills ``d``; bad types are refused."""
+    rng = np.random.default_rng(7)
+    lin = Linear(rng.normal(size=(3, 4)), rng.normal(size=3), name="fc", config=refsim.presets.get("int8"), seed=1)
+    x = rng.normal(size=(2, 4))
+    plain = lin.forward(x)
+    recs = {}
+    y = lin.forward(x, records=recs)
+    assert isinstance(y, np.ndarray) and np.array_equal(y, plain)
+    assert list(recs) == ["fc"] and recs["fc"].analog
+    with pytest.raises(TypeError, match="records"):
+        lin.forward(x, records=True)
+    with pytest.raises(TypeError, match="digital"):
+        lin.forward(x, digital=1)

@@ -1,7 +1,4 @@
 """ResNets (torchvision layout) and CIFAR ResNets: import checks, ideal == digital, BN folding."""
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -10,36 +7,11 @@ from refsim.nn import cifar_resnet_from_state_dict, layer_report, resnet_from_st
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_param_shapes
 from refsim.nn.statedict import random_params
-from test_nn_helpers import RTOL_EXACT, ideal, rel_err
+from checks import cifar_images, ideal, load_checkpoint, rel_err
+from tolerances import RTOL_EXACT
 
 #: BN folding changes the order of operations: conv(x, W*a) + b' vs (conv(x, W) - mu) * a + beta.
 RTOL_FOLD = 1e-11
-
-
-def data_dir() -> Path:
-    return Path(os.environ.get("REFSIM_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-
-
-def cifar_images(n):
-    """First n CIFAR-10 test images, preprocessed as in training: (N, 3, 32, 32) float64, labels."""
-    path = data_dir() / "cifar10" / "cifar10_test_subset.npz"
-    if not path.exists():
-        pytest.skip(f"CIFAR-10 subset not found at {path} (set REFSIM_DATA)")
-    with np.load(path) as f:
-        img, labels = f["images"][:n], f["labels"][:n]
-    x = img.astype(np.float64) / 255.0
-    x = (x - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
-    return x.transpose(0, 3, 1, 2), labels  # (N, 3, 32, 32)
-
-
-def load_checkpoint(name):
-    io = pytest.importorskip("refsim.io", reason="refsim.io is needed to read the legacy checkpoints")
-    if not hasattr(io, "load_state_dict"):
-        pytest.skip("refsim.io.load_state_dict not available")
-    path = data_dir() / "weights" / name
-    if not path.exists():
-        pytest.skip(f"checkpoint not found at {path} (set REFSIM_DATA)")
-    return io.load_state_dict(path)
 
 
 @pytest.mark.parametrize("depth", sorted(RESNET_LAYOUTS))
@@ -57,7 +29,8 @@ def test_resnet18_ideal_equals_digital_and_records():
     analog = {"conv1", "layer1.0.conv1", "layer2.0.downsample.0", "layer4.1.conv2"}  # keep the test fast
     net = resnet_from_state_dict(sd, config=lambda name: ideal() if name in analog else None, seed=1)
     x = np.random.default_rng(1).normal(size=(2, 3, 64, 64))
-    y, rec = net.forward(x, record=True)
+    rec = {}
+    y = net.forward(x, records=rec)
     assert y.shape == (2, 7)
     assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
     assert list(rec) == list(net.layers())
@@ -71,7 +44,7 @@ def test_state_dict_errors_name_keys_and_shapes():
     sd = random_params(resnet_param_shapes(18), np.random.default_rng(0))
     bad = dict(sd)
     bad["layer1.0.conv1.weight"] = np.zeros((64, 64, 1, 1))
-    with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight': shape \(64, 64, 1, 1\) .* \(64, 64, 3, 3\)"):
+    with pytest.raises(ValueError, match=r"'layer1.0.conv1.weight'\]: received shape \(64, 64, 1, 1\); expected .* \(64, 64, 3, 3\)"):
         resnet_from_state_dict(bad)
     missing = {k: v for k, v in sd.items() if k != "layer3.0.downsample.1.running_var"}
     with pytest.raises(ValueError, match=r"missing keys \['layer3.0.downsample.1.running_var'\]"):
@@ -93,7 +66,7 @@ def test_cifar_resnet20_structure_ideal_fold_and_prefix():
     assert rel_err(y, net(x, digital=True)) < RTOL_EXACT
     assert rel_err(cifar_resnet_from_state_dict(sd, fold_bn=True)(x), y) < RTOL_FOLD
     bad = dict(sd, **{"linear.weight": np.zeros((10, 32))})
-    with pytest.raises(ValueError, match=r"'linear.weight': shape \(10, 32\) .* \(10, 64\)"):
+    with pytest.raises(ValueError, match=r"'linear.weight'\]: received shape \(10, 32\); expected .* \(10, 64\)"):
         cifar_resnet_from_state_dict(bad)
     _, rows = layer_report(net, x[:1])
     assert [r.name for r in rows] == list(net.layers())

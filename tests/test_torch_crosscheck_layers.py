@@ -6,7 +6,8 @@ torch = pytest.importorskip("torch", reason="PyTorch (optional, pip install torc
 
 from refsim.nn import LSTM, Conv2d, Linear, MultiheadAttention, TransformerEncoderLayer  # noqa: E402
 from refsim.nn import functional as F  # noqa: E402
-from test_nn_helpers import TOL_TORCH, ideal, rel_err  # noqa: E402
+from checks import ideal, rel_err  # noqa: E402
+from tolerances import TOL_TORCH  # noqa: E402
 
 TF = torch.nn.functional
 
@@ -113,7 +114,8 @@ def test_transformer_encoder_layer_matches_torch(norm_first, activation):
     ref = m(torch.tensor(x), src_mask=torch.tensor(mask), src_key_padding_mask=torch.tensor(kpm)).detach().numpy()
     layer = TransformerEncoderLayer(sd_numpy(m), 2, activation=activation, norm_first=norm_first,
                                     batch_first=True, config=ideal())
-    y, rec = layer.forward(x, src_mask=mask, src_key_padding_mask=kpm, record=True)
+    rec = {}
+    y = layer.forward(x, src_mask=mask, src_key_padding_mask=kpm, records=rec)
     assert rel_err(y, ref) < TOL_TORCH
     assert set(rec) == {"self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.attn",
                         "self_attn.out_proj", "linear1", "linear2"}

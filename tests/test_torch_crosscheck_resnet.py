@@ -14,8 +14,9 @@ from refsim.nn import cifar_resnet_from_state_dict, resnet_from_state_dict  # no
 from refsim.nn.cifar_resnet import cifar_resnet_param_shapes  # noqa: E402
 from refsim.nn.resnet import resnet_param_shapes  # noqa: E402
 from refsim.nn.statedict import random_params
-from test_nn_helpers import TOL_TORCH, ideal, rel_err  # noqa: E402
-from test_nn_resnet import cifar_images, load_checkpoint  # noqa: E402
+from checks import ideal, rel_err  # noqa: E402
+from tolerances import TOL_TORCH  # noqa: E402
+from checks import cifar_images, load_checkpoint  # noqa: E402
 
 
 class TorchBottleneck(nn.Module):

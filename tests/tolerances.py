@@ -14,6 +14,16 @@ ATOL_EXACT = 1e-12
 #: A perturbation the exact checks must detect (planted-error tests).
 PLANTED_RELATIVE_ERROR = 1e-9
 
+#: A device formula evaluated by the test as written in docs/MODEL.md against refsim's vectorized
+#: code: a handful of float64 operations in another order, with powers and logs (each ~1e-16
+#: relative); 1e-10 leaves room for that and still catches any wrong coefficient or exponent.
+RTOL_FORMULA = 1e-10
+
+#: The exact wire solution (block elimination, refsim.wires.parasitics) against the dense nodal
+#: oracle of the same array (refsim.wires.nodal), per input vector: two float64 linear solves
+#: whose round-off grows with the condition number of the nodal matrix (~1e4 for the r/G used).
+RTOL_WIRE_SOLVE = 1e-9
+
 #: refsim vs PyTorch float64 (different summation orders inside BLAS/ATen, deep nets).
 TOL_TORCH = 1e-10
 

@@ -110,7 +110,8 @@ tile_rows = sorted(set(tile_rows))
 errs, n_tiles = [], []
 for r in tile_rows:
     conv_q = Conv2d(w_conv, b_conv, padding=1, name="conv", seed=0, config=int8.replace(**{"array.rows_max": r}))
-    y_q, rec = conv_q(x_img, record=True)
+    rec = {}
+    y_q = conv_q(x_img, records=rec)
     errs.append(rel_rms(y_q, y_digital))
     n_tiles.append(-(-k_rows // r))
     print(f"  int8 conv, rows_max={r:3d}: {n_tiles[-1]} row tiles, RMS error {errs[-1] * 100:.2f} % of RMS(y), "

@@ -129,7 +129,8 @@ proj_names = ["q_proj", "k_proj", "v_proj", "out_proj"]
 bar_series, mha_err = [], {}
 for label, cfg in PRESETS:
     mha = MultiheadAttention(mha_params, n_heads, config=cfg, seed=1)
-    (y, attn), recs = mha(x_tok, x_tok, x_tok, record=True)
+    recs = {}
+    y, attn = mha(x_tok, x_tok, x_tok, records=recs)
     layers = mha.layers()
     own = [rel_rms(recs[f"self_attn.{p}"].output, layers[f"self_attn.{p}"].forward(
         recs[f"self_attn.{p}"].input, digital=True)) for p in proj_names]

@@ -64,8 +64,9 @@ def per_layer(preset: str, seed: int = 0):
     """
     model = inf.build_model("auto", str(CKPT), refsim.presets.get(preset), seed=seed)
     x = inf.preprocess_image(ds.images[INDEX], model)[None]  # (1, 3, 32, 32)
-    logits, recs = model.net.forward(x, record=True)
-    ideal_logits, ideal_recs = model.net.forward(x, digital=True, record=True)
+    recs, ideal_recs = {}, {}
+    logits = model.net.forward(x, records=recs)
+    ideal_logits = model.net.forward(x, digital=True, records=ideal_recs)
     layers = model.net.layers()
     rows = []
     for name, rec in recs.items():

@@ -22,7 +22,8 @@ import warnings
 import numpy as np
 
 from refsim import __version__, presets
-from refsim.cli.common import resolve_config
+from refsim._validate import received
+from refsim.cli.common import int_arg, resolve_config, run_command
 from refsim.health import DeadCrossbarWarning
 from refsim.cli.golden import add_golden_subcommands
 from refsim.cli.infer import add_infer_subcommands
@@ -80,6 +81,9 @@ def _cmd_matvec(args: argparse.Namespace) -> int:
     tr = xb.trace(x)
     exact = x @ w
     err = float(np.linalg.norm(tr.y - exact) / max(np.linalg.norm(exact), 1e-300))
+    if not np.isfinite(err):  # never print NaN as a result: validation should have refused the config
+        raise ValueError(received(f"--preset {args.preset}", f"a config whose output holds non-finite values "
+                                  f"(relative error {err})", "a config that computes finite outputs"))
     out = {
         "preset": cfg.name, "shape": [args.n_in, args.n_out], "batch": args.batch, "n_arrays": xb.n_arrays,
         "tiles": len(xb.tiles), "path": tr.path, "read_sampling": tr.read_sampling,
@@ -95,8 +99,15 @@ def _cmd_matvec(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse without the usage block on errors: one line, ``refsim <command>: error: ...`` (exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="refsim",
         description="refsim: a pure-NumPy golden-reference simulator of analog in-memory computing.",
     )
@@ -108,10 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_presets)
     p = sub.add_parser("matvec", help="one crossbar multiply of a random matrix; error and clipping")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
-    p.add_argument("--n-in", type=int, default=64, help="rows of the random matrix W, inputs (default: 64)")
-    p.add_argument("--n-out", type=int, default=32, help="columns of W, outputs (default: 32)")
-    p.add_argument("--batch", type=int, default=8, help="input vectors x, each N(0, 1) (default: 8)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--n-in", type=int_arg(1, 1 << 20), default=64,
+                   help="rows of the random matrix W, inputs (default: 64)")
+    p.add_argument("--n-out", type=int_arg(1, 1 << 20), default=32, help="columns of W, outputs (default: 32)")
+    p.add_argument("--batch", type=int_arg(1, 1 << 20), default=8,
+                   help="input vectors x, each N(0, 1) (default: 8)")
+    p.add_argument("--seed", type=int_arg(0), default=0,
                    help="seed of W and x; the crossbar's programming and noise use seed + 1 (default: 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_matvec)
@@ -123,25 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse has printed "refsim <command>: error: argument --flag: ..."
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if getattr(args, "func", None) is None:
         parser.print_help()
         return 0
-    try:
-        with warnings.catch_warnings():  # refsim's own warnings: one line each, no source excerpt
-            default_show = warnings.showwarning
+    with warnings.catch_warnings():  # refsim's own warnings: one line each, no source excerpt
+        default_show = warnings.showwarning
 
-            def show(message, category, filename, lineno, file=None, line=None):
-                if issubclass(category, DeadCrossbarWarning):
-                    print(f"refsim: warning: {message}", file=sys.stderr if file is None else file)
-                else:
-                    default_show(message, category, filename, lineno, file, line)
+        def show(message, category, filename, lineno, file=None, line=None):
+            if issubclass(category, DeadCrossbarWarning):
+                print(f"refsim: warning: {message}", file=sys.stderr if file is None else file)
+            else:
+                default_show(message, category, filename, lineno, file, line)
 
-            warnings.showwarning = show
-            return int(args.func(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError) as exc:
-        print(f"refsim: error: {exc}", file=sys.stderr)
-        return 2
+        warnings.showwarning = show
+        return run_command(args.func, args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from refsim.cli.common import int_arg
+
 __all__ = ["add_calibration_options", "calibrate_if_needed", "default_calibration_data", "DEFAULT_N"]
 
 #: Calibration images by default.
@@ -39,7 +41,7 @@ def add_calibration_options(p: argparse.ArgumentParser) -> None:
                    help="calibration images (CIFAR .npz or image folder) for a preset that needs calibration "
                    "(default: <data>/cifar10/cifar10_train_subset.npz for CIFAR models, <data>/imagenet-samples "
                    "otherwise; <data> = $REFSIM_DATA or ../shared/data); never the evaluated images")
-    p.add_argument("--calibrate-n", type=int, default=DEFAULT_N, metavar="N",
+    p.add_argument("--calibrate-n", type=int_arg(1), default=DEFAULT_N, metavar="N",
                    help=f"number of calibration images (default: {DEFAULT_N})")
     p.add_argument("--calibration", default=None, metavar="FILE",
                    help="per-layer calibrated configs: reused if FILE exists, else calibrated and saved there "

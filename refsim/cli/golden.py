@@ -19,6 +19,8 @@ import json
 
 import numpy as np
 
+from refsim.cli.common import float_arg, int_arg
+
 __all__ = ["add_golden_subcommands"]
 
 
@@ -81,10 +83,10 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 def _shape(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", required=True, help="preset name or .json config (required)")
-    p.add_argument("--shape", nargs=2, type=int, required=True, metavar=("N_IN", "N_OUT"),
+    p.add_argument("--shape", nargs=2, type=int_arg(1, 1 << 20), required=True, metavar=("N_IN", "N_OUT"),
                    help="shape of the random weight matrix W (required)")
-    p.add_argument("--batch", type=int, default=4, help="random input vectors (default: 4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the random W and x and of the crossbar (default: 0)")
+    p.add_argument("--batch", type=int_arg(1, 1 << 20), default=4, help="random input vectors (default: 4)")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="seed of the random W and x and of the crossbar (default: 0)")
 
 
 def add_golden_subcommands(subparsers) -> None:
@@ -100,14 +102,14 @@ def add_golden_subcommands(subparsers) -> None:
 
     p = gs.add_parser("suite", help="export ready cases for every preset")
     p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int_arg(0), default=0)
     p.set_defaults(func=_cmd_suite)
 
     p = gs.add_parser("compare", help="compare a candidate's arrays with a golden reference, stage by stage")
     p.add_argument("reference")
     p.add_argument("candidate")
-    p.add_argument("--rtol", type=float, default=0.0, help="relative tolerance of real stages (default 0: exact)")
-    p.add_argument("--atol", type=float, default=0.0, help="absolute tolerance of real stages (default 0: exact)")
+    p.add_argument("--rtol", type=float_arg(0.0), default=0.0, help="relative tolerance of real stages (default 0: exact)")
+    p.add_argument("--atol", type=float_arg(0.0), default=0.0, help="absolute tolerance of real stages (default 0: exact)")
     p.add_argument("--no-draws", action="store_true", help="compare stages only, not random draws")
     p.add_argument("--show-absent", action="store_true", help="list the stages the candidate lacks")
     p.set_defaults(func=_cmd_compare)
@@ -121,7 +123,7 @@ def add_golden_subcommands(subparsers) -> None:
     p.add_argument("--method", choices=("percentile", "search"), default="percentile",
                    help="percentile: P_p of |x| and of the column currents (C1, C2); search: the grid scale of "
                    "the largest value with the least output MSE (C3) (default: percentile)")
-    p.add_argument("--percentile", type=float, default=99.9, help="p of the percentile method, in (0, 100] "
+    p.add_argument("--percentile", type=float_arg(0.0, low_open=True), default=99.9, help="p of the percentile method, in (0, 100] "
                    "(default: 99.9)")
     p.add_argument("--out", required=True, help="config .json to write (its name: '<preset>+cal') (required)")
     p.set_defaults(func=_cmd_calibrate)

@@ -6,13 +6,16 @@
                  [--topk 5] [--labels FILE] [--report] [--json] [--quiet] [calibration options]
     refsim eval --weights PATH --data PATH [--model auto] [--limit N] [--batch-size 64]
                 [--preset ideal] [--seed 0] [--labels FILE] [--json] [--quiet] [calibration options]
+    refsim eval --model minilm --data STS.tsv [--weights FILE] [--runtime-attention] [--no-digital]
+                [--report] [--limit N] [--batch-size 64] [--preset ideal] [--seed 0] [--json]
 
 Calibration options (:mod:`refsim.cli.calibration`): a preset that needs calibration is
 calibrated on images disjoint from the evaluated ones before it runs.
 
 Handlers return exit codes: 0 success, 2 bad input (missing or unreadable file,
 unknown model, checkpoint that does not fit the model...), with one line on
-stderr and no traceback. The work is done by :mod:`refsim.tools.inference`; the JSON
+stderr and no traceback. The work is done by :mod:`refsim.tools.inference` (for
+``--model minilm``: :mod:`refsim.cli.sts`, :mod:`refsim.tools.sts`); the JSON
 schema is in docs/inference.md.
 """
 from __future__ import annotations
@@ -28,9 +31,10 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from refsim.cli.common import int_arg
 from refsim.tools.inference import (
-    MODEL_NAMES, build_model, demo_image, evaluate, input_mismatch_notes, load_dataset, preprocess_image,
-    softmax, topk,
+    MODEL_NAMES, TFLITE_MODELS, build_model, demo_image, evaluate, input_mismatch_notes, load_dataset,
+    preprocess_image, softmax, topk,
 )
 from refsim.cli.calibration import add_calibration_options, calibrate_if_needed
 from refsim.nn import layer_report
@@ -40,6 +44,8 @@ __all__ = ["add_infer_subcommands", "cmd_infer", "cmd_eval", "infer_result"]
 
 _ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
 DEMO_IMAGE = "builtin:demo"
+IDEAL_FLOAT = "digital float64"
+IDEAL_TFLITE = "digital integer (TFLite reference kernels)"
 RANDOM_NOTE = "random weights (torchvision He-init, seed 0): the predicted classes are meaningless"
 
 
@@ -52,20 +58,21 @@ def _bar(args, desc: str, total: int, unit: str) -> tqdm:
 
 @contextlib.contextmanager
 def _count_analog_layers(net, tick):
-    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``_run``; restored on exit)."""
+    """Call ``tick()`` after every analog layer run of ``net`` (wraps each layer's ``forward`` on the
+    instance; restored on exit)."""
     layers = list(net.layers().values())
     for layer in layers:
-        def run(x, digital, records, _orig=layer._run):
-            y = _orig(x, digital, records)
-            if not digital:
+        def forward(*args, _orig=layer.forward, **kwargs):
+            y = _orig(*args, **kwargs)
+            if not kwargs.get("digital", False):
                 tick()
             return y
-        layer._run = run
+        layer.forward = forward
     try:
         yield
     finally:
         for layer in layers:
-            del layer._run
+            del layer.forward
 
 
 def _nan_to_none(v: float):
@@ -136,7 +143,7 @@ def infer_result(args) -> dict:
         args, model, cfg, lambda lc: build_model(args.model, args.weights, lc, seed=args.seed, labels=args.labels),
         exclude_image=args.image)
     img = demo_image(model.crop_size) if img is None else img
-    x = preprocess_image(img, model)[None]  # (1, 3, crop, crop)
+    x = preprocess_image(img, model)[None]  # (1, 3, crop, crop); uint8 (1, crop, crop, 3) for TFLite
     t0 = time.perf_counter()
     with _bar(args, f"analog forward ({cfg.name})", n_layers, "layer") as bar, \
             _count_analog_layers(model.net, lambda: bar.update(1)):
@@ -165,6 +172,7 @@ def infer_result(args) -> dict:
         "weights": "random" if model.random_weights else os.fspath(args.weights),
         "preset": cfg.name, "seed": args.seed, "preprocess": model.preprocess, "input_shape": list(x.shape),
         "num_classes": model.num_classes, "n_layers": n_layers, "n_arrays": int(model.net.n_arrays),
+        "ideal": IDEAL_TFLITE if model.preprocess == "tflite" else IDEAL_FLOAT,
         "topk": analog_top, "ideal_topk": ideal_top, "top1_agrees": analog_top[0]["index"] == ideal_top[0]["index"],
         "logit_rel_error": float(np.linalg.norm(logits - ideal) / max(np.linalg.norm(ideal), 1e-300)),
         "seconds": {"build": model.build_s, "analog_forward": t_analog, "ideal_forward": t_ideal},
@@ -183,16 +191,17 @@ def _print_infer(res: dict) -> None:
     print(f"logits: relative error vs ideal {res['logit_rel_error']:.3e}")
     name = lambda t: t["label"] if t["label"] == str(t["index"]) else f"{t['label']} ({t['index']})"  # noqa: E731
     w = max(12, *(len(name(t)) for t in res["topk"] + res["ideal_topk"]))
-    print(f"\nrank  {'analog: ' + res['preset']:<{w}}   prob  | {'ideal: digital float64':<{w}}   prob")
+    w = max(w, len(res["ideal"]) + 7)
+    print(f"\nrank  {'analog: ' + res['preset']:<{w}}   prob  | {'ideal: ' + res['ideal']:<{w}}   prob")
     for a, i in zip(res["topk"], res["ideal_topk"]):
         print(f"{a['rank']:>4}  {name(a):<{w}} {a['prob']:6.4f}  | {name(i):<{w}} {i['prob']:6.4f}")
     print(f"top-1 agrees with ideal: {'yes' if res['top1_agrees'] else 'NO'}")
     if res["layers"] is not None:
-        _print_layers(res["layers"])
+        print_layer_table(res["layers"])
 
 
-def _print_layers(layers: list) -> None:
-    """The per-layer table of ``refsim infer --report`` (rows of :func:`_layer_rows`)."""
+def print_layer_table(layers: list) -> None:
+    """The per-layer report table of :func:`_layer_rows` dicts (``infer --report``, ``eval --report``)."""
     fmt = lambda v, f, scale=1: "-" if v is None else format(scale * v, f)  # noqa: E731
     print("\nper-layer report: each layer's analog output vs the same layer computed digitally from the "
           "same input\nrel. error = ||analog - digital|| / ||digital||, SNR = 20 log10(||digital|| / "
@@ -225,6 +234,7 @@ def _print_layers(layers: list) -> None:
               "a calibrated config: refsim calibrate), raise adc.bits or lower array.rows_max.")
 
 
+
 def cmd_infer(args: argparse.Namespace) -> int:
     """Classify one image (or the built-in demo image) with the analog and the ideal network."""
     try:
@@ -240,10 +250,22 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Top-1 accuracy on a CIFAR-layout .npz or an image folder."""
+    """Top-1 accuracy on a CIFAR-layout .npz or an image folder (STS-B Spearman for --model minilm)."""
     from refsim.cli.common import resolve_config
+    from refsim.tools.sts import SENTENCE_MODELS
 
+    if args.model in SENTENCE_MODELS:
+        from refsim.cli.sts import cmd_eval_sts
+
+        return cmd_eval_sts(args)
     try:
+        if args.weights is None:
+            raise ValueError(f"--weights: required for --model {args.model}; pass a checkpoint file or 'random'.")
+        for flag, on in (("--report", args.report), ("--runtime-attention", args.runtime_attention),
+                         ("--no-digital", args.no_digital)):
+            if on:
+                raise ValueError(f"{flag}: only for --model minilm; received --model {args.model} "
+                                 "(for a ResNet's per-layer report use refsim infer --report).")
         cfg = _config(args)
         if not os.path.exists(args.data):
             raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
@@ -275,9 +297,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
-                   help=f"architecture: {', '.join(MODEL_NAMES)} (default: auto, from the checkpoint's keys)")
+                   help=f"architecture: {', '.join(MODEL_NAMES + TFLITE_MODELS)} (default: auto, from the "
+                        "checkpoint's keys, or mobilenet_v2 for a .tflite file); eval also takes minilm "
+                        "(all-MiniLM-L6-v2 on STS-B)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
-    p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                    help="change one config field of the preset (dotted name, JSON scalar value), e.g. "
                    "device.t_inference_s=86400 (rasch2023_standard at 1 day; 1, 3600, 3.156e7 for 1 s, 1 h, "
@@ -295,14 +319,23 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("infer", help="classify one image with an analog ResNet, next to the ideal one")
     p.add_argument("image", nargs="?", default=None, help="image file (default: the built-in synthetic demo image)")
     p.add_argument("--weights", default="random", help="checkpoint file, or 'random' (default)")
-    p.add_argument("--topk", type=int, default=5, help="classes to show (default: 5)")
+    p.add_argument("--topk", type=int_arg(1), default=5, help="classes to show (default: 5)")
     p.add_argument("--report", action="store_true", help="per-layer error, SNR and ADC clipping table")
     _common(p)
     p.set_defaults(func=cmd_infer)
-    p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>")
-    p.add_argument("--weights", required=True, help="checkpoint file (or 'random')")
-    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
-    p.add_argument("--batch-size", type=int, default=64, help="images per forward (default: 64)")
+    p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>; "
+                                           "STS-B Spearman correlation with --model minilm")
+    p.add_argument("--weights", default=None, help="checkpoint file (or 'random'); for --model minilm optional "
+                                                   "(default: the installed package's model.safetensors)")
+    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>; "
+                                                 "for --model minilm an STS-B .tsv")
+    p.add_argument("--limit", type=int_arg(1), default=None, help="evaluate the first N images (sentence pairs) only")
+    p.add_argument("--batch-size", type=int_arg(1), default=64, help="images (sentences) per forward (default: 64)")
+    p.add_argument("--runtime-attention", action="store_true",
+                   help="minilm: QK^T and AV also on arrays programmed at run time with --preset")
+    p.add_argument("--no-digital", action="store_true",
+                   help="minilm: skip the digital (exact float64, same weights) reference run")
+    p.add_argument("--report", action="store_true",
+                   help="minilm: per-layer error, SNR and ADC clipping table on the first 16 sentences")
     _common(p)
     p.set_defaults(func=cmd_eval)

@@ -37,7 +37,7 @@ import sys
 
 import numpy as np
 
-from refsim.cli.common import resolve_config
+from refsim.cli.common import float_arg, int_arg, resolve_config
 from refsim.crossbar import Crossbar
 from refsim.wires.spice import run_ngspice, write_netlist
 
@@ -116,7 +116,7 @@ def cmd_spice(args: argparse.Namespace) -> int:
     """Write the netlist of one physical array; with ``args.run`` compare ngspice with refsim."""
     n_in, n_out = args.shape
     if n_in < 1 or n_out < 1:
-        return _error(f"--shape: expected N_IN N_OUT >= 1, received {n_in} {n_out}")
+        return _error(f"--shape: received {n_in} {n_out}; expected N_IN N_OUT >= 1")
     try:
         cfg = _config(args)
     except (ValueError, TypeError, OSError) as exc:
@@ -196,12 +196,12 @@ def add_spice_subcommands(subparsers: argparse._SubParsersAction) -> argparse.Ar
                     "(docs/MODEL.md section 4) of one physical array; --run solves it with ngspice and compares "
                     "the sense currents with refsim's V @ G_eff.")
     p.add_argument("--preset", required=True, help="preset name or .json config")
-    p.add_argument("--shape", type=int, nargs=2, required=True, metavar=("N_IN", "N_OUT"),
+    p.add_argument("--shape", type=int_arg(1, 1 << 16), nargs=2, required=True, metavar=("N_IN", "N_OUT"),
                    help="weight matrix shape (rows x columns of the arrays, before tiling)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the input (default 0)")
-    p.add_argument("--r-row", type=float, default=None, metavar="OHM",
+    p.add_argument("--seed", type=int_arg(0), default=0, help="seed of the weights and the input (default 0)")
+    p.add_argument("--r-row", type=float_arg(0.0), default=None, metavar="OHM",
                    help="row wire segment resistance, ohm (default: the preset's wire.r_row_ohm)")
-    p.add_argument("--r-col", type=float, default=None, metavar="OHM",
+    p.add_argument("--r-col", type=float_arg(0.0), default=None, metavar="OHM",
                    help="column wire segment resistance, ohm (default: the preset's wire.r_col_ohm)")
     p.add_argument("--array", default="t0.s0.pos",
                    help="physical array t{tile}.s{slice}.{device} (default t0.s0.pos; an unknown key lists them)")

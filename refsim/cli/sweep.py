@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 
+from refsim.cli.common import int_arg
 from refsim.tools import sweep
 
 __all__ = ["add_sweep_subcommands", "markdown_table"]
@@ -126,15 +127,15 @@ def add_sweep_subcommands(subparsers) -> None:
     p.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,...",
                    help="one grid axis: a dotted config field and JSON-scalar values; FIELD1+FIELD2=... "
                    "sets several fields to the same value; repeatable")
-    p.add_argument("--repeats", type=int, default=1, help="repeats per point, each with its own derived seed")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
-    p.add_argument("--seed", type=int, default=0, help="base seed S; repeat r uses SeedSequence(S, spawn_key=(r,))")
-    p.add_argument("--calibrate", type=int, default=None, metavar="N",
+    p.add_argument("--repeats", type=int_arg(1), default=1, help="repeats per point, each with its own derived seed")
+    p.add_argument("--limit", type=int_arg(1), default=None, help="evaluate the first N images only")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="base seed S; repeat r uses SeedSequence(S, spawn_key=(r,))")
+    p.add_argument("--calibrate", type=int_arg(1), default=None, metavar="N",
                    help="calibrate fixed per-layer DAC/ADC ranges on the last N images (never evaluated); "
                    f"default: off, or 32 for a preset that needs calibration (refsim presets NAME)")
     p.add_argument("--no-calibrate", action="store_true",
                    help="run a preset that needs calibration uncalibrated")
-    p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: this process)")
+    p.add_argument("--jobs", type=int_arg(1, 1024), default=1, help="worker processes (default 1: this process)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="submit points to a running Dask scheduler (needs the 'distributed' extra)")
     p.add_argument("--out", required=True, help="JSONL results file (appended; existing points skipped)")

@@ -3,7 +3,7 @@
 :func:`add_weights_subcommands` registers on an ``argparse`` subparsers object::
 
     refsim weights list
-    refsim weights fetch NAME [--dir weights/] [--url URL] [--no-progress]
+    refsim weights fetch NAME [--dir weights/] [--url URL] [--no-progress] [--deadline S] [--max-mb MIB]
     refsim weights import PATH --out FILE.npz [--key KEY] [--keep-prefix]
 
 Each handler takes the parsed ``argparse.Namespace`` and returns an exit code
@@ -17,6 +17,7 @@ import sys
 
 import numpy as np
 
+from refsim.cli.common import float_arg
 from refsim.io import (
     CheckpointError,
     DownloadError,
@@ -25,6 +26,7 @@ from refsim.io import (
     load_state_dict,
     write_npz,
 )
+from refsim.io.download import DEFAULT_DEADLINE_S, DEFAULT_MAX_BYTES
 
 __all__ = ["add_weights_subcommands", "cmd_list", "cmd_fetch", "cmd_import"]
 
@@ -42,7 +44,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_fetch(args: argparse.Namespace) -> int:
     """Download one registry checkpoint into ``args.dir``."""
     try:
-        path = fetch(args.name, args.dir, url=args.url, progress=not args.no_progress)
+        path = fetch(args.name, args.dir, url=args.url, progress=not args.no_progress, deadline_s=args.deadline,
+                     max_bytes=int(args.max_mb * (1 << 20)))
     except (ValueError, DownloadError, OSError) as exc:
         print(f"refsim weights fetch: error: {exc}", file=sys.stderr)
         return 1
@@ -88,6 +91,10 @@ def add_weights_subcommands(subparsers: argparse._SubParsersAction) -> argparse.
     p_fetch.add_argument("--dir", default="weights", help="target directory (default: weights/)")
     p_fetch.add_argument("--url", default=None, help="download from this URL instead (mirror)")
     p_fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p_fetch.add_argument("--deadline", type=float_arg(0.0, low_open=True), default=DEFAULT_DEADLINE_S,
+                         metavar="SECONDS", help=f"time limit of the whole download (default {DEFAULT_DEADLINE_S:g} s)")
+    p_fetch.add_argument("--max-mb", type=float_arg(0.0, low_open=True), default=DEFAULT_MAX_BYTES / (1 << 20),
+                         metavar="MIB", help=f"size cap of the download (default {DEFAULT_MAX_BYTES >> 20} MiB)")
     p_fetch.set_defaults(func=cmd_fetch)
 
     p_import = sub.add_parser("import", help="convert a .pt/.pth/.th/.safetensors/.npz to a .npz state dict")

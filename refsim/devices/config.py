@@ -16,7 +16,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from ._validate import check_scalar
+from refsim._validate import check_magnitude, check_scalar, coerce_fields, received, show
 
 PROG_MODELS = ("none", "independent", "proportional", "pcm_rasch2023", "table", "callable")
 CLIP_POLICIES = ("nonnegative", "range")
@@ -33,7 +33,7 @@ _NOT_SERIALIZABLE = ("prog_sigma_fn",)
 
 def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+        raise ValueError(received(f"device.{name}", show(value), f"one of {list(choices)}"))
 
 
 def _normalize_table(table) -> tuple[tuple[float, float], ...]:
@@ -41,21 +41,22 @@ def _normalize_table(table) -> tuple[tuple[float, float], ...]:
     try:
         rows = [tuple(r) for r in table]
     except TypeError as exc:
-        raise TypeError("prog_sigma_table: expected a sequence of (g_S, sigma_S) pairs, "
-                        f"got {table!r}") from exc
+        raise TypeError(received("device.prog_sigma_table", show(table), "a sequence of (g_S, sigma_S) pairs")) from exc
     if len(rows) == 0:
-        raise ValueError("prog_sigma_table: expected at least one (g_S, sigma_S) pair, got none")
+        raise ValueError(received("device.prog_sigma_table", "no pairs", "at least one (g_S, sigma_S) pair"))
     out = []
     for k, r in enumerate(rows):
         if len(r) != 2:
-            raise ValueError(f"prog_sigma_table[{k}]: expected a (g_S, sigma_S) pair, got {r!r}")
-        g = check_scalar(f"prog_sigma_table[{k}][0] (g_S)", r[0], low=0.0)
-        s = check_scalar(f"prog_sigma_table[{k}][1] (sigma_S)", r[1], low=0.0)
+            raise ValueError(received(f"device.prog_sigma_table[{k}]", show(r), "a (g_S, sigma_S) pair"))
+        g = check_scalar(f"device.prog_sigma_table[{k}][0] (g_S)", r[0], low=0.0)
+        s = check_scalar(f"device.prog_sigma_table[{k}][1] (sigma_S)", r[1], low=0.0)
+        check_magnitude(f"device.prog_sigma_table[{k}][0] (g_S)", g, "conductances")
+        check_magnitude(f"device.prog_sigma_table[{k}][1] (sigma_S)", s, "conductances")
         out.append((g, s))
     for k in range(1, len(out)):
         if out[k][0] <= out[k - 1][0]:
-            raise ValueError("prog_sigma_table: expected strictly increasing g_S, got "
-                             f"{out[k - 1][0]!r} then {out[k][0]!r} at index {k}")
+            raise ValueError(received("device.prog_sigma_table", f"g_S {out[k - 1][0]!r} then {out[k][0]!r} at "
+                                      f"index {k}", "strictly increasing g_S"))
     return tuple(out)
 
 
@@ -177,6 +178,8 @@ class NoiseConfig:
         def set_(name, value):  # normalize a field of the frozen instance
             object.__setattr__(self, name, value)
 
+        coerce_fields(self)
+
         _check_choice("prog_model", self.prog_model, PROG_MODELS)
         _check_choice("clip", self.clip, CLIP_POLICIES)
         _check_choice("drift_model", self.drift_model, DRIFT_MODELS)
@@ -186,36 +189,43 @@ class NoiseConfig:
         for name in ("prog_sigma_rel", "pcm_prog_noise_scale", "drift_nu", "pcm_drift_scale",
                      "t_inference_s", "read_sigma_rel", "pcm_read_noise_scale",
                      "out_noise_rel", "ir_drop_scale"):
-            set_(name, check_scalar(name, getattr(self, name), low=0.0))
+            set_(name, check_scalar(f"device.{name}", getattr(self, name), low=0.0))
         for name in ("stuck_gmin_frac", "stuck_gmax_frac"):
-            set_(name, check_scalar(name, getattr(self, name), low=0.0, high=1.0))
+            set_(name, check_scalar(f"device.{name}", getattr(self, name), low=0.0, high=1.0))
         total = self.stuck_gmin_frac + self.stuck_gmax_frac
         if total > 1.0:
-            raise ValueError("stuck_gmin_frac + stuck_gmax_frac: expected a sum <= 1, got "
-                             f"{self.stuck_gmin_frac!r} + {self.stuck_gmax_frac!r} = {total!r}")
+            raise ValueError(received("device.stuck_gmin_frac + device.stuck_gmax_frac",
+                                      f"{self.stuck_gmin_frac!r} + {self.stuck_gmax_frac!r} = {total!r}",
+                                      "a sum <= 1"))
         for name in ("t0_s", "t_read_s", "ir_drop_g_ratio"):
-            set_(name, check_scalar(name, getattr(self, name), low=0.0, low_open=True))
-        set_("i_col_max_A", check_scalar("i_col_max_A", self.i_col_max_A, low=0.0,
+            set_(name, check_scalar(f"device.{name}", getattr(self, name), low=0.0, low_open=True))
+        set_("i_col_max_A", check_scalar("device.i_col_max_A", self.i_col_max_A, low=0.0,
                                          low_open=True, allow_none=True))
+        # times, currents and ratios multiply conductances: keep them away from under/overflow
+        for name in ("t0_s", "t_read_s", "t_inference_s", "i_col_max_A", "ir_drop_g_ratio"):
+            check_magnitude(f"device.{name}", getattr(self, name) or 0.0, "drift, read noise and output currents")
+        check_magnitude("(device.t_inference_s + device.t0_s) / device.t_read_s",
+                        (self.t_inference_s + self.t0_s) / self.t_read_s, "the 1/f read-noise integral", zero=False)
+        check_magnitude("(device.t_inference_s + device.t0_s) / device.t0_s",
+                        (self.t_inference_s + self.t0_s) / self.t0_s, "the drift factor", zero=False)
         if not isinstance(self.pcm_read_noise_held, bool):
-            raise TypeError(f"pcm_read_noise_held: expected a bool, got {self.pcm_read_noise_held!r}")
+            raise TypeError(received("device.pcm_read_noise_held", show(self.pcm_read_noise_held), "a bool"))
         if not isinstance(self.drift_compensation, bool):
-            raise TypeError(f"drift_compensation: expected a bool, got {self.drift_compensation!r}")
+            raise TypeError(received("device.drift_compensation", show(self.drift_compensation), "a bool"))
         # table / callable: present exactly when their model asks for them
         if self.prog_sigma_table is not None:
             set_("prog_sigma_table", _normalize_table(self.prog_sigma_table))
         if self.prog_model == "table" and self.prog_sigma_table is None:
-            raise ValueError("prog_sigma_table: expected ((g_S, sigma_S), ...) because "
-                             "prog_model='table', got None")
+            raise ValueError(received("device.prog_sigma_table", "None with prog_model='table'",
+                                      "((g_S, sigma_S), ...)"))
         if self.prog_sigma_fn is not None and not callable(self.prog_sigma_fn):
-            raise TypeError(f"prog_sigma_fn: expected a callable or None, got {self.prog_sigma_fn!r}")
+            raise TypeError(received("device.prog_sigma_fn", show(self.prog_sigma_fn), "a callable or None"))
         if self.prog_model == "callable" and self.prog_sigma_fn is None:
-            raise ValueError("prog_sigma_fn: expected a callable fn(g_target_S) -> sigma_S "
-                             "because prog_model='callable', got None")
+            raise ValueError(received("device.prog_sigma_fn", "None with prog_model='callable'",
+                                      "a callable fn(g_target_S) -> sigma_S"))
         if self.read_sampling == "output_referred" and self.read_model == "pcm_rasch2023":
-            raise ValueError("read_sampling: 'output_referred' is not exact in distribution for "
-                             "read_model='pcm_rasch2023' (clipped at 0); got "
-                             "read_sampling='output_referred', expected 'auto' or 'per_cell'")
+            raise ValueError(received("device.read_sampling", "'output_referred' with read_model='pcm_rasch2023' "
+                                      "(not exact in distribution: clipped at 0)", "'auto' or 'per_cell'"))
 
     # ------------------------------------------------------------------ predicates
     def has_programming_noise(self) -> bool:
@@ -273,9 +283,8 @@ class NoiseConfig:
             express sigma(g) as ``prog_sigma_table`` instead.
         """
         if self.prog_sigma_fn is not None:
-            raise TypeError("prog_sigma_fn: a callable cannot be serialized to JSON, got "
-                            f"{self.prog_sigma_fn!r}; use prog_model='table' with "
-                            "prog_sigma_table=((g_S, sigma_S), ...) instead")
+            raise TypeError(received("device.prog_sigma_fn", f"{self.prog_sigma_fn!r}, which cannot be serialized to "
+                                     "JSON", "None: use prog_model='table' with prog_sigma_table=((g_S, sigma_S), ...)"))
         out = {}
         for f in dataclasses.fields(self):
             if f.name in _NOT_SERIALIZABLE:
@@ -290,12 +299,11 @@ class NoiseConfig:
     def from_dict(cls, d: dict) -> "NoiseConfig":
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
         if not isinstance(d, dict):
-            raise TypeError(f"d: expected a dict, got {type(d).__name__}")
+            raise TypeError(received("device", type(d).__name__, "a dict"))
         known = {f.name for f in dataclasses.fields(cls)} - set(_NOT_SERIALIZABLE)
         unknown = sorted(set(d) - known)
         if unknown:
-            raise ValueError(f"NoiseConfig.from_dict: unknown keys {unknown}; expected a subset "
-                             f"of {sorted(known)}")
+            raise ValueError(received("device", f"unknown keys {unknown}", f"a subset of {sorted(known)}"))
         return cls(**d)
 
 

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import (as_float_array, as_nonneg_array, check_rng, check_same_shape,
-                        check_scalar, check_shape_tuple)
+from refsim._validate import (as_finite_array, as_nonneg_array, check_rng, check_same_shape, check_scalar,
+                              check_shape_tuple)
 from .config import NoiseConfig
 from .pcm import pcm_drift_nu
 
@@ -50,7 +50,7 @@ def drift_conductance_S(g_prog_S, nu, *, t_inference_s: float, t0_s: float) -> n
     -------
     ndarray, shape S, siemens
     """
-    g = as_float_array("g_prog_S", g_prog_S)
+    g = as_finite_array("g_prog_S", g_prog_S)
     nu = as_nonneg_array("nu", nu)
     if nu.ndim:
         check_same_shape("nu", nu, g.shape, "same as g_prog_S, or a scalar")
@@ -79,14 +79,14 @@ def drift_nu(g_target_S, draws: dict, cfg: NoiseConfig, *, g_max_S: float) -> np
     -------
     ndarray, shape (rows, cols), dimensionless
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     if cfg.drift_model == "none":
         return np.zeros(g.shape)
     if cfg.drift_model == "fixed_nu":
         return np.full(g.shape, cfg.drift_nu)
     if "xi_nu" not in draws:
-        raise ValueError(f"draws: expected key 'xi_nu' for drift_model='pcm_rasch2023', got "
-                         f"keys {sorted(draws)}")
+        raise ValueError(f"draws: received keys {sorted(draws)}; expected key 'xi_nu' for "
+                         "drift_model='pcm_rasch2023'")
     return pcm_drift_nu(g, draws["xi_nu"], g_max_S=g_max_S, scale=cfg.pcm_drift_scale)
 
 
@@ -111,7 +111,7 @@ def drift_reference_input_V(rows: int, *, v_read_V: float) -> np.ndarray:
     ndarray, shape (1, rows), volts
     """
     if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
-        raise ValueError(f"rows: expected a positive int, got {rows!r}")
+        raise ValueError(f"rows: received {rows!r}; expected a positive int")
     v = check_scalar("v_read_V", v_read_V, low=0.0, low_open=True)
     return np.full((1, int(rows)), v)
 
@@ -140,11 +140,11 @@ def drift_compensation_scale(i_ref_prog_A, i_ref_t_A) -> float:
         signal to rescale and alpha = 1.0 (aihwkit instead floors the mean at
         1e-4 in its normalized units; refsim has no normalized unit here).
     """
-    i0 = as_float_array("i_ref_prog_A", i_ref_prog_A)
-    it = as_float_array("i_ref_t_A", i_ref_t_A)
+    i0 = as_finite_array("i_ref_prog_A", i_ref_prog_A)
+    it = as_finite_array("i_ref_t_A", i_ref_t_A)
     check_same_shape("i_ref_t_A", it, i0.shape, "same as i_ref_prog_A")
     if i0.size == 0:
-        raise ValueError("i_ref_prog_A: expected at least one output current, got an empty array")
+        raise ValueError("i_ref_prog_A: received an empty array; expected at least one output current")
     m0 = float(np.mean(np.abs(i0)))
     mt = float(np.mean(np.abs(it)))
     if mt == 0.0:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, check_g_range, check_same_shape, check_scalar
+from refsim._validate import as_finite_array, check_g_range, check_same_shape, check_scalar
 
 
 def stuck_masks(u, *, stuck_gmin_frac: float, stuck_gmax_frac: float
@@ -35,14 +35,14 @@ def stuck_masks(u, *, stuck_gmin_frac: float, stuck_gmax_frac: float
     stuck_min, stuck_max : ndarray of bool, shape of ``u``
         Disjoint masks.
     """
-    u = as_float_array("u", u)
+    u = as_finite_array("u", u)
     if u.size and (u.min() < 0 or u.max() >= 1):
-        raise ValueError(f"u: expected uniform draws in [0, 1), got range "
-                         f"[{u.min()!r}, {u.max()!r}]")
+        raise ValueError(f"u: received range [{float(u.min())!r}, {float(u.max())!r}]; expected uniform draws "
+                         "in [0, 1)")
     f_min = check_scalar("stuck_gmin_frac", stuck_gmin_frac, low=0.0, high=1.0)
     f_max = check_scalar("stuck_gmax_frac", stuck_gmax_frac, low=0.0, high=1.0)
     if f_min + f_max > 1.0:
-        raise ValueError(f"stuck_gmin_frac + stuck_gmax_frac: expected <= 1, got {f_min + f_max!r}")
+        raise ValueError(f"stuck_gmin_frac + stuck_gmax_frac: received {f_min + f_max!r}; expected <= 1")
     stuck_min = u < f_min
     stuck_max = (u >= f_min) & (u < f_min + f_max)
     return stuck_min, stuck_max
@@ -69,13 +69,13 @@ def apply_stuck_faults_S(g_S, stuck_min, stuck_max, *, g_min_S: float, g_max_S: 
     ndarray, shape (rows, cols)
         A new array (the input is not modified).
     """
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     g_min, g_max = check_g_range(g_min_S, g_max_S)
     m_min = np.asarray(stuck_min, dtype=bool)
     m_max = np.asarray(stuck_max, dtype=bool)
     check_same_shape("stuck_min", m_min, g.shape, "same as g_S")
     check_same_shape("stuck_max", m_max, g.shape, "same as g_S")
     if np.any(m_min & m_max):
-        raise ValueError("stuck_min, stuck_max: expected disjoint masks, got overlapping cells")
+        raise ValueError("stuck_min, stuck_max: received overlapping cells; expected disjoint masks")
     out = np.where(m_min, g_min, g)
     return np.where(m_max, g_max, out)

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import (as_float_array, check_2d, check_rng, check_same_shape, check_scalar,
-                        check_shape_tuple)
+from refsim._validate import (as_finite_array, check_2d, check_rng, check_same_shape, check_scalar,
+                              check_shape_tuple)
 from .config import NoiseConfig
 
 #: Coefficients of the cubic c(a) = a (C1 + C2 a + C3 a^2) in aihwkit's ``applyIrDrop``.
@@ -66,8 +66,8 @@ def add_output_noise_A(i_A, xi, *, sigma_A: float) -> np.ndarray:
     -------
     ndarray, shape (B, cols), amperes
     """
-    i = as_float_array("i_A", i_A)
-    xi = as_float_array("xi", xi)
+    i = as_finite_array("i_A", i_A)
+    xi = as_finite_array("xi", xi)
     check_same_shape("xi", xi, i.shape, "same as i_A")
     s = check_scalar("sigma_A", sigma_A, low=0.0)
     return i + s * xi
@@ -87,7 +87,7 @@ def clip_column_current_A(i_A, i_col_max_A: float | None) -> np.ndarray:
     -------
     ndarray, same shape, amperes
     """
-    i = as_float_array("i_A", i_A)
+    i = as_finite_array("i_A", i_A)
     lim = check_scalar("i_col_max_A", i_col_max_A, low=0.0, low_open=True, allow_none=True)
     if lim is None:
         return i.copy()
@@ -130,12 +130,12 @@ def ir_drop_rasch2023_delta_A(v_V, g_S, *, scale: float, g_ratio: float, g_max_S
     -------
     ndarray, shape (B, cols), amperes (to be subtracted)
     """
-    v = as_float_array("v_V", v_V)
+    v = as_finite_array("v_V", v_V)
     check_2d("v_V", v, "(B, rows)")
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     check_2d("g_S", g)
     if g.shape[0] != v.shape[1]:
-        raise ValueError(f"g_S: expected {v.shape[1]} rows to match v_V {v.shape}, got {g.shape}")
+        raise ValueError(f"g_S: received shape {g.shape}; expected {v.shape[1]} rows to match v_V {v.shape}")
     s = check_scalar("scale", scale, low=0.0)
     g_r = check_scalar("g_ratio", g_ratio, low=0.0, low_open=True)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
@@ -158,7 +158,7 @@ def apply_ir_drop_rasch2023_A(i_A, v_V, g_S, *, scale: float, g_ratio: float, g_
 
     ``i_A`` has shape (B, cols); see :func:`ir_drop_rasch2023_delta_A` for the rest.
     """
-    i = as_float_array("i_A", i_A)
+    i = as_finite_array("i_A", i_A)
     delta = ir_drop_rasch2023_delta_A(v_V, g_S, scale=scale, g_ratio=g_ratio, g_max_S=g_max_S,
                                       v_ref_V=v_ref_V)
     check_same_shape("i_A", i, delta.shape, "(B, cols)")

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import as_float_array, check_same_shape, check_scalar
+from refsim._validate import as_finite_array, check_same_shape, check_scalar
 
 #: Programming-noise polynomial coefficients of [R23] (aihwkit ``prog_coeff``), uS at g_max=25 uS.
 PCM_PROG_COEFF = (0.26348, 1.9650, -1.1731)
@@ -66,7 +66,7 @@ def pcm_prog_sigma_S(g_target_S, *, g_max_S: float, scale: float = 1.0) -> np.nd
         ``g_prog = max(g_T + sigma_prog * xi, 0)`` (the clip is the "nonnegative"
         clip policy applied after every programming model).
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
     s = check_scalar("scale", scale, low=0.0)
     x = g / g_max
@@ -93,7 +93,7 @@ def pcm_drift_nu_params(g_target_S, *, g_max_S: float) -> tuple[np.ndarray, np.n
     -------
     mu_nu, sigma_nu : ndarray, same shape (dimensionless)
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
     g_rel = np.maximum(np.abs(g) / g_max, PCM_NU_G_REL_FLOOR)
     ln_g = np.log(g_rel)
@@ -128,7 +128,7 @@ def pcm_drift_nu(g_target_S, xi, *, g_max_S: float, scale: float = 1.0) -> np.nd
         Drift exponents nu >= 0 (dimensionless).
     """
     mu, sigma = pcm_drift_nu_params(g_target_S, g_max_S=g_max_S)
-    xi = as_float_array("xi", xi)
+    xi = as_finite_array("xi", xi)
     check_same_shape("xi", xi, mu.shape, "same as g_target_S")
     s = check_scalar("scale", scale, low=0.0)
     return s * np.abs(mu + sigma * xi)
@@ -151,7 +151,7 @@ def pcm_read_q_s(g_prog_S, *, g_max_S: float) -> np.ndarray:
     -------
     ndarray, same shape (dimensionless)
     """
-    g = as_float_array("g_prog_S", g_prog_S)
+    g = as_finite_array("g_prog_S", g_prog_S)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
     denom = np.maximum((np.abs(g) / g_max) ** PCM_READ_EXPONENT, PCM_READ_FLOOR)
     return np.minimum(PCM_READ_Q0 / denom, PCM_READ_Q_MAX)
@@ -189,7 +189,7 @@ def pcm_read_sigma_S(g_drift_S, g_prog_S, *, g_max_S: float, t_s: float,
     ndarray, shape S
         sigma in siemens.
     """
-    g_d = as_float_array("g_drift_S", g_drift_S)
+    g_d = as_finite_array("g_drift_S", g_drift_S)
     q_s = pcm_read_q_s(g_prog_S, g_max_S=g_max_S)
     check_same_shape("g_prog_S", q_s, g_d.shape, "same as g_drift_S")
     t = check_scalar("t_s", t_s, low=0.0, low_open=True)
@@ -197,6 +197,6 @@ def pcm_read_sigma_S(g_drift_S, g_prog_S, *, g_max_S: float, t_s: float,
     s = check_scalar("scale", scale, low=0.0)
     ratio = (t + t_read) / (2.0 * t_read)
     if ratio <= 1.0:
-        raise ValueError(f"t_s: expected t_s > t_read_s = {t_read!r} so that the 1/f noise "
-                         f"integral ln((t + t_read)/(2 t_read)) is positive, got {t!r}")
+        raise ValueError(f"t_s: received {t!r}; expected t_s > t_read_s = {t_read!r} so that the 1/f noise "
+                         "integral ln((t + t_read)/(2 t_read)) is positive")
     return s * np.abs(g_d) * q_s * np.sqrt(np.log(ratio))

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import (as_float_array, as_nonneg_array, check_2d, check_g_range,
-                        check_rng, check_same_shape, check_scalar, check_shape_tuple)
+from refsim._validate import (as_finite_array, as_nonneg_array, check_2d, check_g_range, check_rng,
+                              check_same_shape, check_scalar, check_shape_tuple)
 from .config import CLIP_POLICIES, NoiseConfig
 from .faults import apply_stuck_faults_S, stuck_masks
 from .pcm import pcm_prog_sigma_S
@@ -44,7 +44,7 @@ def prog_sigma_independent_S(g_target_S, *, sigma_rel: float, g_max_S: float) ->
     -------
     ndarray, shape of ``g_target_S``, siemens
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     s = check_scalar("sigma_rel", sigma_rel, low=0.0)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
     return np.full(g.shape, s * g_max)
@@ -64,7 +64,7 @@ def prog_sigma_proportional_S(g_target_S, *, sigma_rel: float) -> np.ndarray:
     -------
     ndarray, same shape, siemens
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     s = check_scalar("sigma_rel", sigma_rel, low=0.0)
     return s * np.abs(g)
 
@@ -88,10 +88,10 @@ def prog_sigma_table_S(g_target_S, table) -> np.ndarray:
     -------
     ndarray, same shape, siemens
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     knots = np.asarray(table, dtype=np.float64)
     if knots.ndim != 2 or knots.shape[1] != 2 or knots.shape[0] < 1:
-        raise ValueError(f"table: expected shape (n_knots, 2) of (g_S, sigma_S), got {knots.shape}")
+        raise ValueError(f"table: received shape {knots.shape}; expected shape (n_knots, 2) of (g_S, sigma_S)")
     if np.any(np.diff(knots[:, 0]) <= 0) or np.any(knots[:, 1] < 0):
         raise ValueError("table: expected strictly increasing g_S and sigma_S >= 0")
     return np.interp(g, knots[:, 0], knots[:, 1])
@@ -102,9 +102,9 @@ def prog_sigma_callable_S(g_target_S, fn) -> np.ndarray:
 
     The result must have the shape of ``g_target_S`` and be finite and >= 0.
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     if not callable(fn):
-        raise TypeError(f"fn: expected a callable fn(g_target_S) -> sigma_S, got {fn!r}")
+        raise TypeError(f"fn: received {fn!r}; expected a callable fn(g_target_S) -> sigma_S")
     sigma = as_nonneg_array("prog_sigma_fn(g_target_S)", fn(g.copy()))
     sigma = np.broadcast_to(sigma, g.shape) if sigma.ndim == 0 else sigma
     check_same_shape("prog_sigma_fn(g_target_S)", sigma, g.shape, "same as g_target_S")
@@ -118,7 +118,7 @@ def prog_sigma_S(g_target_S, cfg: NoiseConfig, *, g_max_S: float) -> np.ndarray:
     """
     m = cfg.prog_model
     if m == "none":
-        return np.zeros(as_float_array("g_target_S", g_target_S).shape)
+        return np.zeros(as_finite_array("g_target_S", g_target_S).shape)
     if m == "independent":
         return prog_sigma_independent_S(g_target_S, sigma_rel=cfg.prog_sigma_rel, g_max_S=g_max_S)
     if m == "proportional":
@@ -146,9 +146,9 @@ def add_programming_noise_S(g_target_S, sigma_S, xi) -> np.ndarray:
     -------
     ndarray, shape (rows, cols), siemens (not clipped: see :func:`clip_conductance_S`)
     """
-    g = as_float_array("g_target_S", g_target_S)
+    g = as_finite_array("g_target_S", g_target_S)
     sigma = as_nonneg_array("sigma_S", sigma_S)
-    xi = as_float_array("xi", xi)
+    xi = as_finite_array("xi", xi)
     check_same_shape("sigma_S", sigma, g.shape, "same as g_target_S")
     check_same_shape("xi", xi, g.shape, "same as g_target_S")
     return g + sigma * xi
@@ -173,13 +173,13 @@ def clip_conductance_S(g_S, policy: str, *, g_min_S: float, g_max_S: float) -> n
     -------
     ndarray, same shape, siemens
     """
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     g_min, g_max = check_g_range(g_min_S, g_max_S)
     if policy == "nonnegative":
         return np.maximum(g, 0.0)
     if policy == "range":
         return np.clip(g, g_min, g_max)
-    raise ValueError(f"policy: expected one of {CLIP_POLICIES}, got {policy!r}")
+    raise ValueError(f"policy: received {policy!r}; expected one of {CLIP_POLICIES}")
 
 
 def draw_programming(shape, cfg: NoiseConfig, rng: np.random.Generator) -> dict:
@@ -232,20 +232,20 @@ def program_conductances(g_target_S, draws: dict, cfg: NoiseConfig, *, g_min_S: 
         conductances (rows, cols). With every effect off, ``g_prog_S`` equals the
         (clipped) target exactly.
     """
-    g_t = as_float_array("g_target_S", g_target_S)
+    g_t = as_finite_array("g_target_S", g_target_S)
     check_2d("g_target_S", g_t)
     check_g_range(g_min_S, g_max_S)
     sigma = prog_sigma_S(g_t, cfg, g_max_S=g_max_S)
     if cfg.prog_model != "none":
         if "xi_prog" not in draws:
-            raise ValueError("draws: expected key 'xi_prog' for prog_model="
-                             f"{cfg.prog_model!r}, got keys {sorted(draws)}")
+            raise ValueError(f"draws: received keys {sorted(draws)}; expected key 'xi_prog' for prog_model="
+                             f"{cfg.prog_model!r}")
         g_noisy = add_programming_noise_S(g_t, sigma, draws["xi_prog"])
     else:
         g_noisy = g_t.copy()
     if cfg.has_stuck_faults():
         if "u_stuck" not in draws:
-            raise ValueError(f"draws: expected key 'u_stuck' for stuck faults, got keys {sorted(draws)}")
+            raise ValueError(f"draws: received keys {sorted(draws)}; expected key 'u_stuck' for stuck faults")
         m_min, m_max = stuck_masks(draws["u_stuck"], stuck_gmin_frac=cfg.stuck_gmin_frac,
                                    stuck_gmax_frac=cfg.stuck_gmax_frac)
         check_same_shape("draws['u_stuck']", m_min, g_t.shape, "same as g_target_S")

@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._validate import (as_float_array, as_nonneg_array, check_2d, check_rng,
-                        check_same_shape, check_scalar, check_shape_tuple)
+from refsim._validate import (as_finite_array, as_nonneg_array, check_2d, check_rng, check_same_shape,
+                              check_scalar, check_shape_tuple)
 from .config import NoiseConfig
 from .pcm import pcm_read_sigma_S
 
@@ -37,7 +37,7 @@ GAUSSIAN_READ_MODELS = ("independent", "proportional", "sqrt_state")
 
 def read_sigma_independent_S(g_S, *, sigma_rel: float, g_max_S: float) -> np.ndarray:
     r"""State-independent read sigma, eq. (R1): :math:`\sigma = s\,g_\mathrm{max}` (S)."""
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     s = check_scalar("sigma_rel", sigma_rel, low=0.0)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
     return np.full(g.shape, s * g_max)
@@ -45,7 +45,7 @@ def read_sigma_independent_S(g_S, *, sigma_rel: float, g_max_S: float) -> np.nda
 
 def read_sigma_proportional_S(g_S, *, sigma_rel: float) -> np.ndarray:
     r"""State-proportional read sigma, eq. (R2): :math:`\sigma = s\,|G|` (S)."""
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     s = check_scalar("sigma_rel", sigma_rel, low=0.0)
     return s * np.abs(g)
 
@@ -60,7 +60,7 @@ def read_sigma_sqrt_state_S(g_S, *, sigma_rel: float, g_max_S: float) -> np.ndar
     ``w_noise = s`` (exact when one device of each differential pair is at 0 S,
     as in aihwkit's PCM mapping).
     """
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     s = check_scalar("sigma_rel", sigma_rel, low=0.0)
     g_max = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
     return s * np.sqrt(np.abs(g) * g_max)
@@ -86,7 +86,7 @@ def read_noise_sigma_S(g_S, cfg: NoiseConfig, *, g_max_S: float, g_prog_S=None) 
     """
     m = cfg.read_model
     if m == "none":
-        return np.zeros(as_float_array("g_S", g_S).shape)
+        return np.zeros(as_finite_array("g_S", g_S).shape)
     if m == "independent":
         return read_sigma_independent_S(g_S, sigma_rel=cfg.read_sigma_rel, g_max_S=g_max_S)
     if m == "proportional":
@@ -124,13 +124,13 @@ def apply_read_noise_per_cell_S(g_S, sigma_S, xi, *, clip_nonnegative: bool) -> 
     -------
     ndarray, shape (B, rows, cols), siemens
     """
-    g = as_float_array("g_S", g_S)
+    g = as_finite_array("g_S", g_S)
     check_2d("g_S", g)
     sigma = as_nonneg_array("sigma_S", sigma_S)
     check_same_shape("sigma_S", sigma, g.shape, "same as g_S")
-    xi = as_float_array("xi", xi)
+    xi = as_finite_array("xi", xi)
     if xi.ndim != 3 or xi.shape[1:] != g.shape:
-        raise ValueError(f"xi: expected shape (B, {g.shape[0]}, {g.shape[1]}), got {xi.shape}")
+        raise ValueError(f"xi: received shape {xi.shape}; expected shape (B, {g.shape[0]}, {g.shape[1]})")
     out = g[None, :, :] + sigma[None, :, :] * xi  # (B, rows, cols)
     return np.maximum(out, 0.0) if clip_nonnegative else out
 
@@ -157,14 +157,14 @@ def output_referred_read_noise_A(v_V, sigma_S, xi_out) -> np.ndarray:
     -------
     ndarray, shape (B, cols), amperes (add to the ideal column currents)
     """
-    v = as_float_array("v_V", v_V)
+    v = as_finite_array("v_V", v_V)
     check_2d("v_V", v, "(B, rows)")
     sigma = as_nonneg_array("sigma_S", sigma_S)
     check_2d("sigma_S", sigma)
     if sigma.shape[0] != v.shape[1]:
-        raise ValueError(f"sigma_S: expected {v.shape[1]} rows to match v_V {v.shape}, "
-                         f"got shape {sigma.shape}")
-    xi = as_float_array("xi_out", xi_out)
+        raise ValueError(f"sigma_S: received shape {sigma.shape}; expected {v.shape[1]} rows to match "
+                         f"v_V {v.shape}")
+    xi = as_finite_array("xi_out", xi_out)
     check_same_shape("xi_out", xi, (v.shape[0], sigma.shape[1]), "(B, cols)")
     std_A = np.sqrt((v**2) @ (sigma**2))  # (B, cols)
     return std_A * xi
@@ -194,7 +194,7 @@ def output_referred_is_exact(cfg: NoiseConfig, *, wire_resistance: bool) -> bool
     not linear in the cell conductances).
     """
     if not isinstance(wire_resistance, bool):
-        raise TypeError(f"wire_resistance: expected a bool, got {wire_resistance!r}")
+        raise TypeError(f"wire_resistance: received {wire_resistance!r}; expected a bool")
     if not cfg.has_read_noise():
         return True
     return cfg.read_model in GAUSSIAN_READ_MODELS and not wire_resistance
@@ -241,7 +241,7 @@ def draw_read_noise(batch: int, shape, cfg: NoiseConfig, rng: np.random.Generato
     """
     rows, cols = check_shape_tuple("shape", shape)
     if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 0:
-        raise ValueError(f"batch: expected a non-negative int, got {batch!r}")
+        raise ValueError(f"batch: received {batch!r}; expected a non-negative int")
     rng = check_rng(rng)
     if sampling == "none" or not cfg.has_read_noise():
         return {}
@@ -249,4 +249,4 @@ def draw_read_noise(batch: int, shape, cfg: NoiseConfig, rng: np.random.Generato
         return {"xi_read": rng.standard_normal((batch, rows, cols))}
     if sampling == "output_referred":
         return {"xi_read_out": rng.standard_normal((batch, cols))}
-    raise ValueError(f"sampling: expected 'none', 'per_cell' or 'output_referred', got {sampling!r}")
+    raise ValueError(f"sampling: received {sampling!r}; expected 'none', 'per_cell' or 'output_referred'")

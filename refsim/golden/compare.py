@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from refsim.golden.format import Entry, read_manifest
+from refsim.golden._safe import load_array
+from refsim.golden.format import Entry, load_golden
 
 __all__ = ["StageDiff", "CompareReport", "compare_dirs", "compare_arrays"]
 
@@ -32,13 +33,14 @@ class StageDiff:
     """The comparison of one stage."""
 
     name: str
-    status: str  # "ok" | "differs" | "shape" | "absent"
+    status: str  # "ok" | "differs" | "shape" | "absent" | "error" (unreadable candidate array)
     max_abs: float = float("nan")
     max_rel: float = float("nan")
     n_bad: int = 0
     size: int = 0
     integer: bool = False
     section: str = "stages"
+    message: str = ""  # why a candidate array could not be compared (status "error")
 
 
 @dataclass
@@ -55,7 +57,7 @@ class CompareReport:
 
     @property
     def failures(self) -> list[StageDiff]:
-        return [r for r in self.rows if r.status in ("differs", "shape")]
+        return [r for r in self.rows if r.status in ("differs", "shape", "error")]
 
     @property
     def first_failure(self) -> str | None:
@@ -76,6 +78,8 @@ class CompareReport:
                 continue
             tag = r.name + (" [int]" if r.integer else "") + (" [draw]" if r.section == "draws" else "")
             lines.append(f"{tag:<44} {r.status:<8} {r.max_abs:>11.3e} {r.max_rel:>11.3e} {r.n_bad:>8d}")
+            if r.message:
+                lines.append(f"    {r.message}")
         n_abs = sum(r.status == "absent" for r in self.rows)
         lines.append(f"compared {len(self.compared)} of {len(self.rows)} arrays ({n_abs} absent from the candidate)")
         if not self.compared:
@@ -119,37 +123,40 @@ def compare_arrays(name: str, ref: np.ndarray, cand: np.ndarray, *, integer: boo
                      integer, section)
 
 
-def _load_candidate(root: Path, e: Entry) -> np.ndarray | None:
-    p = root / e.file
-    if not p.is_file():
-        return None
-    return np.load(p, allow_pickle=False)
-
-
 def compare_dirs(reference: str | Path, candidate: str | Path, *, rtol: float = 0.0, atol: float = 0.0,
                  draws: bool = True) -> CompareReport:
     """Compare every reference stage (and draw, if ``draws``) found in ``candidate``.
 
     Defaults are bit-exact (``rtol = atol = 0``): a golden reference is exact unless the
     caller says how much round-off the candidate may add (e.g. ``rtol=1e-12``).
+
+    The reference is loaded and checked whole first (:func:`~refsim.golden.format.load_golden`:
+    any malformed manifest, path outside its folder or bad array raises ``ValueError``).
+    A candidate file is looked up at the same relative path inside ``candidate``; one that
+    is missing is "absent", one that reaches outside ``candidate``, is not a regular
+    file or not a numeric ``.npy`` array is an "error" row -- a failure -- and the
+    remaining stages are still compared.
     """
     for name, v in (("rtol", rtol), ("atol", atol)):
         if not (isinstance(v, (int, float)) and np.isfinite(v) and v >= 0):
-            raise ValueError(f"{name}: expected a finite number >= 0, received {v!r}")
+            raise ValueError(f"{name}: received {v!r}; expected a finite number >= 0")
     ref_root, cand_root = Path(reference), Path(candidate)
-    m = read_manifest(ref_root)
+    ref = load_golden(ref_root)
     if not cand_root.is_dir():
         raise FileNotFoundError(f"candidate {str(cand_root)!r} is not a directory")
     report = CompareReport(float(rtol), float(atol))
-    sections = ("stages", "draws") if draws else ("stages",)
-    for section in sections:
-        for d in m[section]:
+    sections = (("stages", ref.stages), ("draws", ref.draws)) if draws else (("stages", ref.stages),)
+    for section, arrays in sections:
+        for d in ref.manifest[section]:
             e = Entry.from_dict(d)
-            cand = _load_candidate(cand_root, e)
+            try:
+                cand = load_array(cand_root, e.file, f"candidate {e.name!r}", missing_ok=True)
+            except ValueError as exc:
+                report.rows.append(StageDiff(e.name, "error", integer=e.integer, section=section, message=str(exc)))
+                continue
             if cand is None:
                 report.rows.append(StageDiff(e.name, "absent", integer=e.integer, section=section))
                 continue
-            ref = np.load(ref_root / e.file, allow_pickle=False)
-            report.rows.append(compare_arrays(e.name, ref, cand, integer=e.integer, rtol=rtol, atol=atol,
-                                              section=section))
+            report.rows.append(compare_arrays(e.name, arrays[e.name], cand, integer=e.integer, rtol=rtol,
+                                              atol=atol, section=section))
     return report

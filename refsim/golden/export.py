@@ -39,7 +39,7 @@ def random_case(n_in: int, n_out: int, batch: int, seed: int) -> tuple[np.ndarra
     """
     for name, v in (("n_in", n_in), ("n_out", n_out), ("batch", batch)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name}: expected a positive int, received {v!r}")
+            raise ValueError(f"{name}: received {v!r}; expected a positive int")
     rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(1,)))
     w = rng.standard_normal((n_in, n_out))
     x = rng.standard_normal((batch, n_in))
@@ -48,7 +48,7 @@ def random_case(n_in: int, n_out: int, batch: int, seed: int) -> tuple[np.ndarra
 
 def _check_seed(seed) -> int:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, received {seed!r}")
+        raise ValueError(f"seed: received {seed!r}; expected a non-negative int")
     return int(seed)
 
 
@@ -189,7 +189,7 @@ def export_layer(path: str | Path, layer, x) -> Path:
 
 
 def export_network(path: str | Path, net, x) -> Path:
-    """Export a network's per-layer inputs and outputs from ``net.forward(x, record=True)``.
+    """Export a network's per-layer inputs and outputs from ``net.forward(x, records=records)``.
 
     Stages, in execution order: ``input``, then ``{layer}.input`` and ``{layer}.output``
     for every recorded layer, then ``output``. The per-layer configs are in
@@ -197,7 +197,8 @@ def export_network(path: str | Path, net, x) -> Path:
     single layer with :func:`export_layer` for those), so a network case is compared,
     not replayed.
     """
-    y, records = net.forward(x, record=True)
+    records: dict = {}
+    y = net.forward(x, records=records)
     layers = net.layers() if hasattr(net, "layers") else {}
     meta = {"layers": {}}
     for name, rec in records.items():
@@ -231,11 +232,28 @@ def replay(path: str | Path) -> ReplayResult:
     output noise), so ``y`` equals the exported ``y`` bit for bit.
     """
     g = load_golden(path)
-    if g.manifest["kind"] == "network":
-        raise ValueError(f"{str(path)!r}: a network case has no draws to replay; export a layer or crossbar")
-    cfg = g.config
+    where = str(Path(path) / "manifest.json")
+    if g.manifest.get("kind") == "network":
+        raise ValueError(f"{where!r}: kind: received 'network'; expected 'crossbar' or 'layer' (a network "
+                         "case has no draws to replay)")
+    prefixes = g.manifest["meta"].get("crossbars")
+    if not isinstance(prefixes, dict) or not prefixes:
+        shown = "nothing" if prefixes is None else repr(prefixes)[:80]
+        raise ValueError(f"{where!r}: meta.crossbars: received {shown}; expected a non-empty object keyed by "
+                         "crossbar prefix")
+    try:
+        cfg = g.config
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"{where!r}: config: {exc}") from None
+    if cfg is None:
+        raise ValueError(f"{where!r}: config: received null; expected the case's CrossbarConfig")
+    for p in prefixes:
+        for stage in ("weights", "x", "y"):
+            if p + stage not in g.stages:
+                raise ValueError(f"{where!r}: stages: received no stage {p + stage!r}; expected one for crossbar "
+                                 f"{p or '(single)'!r} of meta.crossbars")
     ys, ys_gold = {}, {}
-    for p in g.manifest["meta"]["crossbars"]:
+    for p in prefixes:
         draws = {k[len(p):]: v for k, v in g.draws.items() if k.startswith(p)}
         xb = Crossbar(g[p + "weights"], cfg, draws=draws)
         ys[p] = xb.matvec(g[p + "x"], draws=draws)

@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "Entry", "Golden", "GoldenWriter", "load_golden", "read_manifest"]
+from refsim.golden._safe import GoldenFileError, check_manifest, confined_path, load_array
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "Entry", "Golden", "GoldenFileError", "GoldenWriter", "load_golden", "read_manifest"]
 
 FORMAT = "refsim-golden"
 #: Bumped when the layout or the meaning of a stage changes.
@@ -62,8 +64,8 @@ class Entry:
         try:
             return cls(d["name"], d["file"], tuple(int(s) for s in d["shape"]), d["dtype"], d.get("unit", ""),
                        bool(d.get("integer", False)), d.get("description", ""))
-        except KeyError as exc:
-            raise ValueError(f"manifest entry {d!r}: missing key {exc.args[0]!r}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise GoldenFileError(f"manifest entry {d!r}: {type(exc).__name__}: {exc}") from None
 
 
 @dataclass
@@ -102,7 +104,7 @@ def _as_storable(name: str, arr, integer: bool) -> np.ndarray:
                 raise ValueError(f"stage {name!r}: marked integer but holds non-integer values")
         return np.ascontiguousarray(a.astype("<i8"))
     if a.dtype.kind not in "fiub":
-        raise TypeError(f"stage {name!r}: expected a numeric array, received dtype {a.dtype}")
+        raise TypeError(f"stage {name!r}: received dtype {a.dtype}; expected a numeric array")
     return np.ascontiguousarray(a.astype("<f8"))
 
 
@@ -147,33 +149,59 @@ class GoldenWriter:
 
 
 def read_manifest(path: str | Path) -> dict[str, Any]:
-    """The parsed ``manifest.json`` of a golden directory, checked for format and version."""
-    p = Path(path) / MANIFEST
-    if not p.is_file():
-        raise FileNotFoundError(f"{str(p)!r}: not a golden directory (no {MANIFEST})")
-    m = json.loads(p.read_text())
+    """The parsed ``manifest.json`` of a golden directory, checked for format, version and schema.
+
+    Raises
+    ------
+    FileNotFoundError
+        No ``manifest.json``.
+    ValueError
+        (:class:`~refsim.golden._safe.GoldenFileError`) the manifest is not
+        UTF-8 JSON, not an object, of another format or version, or an entry
+        is malformed; the message names the file and the field.
+    """
+    root = Path(path)
+    p = root / MANIFEST
+    if not p.exists():
+        raise FileNotFoundError(f"{str(root)!r}: received a folder without {MANIFEST}; expected a golden case folder")
+    real = confined_path(root, MANIFEST, str(p))
+    if not real.is_file():
+        raise GoldenFileError(f"{str(p)!r}: received a special file or directory; expected a regular JSON file")
+    try:
+        m = json.loads(real.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise GoldenFileError(f"{str(p)!r}: received text that is not UTF-8 JSON ({exc}); expected a JSON "
+                              "object") from None
+    if not isinstance(m, dict):
+        raise GoldenFileError(f"{str(p)!r}: received a JSON {type(m).__name__}; expected a JSON object")
     if m.get("format") != FORMAT:
-        raise ValueError(f"{str(p)!r}: format {m.get('format')!r}, expected {FORMAT!r}")
+        raise GoldenFileError(f"{str(p)!r}: format: received {m.get('format')!r}; expected {FORMAT!r}")
     if m.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{str(p)!r}: format_version {m.get('format_version')!r}; this refsim reads "
-                         f"version {FORMAT_VERSION}")
+        raise GoldenFileError(f"{str(p)!r}: format_version: received {m.get('format_version')!r}; expected "
+                              f"{FORMAT_VERSION} (the version this refsim reads)")
+    check_manifest(m, str(p))
+    m.setdefault("draws", [])
+    m.setdefault("meta", {})
     return m
 
 
 def load_golden(path: str | Path) -> Golden:
-    """Load every array of a golden directory (``np.load`` with ``allow_pickle=False``).
+    """Load every array of a golden directory (see :mod:`refsim.golden._safe` for the trust model).
 
-    Shapes and dtypes are checked against the manifest; a mismatch raises ``ValueError``.
+    Every ``file`` must stay inside the directory and name a regular numeric ``.npy``
+    file; shapes and dtypes are checked against the manifest. Any problem raises
+    ``ValueError`` naming the file and the entry.
     """
     root = Path(path)
     m = read_manifest(root)
     g = Golden(root, m)
     for section, target in (("stages", g.stages), ("draws", g.draws)):
-        for d in m[section]:
+        for i, d in enumerate(m[section]):
             e = Entry.from_dict(d)
-            a = np.load(root / e.file, allow_pickle=False)
+            where = f"{str(root / MANIFEST)!r}: {section}[{i}] ({e.name!r})"
+            a = load_array(root, e.file, where)
             if a.shape != e.shape or a.dtype.name != e.dtype:
-                raise ValueError(f"{e.file}: shape {a.shape} dtype {a.dtype} differ from the manifest "
-                                 f"({e.shape}, {e.dtype})")
+                raise GoldenFileError(f"{where}: received shape {a.shape} dtype {a.dtype} in {e.file!r}; "
+                                      f"expected the manifest's ({e.shape}, {e.dtype})")
             target[e.name] = a
     return g

@@ -35,5 +35,5 @@ def read_source(source: Any, name: str = "source") -> bytes:
         with open(source, "rb") as handle:
             return handle.read()
     raise TypeError(
-        f"{name} must be a path (str or os.PathLike) or bytes, got {type(source).__name__}"
+        f"{name}: received {type(source).__name__}; expected a path (str or os.PathLike) or bytes"
     )

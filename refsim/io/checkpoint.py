@@ -17,18 +17,22 @@ format           signature
 
 from __future__ import annotations
 
+import os
+import reprlib
 from typing import Any
 
 import numpy as np
 
 from refsim.io._source import read_source
-from refsim.io.errors import CorruptCheckpointError, UnsupportedCheckpointError
+from refsim.io._zip import open_zip
+from refsim.io.errors import CheckpointError, CorruptCheckpointError, UnsupportedCheckpointError
+from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 from refsim.io.npz import is_npz, read_npz
 from refsim.io.safetensors import is_safetensors, read_safetensors
 from refsim.io.torch_legacy import is_torch_legacy, read_torch_legacy
 from refsim.io.torch_zip import is_torch_zip, read_torch_zip
 
-__all__ = ["FORMATS", "NESTED_KEYS", "detect_format", "load_checkpoint", "extract_state_dict", "load_state_dict"]
+__all__ = ["FORMATS", "ReadLimits", "NESTED_KEYS", "detect_format", "load_checkpoint", "extract_state_dict", "load_state_dict"]
 
 FORMATS = ("torch-zip", "npz", "torch-legacy", "safetensors")
 
@@ -75,19 +79,22 @@ def detect_format(data: bytes) -> str:
     if is_safetensors(data):
         return "safetensors"
     if data.startswith(b"PK"):
+        open_zip(data).close()  # a damaged directory is reported as such
         raise CorruptCheckpointError("zip archive holds neither '*/data.pkl' (torch.save) nor only '*.npy' (npz)")
     raise CorruptCheckpointError(
         f"unrecognized checkpoint format (first bytes {data[:16]!r}); expected one of {FORMATS}"
     )
 
 
-def load_checkpoint(source: Any) -> tuple[Any, str]:
+def load_checkpoint(source: Any, limits: ReadLimits | None = None) -> tuple[Any, str]:
     """Read a checkpoint of any supported format.
 
     Parameters
     ----------
     source : str, os.PathLike or bytes
         Path of the file, or its content.
+    limits : ReadLimits, optional
+        Resource limits (default :data:`refsim.io.limits.DEFAULT_LIMITS`).
 
     Returns
     -------
@@ -97,8 +104,18 @@ def load_checkpoint(source: Any) -> tuple[Any, str]:
         The detected format, one of :data:`FORMATS`.
     """
     data = read_source(source, "source")
-    fmt = detect_format(data)
-    return _READERS[fmt](data), fmt
+    try:
+        fmt = detect_format(data)
+        return _READERS[fmt](data, limits), fmt
+    except CheckpointError as exc:
+        raise _named(exc, source) from exc
+
+
+def _named(exc: CheckpointError, source: Any) -> CheckpointError:
+    """The same error with the file's path in front (content passed as bytes has none)."""
+    if not isinstance(source, (str, os.PathLike)):
+        return exc
+    return type(exc)(f"{os.fspath(source)}: {exc}")
 
 
 #: Upper bound on dict entries visited while flattening (a shared-subtree DAG
@@ -106,22 +123,31 @@ def load_checkpoint(source: Any) -> tuple[Any, str]:
 MAX_FLATTEN_VISITS = 1_000_000
 
 
-def _flatten(node: dict, prefix: str, out: dict[str, np.ndarray], visits: list[int] | None = None) -> None:
+def _flatten(node: dict, prefix: str, out: dict[str, np.ndarray], visits: list[int] | None = None,
+             max_depth: int = DEFAULT_LIMITS.max_depth) -> None:
     visits = [0] if visits is None else visits
     visits[0] += len(node)
     if visits[0] > MAX_FLATTEN_VISITS:
         raise CorruptCheckpointError(f"checkpoint expands to more than {MAX_FLATTEN_VISITS} nested entries")
+    if prefix.count(".") >= max_depth:
+        raise CorruptCheckpointError(
+            f"entry {reprlib.repr(prefix)}: dicts nested deeper than {max_depth} levels (ReadLimits.max_depth)"
+        )
     for key, value in node.items():
         if not isinstance(key, str):
-            raise CorruptCheckpointError(f"state dict key {key!r} under {prefix or 'the top level'!r} is not a str")
+            # reprlib: a key can be a tuple nested thousands deep, which repr() cannot print
+            raise CorruptCheckpointError(
+                f"state dict key {reprlib.repr(key)} under {prefix or 'the top level'!r} is not a str"
+            )
         if isinstance(value, np.ndarray):
             out[prefix + key] = value
         elif isinstance(value, dict):
-            _flatten(value, prefix + key + ".", out, visits)
+            _flatten(value, prefix + key + ".", out, visits, max_depth)
         # numbers, strings, lists (e.g. 'best_prec1', 'epoch') are metadata: dropped
 
 
-def extract_state_dict(obj: Any, key: str | None = None, strip_prefix: str | None = "module.") -> dict[str, np.ndarray]:
+def extract_state_dict(obj: Any, key: str | None = None, strip_prefix: str | None = "module.",
+                       limits: ReadLimits | None = None) -> dict[str, np.ndarray]:
     """Find the model's parameters in a loaded checkpoint and flatten them.
 
     1. If ``key`` is given, descend along it (``"a/b"`` means ``obj["a"]["b"]``).
@@ -140,6 +166,8 @@ def extract_state_dict(obj: Any, key: str | None = None, strip_prefix: str | Non
         Explicit path to the state dict.
     strip_prefix : str or None
         Prefix to remove from all keys when all share it; None keeps keys.
+    limits : ReadLimits, optional
+        ``max_depth`` bounds the dict nesting flattened.
 
     Returns
     -------
@@ -168,7 +196,7 @@ def extract_state_dict(obj: Any, key: str | None = None, strip_prefix: str | Non
     if not isinstance(node, dict):
         raise CorruptCheckpointError(f"checkpoint holds a {type(node).__name__}, not a dict of tensors")
     out: dict[str, np.ndarray] = {}
-    _flatten(node, "", out)
+    _flatten(node, "", out, max_depth=(limits or DEFAULT_LIMITS).max_depth)
     if not out:
         raise CorruptCheckpointError(f"no tensors found in the checkpoint (top-level keys: {sorted(map(str, node))})")
     if strip_prefix and all(k.startswith(strip_prefix) for k in out):
@@ -176,7 +204,8 @@ def extract_state_dict(obj: Any, key: str | None = None, strip_prefix: str | Non
     return out
 
 
-def load_state_dict(source: Any, *, key: str | None = None, strip_prefix: str | None = "module.") -> dict[str, np.ndarray]:
+def load_state_dict(source: Any, *, key: str | None = None, strip_prefix: str | None = "module.",
+                    limits: ReadLimits | None = None) -> dict[str, np.ndarray]:
     """Load the state dict of any supported checkpoint as NumPy arrays.
 
     Parameters
@@ -189,6 +218,9 @@ def load_state_dict(source: Any, *, key: str | None = None, strip_prefix: str | 
         ``"state_dict"`` or ``"ema/model"``.
     strip_prefix : str or None
         Removed from all keys when all share it (default ``"module."``).
+    limits : ReadLimits, optional
+        Resource limits on nesting depth and decompressed size (default
+        :data:`refsim.io.limits.DEFAULT_LIMITS`; see ``docs/checkpoints.md``).
 
     Returns
     -------
@@ -207,5 +239,8 @@ def load_state_dict(source: Any, *, key: str | None = None, strip_prefix: str | 
     >>> sd["conv1.weight"].shape                               # doctest: +SKIP
     (16, 3, 3, 3)
     """
-    obj, _ = load_checkpoint(source)
-    return extract_state_dict(obj, key=key, strip_prefix=strip_prefix)
+    obj, _ = load_checkpoint(source, limits)
+    try:
+        return extract_state_dict(obj, key=key, strip_prefix=strip_prefix, limits=limits)
+    except CheckpointError as exc:
+        raise _named(exc, source) from exc

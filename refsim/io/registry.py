@@ -82,13 +82,13 @@ class CheckpointInfo:
 
     def __post_init__(self) -> None:
         if self.arch not in _ARCHS:
-            raise ValueError(f"arch: got {self.arch!r}, expected one of {_ARCHS}")
+            raise ValueError(f"arch: received {self.arch!r}; expected one of {_ARCHS}")
         if self.preprocess not in _PREPROCESS:
-            raise ValueError(f"preprocess: got {self.preprocess!r}, expected one of {_PREPROCESS}")
+            raise ValueError(f"preprocess: received {self.preprocess!r}; expected one of {_PREPROCESS}")
         if not (_HEX.match(self.sha256) and (len(self.sha256) == 64 or 8 <= len(self.sha256) < 64)):
-            raise ValueError(f"sha256: got {self.sha256!r}, expected 8..64 lower-case hex digits")
+            raise ValueError(f"sha256: received {self.sha256!r}; expected 8..64 lower-case hex digits")
         if not self.url.startswith("https://"):
-            raise ValueError(f"url: got {self.url!r}, expected an https:// URL")
+            raise ValueError(f"url: received {self.url!r}; expected an https:// URL")
         if not self.sha256.startswith(self.file_hash_prefix):
             raise ValueError(
                 f"sha256 {self.sha256!r} does not start with the hex prefix {self.file_hash_prefix!r} "
@@ -96,7 +96,7 @@ class CheckpointInfo:
             )
         for field in ("resize_size", "crop_size", "num_classes"):
             if not isinstance(getattr(self, field), int) or getattr(self, field) <= 0:
-                raise ValueError(f"{field}: got {getattr(self, field)!r}, expected a positive int")
+                raise ValueError(f"{field}: received {getattr(self, field)!r}; expected a positive int")
 
     @property
     def filename(self) -> str:
@@ -168,7 +168,7 @@ def get_checkpoint(name: str) -> CheckpointInfo:
         Unknown name (the message lists the known ones).
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
+        raise TypeError(f"name: received {type(name).__name__}; expected a str")
     try:
         return CHECKPOINTS[name]
     except KeyError:

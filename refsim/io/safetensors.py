@@ -24,7 +24,7 @@ import numpy as np
 
 from refsim.io._source import read_source
 from refsim.io.errors import CorruptCheckpointError, UnsupportedCheckpointError
-from refsim.io.torch_storage import decode_storage
+from refsim.io.torch_storage import MAX_NDIM, decode_storage
 
 __all__ = ["SAFETENSORS_DTYPES", "read_safetensors", "write_safetensors", "is_safetensors"]
 
@@ -57,16 +57,20 @@ def is_safetensors(data: bytes) -> bool:
 
 def _parse_entry(name: str, entry: Any, buffer_len: int) -> tuple[str, tuple, int, int]:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise CorruptCheckpointError(f"safetensors entry {name!r} must have dtype, shape, data_offsets; got {entry!r}")
+        raise CorruptCheckpointError(f"safetensors entry {name!r}: received {entry!r}; expected dtype, shape, data_offsets")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
     if code not in SAFETENSORS_DTYPES:
         raise UnsupportedCheckpointError(
             f"safetensors entry {name!r} has dtype {code!r}; supported: {sorted(SAFETENSORS_DTYPES)}"
         )
-    if not isinstance(shape, list) or not all(type(s) is int and s >= 0 for s in shape):
-        raise CorruptCheckpointError(f"safetensors entry {name!r}: shape must be a list of ints >= 0, got {shape!r}")
+    if not isinstance(shape, list) or len(shape) > MAX_NDIM or not all(type(s) is int and 0 <= s < 1 << 62
+                                                                         for s in shape):
+        raise CorruptCheckpointError(
+            f"safetensors entry {name!r}: shape: received {shape!r}; expected a list of at most {MAX_NDIM} "
+            "ints in [0, 2**62)"
+        )
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(type(o) is int for o in offsets)):
-        raise CorruptCheckpointError(f"safetensors entry {name!r}: data_offsets must be [begin, end], got {offsets!r}")
+        raise CorruptCheckpointError(f"safetensors entry {name!r}: data_offsets: received {offsets!r}; expected [begin, end]")
     begin, end = offsets
     itemsize = SAFETENSORS_DTYPES[code][1]
     if not 0 <= begin <= end <= buffer_len:
@@ -80,13 +84,15 @@ def _parse_entry(name: str, entry: Any, buffer_len: int) -> tuple[str, tuple, in
     return code, tuple(shape), begin, end
 
 
-def read_safetensors(source: Any) -> dict[str, np.ndarray]:
+def read_safetensors(source: Any, limits: Any = None) -> dict[str, np.ndarray]:
     """Read a ``.safetensors`` file.
 
     Parameters
     ----------
     source : str, os.PathLike or bytes
         Path of the file, or its content.
+    limits : ReadLimits, optional
+        Accepted for a uniform reader signature; every size is bounded by the file.
 
     Returns
     -------
@@ -109,10 +115,10 @@ def read_safetensors(source: Any) -> dict[str, np.ndarray]:
         raise CorruptCheckpointError(f"safetensors header length {n} exceeds the file ({len(data)} bytes) or 100 MB")
     try:
         header = json.loads(data[8:8 + n].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
         raise CorruptCheckpointError(f"safetensors header is not valid UTF-8 JSON: {exc}") from exc
     if not isinstance(header, dict):
-        raise CorruptCheckpointError(f"safetensors header must be a JSON object, got {type(header).__name__}")
+        raise CorruptCheckpointError(f"safetensors header: received {type(header).__name__}; expected a JSON object")
     buffer = memoryview(data)[8 + n:]
     entries = [(k, _parse_entry(k, v, len(buffer))) for k, v in header.items() if k != "__metadata__"]
     spans = sorted((begin, end, name) for name, (_, _, begin, end) in entries)
@@ -127,7 +133,10 @@ def read_safetensors(source: Any) -> dict[str, np.ndarray]:
     out = {}
     for name, (code, shape, begin, end) in entries:
         flat = decode_storage(buffer[begin:end], SAFETENSORS_DTYPES[code][0], "little")
-        out[name] = flat.reshape(shape).copy()
+        try:
+            out[name] = flat.reshape(shape).copy()
+        except (ValueError, OverflowError, MemoryError) as exc:  # e.g. [2**40, 2**40, 0]: beyond NumPy's limits
+            raise CorruptCheckpointError(f"safetensors entry {name!r}: shape {shape}: {exc}") from None
     return out
 
 
@@ -144,11 +153,11 @@ def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
         Stored as ``__metadata__``.
     """
     if not isinstance(tensors, dict):
-        raise TypeError(f"tensors must be a dict of str to numpy.ndarray, got {type(tensors).__name__}")
+        raise TypeError(f"tensors: received {type(tensors).__name__}; expected a dict of str to numpy.ndarray")
     header: dict[str, Any] = {}
     if metadata is not None:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
-            raise TypeError("metadata must be a dict of str to str")
+            raise TypeError(f"metadata: received {metadata!r:.60}; expected a dict of str to str")
         header["__metadata__"] = dict(metadata)
     chunks, position = [], 0
     for name, value in tensors.items():

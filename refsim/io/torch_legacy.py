@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from refsim.io._source import read_source
+from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 from refsim.io.errors import CorruptCheckpointError, UnsupportedCheckpointError
 from refsim.io.torch_pickle import restricted_load
 from refsim.io.torch_storage import StorageRef, StorageTable, decode_storage, materialize_tensors
@@ -57,17 +58,19 @@ def _read_header(data: bytes) -> tuple[int, str]:
     sys_info, n = restricted_load(data, what="legacy sys_info", offset=pos)
     pos += n
     if not isinstance(sys_info, dict) or "little_endian" not in sys_info:
-        raise CorruptCheckpointError(f"legacy sys_info must be a dict with 'little_endian', got {sys_info!r}")
+        raise CorruptCheckpointError(f"legacy sys_info: received {sys_info!r}; expected a dict with 'little_endian'")
     return pos, "little" if sys_info["little_endian"] else "big"
 
 
-def read_torch_legacy(source: Any) -> Any:
+def read_torch_legacy(source: Any, limits: ReadLimits | None = None) -> Any:
     """Read a legacy (pre-1.6) PyTorch checkpoint without PyTorch.
 
     Parameters
     ----------
     source : str, os.PathLike or bytes
         Path of the file, or its content.
+    limits : ReadLimits, optional
+        Resource limits (default :data:`refsim.io.limits.DEFAULT_LIMITS`).
 
     Returns
     -------
@@ -85,6 +88,7 @@ def read_torch_legacy(source: Any) -> Any:
         The even older tar-based format of PyTorch < 0.4.
     """
     data = read_source(source, "source")
+    limits = limits or DEFAULT_LIMITS
     if _is_tar(data):
         raise UnsupportedCheckpointError("tar-based PyTorch checkpoints (PyTorch < 0.4) are not supported")
     pos, byteorder = _read_header(data)
@@ -98,7 +102,7 @@ def read_torch_legacy(source: Any) -> Any:
         if view_metadata is None:
             return root
         if not (isinstance(view_metadata, tuple) and len(view_metadata) == 3):
-            raise CorruptCheckpointError(f"legacy storage view metadata must be a 3-tuple, got {view_metadata!r}")
+            raise CorruptCheckpointError(f"legacy storage view metadata: received {view_metadata!r}; expected a 3-tuple")
         _view_key, offset, view_numel = view_metadata
         if not all(type(v) is int and v >= 0 for v in (offset, view_numel)) or offset + view_numel > root.numel:
             raise CorruptCheckpointError(
@@ -106,12 +110,13 @@ def read_torch_legacy(source: Any) -> Any:
             )
         return StorageRef(root.key, root.dtype, root.itemsize, root.numel, offset, view_numel)
 
-    obj, n = restricted_load(data, persistent_load, "legacy object pickle", offset=pos)
+    obj, n = restricted_load(data, persistent_load, "legacy object pickle", offset=pos,
+                             max_depth=limits.max_depth)
     pos += n
     keys, n = restricted_load(data, what="legacy storage key list", offset=pos)
     pos += n
     if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-        raise CorruptCheckpointError(f"legacy storage key list must be a list of str, got {type(keys).__name__}")
+        raise CorruptCheckpointError(f"legacy storage key list: received {type(keys).__name__}; expected a list of str")
     if sorted(keys) != sorted(table.roots):
         raise CorruptCheckpointError(
             f"legacy storage key list {len(keys)} keys does not match the {len(table.roots)} storages referenced"
@@ -133,4 +138,4 @@ def read_torch_legacy(source: Any) -> Any:
             )
         storages[key] = decode_storage(data[pos:pos + nbytes], ref.dtype, byteorder)
         pos += nbytes
-    return materialize_tensors(obj, storages)
+    return materialize_tensors(obj, storages, limits.max_depth)

@@ -41,6 +41,7 @@ import pickletools
 from typing import Any, Callable
 
 from refsim.io.errors import CheckpointError, CorruptCheckpointError, UnsafeCheckpointError
+from refsim.io.limits import DEFAULT_LIMITS
 from refsim.io.torch_storage import (
     STORAGE_DTYPES,
     StorageRef,
@@ -90,7 +91,7 @@ def rebuild_tensor(storage: Any, storage_offset: Any, size: Any, stride: Any) ->
     TensorSpec
     """
     if not isinstance(storage, StorageRef):
-        raise CorruptCheckpointError(f"tensor storage must come from a persistent id, got {storage!r}")
+        raise CorruptCheckpointError(f"tensor storage: received {storage!r}; expected a storage from a persistent id")
     shape = check_int_tuple(size, "tensor size")
     strides = check_int_tuple(stride, "tensor stride")
     if len(shape) != len(strides):
@@ -107,7 +108,7 @@ def rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad=False
 def rebuild_parameter(data, requires_grad=True, backward_hooks=None) -> TensorSpec:
     """Stand-in for ``torch._utils._rebuild_parameter``: a Parameter is its data."""
     if not isinstance(data, TensorSpec):
-        raise CorruptCheckpointError(f"parameter data must be a tensor, got {data!r}")
+        raise CorruptCheckpointError(f"parameter data: received {data!r}; expected a tensor")
     return data
 
 
@@ -124,7 +125,7 @@ def rebuild_from_type_v2(func, new_type, args, state) -> TensorSpec:
     if not isinstance(new_type, TypeMarker):
         raise UnsafeCheckpointError(f"_rebuild_from_type_v2 with type {new_type!r} is refused")
     if not isinstance(args, tuple):
-        raise CorruptCheckpointError(f"_rebuild_from_type_v2 args must be a tuple, got {args!r}")
+        raise CorruptCheckpointError(f"_rebuild_from_type_v2 args: received {args!r}; expected a tuple")
     return func(*args)
 
 
@@ -218,16 +219,108 @@ def _refuse_persistent_id(pid: Any) -> Any:
     raise CorruptCheckpointError(f"unexpected persistent id {pid!r} in a pickle that must hold none")
 
 
+#: Pickle-level nesting allowed on top of ``max_depth``: a tensor is a REDUCE of an
+#: argument tuple holding its size tuple, a Parameter or subclass wraps it again.
+_CALL_LEVELS = 8
+
 _MEMO_OPCODES = ("PUT", "BINPUT", "LONG_BINPUT")
+_GET_OPCODES = ("GET", "BINGET", "LONG_BINGET")
+# Opcodes that build a new container from stack items (depth = 1 + deepest item).
+_BUILDERS = {"TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "LIST", "DICT", "FROZENSET",
+             "EMPTY_TUPLE", "EMPTY_LIST", "EMPTY_DICT", "EMPTY_SET"}
+# Opcodes that add stack items to the container below them, in place.
+_IN_PLACE = {"APPEND", "APPENDS", "SETITEM", "SETITEMS", "ADDITEMS"}
 
 
-def prescan_pickle(data: bytes, what: str = "pickle", offset: int = 0) -> int:
+class _Depth:
+    """Nesting depth of one object on the symbolic pickle stack (shared through the memo)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+class _DepthScan:
+    """Symbolic execution of a pickle's stack that tracks container nesting depth.
+
+    Each stack slot holds a :class:`_Depth`: a new container is one deeper than
+    its deepest item, a call (REDUCE, BUILD...) as deep as its arguments, a
+    memo entry shares the object of its PUT. Tuples and frozensets -- the
+    containers CPython hashes recursively -- are immutable, so their depth is
+    exact; mutable containers grown later through the memo are bounded again
+    when the result is walked (:func:`materialize_tensors`, ``_flatten``).
+    """
+
+    def __init__(self, what: str, max_depth: int) -> None:
+        self.what, self.max_depth = what, max_depth
+        self.stack: list[_Depth] = []
+        self.marks: list[int] = []
+        self.memo: dict[Any, _Depth] = {}
+
+    def _check(self, depth: int) -> int:
+        if depth > self.max_depth:
+            raise CorruptCheckpointError(
+                f"{self.what}: containers nested deeper than {self.max_depth} levels "
+                "(raise ReadLimits.max_depth to read it)"
+            )
+        return depth
+
+    def _pop(self, n: int) -> list[_Depth]:
+        if n > len(self.stack) - (self.marks[-1] if self.marks else 0):
+            raise CorruptCheckpointError(f"cannot parse {self.what}: pickle stack underflow")
+        items = self.stack[len(self.stack) - n:] if n else []
+        del self.stack[len(self.stack) - n:]
+        return items
+
+    def step(self, opcode: Any, arg: Any) -> None:
+        name = opcode.name
+        if name == "MARK":
+            self.marks.append(len(self.stack))
+            return
+        if name in _MEMO_OPCODES or name == "MEMOIZE":
+            if not self.stack:
+                raise CorruptCheckpointError(f"cannot parse {self.what}: memo store from an empty stack")
+            self.memo[len(self.memo) if name == "MEMOIZE" else arg] = self.stack[-1]
+            return
+        if name in _GET_OPCODES:
+            self.stack.append(self.memo.get(arg, _Depth(0)))
+            return
+        before = opcode.stack_before
+        sliced: list[_Depth] = []
+        if pickletools.markobject in before:
+            n_below = before.index(pickletools.markobject)
+            if not self.marks:
+                raise CorruptCheckpointError(f"cannot parse {self.what}: {name} without a MARK")
+            start = self.marks.pop()
+            sliced = self.stack[start:]
+            del self.stack[start:]
+        else:
+            n_below = len(before)
+        below = self._pop(n_below)
+        if name in _IN_PLACE:
+            container = below[0]
+            deepest = max((d.value for d in below[1:] + sliced), default=0)
+            container.value = max(container.value, self._check(deepest + 1))
+            self.stack.append(container)
+            return
+        deepest = max((d.value for d in below + sliced), default=0)
+        depth = self._check(deepest + (1 if name in _BUILDERS else 0))
+        self.stack.extend(_Depth(depth) for _ in opcode.stack_after)
+
+
+def prescan_pickle(data: bytes, what: str = "pickle", offset: int = 0,
+                   max_depth: int = DEFAULT_LIMITS.max_depth) -> int:
     """Walk the opcodes of the first pickle in ``data`` without executing any.
 
-    CPython's C unpickler grows its memo table to ``2 x index`` on a
-    ``LONG_BINPUT``, so a 5-byte opcode with index 2**31 would allocate
-    gigabytes. Pickles written by pickle number memo entries 0, 1, 2...; this
-    scan refuses any memo index larger than the number of opcodes before it.
+    Two patterns are refused before the unpickler sees them:
+
+    - CPython's C unpickler grows its memo table to ``2 x index`` on a
+      ``LONG_BINPUT``, so a 5-byte opcode with index 2**31 would allocate
+      gigabytes. Pickles written by pickle number memo entries 0, 1, 2...;
+      any memo index larger than the number of opcodes before it is refused.
+    - Containers nested deeper than ``max_depth`` (see :class:`_DepthScan`):
+      hashing a tuple nested 150,000 deep as a dict key overflows the C stack.
 
     Returns
     -------
@@ -237,9 +330,10 @@ def prescan_pickle(data: bytes, what: str = "pickle", offset: int = 0) -> int:
     Raises
     ------
     CorruptCheckpointError
-        Malformed opcode stream or an out-of-range memo index.
+        Malformed opcode stream, an out-of-range memo index, or too deep nesting.
     """
     n_ops = 0
+    scan = _DepthScan(what, max_depth + _CALL_LEVELS)
     stream = io.BytesIO(data)  # shares the bytes object's buffer (no copy)
     stream.seek(offset)
     try:
@@ -249,6 +343,7 @@ def prescan_pickle(data: bytes, what: str = "pickle", offset: int = 0) -> int:
                 raise CorruptCheckpointError(
                     f"{what}: memo index {arg} after only {n_ops} opcodes (a memory-exhaustion pattern)"
                 )
+            scan.step(opcode, arg)
     except CheckpointError:
         raise
     except Exception as exc:  # noqa: BLE001 - pickletools reports malformed streams in many ways
@@ -257,7 +352,8 @@ def prescan_pickle(data: bytes, what: str = "pickle", offset: int = 0) -> int:
 
 
 def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = None,
-                    what: str = "pickle", offset: int = 0) -> tuple[Any, int]:
+                    what: str = "pickle", offset: int = 0,
+                    max_depth: int = DEFAULT_LIMITS.max_depth) -> tuple[Any, int]:
     """Unpickle ``data`` with :class:`RestrictedUnpickler`.
 
     Parameters
@@ -270,6 +366,8 @@ def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = 
         Name used in error messages.
     offset : int
         Position of the pickle in ``data``.
+    max_depth : int
+        Container nesting limit (:attr:`refsim.io.ReadLimits.max_depth`).
 
     Returns
     -------
@@ -288,7 +386,7 @@ def restricted_load(data: bytes, persistent_load: Callable[[Any], Any] | None = 
         exception, so every exception except :class:`CheckpointError` is
         wrapped here -- at this single boundary.
     """
-    prescan_pickle(data, what, offset)
+    prescan_pickle(data, what, offset, max_depth)
     stream = io.BytesIO(data)
     stream.seek(offset)
     unpickler = RestrictedUnpickler(stream, persistent_load or _refuse_persistent_id)

@@ -12,6 +12,7 @@ container reader has the storage bytes (checked against the file size),
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,7 +55,7 @@ STORAGE_DTYPES: dict[str, tuple[str, int]] = {
 
 # Hard bounds on the metadata of one tensor (untrusted input).
 MAX_NDIM = 32
-MAX_NESTING_DEPTH = 64
+MAX_NESTING_DEPTH = 64  # the default of refsim.io.ReadLimits.max_depth
 
 
 class Immutable:
@@ -168,10 +169,10 @@ class StorageTable:
     def get(self, key: Any, storage_type: Any, numel: Any) -> StorageRef:
         """Return the root :class:`StorageRef` for ``key``, checking consistency."""
         if not isinstance(key, str):
-            raise CorruptCheckpointError(f"storage key must be a str, got {type(key).__name__}")
+            raise CorruptCheckpointError(f"storage key: received {type(key).__name__}; expected a str")
         if not isinstance(storage_type, StorageType):
             raise CorruptCheckpointError(
-                f"storage {key!r}: storage type must be a torch.<Type>Storage class, got {storage_type!r}"
+                f"storage {key!r}: storage type: received {storage_type!r}; expected a torch.<Type>Storage class"
             )
         check_int(numel, f"storage {key!r} element count")
         if numel * storage_type.itemsize > self.max_bytes:
@@ -194,14 +195,14 @@ class StorageTable:
 def check_int(value: Any, what: str) -> int:
     """Raise CorruptCheckpointError unless ``value`` is a non-negative Python int."""
     if type(value) is not int or value < 0:
-        raise CorruptCheckpointError(f"{what} must be a non-negative int, got {value!r}")
+        raise CorruptCheckpointError(f"{what}: received {value!r}; expected a non-negative int")
     return value
 
 
 def check_int_tuple(value: Any, what: str) -> tuple:
     """Validate a shape or stride tuple from the pickle."""
     if not isinstance(value, (tuple, list)) or len(value) > MAX_NDIM:
-        raise CorruptCheckpointError(f"{what} must be a tuple of at most {MAX_NDIM} ints, got {value!r}")
+        raise CorruptCheckpointError(f"{what}: received {value!r}; expected a tuple of at most {MAX_NDIM} ints")
     return tuple(check_int(v, what) for v in value)
 
 
@@ -256,23 +257,30 @@ def tensor_from_storage(flat: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """
     ref = spec.storage
     shape, stride = spec.shape, spec.stride
-    n_elements = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    n_elements = int(np.prod(shape, dtype=object)) if shape else 1
     if n_elements == 0:
-        return np.zeros(shape, dtype=flat.dtype)
+        try:
+            return np.zeros(shape, dtype=flat.dtype)
+        except (ValueError, OverflowError) as exc:  # a dimension beyond NumPy's intp
+            raise CorruptCheckpointError(f"empty tensor of shape {shape} cannot be represented: {exc}") from None
     last = spec.offset + sum((s - 1) * st for s, st in zip(shape, stride))
     if last >= ref.view_numel:
         raise CorruptCheckpointError(
             f"tensor of shape {shape}, stride {stride}, offset {spec.offset} reaches element {last} "
             f"of storage {ref.key!r}, which has only {ref.view_numel} elements"
         )
+    # A dimension of size 1 never moves along its stride, so any stride there is
+    # harmless to the bound above but may not fit in a C ssize_t: it is set to 0.
+    # Every other stride is below the storage length, so its byte stride fits.
+    byte_strides = tuple(0 if s == 1 else st * flat.itemsize for s, st in zip(shape, stride))
+    if any(b >= 1 << 62 for b in byte_strides) or n_elements >= 1 << 62:
+        raise CorruptCheckpointError(f"tensor of shape {shape}, stride {stride} does not fit in memory")
     start = ref.view_offset + spec.offset
-    view = np.lib.stride_tricks.as_strided(
-        flat[start:], shape=shape, strides=tuple(st * flat.itemsize for st in stride), writeable=False
-    )
+    view = np.lib.stride_tricks.as_strided(flat[start:], shape=shape, strides=byte_strides, writeable=False)
     return np.array(view, order="C", copy=True)
 
 
-def materialize_tensors(obj: Any, storages: dict[str, np.ndarray]) -> Any:
+def materialize_tensors(obj: Any, storages: dict[str, np.ndarray], max_depth: int = MAX_NESTING_DEPTH) -> Any:
     """Replace every :class:`TensorSpec` in ``obj`` by a NumPy array.
 
     Containers are rebuilt (``dict``/``OrderedDict`` -> ``dict``, lists, tuples);
@@ -287,6 +295,8 @@ def materialize_tensors(obj: Any, storages: dict[str, np.ndarray]) -> Any:
         Output of :func:`restricted_load`.
     storages : dict of str to numpy.ndarray
         Decoded root storages by key.
+    max_depth : int
+        Deepest container nesting accepted (:attr:`refsim.io.ReadLimits.max_depth`).
 
     Returns
     -------
@@ -298,9 +308,9 @@ def materialize_tensors(obj: Any, storages: dict[str, np.ndarray]) -> Any:
     # 60-level chain of {"a": d, "b": d} would take 2**60 steps without this.
     done: dict[int, Any] = {}
 
-    def walk(node: Any, depth: int) -> Any:
-        if depth > MAX_NESTING_DEPTH:
-            raise CorruptCheckpointError(f"checkpoint nests containers deeper than {MAX_NESTING_DEPTH}")
+    def walk(node: Any, depth: int, path: str) -> Any:
+        if depth > max_depth:
+            raise CorruptCheckpointError(f"entry {path!r}: containers nested deeper than {max_depth} levels")
         if not isinstance(node, (TensorSpec, dict, list, tuple)):
             return node
         if id(node) in done:
@@ -309,17 +319,27 @@ def materialize_tensors(obj: Any, storages: dict[str, np.ndarray]) -> Any:
             n = int(np.prod(node.shape, dtype=object)) if node.shape else 1
             budget[0] -= n
             if budget[0] < 0:
-                raise CorruptCheckpointError("tensors would expand to far more elements than the file holds")
+                raise CorruptCheckpointError(
+                    f"entry {path!r}: tensors would expand to far more elements than the file holds"
+                )
             if node.storage.key not in storages:
-                raise CorruptCheckpointError(f"storage {node.storage.key!r} has no data in the file")
-            result: Any = tensor_from_storage(storages[node.storage.key], node)
+                raise CorruptCheckpointError(f"entry {path!r}: storage {node.storage.key!r} has no data in the file")
+            try:
+                result: Any = tensor_from_storage(storages[node.storage.key], node)
+            except CorruptCheckpointError as exc:
+                raise CorruptCheckpointError(f"entry {path!r}: {exc}") from exc
         elif isinstance(node, dict):
-            result = {k: walk(v, depth + 1) for k, v in node.items()}
-        elif isinstance(node, list):
-            result = [walk(v, depth + 1) for v in node]
+            result = {k: walk(v, depth + 1, _join(path, k)) for k, v in node.items()}
         else:
-            result = tuple(walk(v, depth + 1) for v in node)
+            items = [walk(v, depth + 1, _join(path, i)) for i, v in enumerate(node)]
+            result = items if isinstance(node, list) else tuple(items)
         done[id(node)] = result
         return result
 
-    return walk(obj, 0)
+    return walk(obj, 0, "")
+
+
+def _join(path: str, key: Any) -> str:
+    """Dotted entry name for error messages (non-str keys shortened, never fully repr'd)."""
+    part = key if isinstance(key, str) else reprlib.repr(key)
+    return f"{path}.{part}" if path else str(part)

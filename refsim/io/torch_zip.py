@@ -21,9 +21,11 @@ import zipfile
 from typing import Any
 
 from refsim.io.errors import CheckpointError, CorruptCheckpointError, UnsupportedCheckpointError
+from refsim.io._zip import open_zip
 from refsim.io.torch_pickle import restricted_load
 from refsim.io.torch_storage import StorageTable, decode_storage, materialize_tensors
 from refsim.io._source import read_source
+from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 
 __all__ = ["read_torch_zip", "is_torch_zip"]
 
@@ -64,11 +66,8 @@ def _read_member(archive: zipfile.ZipFile, name: str, file_size: int) -> bytes:
     return payload
 
 
-def _parse(data: bytes) -> Any:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
-        raise CorruptCheckpointError(f"not a readable zip archive: {exc}") from exc
+def _parse(data: bytes, limits: ReadLimits) -> Any:
+    archive = open_zip(data)
     with archive:
         names = archive.namelist()
         if len(names) > MAX_MEMBERS:
@@ -81,7 +80,7 @@ def _parse(data: bytes) -> Any:
         if prefix + "byteorder" in names:
             byteorder = _read_member(archive, prefix + "byteorder", len(data)).decode("ascii", "replace")
             if byteorder not in ("little", "big"):
-                raise CorruptCheckpointError(f"byteorder record must be 'little' or 'big', got {byteorder!r}")
+                raise CorruptCheckpointError(f"byteorder record: received {byteorder!r}; expected 'little' or 'big'")
         table = StorageTable(max_bytes=len(data))
 
         def persistent_load(pid: Any) -> Any:
@@ -91,7 +90,8 @@ def _parse(data: bytes) -> Any:
             _, storage_type, key, _location, numel = pid
             return table.get(key, storage_type, numel)
 
-        obj, _ = restricted_load(_read_member(archive, pkl[0], len(data)), persistent_load, "data.pkl")
+        obj, _ = restricted_load(_read_member(archive, pkl[0], len(data)), persistent_load, "data.pkl",
+                                 max_depth=limits.max_depth)
         storages = {}
         for key, ref in table.roots.items():
             raw = _read_member(archive, f"{prefix}data/{key}", len(data))
@@ -100,16 +100,18 @@ def _parse(data: bytes) -> Any:
                     f"storage {key!r} holds {len(raw)} bytes, expected {ref.numel} x {ref.itemsize}"
                 )
             storages[key] = decode_storage(raw, ref.dtype, byteorder)
-    return materialize_tensors(obj, storages)
+    return materialize_tensors(obj, storages, limits.max_depth)
 
 
-def read_torch_zip(source: Any) -> Any:
+def read_torch_zip(source: Any, limits: ReadLimits | None = None) -> Any:
     """Read a zip-format PyTorch checkpoint without PyTorch.
 
     Parameters
     ----------
     source : str, os.PathLike or bytes
         Path of the file, or its content.
+    limits : ReadLimits, optional
+        Resource limits (default :data:`refsim.io.limits.DEFAULT_LIMITS`).
 
     Returns
     -------
@@ -128,7 +130,7 @@ def read_torch_zip(source: Any) -> Any:
     """
     data = read_source(source, "source")
     try:
-        return _parse(data)
+        return _parse(data, limits or DEFAULT_LIMITS)
     except CheckpointError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError, KeyError,

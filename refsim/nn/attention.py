@@ -17,10 +17,10 @@ import numpy as np
 from refsim.nn.engine import (
     LayerRecord,
     check_seed,
+    check_forward_args,
     combine_clip_fractions,
     combine_stats,
     crossbar_rng,
-    forward_with_record,
     program_matmul,
     resolve_config,
     run_matmuls,
@@ -57,12 +57,12 @@ def merge_masks(attn_mask, key_padding_mask, n_batch: int, num_heads: int, L: in
             out = m.reshape(n_batch, num_heads, L, S)  # (N, H, L, S)
         else:
             raise ValueError(
-                f"attn_mask must have shape {(L, S)} or {(n_batch * num_heads, L, S)}; received {m.shape}."
+                f"attn_mask: received shape {m.shape}; expected shape {(L, S)} or {(n_batch * num_heads, L, S)}"
             )
     if key_padding_mask is not None:
         kp = _float_mask(key_padding_mask, "key_padding_mask")
         if kp.shape != (n_batch, S):
-            raise ValueError(f"key_padding_mask must have shape {(n_batch, S)}; received {kp.shape}.")
+            raise ValueError(f"key_padding_mask: received shape {kp.shape}; expected shape {(n_batch, S)}")
         kp = kp[:, None, None, :]  # (N, 1, 1, S)
         out = kp + (0.0 if out is None else out)
     return None if out is None else np.broadcast_to(out, (n_batch, num_heads, L, S))
@@ -91,12 +91,6 @@ class AttentionCore:
         self.runtime_rng = crossbar_rng(check_seed(seed), name + ".runtime")
         self.n_arrays = 0  # no weights programmed ahead of time
 
-    def forward(self, q, k, v, mask=None, *, digital: bool = False, record: bool = False):
-        """Return ``(o, attn)``; with ``record=True`` ``((o, attn), {name: LayerRecord})``."""
-        return forward_with_record(self._run, q, digital, record, k=k, v=v, mask=mask)
-
-    __call__ = forward
-
     def _products(self, a_rows, b_mats, stats):
         """``a_rows[n, h] @ b_mats[n, h]`` for every (n, h), on run-time-programmed arrays."""
         n_b, n_h = a_rows.shape[:2]
@@ -107,7 +101,9 @@ class AttentionCore:
                 (out[n, h],) = run_matmuls([xb], [a_rows[n, h]], stats)
         return out
 
-    def _run(self, q, digital, records, k=None, v=None, mask=None):
+    def forward(self, q, k, v, mask=None, *, digital: bool = False, records: dict | None = None):
+        """Return ``(o, attn)``. ``records``: a dict that receives this layer's :class:`LayerRecord`."""
+        check_forward_args(digital, records)
         d = q.shape[-1]
         qs = q * (1.0 / math.sqrt(d))  # scale q first, as PyTorch does
         runtime = self.config is not None and not digital
@@ -129,6 +125,8 @@ class AttentionCore:
                 stats=combine_stats(stats) if runtime else {},
             )
         return o, attn
+
+    __call__ = forward
 
     def digital_replay(self, rec):
         """Core output recomputed digitally from a record's q, k, v and mask."""
@@ -162,7 +160,7 @@ class MultiheadAttention:
     def __init__(self, params: dict, num_heads: int, *, batch_first: bool = False, name: str = "self_attn",
                  config=None, seed: int = 0, runtime_config=None):
         if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict; received {type(params).__name__}.")
+            raise TypeError(f"params: received {type(params).__name__}; expected a dict")
         unsupported = {"q_proj_weight", "k_proj_weight", "v_proj_weight", "bias_k", "bias_v"} & set(params)
         if unsupported:
             raise NotImplementedError(
@@ -172,18 +170,18 @@ class MultiheadAttention:
         missing = sorted({"in_proj_weight", "out_proj.weight"} - set(params))
         extra = sorted(set(params) - allowed)
         if missing or extra:
-            raise ValueError(f"{name} params: missing keys {missing}, unexpected keys {extra}.")
-        w_in = as_float64(params["in_proj_weight"], f"{name}.in_proj_weight", ndim=2)
+            raise ValueError(f"{name} params: received missing keys {missing}, unexpected keys {extra}; expected {sorted(allowed)}")
+        w_in = as_float64(params["in_proj_weight"], f"{name}.in_proj_weight", ndim=2, finite=True)
         E = w_in.shape[1]
         if w_in.shape != (3 * E, E):
-            raise ValueError(f"{name}.in_proj_weight: expected shape {(3 * E, E)}, received {w_in.shape}.")
+            raise ValueError(f"{name}.in_proj_weight: received shape {w_in.shape}; expected shape {(3 * E, E)}")
         if isinstance(num_heads, bool) or not isinstance(num_heads, (int, np.integer)) or num_heads < 1 or E % num_heads:
-            raise ValueError(f"num_heads must be a positive int dividing embed_dim={E}; received {num_heads!r}.")
+            raise ValueError(f"num_heads: received {num_heads!r}; expected a positive int dividing embed_dim={E}")
         b_in = params.get("in_proj_bias")
         if b_in is not None:
-            b_in = as_float64(b_in, f"{name}.in_proj_bias", ndim=1)
+            b_in = as_float64(b_in, f"{name}.in_proj_bias", ndim=1, finite=True)
             if b_in.shape != (3 * E,):
-                raise ValueError(f"{name}.in_proj_bias: expected shape {(3 * E,)}, received {b_in.shape}.")
+                raise ValueError(f"{name}.in_proj_bias: received shape {b_in.shape}; expected shape {(3 * E,)}")
         self.name, self.embed_dim, self.num_heads = name, E, int(num_heads)
         self.batch_first = bool(batch_first)
         self.config = resolve_config(config, name)
@@ -204,51 +202,46 @@ class MultiheadAttention:
     def n_arrays(self) -> int:
         return sum(m.n_arrays for m in (self.q_proj, self.k_proj, self.v_proj, self.out_proj))
 
+    def _to_nle(self, t, label):
+        t = as_float64(t, label, ndim=(2, 3))
+        if t.shape[-1] != self.embed_dim:
+            raise ValueError(f"{label}: received shape {t.shape}; expected a last axis of embed_dim={self.embed_dim}")
+        if t.ndim == 2:
+            return t[None]  # (1, L, E)
+        return t if self.batch_first else t.transpose(1, 0, 2)  # (N, L, E)
+
     def forward(self, query, key, value, key_padding_mask=None, need_weights: bool = True, attn_mask=None,
                 average_attn_weights: bool = True, is_causal: bool = False, *, digital: bool = False,
-                record: bool = False):
+                records: dict | None = None):
         """PyTorch-compatible forward; returns ``(attn_output, attn_weights or None)``.
 
         Shapes (batch_first=False): query (L, N, E), key/value (S, N, E) ->
         attn_output (L, N, E); weights (N, L, S) averaged over heads, or
         (N, H, L, S) with ``average_attn_weights=False``. ``is_causal`` is a
-        hint only (as in PyTorch): pass the causal ``attn_mask`` as well.
+        hint only (as in PyTorch): pass the causal ``attn_mask`` as well. ``records``: a dict that
+        receives the records of the four projections and the attention core.
         """
+        check_forward_args(digital, records)
         if is_causal and attn_mask is None:
             raise ValueError("is_causal=True requires attn_mask (the causal mask), as in PyTorch.")
-        return forward_with_record(
-            self._run, query, digital, record, key=key, value=value, key_padding_mask=key_padding_mask,
-            need_weights=need_weights, attn_mask=attn_mask, average_attn_weights=average_attn_weights,
-        )
-
-    __call__ = forward
-
-    def _to_nle(self, t, label):
-        t = as_float64(t, label, ndim=(2, 3))
-        if t.shape[-1] != self.embed_dim:
-            raise ValueError(f"{label} must end in embed_dim={self.embed_dim}; received {t.shape}.")
-        if t.ndim == 2:
-            return t[None]  # (1, L, E)
-        return t if self.batch_first else t.transpose(1, 0, 2)  # (N, L, E)
-
-    def _run(self, query, digital, records, key=None, value=None, key_padding_mask=None,
-             need_weights=True, attn_mask=None, average_attn_weights=True):
         unbatched = np.ndim(query) == 2
         q_in, k_in, v_in = (self._to_nle(t, lab) for t, lab in ((query, "query"), (key, "key"), (value, "value")))
         n_b, L, E = q_in.shape
         S, H = k_in.shape[1], self.num_heads
         if k_in.shape[0] != n_b or v_in.shape[:2] != k_in.shape[:2]:
-            raise ValueError(f"key/value must match query batch and each other; received {np.shape(key)}, {np.shape(value)}.")
+            raise ValueError(f"key, value: received shapes {np.shape(key)}, {np.shape(value)}; expected the query's batch and "
+                             "equal leading shapes")
         if unbatched and key_padding_mask is not None:
             key_padding_mask = np.asarray(key_padding_mask)[None]
         mask = merge_masks(attn_mask, key_padding_mask, n_b, H, L, S)
         split = lambda t: t.reshape(n_b, -1, H, E // H).transpose(0, 2, 1, 3)  # (N, H, T, d)
-        q = split(self.q_proj._run(q_in, digital, records))
-        k = split(self.k_proj._run(k_in, digital, records))
-        v = split(self.v_proj._run(v_in, digital, records))
-        o, attn = self.core._run(q, digital, records, k=k, v=v, mask=mask)
+        kw = dict(digital=digital, records=records)
+        q = split(self.q_proj.forward(q_in, **kw))
+        k = split(self.k_proj.forward(k_in, **kw))
+        v = split(self.v_proj.forward(v_in, **kw))
+        o, attn = self.core.forward(q, k, v, mask, **kw)
         o = o.transpose(0, 2, 1, 3).reshape(n_b, L, E)  # (N, L, E)
-        y = self.out_proj._run(o, digital, records)
+        y = self.out_proj.forward(o, **kw)
         if unbatched:
             y, attn = y[0], attn[0]
         elif not self.batch_first:
@@ -256,3 +249,5 @@ class MultiheadAttention:
         if not need_weights:
             return y, None
         return y, (attn.mean(axis=-3) if average_attn_weights else attn)
+
+    __call__ = forward

@@ -1,4 +1,5 @@
-"""Building blocks shared by the ResNets: Conv+BatchNorm units and residual blocks.
+"""Building blocks shared by the ResNets: Conv+BatchNorm units, residual blocks, and the
+skeleton of a residual network (:class:`ResidualNetwork`).
 
 A :class:`ConvBN` is a :class:`refsim.nn.Conv2d` followed by an inference
 BatchNorm, either kept digital or folded into the convolution
@@ -11,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from refsim._validate import received
 from refsim.nn.conv import Conv2d
+from refsim.nn.engine import check_forward_args
 from refsim.nn.functional import as_float64, batch_norm_eval, fold_batch_norm, relu
 
-__all__ = ["ConvBN", "BasicBlock", "Bottleneck"]
+__all__ = ["ConvBN", "BasicBlock", "Bottleneck", "ResidualNetwork"]
 
 
 class ConvBN:
@@ -35,7 +38,11 @@ class ConvBN:
     def __init__(self, params, conv_name, bn_name, *, stride=1, padding=0, fold_bn=False, bn_eps=1e-5,
                  config=None, seed=0):
         w = params[f"{conv_name}.weight"]
-        bn = tuple(params[f"{bn_name}.{k}"] for k in ("weight", "bias", "running_mean", "running_var"))
+        bn = tuple(as_float64(params[f"{bn_name}.{k}"], f"{bn_name}.{k}", ndim=1, finite=True)
+                   for k in ("weight", "bias", "running_mean", "running_var"))
+        if bn[3].size and float(np.min(bn[3])) + bn_eps <= 0:
+            raise ValueError(received(f"{bn_name}.running_var", f"minimum {float(np.min(bn[3]))!r}",
+                                      f"values > -eps = {-bn_eps!r} (the BatchNorm scale is 1 / sqrt(var + eps))"))
         self.fold_bn, self.bn_eps = fold_bn, bn_eps
         if fold_bn:
             w, b = fold_batch_norm(w, None, *bn, eps=bn_eps)
@@ -44,8 +51,9 @@ class ConvBN:
             b, self.bn = None, bn
         self.conv = Conv2d(w, b, stride=stride, padding=padding, name=conv_name, config=config, seed=seed)
 
-    def _run(self, x, digital, records):
-        y = self.conv._run(x, digital, records)
+    def forward(self, x, *, digital: bool = False, records: dict | None = None):
+        """``bn(conv(x))``; ``records`` receives the conv's record."""
+        y = self.conv.forward(x, digital=digital, records=records)
         if self.bn is not None:
             gamma, beta, mean, var = self.bn
             y = batch_norm_eval(y, mean, var, gamma, beta, self.bn_eps)
@@ -55,22 +63,25 @@ class ConvBN:
 class BasicBlock:
     r"""Two 3x3 ConvBN with a residual: :math:`y = \mathrm{relu}(\mathrm{bn_2 conv_2}(\mathrm{relu}(\mathrm{bn_1 conv_1} x)) + s(x))`.
 
-    ``shortcut`` is a callable ``(x, digital, records) -> s(x)``.
+    ``shortcut`` is a callable ``(x, digital, records) -> s(x)``; ``extra_units`` the ConvBN
+    units it runs (a projection shortcut), listed by :meth:`units`.
     """
 
     expansion = 1
 
-    def __init__(self, params, prefix, *, stride, shortcut, **kw):
+    def __init__(self, params, prefix, *, stride, shortcut, extra_units=(), **kw):
         self.conv1 = ConvBN(params, f"{prefix}.conv1", f"{prefix}.bn1", stride=stride, padding=1, **kw)
         self.conv2 = ConvBN(params, f"{prefix}.conv2", f"{prefix}.bn2", stride=1, padding=1, **kw)
-        self.shortcut = shortcut
+        self.shortcut, self.extra_units = shortcut, list(extra_units)
 
     def units(self):
-        return [self.conv1, self.conv2]
+        """The block's ConvBN units, its shortcut's last."""
+        return [self.conv1, self.conv2, *self.extra_units]
 
-    def _run(self, x, digital, records):
-        out = relu(self.conv1._run(x, digital, records))
-        out = self.conv2._run(out, digital, records)
+    def forward(self, x, *, digital: bool = False, records: dict | None = None):
+        kw = dict(digital=digital, records=records)
+        out = relu(self.conv1.forward(x, **kw))
+        out = self.conv2.forward(out, **kw)
         return relu(out + self.shortcut(x, digital, records))
 
 
@@ -79,19 +90,21 @@ class Bottleneck:
 
     expansion = 4
 
-    def __init__(self, params, prefix, *, stride, shortcut, **kw):
+    def __init__(self, params, prefix, *, stride, shortcut, extra_units=(), **kw):
         self.conv1 = ConvBN(params, f"{prefix}.conv1", f"{prefix}.bn1", **kw)
         self.conv2 = ConvBN(params, f"{prefix}.conv2", f"{prefix}.bn2", stride=stride, padding=1, **kw)
         self.conv3 = ConvBN(params, f"{prefix}.conv3", f"{prefix}.bn3", **kw)
-        self.shortcut = shortcut
+        self.shortcut, self.extra_units = shortcut, list(extra_units)
 
     def units(self):
-        return [self.conv1, self.conv2, self.conv3]
+        """The block's ConvBN units, its shortcut's last."""
+        return [self.conv1, self.conv2, self.conv3, *self.extra_units]
 
-    def _run(self, x, digital, records):
-        out = relu(self.conv1._run(x, digital, records))
-        out = relu(self.conv2._run(out, digital, records))
-        out = self.conv3._run(out, digital, records)
+    def forward(self, x, *, digital: bool = False, records: dict | None = None):
+        kw = dict(digital=digital, records=records)
+        out = relu(self.conv1.forward(x, **kw))
+        out = relu(self.conv2.forward(out, **kw))
+        out = self.conv3.forward(out, **kw)
         return relu(out + self.shortcut(x, digital, records))
 
 
@@ -115,20 +128,63 @@ def option_a_shortcut(planes: int):
 
 def conv_shortcut(unit: ConvBN):
     """Projection shortcut ``s(x) = bn(conv1x1(x))`` (torchvision ``downsample.0/.1``)."""
-    return unit._run
+
+    def shortcut(x, digital, records):
+        return unit.forward(x, digital=digital, records=records)
+
+    return shortcut
 
 
 def as_rgb_batch(x) -> np.ndarray:
     """``x`` as float64 ``(N, 3, H, W)``, the input of every ResNet; ValueError naming the shape otherwise."""
     x = as_float64(x, "x", ndim=4)
     if x.shape[1] != 3:
-        raise ValueError(f"x must have shape (N, 3, H, W); received {x.shape}.")
+        raise ValueError(f"x: received shape {x.shape}; expected shape (N, 3, H, W)")
     return x
 
 
-def run_stages(stages, x, digital, records):
-    """Run the residual stages in order (``stages[i]`` is the list of blocks of ``layer{i + 1}``)."""
-    for blocks in stages:
-        for blk in blocks:
-            x = blk._run(x, digital, records)
-    return x
+class ResidualNetwork:
+    r"""The skeleton every ResNet here shares (torchvision's and He et al.'s CIFAR ResNets):
+
+    .. math:: \mathrm{logits} = \mathrm{head}(\mathrm{gap}(\mathrm{stages}(\mathrm{pool}(
+              \mathrm{relu}(\mathrm{bn}(\mathrm{conv}(x)))))))
+
+    with ``gap`` the global average pool over H and W. Subclasses build ``self.stem`` (a
+    :class:`ConvBN`), ``self.stages`` (a list of lists of blocks, ``layer1`` first) and
+    ``self.head`` (a :class:`refsim.nn.Linear`), and may set ``stem_pool`` (a function of x).
+
+    Shapes: x (N, 3, H, W) float64 -> logits (N, num_classes).
+    """
+
+    stem_pool = None
+
+    def layers(self) -> dict:
+        """Every crossbar-backed layer, by PyTorch name (``conv1``, ``layer1.0.conv1``, ..., the head)."""
+        out = {self.stem.conv.name: self.stem.conv}
+        for blocks in self.stages:
+            for blk in blocks:
+                for u in blk.units():
+                    out[u.conv.name] = u.conv
+        out[self.head.name] = self.head
+        return out
+
+    @property
+    def n_arrays(self) -> int:
+        return sum(layer.n_arrays for layer in self.layers().values())
+
+    def forward(self, x, *, digital: bool = False, records: dict | None = None):
+        """Logits ``(N, num_classes)``. ``digital=True``: exact matmuls with the same weights;
+        ``records``: a dict that receives every layer's :class:`~refsim.nn.LayerRecord`."""
+        check_forward_args(digital, records)
+        kw = dict(digital=digital, records=records)
+        x = as_rgb_batch(x)  # (N, 3, H, W)
+        x = relu(self.stem.forward(x, **kw))
+        if self.stem_pool is not None:
+            x = self.stem_pool(x)
+        for blocks in self.stages:
+            for blk in blocks:
+                x = blk.forward(x, **kw)
+        x = x.mean(axis=(2, 3))  # (N, C): global average pool
+        return self.head.forward(x, **kw)  # (N, num_classes)
+
+    __call__ = forward

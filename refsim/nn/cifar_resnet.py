@@ -13,13 +13,12 @@ import re
 
 import numpy as np
 
-from refsim.nn.blocks import BasicBlock, ConvBN, as_rgb_batch, identity_shortcut, option_a_shortcut, run_stages
-from refsim.nn.engine import check_seed, forward_with_record
-from refsim.nn.functional import relu
+from refsim.nn.blocks import BasicBlock, ConvBN, ResidualNetwork, identity_shortcut, option_a_shortcut
+from refsim.nn.engine import check_seed
 from refsim.nn.linear import Linear
 from refsim.nn.statedict import bn_shapes, check_state_dict, strip_prefix
 
-__all__ = ["CifarResNet", "cifar_resnet_from_state_dict", "cifar_resnet_param_shapes"]
+__all__ = ["CifarResNet", "cifar_resnet_check_params", "cifar_resnet_from_state_dict", "cifar_resnet_param_shapes"]
 
 _WIDTHS = (16, 32, 64)
 
@@ -27,7 +26,7 @@ _WIDTHS = (16, 32, 64)
 def cifar_resnet_param_shapes(depth: int, num_classes: int = 10) -> dict:
     """Every state-dict key (without ``module.``) of a CIFAR ResNet of ``depth`` and its shape."""
     if not isinstance(depth, int) or depth < 8 or (depth - 2) % 6:
-        raise ValueError(f"depth must be 6 n + 2 (20, 32, 44, 56, 110, ...); received {depth!r}.")
+        raise ValueError(f"depth: received {depth!r}; expected 6 n + 2 (20, 32, 44, 56, 110, ...)")
     n = (depth - 2) // 6
     shapes = {"conv1.weight": (16, 3, 3, 3), **bn_shapes("bn1", 16)}
     inplanes = 16
@@ -44,7 +43,7 @@ def cifar_resnet_param_shapes(depth: int, num_classes: int = 10) -> dict:
     return shapes
 
 
-class CifarResNet:
+class CifarResNet(ResidualNetwork):
     """A CIFAR ResNet (He et al. 2016) whose convolutions and ``linear`` run on crossbars.
 
     Parameters: as :class:`refsim.nn.ResNet`. Shapes: x (N, 3, 32, 32) -> (N, num_classes).
@@ -65,40 +64,13 @@ class CifarResNet:
                 blocks.append(BasicBlock(params, f"layer{i + 1}.{j}", stride=stride, shortcut=shortcut, **kw))
                 inplanes = planes
             self.stages.append(blocks)
-        self.linear = Linear(params["linear.weight"], params["linear.bias"], name="linear", config=config,
-                             seed=seed)
-
-    def layers(self) -> dict:
-        """Every crossbar-backed layer, by PyTorch name (``conv1``, ``layer1.0.conv1``, ..., ``linear``)."""
-        out = {"conv1": self.stem.conv}
-        for blocks in self.stages:
-            for blk in blocks:
-                for u in blk.units():
-                    out[u.conv.name] = u.conv
-        out["linear"] = self.linear
-        return out
-
-    @property
-    def n_arrays(self) -> int:
-        return sum(layer.n_arrays for layer in self.layers().values())
-
-    def forward(self, x, *, digital: bool = False, record: bool = False):
-        """Logits ``(N, num_classes)``; ``record=True`` also returns every layer's record."""
-        return forward_with_record(self._run, x, digital, record)
-
-    __call__ = forward
-
-    def _run(self, x, digital, records):
-        x = as_rgb_batch(x)  # (N, 3, H, W)
-        x = relu(self.stem._run(x, digital, records))  # (N, 16, H, W)
-        x = run_stages(self.stages, x, digital, records)  # (N, 64, H/4, W/4)
-        x = x.mean(axis=(2, 3))  # (N, 64): avg_pool2d over the whole map
-        return self.linear._run(x, digital, records)  # (N, num_classes)
+        self.linear = self.head = Linear(params["linear.weight"], params["linear.bias"], name="linear",
+                                         config=config, seed=seed)
 
 
-def cifar_resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0, fold_bn: bool = False,
-                                 bn_eps: float = 1e-5) -> CifarResNet:
-    """Build a CIFAR ResNet from its state dict; depth from the number of blocks in ``layer1``."""
+def cifar_resnet_check_params(state_dict: dict) -> tuple[dict, int]:
+    """Check a CIFAR ResNet state dict (``module.`` prefix stripped; depth from the number of
+    blocks in ``layer1``); return its parameters as float64 arrays and the depth."""
     sd = strip_prefix(state_dict)
     n = 1 + max((int(m.group(1)) for k in sd if (m := re.match(r"^layer1\.(\d+)\.", k))), default=-1)
     if n < 1:
@@ -107,5 +79,11 @@ def cifar_resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0
         raise ValueError("state_dict has no 'linear.weight'; cannot infer num_classes.")
     depth = 6 * n + 2
     num_classes = int(np.shape(sd["linear.weight"])[0])
-    params = check_state_dict(sd, cifar_resnet_param_shapes(depth, num_classes), f"CIFAR ResNet-{depth}")
+    return check_state_dict(sd, cifar_resnet_param_shapes(depth, num_classes), f"CIFAR ResNet-{depth}"), depth
+
+
+def cifar_resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0, fold_bn: bool = False,
+                                 bn_eps: float = 1e-5) -> CifarResNet:
+    """Build a CIFAR ResNet from its state dict; depth from the number of blocks in ``layer1``."""
+    params, depth = cifar_resnet_check_params(state_dict)
     return CifarResNet(params, depth, fold_bn=fold_bn, bn_eps=bn_eps, config=config, seed=seed)

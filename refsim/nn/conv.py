@@ -14,23 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from refsim.nn.engine import (
-    DigitalMatmul,
-    check_seed,
-    crossbar_rng,
-    forward_with_record,
-    make_record,
-    program_matmul,
-    resolve_config,
-    run_matmuls,
-)
+from refsim.nn.engine import WeightLayer, check_forward_args, run_matmuls
 from refsim.nn.functional import as_float64, im2col, pair, resolve_conv_padding
 from refsim.nn.linear import check_bias
 
 __all__ = ["Conv2d"]
 
 
-class Conv2d:
+class Conv2d(WeightLayer):
     r"""2-D convolution, each group on its own crossbar.
 
     .. math:: y[n, o, p, q] = b_o + \sum_{c, i, j} w[o, c, i, j]\,
@@ -68,10 +59,10 @@ class Conv2d:
         config=None,
         seed: int = 0,
     ):
-        weight = as_float64(weight, f"{name}.weight", ndim=4)  # (C_out, C_in/G, kh, kw)
+        weight = as_float64(weight, f"{name}.weight", ndim=4, finite=True)  # (C_out, C_in/G, kh, kw)
         c_out = weight.shape[0]
         if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-            raise ValueError(f"groups must be a positive int; received {groups!r}.")
+            raise ValueError(f"groups: received {groups!r}; expected a positive int")
         if c_out % groups:
             raise ValueError(
                 f"{name}.weight has {c_out} output channels, not divisible by groups={groups}."
@@ -87,17 +78,13 @@ class Conv2d:
         self._c_in_g = weight.shape[1]
         self.padding = resolve_conv_padding(padding, self.kernel_size, self.dilation, self.stride)
         self.groups = int(groups)
-        self.name = name
-        self.seed = check_seed(seed)
-        self.config = resolve_config(config, name)
+        super().__init__(name, config, seed)
         o_g = c_out // self.groups
         # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W;
         # each back end keeps a private read-only copy, which the digital path also uses
         self.matmuls = [
-            program_matmul(
-                weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, self.config, crossbar_rng(self.seed, name, g),
-                name if self.groups == 1 else f"{name}[group {g}]",
-            )
+            self.program(weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, name, g,
+                         name if self.groups == 1 else f"{name}[group {g}]")
             for g in range(self.groups)
         ]
         self.Ws = [mm.weights for mm in self.matmuls]
@@ -116,21 +103,10 @@ class Conv2d:
     def out_channels(self) -> int:
         return sum(W.shape[1] for W in self.Ws)
 
-    @property
-    def n_arrays(self) -> int:
-        """Physical arrays holding this layer's weights, all groups (0 if digital)."""
-        return int(sum(mm.n_arrays for mm in self.matmuls))
-
-    def forward(self, x, *, digital: bool = False, record: bool = False):
-        """Apply the convolution. ``digital=True``: exact im2col matmul, same weights.
-
-        Returns ``y`` or, with ``record=True``, ``(y, {name: LayerRecord})``.
-        """
-        return forward_with_record(self._run, x, digital, record)
-
-    __call__ = forward
-
-    def _run(self, x, digital, records):
+    def forward(self, x, *, digital: bool = False, records: dict | None = None):
+        """Apply the convolution: ``y (N, C_out, OH, OW)``. ``digital=True``: exact im2col matmul,
+        same weights. ``records``: a dict that receives this layer's :class:`LayerRecord`."""
+        check_forward_args(digital, records)
         x = as_float64(x, f"{self.name} input", ndim=4)
         if x.shape[1] != self.in_channels:
             raise ValueError(
@@ -142,16 +118,16 @@ class Conv2d:
         # cols: (N*OH*OW, C_in*kh*kw); group g owns the column block g*K:(g+1)*K
         k = self.Ws[0].shape[0]
         xs = [cols] if self.groups == 1 else [cols[:, g * k : (g + 1) * k] for g in range(self.groups)]
-        mms = [DigitalMatmul(W, copy=False) for W in self.Ws] if digital else self.matmuls
         stats = [] if records is not None else None
-        ys = run_matmuls(mms, xs, stats)
+        ys = run_matmuls([self.backend(mm, digital) for mm in self.matmuls], xs, stats)
         y = ys[0] if self.groups == 1 else np.concatenate(ys, axis=1)  # (N*OH*OW, C_out)
         if self.bias is not None:
             y = y + self.bias
         y = y.reshape(n, oh, ow, self.out_channels).transpose(0, 3, 1, 2)  # (N, C_out, OH, OW)
-        if records is not None:
-            records[self.name] = make_record(self, x, y, digital, stats)
+        self.add_record(records, x, y, digital, stats)
         return y
+
+    __call__ = forward
 
     def digital_replay(self, rec):
         """Output of this layer recomputed with exact matmuls from a record's input."""

@@ -13,16 +13,19 @@ kept as an exact float64 matrix). This module decides, for a layer named
   depend on the order in which layers are built or evaluated;
 * how a multiply is run and, when asked, recorded (:func:`run_matmuls`).
 
-Records are plain data (:class:`LayerRecord`) returned by
-``forward(x, record=True)``; nothing is stored on the layers.
+Records are plain data (:class:`LayerRecord`): ``forward(x, records=d)`` fills the dict
+``d`` with one record per layer and returns what ``forward(x)`` returns; nothing is stored on
+the layers. :class:`WeightLayer` is what the weight layers (Linear, Conv2d, LSTM) share.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
+
+from refsim.config import CrossbarConfig
+from refsim.crossbar import Crossbar
 
 from refsim.streams import keyed_rng
 
@@ -39,20 +42,13 @@ __all__ = [
     "MultiplyStats",
     "combine_stats",
     "make_record",
-    "forward_with_record",
+    "check_forward_args",
+    "WeightLayer",
 ]
 
-#: What a network or layer accepts as ``config``.
-LayerConfig = Union[Any, None, Callable[[str], Any]]
-
-
-def _is_crossbar_config(obj) -> bool:
-    """True if ``obj`` is a :class:`refsim.CrossbarConfig` instance."""
-    try:
-        from refsim.config import CrossbarConfig
-    except ImportError:  # pragma: no cover - only before refsim.config exists
-        return dataclasses.is_dataclass(obj) and not isinstance(obj, type)
-    return isinstance(obj, CrossbarConfig)
+#: What a network or layer accepts as ``config``: one config for every layer, None (exact
+#: digital), or a callable ``layer name -> CrossbarConfig | None``.
+LayerConfig = Union[CrossbarConfig, None, Callable[[str], Union[CrossbarConfig, None]]]
 
 
 def resolve_config(config: LayerConfig, name: str):
@@ -71,28 +67,28 @@ def resolve_config(config: LayerConfig, name: str):
     -------
     CrossbarConfig or None
     """
-    if config is None or _is_crossbar_config(config):
+    if config is None or isinstance(config, CrossbarConfig):
         return config
     if callable(config):
         out = config(name)
-        if out is None or _is_crossbar_config(out):
+        if out is None or isinstance(out, CrossbarConfig):
             return out
         raise TypeError(
-            f"config callable returned {type(out).__name__} for layer {name!r}; "
-            "expected a refsim.CrossbarConfig or None."
+            f"config({name!r}): received {type(out).__name__} from the config callable; "
+            "expected a refsim.CrossbarConfig or None"
         )
     raise TypeError(
-        f"config must be a refsim.CrossbarConfig, None, or a callable "
-        f"layer_name -> CrossbarConfig | None; received {type(config).__name__}."
+        f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig, None, or a callable "
+        "layer_name -> CrossbarConfig | None"
     )
 
 
 def check_seed(seed) -> int:
     """Validate a layer/network seed (a non-negative Python or NumPy int)."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be a non-negative int; received {seed!r}.")
+        raise TypeError(f"seed: received {seed!r}; expected a non-negative int")
     if seed < 0:
-        raise ValueError(f"seed must be a non-negative int; received {seed}.")
+        raise ValueError(f"seed: received {seed}; expected a non-negative int")
     return int(seed)
 
 
@@ -131,8 +127,14 @@ class DigitalMatmul:
         return self._W
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        """``x (..., n_in) -> x @ W (..., n_out)``."""
-        return x @ self._W
+        """``x (..., n_in) -> x @ W (..., n_out)``, as one 2-D product over the flattened rows.
+
+        (NumPy's stacked ``(N, L, n_in) @ (n_in, n_out)`` runs one small product
+        per leading index and is many times slower; :class:`refsim.Crossbar`
+        flattens the same way.)
+        """
+        x = np.asarray(x)
+        return (x.reshape(-1, x.shape[-1]) @ self._W).reshape(*x.shape[:-1], self._W.shape[1])
 
 
 def program_matmul(W: np.ndarray, config, rng: np.random.Generator, name: str | None = None):
@@ -144,8 +146,6 @@ def program_matmul(W: np.ndarray, config, rng: np.random.Generator, name: str | 
     """
     if config is None:
         return DigitalMatmul(W)
-    from refsim.crossbar import Crossbar  # imported late: layers also work digitally without it
-
     return Crossbar(W, config, rng=rng, name=name)
 
 
@@ -218,7 +218,7 @@ def combine_stats(stats: list) -> dict:
 
 @dataclass(frozen=True)
 class LayerRecord:
-    """What one layer saw and produced during ``forward(x, record=True)``.
+    """What one layer saw and produced during ``forward(x, records=records)``.
 
     Attributes
     ----------
@@ -274,14 +274,49 @@ def make_record(layer, x, y, digital: bool, stats: list | None, **fields) -> Lay
     )
 
 
-def forward_with_record(run, x, digital: bool, record: bool, **kwargs):
-    """Shared body of every ``forward``: call ``run(x, digital, records, **kwargs)``.
+def check_forward_args(digital, records) -> None:
+    """Validate the keyword arguments every ``forward`` takes: ``digital`` a bool, ``records``
+    None or a dict (which the forward pass fills with one :class:`LayerRecord` per layer)."""
+    if not isinstance(digital, bool):
+        raise TypeError(f"digital: received {digital!r}; expected a bool")
+    if records is not None and not isinstance(records, dict):
+        raise TypeError(f"records: received {type(records).__name__}; expected None or a dict to fill")
 
-    ``records`` is a fresh dict (filled by the layers, returned to the caller)
-    when ``record`` is True, else None. Returns ``y`` or ``(y, records)``.
+
+class WeightLayer:
+    """What the weight layers (:class:`~refsim.nn.Linear`, :class:`~refsim.nn.Conv2d`,
+    :class:`~refsim.nn.LSTM`) share: a name, a seed, a resolved config, matrices programmed on
+    crossbars (or kept digital), and the record of a forward pass.
+
+    Subclasses set ``kind`` and ``self.matmuls`` (a list or dict of back ends) and implement
+    ``forward(..., digital=False, records=None)``.
     """
-    if not isinstance(digital, bool) or not isinstance(record, bool):
-        raise TypeError(f"digital and record must be bool; received {digital!r}, {record!r}.")
-    records = {} if record else None
-    y = run(x, digital, records, **kwargs)
-    return (y, records) if record else y
+
+    kind = "layer"
+
+    def __init__(self, name: str, config, seed: int):
+        self.name = name
+        self.seed = check_seed(seed)
+        self.config = resolve_config(config, name)
+
+    def program(self, W: np.ndarray, stream: str, index: int = 0, label: str | None = None):
+        """``W (n_in, n_out)`` on a crossbar programmed from stream ``crossbar_rng(seed, stream, index)``
+        (or kept digital when the config is None); ``label`` names the crossbar in warnings
+        (default: the stream name)."""
+        return program_matmul(W, self.config, crossbar_rng(self.seed, stream, index), label or stream)
+
+    @property
+    def n_arrays(self) -> int:
+        """Physical arrays holding this layer's weights (0 if digital)."""
+        mms = self.matmuls.values() if isinstance(self.matmuls, dict) else self.matmuls
+        return int(sum(mm.n_arrays for mm in mms))
+
+    @staticmethod
+    def backend(mm, digital: bool):
+        """The back end a multiply uses: ``mm`` itself, or exact ``x @ W`` with its weights."""
+        return DigitalMatmul(mm.weights, copy=False) if digital else mm
+
+    def add_record(self, records, x, y, digital: bool, stats, **fields) -> None:
+        """Put this layer's :class:`LayerRecord` into ``records`` (if recording)."""
+        if records is not None:
+            records[self.name] = make_record(self, x, y, digital, stats, **fields)

@@ -15,16 +15,20 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.special import erf
 
+from refsim._validate import check_finite_array, received
+
 __all__ = [
     "as_float64",
     "pair",
     "conv_output_size",
     "resolve_conv_padding",
     "im2col",
+    "col2im",
     "max_pool2d",
     "avg_pool2d",
     "adaptive_avg_pool2d",
     "relu",
+    "sigmoid",
     "gelu",
     "softmax",
     "layer_norm",
@@ -33,30 +37,32 @@ __all__ = [
 ]
 
 
-def as_float64(x, name: str, ndim: int | tuple[int, ...] | None = None) -> np.ndarray:
+def as_float64(x, name: str, ndim: int | tuple[int, ...] | None = None, *, finite: bool = False) -> np.ndarray:
     """Return ``x`` as a float64 array, validating its kind and rank.
+
+    ``finite=True`` (every layer parameter: weights, biases, normalization
+    statistics) also refuses NaN and inf, with the same message whether the
+    layer runs on crossbars or digitally.
 
     Raises
     ------
     TypeError
         If ``x`` is not real-valued numeric (complex, object, strings...).
     ValueError
-        If ``x.ndim`` is not ``ndim`` (or one of ``ndim``).
+        If ``x.ndim`` is not ``ndim`` (or one of ``ndim``), or ``finite`` and
+        ``x`` holds NaN or inf.
     """
     arr = np.asarray(x)
     if arr.dtype.kind not in "biuf":
-        raise TypeError(
-            f"{name} must be a real numeric array; received dtype {arr.dtype}. "
-            "Pass a float64 NumPy array."
-        )
+        raise TypeError(received(name, f"dtype {arr.dtype}", "a real numeric array (e.g. float64)"))
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
-            raise ValueError(
-                f"{name} must have {' or '.join(map(str, allowed))} dimensions; "
-                f"received shape {arr.shape}."
-            )
-    return arr.astype(np.float64, copy=False)
+            raise ValueError(received(name, f"shape {arr.shape}", f"{' or '.join(map(str, allowed))} dimensions"))
+    out = arr.astype(np.float64, copy=False)
+    if finite:
+        check_finite_array(name, out)
+    return out
 
 
 def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
@@ -70,9 +76,9 @@ def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
     ):
         out = (int(value[0]), int(value[1]))
     else:
-        raise TypeError(f"{name} must be an int or a pair of ints; received {value!r}.")
+        raise TypeError(f"{name}: received {value!r}; expected an int or a pair of ints")
     if min(out) < minimum:
-        raise ValueError(f"{name} must be >= {minimum}; received {value!r}.")
+        raise ValueError(f"{name}: received {value!r}; expected >= {minimum}")
     return out
 
 
@@ -98,13 +104,13 @@ def resolve_conv_padding(padding, kernel_size, dilation, stride) -> tuple[int, i
             return (0, 0, 0, 0)
         if padding == "same":
             if stride != (1, 1):
-                raise ValueError(f"padding='same' requires stride 1; received stride={stride}.")
+                raise ValueError(f"padding: received 'same' with stride={stride}; expected stride 1 for 'same'")
             pads = []
             for k, d in zip(kernel_size, dilation):
                 total = d * (k - 1)
                 pads += [total // 2, total - total // 2]
             return tuple(pads)  # type: ignore[return-value]
-        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same'; received {padding!r}.")
+        raise ValueError(f"padding: received {padding!r}; expected an int, a pair, 'valid' or 'same'")
     ph, pw = pair(padding, "padding", minimum=0)
     return (ph, ph, pw, pw)
 
@@ -164,6 +170,55 @@ def im2col(
     return cols, oh, ow
 
 
+def col2im(
+    cols: np.ndarray,
+    x_shape: tuple[int, int, int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int] = (1, 1),
+    padding: tuple[int, int, int, int] = (0, 0, 0, 0),
+    dilation: tuple[int, int] = (1, 1),
+) -> np.ndarray:
+    r"""The adjoint of :func:`im2col`: add every patch entry back onto the pixel it came from.
+
+    .. math:: x[n, c, h, w] = \sum_{(o_h, o_w, i, j):\ s_h o_h + d_h i - p_t = h,\
+              s_w o_w + d_w j - p_l = w} \mathrm{cols}[(n, o_h, o_w), (c, i, j)]
+
+    Entries that came from the padded border are dropped. This is the backward of ``im2col``:
+    if ``cols = im2col(x)`` then ``dx = col2im(dcols)`` (a pixel shared by overlapping
+    patches collects the sum of their gradients). One strided slice-add per kernel offset
+    ``(i, j)``; within one offset no pixel repeats, so ``+=`` is exact.
+
+    Parameters
+    ----------
+    cols : ndarray, shape (N * OH * OW, C * kh * kw), columns ordered (c, i, j)
+    x_shape : (N, C, H, W) of the unpadded image
+    kernel_size, stride, padding (top, bottom, left, right), dilation : as for :func:`im2col`
+
+    Returns
+    -------
+    x : ndarray, shape (N, C, H, W)
+    """
+    n, c, h, w = x_shape
+    kh, kw = kernel_size
+    sh, sw = stride
+    dh, dw = dilation
+    top, bottom, left, right = padding
+    oh = conv_output_size(h, kh, sh, top + bottom, dh)
+    ow = conv_output_size(w, kw, sw, left + right, dw)
+    if cols.shape != (n * oh * ow, c * kh * kw):
+        raise ValueError(
+            f"cols: received shape {cols.shape}; expected {(n * oh * ow, c * kh * kw)} for x_shape "
+            f"{tuple(x_shape)} and this geometry."
+        )
+    patches = cols.reshape(n, oh, ow, c, kh, kw).transpose(0, 3, 1, 2, 4, 5)  # (N, C, OH, OW, kh, kw)
+    xp = np.zeros((n, c, h + top + bottom, w + left + right), dtype=cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            r0, c0 = i * dh, j * dw
+            xp[:, :, r0 : r0 + sh * (oh - 1) + 1 : sh, c0 : c0 + sw * (ow - 1) + 1 : sw] += patches[..., i, j]
+    return xp[:, :, top : top + h, left : left + w]
+
+
 def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1) -> np.ndarray:
     r"""2-D max pooling (PyTorch ``max_pool2d``, ``ceil_mode=False``).
 
@@ -178,7 +233,7 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1) -
     p = pair(padding, "padding", 0)
     d = pair(dilation, "dilation", 1)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
-        raise ValueError(f"padding must be at most half the kernel size {k}; received {p}.")
+        raise ValueError(f"padding: received {p}; expected at most half the kernel size {k}")
     n, c, _, _ = x.shape
     cols, oh, ow = im2col(
         x.reshape(n * c, 1, *x.shape[2:]), k, s, (p[0], p[0], p[1], p[1]), d, pad_value=-np.inf
@@ -229,6 +284,11 @@ def relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0.0)
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    r"""Logistic sigmoid, :math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise."""
+    return 1.0 / (1.0 + np.exp(-z))
+
+
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
     r"""Gaussian error linear unit, as PyTorch's ``gelu``.
 
@@ -244,7 +304,7 @@ def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
         return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
     if approximate == "tanh":
         return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
-    raise ValueError(f"approximate must be 'none' or 'tanh'; received {approximate!r}.")
+    raise ValueError(f"approximate: received {approximate!r}; expected 'none' or 'tanh'")
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:

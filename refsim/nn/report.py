@@ -62,11 +62,11 @@ class LayerReport:
 
 
 def layer_report(net, x, **forward_kwargs):
-    """Run ``net.forward(x, record=True)`` and compare every analog layer with its digital replay.
+    """Run ``net.forward(x, records=records)`` and compare every analog layer with its digital replay.
 
     Parameters
     ----------
-    net : a network or layer with ``forward(..., record=True)`` and ``layers()``
+    net : a network or layer with ``forward(..., records=dict)`` and ``layers()``
         (or a single layer, which is its own only layer).
     x : the network input.
 
@@ -75,7 +75,8 @@ def layer_report(net, x, **forward_kwargs):
     y : the network output of the (analog) forward pass.
     rows : list[LayerReport], in execution order.
     """
-    y, records = net.forward(x, record=True, **forward_kwargs)
+    records: dict = {}
+    y = net.forward(x, records=records, **forward_kwargs)
     layers = net.layers() if hasattr(net, "layers") else {net.name: net}
     rows = []
     for name, rec in records.items():

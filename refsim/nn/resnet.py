@@ -13,9 +13,9 @@ import re
 
 import numpy as np
 
-from refsim.nn.blocks import BasicBlock, Bottleneck, ConvBN, as_rgb_batch, conv_shortcut, identity_shortcut, run_stages
-from refsim.nn.engine import check_seed, forward_with_record
-from refsim.nn.functional import adaptive_avg_pool2d, max_pool2d, relu
+from refsim.nn.blocks import BasicBlock, Bottleneck, ConvBN, ResidualNetwork, conv_shortcut, identity_shortcut
+from refsim.nn.engine import check_seed
+from refsim.nn.functional import max_pool2d
 from refsim.nn.linear import Linear
 from refsim.nn.statedict import bn_shapes, check_state_dict, strip_prefix
 
@@ -34,7 +34,7 @@ RESNET_LAYOUTS = {
 def resnet_param_shapes(depth: int, num_classes: int = 1000) -> dict:
     """Every state-dict key of torchvision's ``resnet{depth}`` and its shape."""
     if depth not in RESNET_LAYOUTS:
-        raise ValueError(f"depth must be one of {sorted(RESNET_LAYOUTS)}; received {depth!r}.")
+        raise ValueError(f"depth: received {depth!r}; expected one of {sorted(RESNET_LAYOUTS)}")
     block, counts = RESNET_LAYOUTS[depth]
     exp = 4 if block == "bottleneck" else 1
     shapes = {"conv1.weight": (64, 3, 7, 7), **bn_shapes("bn1", 64)}
@@ -80,7 +80,7 @@ def infer_resnet_depth(keys) -> int:
     )
 
 
-class ResNet:
+class ResNet(ResidualNetwork):
     """A torchvision ResNet whose convolutions and fc run on crossbars.
 
     Parameters
@@ -114,39 +114,14 @@ class ResNet:
                     shortcut, extra = conv_shortcut(down), [down]
                 else:
                     shortcut, extra = identity_shortcut, []
-                blk = block_cls(params, p, stride=stride, shortcut=shortcut, **kw)
-                blk.extra_units = extra
-                blocks.append(blk)
+                blocks.append(block_cls(params, p, stride=stride, shortcut=shortcut, extra_units=extra, **kw))
             self.stages.append(blocks)
-        self.fc = Linear(params["fc.weight"], params["fc.bias"], name="fc", config=config, seed=seed)
+        self.fc = self.head = Linear(params["fc.weight"], params["fc.bias"], name="fc", config=config, seed=seed)
 
-    def layers(self) -> dict:
-        """Every crossbar-backed layer, by PyTorch name (``conv1``, ``layer1.0.conv1``, ..., ``fc``)."""
-        out = {self.stem.conv.name: self.stem.conv}
-        for blocks in self.stages:
-            for blk in blocks:
-                for u in blk.units() + blk.extra_units:
-                    out[u.conv.name] = u.conv
-        out["fc"] = self.fc
-        return out
-
-    @property
-    def n_arrays(self) -> int:
-        return sum(layer.n_arrays for layer in self.layers().values())
-
-    def forward(self, x, *, digital: bool = False, record: bool = False):
-        """Logits ``(N, num_classes)``; ``record=True`` also returns every layer's record."""
-        return forward_with_record(self._run, x, digital, record)
-
-    __call__ = forward
-
-    def _run(self, x, digital, records):
-        x = as_rgb_batch(x)  # (N, 3, H, W)
-        x = relu(self.stem._run(x, digital, records))  # (N, 64, H/2, W/2)
-        x = max_pool2d(x, 3, 2, 1)  # (N, 64, H/4, W/4)
-        x = run_stages(self.stages, x, digital, records)  # (N, C, H/32, W/32)
-        x = adaptive_avg_pool2d(x, 1).reshape(x.shape[0], -1)  # (N, C)
-        return self.fc._run(x, digital, records)  # (N, num_classes)
+    @staticmethod
+    def stem_pool(x):
+        """torchvision's 3x3/2 max pool after the stem: (N, 64, H/2, W/2) -> (N, 64, H/4, W/4)."""
+        return max_pool2d(x, 3, 2, 1)
 
 
 def resnet_from_state_dict(state_dict: dict, *, config=None, seed: int = 0, fold_bn: bool = False,

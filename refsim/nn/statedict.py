@@ -19,7 +19,7 @@ IGNORED_SUFFIXES = (".num_batches_tracked",)
 def strip_prefix(state_dict: dict, prefix: str = "module.") -> dict:
     """Remove ``prefix`` from every key if *all* keys carry it (DataParallel checkpoints)."""
     if not isinstance(state_dict, dict):
-        raise TypeError(f"state_dict must be a dict of arrays; received {type(state_dict).__name__}.")
+        raise TypeError(f"state_dict: received {type(state_dict).__name__}; expected a dict of arrays")
     if state_dict and all(k.startswith(prefix) for k in state_dict):
         return {k[len(prefix):]: v for k, v in state_dict.items()}
     return dict(state_dict)
@@ -45,14 +45,14 @@ def check_state_dict(state_dict: dict, expected: dict, model: str) -> dict:
     extra = sorted(keys - set(expected))
     if missing or extra:
         raise ValueError(
-            f"state_dict does not match {model}: missing keys {missing}; unexpected keys {extra}."
+            f"state_dict: received missing keys {missing} and unexpected keys {extra}; expected the keys of {model}"
         )
     out = {}
     for key, shape in expected.items():
-        arr = as_float64(state_dict[key], key)
+        arr = as_float64(state_dict[key], key, finite=True)
         if arr.shape != tuple(shape):
             raise ValueError(
-                f"state_dict key {key!r}: shape {arr.shape} does not match {model}'s expected shape {tuple(shape)}."
+                f"state_dict[{key!r}]: received shape {arr.shape}; expected {model}'s shape {tuple(shape)}"
             )
         out[key] = arr  # layers copy what they keep
     return out

@@ -8,7 +8,7 @@ Parameter names equal PyTorch's: ``self_attn.in_proj_weight``,
 from __future__ import annotations
 
 from refsim.nn.attention import MultiheadAttention
-from refsim.nn.engine import forward_with_record
+from refsim.nn.engine import check_forward_args
 from refsim.nn.functional import as_float64, gelu, layer_norm, relu
 from refsim.nn.linear import Linear
 
@@ -54,11 +54,11 @@ class TransformerEncoderLayer:
                  batch_first: bool = False, norm_first: bool = False, name: str = "", config=None,
                  seed: int = 0, runtime_config=None):
         if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict; received {type(params).__name__}.")
+            raise TypeError(f"params: received {type(params).__name__}; expected a dict")
         if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be 'relu' or 'gelu'; received {activation!r}.")
+            raise ValueError(f"activation: received {activation!r}; expected 'relu' or 'gelu'")
         if not layer_norm_eps > 0:
-            raise ValueError(f"layer_norm_eps must be > 0; received {layer_norm_eps!r}.")
+            raise ValueError(f"layer_norm_eps: received {layer_norm_eps!r}; expected > 0")
         pre = f"{name}." if name else ""
         expected = {"linear1.weight", "linear2.weight", "norm1.weight", "norm1.bias", "norm2.weight", "norm2.bias"}
         optional = {"linear1.bias", "linear2.bias"}
@@ -67,7 +67,8 @@ class TransformerEncoderLayer:
         missing = sorted(expected - set(rest))
         extra = sorted(set(rest) - expected - optional)
         if missing or extra:
-            raise ValueError(f"{name or 'TransformerEncoderLayer'} params: missing keys {missing}, unexpected keys {extra}.")
+            raise ValueError(f"{name or 'TransformerEncoderLayer'} params: received missing keys {missing}, unexpected keys "
+                             f"{extra}; expected {sorted(expected | optional)}")
         self.name, self.activation = name, activation
         self.batch_first, self.norm_first, self.eps = bool(batch_first), bool(norm_first), float(layer_norm_eps)
         kw = dict(config=config, seed=seed)
@@ -78,39 +79,35 @@ class TransformerEncoderLayer:
         E = self.self_attn.embed_dim
         self.norms = {}
         for key in ("norm1", "norm2"):
-            w = as_float64(rest[f"{key}.weight"], f"{key}.weight", ndim=1)
-            b = as_float64(rest[f"{key}.bias"], f"{key}.bias", ndim=1)
+            w = as_float64(rest[f"{key}.weight"], f"{key}.weight", ndim=1, finite=True)
+            b = as_float64(rest[f"{key}.bias"], f"{key}.bias", ndim=1, finite=True)
             if w.shape != (E,) or b.shape != (E,):
-                raise ValueError(f"{key}.weight/bias must have shape ({E},); received {w.shape}, {b.shape}.")
+                raise ValueError(f"{key}.weight/bias: received shape {w.shape}, {b.shape}; expected shape ({E},)")
             self.norms[key] = (w, b)
 
     def layers(self) -> dict:
         """Layers with a record, by name."""
         return {**self.self_attn.layers(), self.linear1.name: self.linear1, self.linear2.name: self.linear2}
 
-    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False, *,
-                digital: bool = False, record: bool = False):
-        """Apply the layer; ``record=True`` returns ``(y, records)`` of every sublayer."""
-        if is_causal and src_mask is None:
-            raise ValueError("is_causal=True requires src_mask (the causal mask), as in PyTorch.")
-        return forward_with_record(self._run, src, digital, record, src_mask=src_mask,
-                                   src_key_padding_mask=src_key_padding_mask)
-
-    __call__ = forward
-
     def _norm(self, key, x):
         w, b = self.norms[key]
         return layer_norm(x, w, b, self.eps)
 
     def _sa(self, x, digital, records, mask, kpm):
-        return self.self_attn._run(x, digital, records, key=x, value=x, key_padding_mask=kpm,
-                                   need_weights=False, attn_mask=mask)[0]
+        return self.self_attn.forward(x, x, x, key_padding_mask=kpm, need_weights=False, attn_mask=mask,
+                                      digital=digital, records=records)[0]
 
     def _ff(self, x, digital, records):
         act = _ACTIVATIONS[self.activation]
-        return self.linear2._run(act(self.linear1._run(x, digital, records)), digital, records)
+        h = act(self.linear1.forward(x, digital=digital, records=records))
+        return self.linear2.forward(h, digital=digital, records=records)
 
-    def _run(self, src, digital, records, src_mask=None, src_key_padding_mask=None):
+    def forward(self, src, src_mask=None, src_key_padding_mask=None, is_causal: bool = False, *,
+                digital: bool = False, records: dict | None = None):
+        """Apply the layer; ``records``: a dict that receives the records of every sublayer."""
+        check_forward_args(digital, records)
+        if is_causal and src_mask is None:
+            raise ValueError("is_causal=True requires src_mask (the causal mask), as in PyTorch.")
         x = as_float64(src, "src", ndim=(2, 3))
         if x.ndim == 3 and not self.batch_first:
             x = x.transpose(1, 0, 2)  # (N, S, E)
@@ -123,3 +120,5 @@ class TransformerEncoderLayer:
         if x.ndim == 3 and not self.batch_first:
             x = x.transpose(1, 0, 2)  # (S, N, E)
         return x
+
+    __call__ = forward

@@ -27,7 +27,7 @@ MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 86, 24, 44, 62  # plot-area margins, px
 def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
     """About ``n`` ticks in ``[lo, hi]`` at multiples of ``1, 2 or 5 x 10^k``."""
     if not hi > lo:
-        raise ValueError(f"nice_ticks: expected lo < hi, received lo={lo!r}, hi={hi!r}")
+        raise ValueError(f"nice_ticks: received lo={lo!r}, hi={hi!r}; expected lo < hi")
     raw = (hi - lo) / max(n - 1, 1)
     mag = 10.0 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
@@ -39,7 +39,7 @@ def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
 def log_ticks(lo: float, hi: float) -> tuple[list[float], list[float]]:
     """Major ticks (decades; 1-2-5 within a decade when the range is narrow) and minor ticks."""
     if not 0 < lo < hi:
-        raise ValueError(f"log_ticks: expected 0 < lo < hi, received lo={lo!r}, hi={hi!r}")
+        raise ValueError(f"log_ticks: received lo={lo!r}, hi={hi!r}; expected 0 < lo < hi")
     d0, d1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     step = max(1, math.ceil((d1 - d0) / 8))
     mults = (1, 2, 5) if d1 - d0 <= 2 else (1,)
@@ -79,11 +79,11 @@ def _text_size(draw: ImageDraw.ImageDraw, text: str, font) -> tuple[int, int]:
 def _finite(name: str, values, *, positive: bool = False) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64).ravel()
     if arr.size == 0:
-        raise ValueError(f"{name}: expected at least one value, received an empty array")
+        raise ValueError(f"{name}: received an empty array; expected at least one value")
     bad = ~np.isfinite(arr)
     if bad.any():
-        raise ValueError(f"{name}: expected finite values, received {int(bad.sum())} non-finite "
-                         f"(first at index {int(np.argmax(bad))}: {arr[bad][0]!r}); remove or replace them")
+        raise ValueError(f"{name}: received {int(bad.sum())} non-finite values (first at index "
+                         f"{int(np.argmax(bad))}: {arr[bad][0]!r}); expected finite values (remove or replace them)")
     if positive and (arr <= 0).any():
         raise ValueError(f"{name}: a log axis needs values > 0, received min {arr.min()!r}; "
                          f"use a linear axis or drop the non-positive points")
@@ -93,7 +93,7 @@ def _finite(name: str, values, *, positive: bool = False) -> np.ndarray:
 def _check_size(size) -> tuple[int, int]:
     if (not isinstance(size, tuple) or len(size) != 2
             or not all(isinstance(s, int) and s >= 200 for s in size)):
-        raise ValueError(f"size: expected a (width, height) tuple of ints >= 200 px, received {size!r}")
+        raise ValueError(f"size: received {size!r}; expected a (width, height) tuple of ints >= 200 px")
     return size
 
 
@@ -136,7 +136,7 @@ def _limits(values: np.ndarray, log: bool, given) -> tuple[float, float]:
     if given is not None:
         lo, hi = float(given[0]), float(given[1])
         if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi) or (log and lo <= 0):
-            raise ValueError(f"limits: expected finite lo < hi (> 0 on a log axis), received {given!r}")
+            raise ValueError(f"limits: received {given!r}; expected finite lo < hi (> 0 on a log axis)")
         return lo, hi
     lo, hi = float(values.min()), float(values.max())
     if log:
@@ -265,7 +265,7 @@ def _box(size) -> tuple[int, int, int, int]:
 def _save(img: Image.Image, path) -> Path:
     p = Path(path)
     if p.suffix.lower() != ".png":
-        raise ValueError(f"path: expected a file name ending in .png, received {str(p)!r}")
+        raise ValueError(f"path: received {str(p)!r}; expected a file name ending in .png")
     p.parent.mkdir(parents=True, exist_ok=True)
     img.save(p)
     return p

@@ -46,14 +46,14 @@ def line_plot(path, series, *, title: str, xlabel: str, ylabel: str, xlog: bool 
     """
     size = _check_size(size)
     if not isinstance(series, (list, tuple)) or len(series) == 0:
-        raise ValueError(f"series: expected a non-empty list of (label, xs, ys[, yerr]), received {series!r}")
+        raise ValueError(f"series: received {series!r}; expected a non-empty list of (label, xs, ys[, yerr])")
     if errorbars is not None and errorbars is not False and len(errorbars) != len(series):
         raise ValueError(f"errorbars: expected None, False or one entry per series ({len(series)}), "
                          f"received {len(errorbars)} entries")
     data = []
     for i, s in enumerate(series):
         if len(s) not in (3, 4):
-            raise ValueError(f"series[{i}]: expected (label, xs, ys) or (label, xs, ys, yerr), received {len(s)} items")
+            raise ValueError(f"series[{i}]: received {len(s)} items; expected (label, xs, ys) or (label, xs, ys, yerr)")
         label = str(s[0])
         xs = _finite(f"series[{i}] ({label!r}) xs", s[1], positive=xlog)
         ys = _finite(f"series[{i}] ({label!r}) ys", s[2], positive=ylog)
@@ -188,7 +188,7 @@ def heatmap(path, array, *, title: str, xlabel: str, ylabel: str, colorbar_label
     size = _check_size(size)
     a = np.asarray(array, dtype=np.float64)
     if a.ndim != 2 or 0 in a.shape:
-        raise ValueError(f"array: expected a non-empty 2-D array, received shape {a.shape}")
+        raise ValueError(f"array: received shape {a.shape}; expected a non-empty 2-D array")
     _finite("array", a)
     if symmetric:
         m = float(np.abs(a).max()) or 1.0

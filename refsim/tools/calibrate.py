@@ -26,7 +26,7 @@ Two methods:
 ``("adc",)``. A calibrated config is named as derived: ``"<name>+cal"``.
 
 For a network, :func:`calibrate_network` profiles every crossbar layer on its own
-inputs (from ``net.forward(x, record=True)``) and returns ``{layer_name: config}``; it
+inputs (from ``net.forward(x, records=records)``) and returns ``{layer_name: config}``; it
 profiles only what the ranges need (one traced multiply per layer with an ideal ADC, none
 for a DAC-only calibration, and no error measurements), so it costs about one evaluation of
 the calibration images. :func:`calibrate_model` does it for a model of
@@ -73,7 +73,7 @@ class CalibrationResult:
 
 def _check_percentile(p) -> float:
     if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p <= 100:
-        raise ValueError(f"percentile: expected a number in (0, 100], received {p!r}")
+        raise ValueError(f"percentile: received {p!r}; expected a number in (0, 100]")
     return float(p)
 
 
@@ -211,9 +211,9 @@ def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentil
     ``"<name>+cal"``; ``x_max`` / ``range_A`` are NaN / () for a range not calibrated.
     """
     if not isinstance(config, CrossbarConfig):
-        raise TypeError(f"config: expected a refsim.CrossbarConfig, received {type(config).__name__}")
+        raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
     if method not in ("percentile", "search"):
-        raise ValueError(f"method: expected 'percentile' or 'search', received {method!r}")
+        raise ValueError(f"method: received {method!r}; expected 'percentile' or 'search'")
     ranges = _check_ranges(ranges)
     pairs = _pairs(W, x)
     if rngs is None:
@@ -267,7 +267,7 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
                       max_vectors: int | None = MAX_PROFILE_VECTORS) -> dict[str, CrossbarConfig]:
     """Calibrate every crossbar layer of a :mod:`refsim.nn` network on calibration inputs ``x``.
 
-    Layer inputs come from ``net.forward(x, digital=not analog_inputs, record=True)``: by
+    Layer inputs come from ``net.forward(x, digital=not analog_inputs, records=records)``: by
     default the exact (digital) activations. Each Linear/Conv2d layer with a config is
     calibrated with the crossbars programmed from the layer's own stream
     (``crossbar_rng(net seed, name, group)``). Other layer kinds raise
@@ -286,7 +286,8 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
     from refsim.nn.engine import crossbar_rng
 
     ranges = _check_ranges(ranges)
-    _, records = net.forward(x, digital=not analog_inputs, record=True)
+    records: dict = {}
+    net.forward(x, digital=not analog_inputs, records=records)
     out = {}
     for name, layer in net.layers().items():
         if layer.config is None:

@@ -47,6 +47,8 @@ __all__ = [
     "normalize",
     "imagenet_preprocess",
     "cifar_preprocess",
+    "central_crop",
+    "tflite_preprocess",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -80,12 +82,12 @@ def to_rgb(img: Any, name: str = "img") -> Image.Image:
     if isinstance(img, np.ndarray):
         if img.dtype != np.uint8 or not (img.ndim == 2 or (img.ndim == 3 and img.shape[2] == 3)):
             raise ValueError(
-                f"{name}: got an array of dtype {img.dtype} and shape {img.shape}; "
+                f"{name}: received an array of dtype {img.dtype} and shape {img.shape}; "
                 "expected uint8 with shape (H, W) or (H, W, 3) (HWC, RGB)"
             )
         img = Image.fromarray(np.ascontiguousarray(img))
     if not isinstance(img, Image.Image):
-        raise TypeError(f"{name}: expected a PIL.Image.Image or uint8 numpy array, got {type(img).__name__}")
+        raise TypeError(f"{name}: received {type(img).__name__}; expected a PIL.Image.Image or uint8 numpy array")
     if img.mode == "RGB":
         return img
     if img.mode == "P" and "transparency" in img.info:
@@ -117,7 +119,7 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         The file is not a decodable image (message names the path).
     """
     if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path: expected str or os.PathLike, got {type(path).__name__}")
+        raise TypeError(f"path: received {type(path).__name__}; expected str or os.PathLike")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"path: no image file at {os.fspath(path)!r}")
     try:
@@ -159,7 +161,7 @@ def resize_shorter_side(img: Image.Image, size: int) -> Image.Image:
         Size ``resized_shape(H, W, size)``; ``img`` itself if unchanged.
     """
     if not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size: got {size!r}, expected a positive int")
+        raise ValueError(f"size: received {size!r}; expected a positive int")
     height, width = img.height, img.width
     new_h, new_w = resized_shape(height, width, size)
     if (new_h, new_w) == (height, width):
@@ -176,7 +178,7 @@ def center_crop(img: Image.Image, size: int) -> Image.Image:
     after (same for width).
     """
     if not isinstance(size, int) or size <= 0:
-        raise ValueError(f"size: got {size!r}, expected a positive int")
+        raise ValueError(f"size: received {size!r}; expected a positive int")
     width, height = img.size
     if size > width or size > height:
         pad_left = (size - width) // 2 if size > width else 0
@@ -200,7 +202,7 @@ def normalize(x: np.ndarray, mean: tuple, std: tuple) -> np.ndarray:
     mean_a = np.asarray(mean, dtype=np.float64)
     std_a = np.asarray(std, dtype=np.float64)
     if mean_a.shape != (3,) or std_a.shape != (3,) or np.any(std_a <= 0):
-        raise ValueError(f"mean/std: got {mean!r}/{std!r}, expected three values each, std > 0")
+        raise ValueError(f"mean/std: received {mean!r}/{std!r}; expected three values each, std > 0")
     return (x - mean_a[:, None, None]) / std_a[:, None, None]
 
 
@@ -247,7 +249,7 @@ def cifar_preprocess(img: Any, mean: tuple = CIFAR10_MEAN, std: tuple = CIFAR10_
     """
     if isinstance(img, np.ndarray) and img.ndim == 4:
         if img.dtype != np.uint8 or img.shape[1:] != (32, 32, 3):
-            raise ValueError(f"img: got a batch of dtype {img.dtype} and shape {img.shape}; "
+            raise ValueError(f"img: received a batch of dtype {img.dtype} and shape {img.shape}; "
                              "expected uint8 (N, 32, 32, 3)")
         x = img.transpose(0, 3, 1, 2).astype(np.float64) / 255.0  # (N, 3, 32, 32)
         return normalize(x, mean, std)
@@ -255,3 +257,32 @@ def cifar_preprocess(img: Any, mean: tuple = CIFAR10_MEAN, std: tuple = CIFAR10_
     if rgb.size != (32, 32):
         rgb = rgb.resize((32, 32), resample=Image.BILINEAR)
     return normalize(to_float_chw(rgb), mean, std)
+
+
+def central_crop(img: Image.Image, fraction: float = 0.875) -> Image.Image:
+    """``tf.image.central_crop``: keep the central ``fraction`` of each side.
+
+    With ``f = int(1 / ((1 - fraction) / 2))`` (16 for 0.875): ``top = H // f``,
+    ``height = H - 2 top``; the same for the width (TensorFlow's integer arithmetic).
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction: received {fraction!r}; expected 0 < fraction < 1")
+    f = int(1 / ((1 - fraction) / 2.0))
+    width, height = img.size
+    top, left = height // f, width // f
+    return img.crop((left, top, width - left, height - top))
+
+
+def tflite_preprocess(img: Any, size: int = 224, fraction: float = 0.875) -> np.ndarray:
+    """The input of the quantized MobileNetV2 TFLite model: uint8 ``(size, size, 3)`` HWC RGB.
+
+    RGB -> :func:`central_crop` (87.5 %) -> PIL bilinear resize to ``size x size``
+    (antialiased when shrinking) -> uint8 pixels as they are: the model's input
+    quantization (scale 1/128, zero point 128) maps them to [-1, 1). The
+    recorded TFLite reference outputs (tests/data/make_mobilenet_reference.py)
+    were computed from exactly these bytes.
+    """
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError(f"size: received {size!r}; expected a positive int")
+    rgb = central_crop(to_rgb(img), fraction)
+    return np.asarray(rgb.resize((size, size), resample=Image.BILINEAR), dtype=np.uint8)

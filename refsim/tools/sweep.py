@@ -42,6 +42,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from refsim.config import CrossbarConfig
+from refsim.tools._proc import die_with_parent, results_lock
 
 __all__ = ["SCHEMA_VERSION", "RECORD_FIELDS", "parse_value", "parse_vary", "expand_grid", "repeat_seed",
            "make_tasks", "task_key", "evaluate_point", "append_record", "read_results", "run_sweep",
@@ -93,7 +94,7 @@ def expand_grid(base: CrossbarConfig, vary: list[tuple[tuple[str, ...], list]]) 
     varied twice, or a point gives an invalid config.
     """
     if not isinstance(base, CrossbarConfig):
-        raise TypeError(f"base: expected a refsim.CrossbarConfig, received {type(base).__name__}")
+        raise TypeError(f"base: received {type(base).__name__}; expected a refsim.CrossbarConfig")
     seen: set[str] = set()
     for fields, _ in vary:
         for f in fields:
@@ -128,7 +129,7 @@ def getattr_dotted(cfg: CrossbarConfig, name: str):
 def repeat_seed(seed: int, repeat: int) -> int:
     """The network seed of repeat ``repeat``: ``SeedSequence(seed, spawn_key=(repeat,))``, one uint32."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"--seed: expected a non-negative int, received {seed!r}")
+        raise ValueError(f"--seed: received {seed!r}; expected a non-negative int")
     return int(np.random.SeedSequence(int(seed), spawn_key=(int(repeat),)).generate_state(1)[0])
 
 
@@ -136,9 +137,9 @@ def make_tasks(base: CrossbarConfig, vary, *, model: str, weights, data, preset:
                repeats: int = 1, seed: int = 0, limit: int | None = None, calibrate: int | None = None) -> list[dict]:
     """One task dict per (repeat, grid point), repeat slowest; see :data:`RECORD_FIELDS`."""
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ValueError(f"--repeats: expected a positive int, received {repeats!r}")
+        raise ValueError(f"--repeats: received {repeats!r}; expected a positive int")
     if calibrate is not None and (isinstance(calibrate, bool) or not isinstance(calibrate, int) or calibrate < 1):
-        raise ValueError(f"--calibrate: expected a positive number of images, received {calibrate!r}")
+        raise ValueError(f"--calibrate: received {calibrate!r}; expected a positive number of images")
     points = expand_grid(base, vary)
     common = {"model": model, "weights": os.fspath(weights), "data": os.fspath(data), "limit": limit,
               "calibrate": calibrate, "preset": preset if preset is not None else base.name}
@@ -277,7 +278,7 @@ def run_sweep(tasks: list[dict], out, *, evaluate: Callable[[dict], dict] = eval
     Returns ``{"total", "skipped", "done"}``.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"--jobs: expected a positive int, received {jobs!r}")
+        raise ValueError(f"--jobs: received {jobs!r}; expected a positive int")
     if dask is not None and jobs != 1:
         raise ValueError("--jobs and --dask: give one of them (the Dask cluster has its own workers)")
     done_keys = {task_key(r) for r in read_results(out)}
@@ -290,16 +291,20 @@ def run_sweep(tasks: list[dict], out, *, evaluate: Callable[[dict], dict] = eval
     stats = {"total": len(tasks), "skipped": len(tasks) - len(todo), "done": 0}
     from tqdm import tqdm
 
-    bar = tqdm(total=len(tasks), initial=stats["skipped"], disable=not progress, unit="point",
-               desc="sweep", dynamic_ncols=True)
-    try:
-        for task, result in _results(todo, evaluate, jobs, dask):
-            append_record(out, _record(task, result))
-            stats["done"] += 1
-            bar.set_postfix_str(f"acc={result['accuracy']:.4f}")
-            bar.update(1)
-    finally:
-        bar.close()
+    with results_lock(out):  # one sweep writes a results file at a time
+        done_keys = {task_key(r) for r in read_results(out)}  # again: another sweep may have just finished
+        todo = [t for t in todo if task_key(t) not in done_keys]
+        stats["skipped"] = len(tasks) - len(todo)
+        bar = tqdm(total=len(tasks), initial=stats["skipped"], disable=not progress, unit="point",
+                   desc="sweep", dynamic_ncols=True)
+        try:
+            for task, result in _results(todo, evaluate, jobs, dask):
+                append_record(out, _record(task, result))
+                stats["done"] += 1
+                bar.set_postfix_str(f"acc={result['accuracy']:.4f}")
+                bar.update(1)
+        finally:
+            bar.close()
     return stats
 
 
@@ -322,7 +327,7 @@ def _results(todo: list[dict], evaluate, jobs: int, dask: str | None) -> Iterabl
         return
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=jobs)
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=die_with_parent, initargs=(os.getpid(),))
     try:
         futures = {pool.submit(evaluate, t): t for t in todo}
         yield from _completed(futures, None)

@@ -35,13 +35,13 @@ def check_resistance(value: object, name: str) -> float:
     """
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
         raise TypeError(
-            f"{name} must be a real scalar resistance in ohm; got {value!r} of type "
-            f"{type(value).__name__}. Pass a float such as 1.0."
+            f"{name}: received {value!r} of type {type(value).__name__}; expected a real scalar resistance in ohm "
+            "(a float such as 1.0)"
         )
     r_ohm = float(value)
     if not np.isfinite(r_ohm) or r_ohm < 0.0:
         raise ValueError(
-            f"{name} must be a finite resistance >= 0 ohm (0 means no wire); got {r_ohm!r}."
+            f"{name}: received {r_ohm!r}; expected a finite resistance >= 0 ohm (0 means no wire)"
         )
     return r_ohm
 
@@ -85,20 +85,19 @@ def check_conductances(g_S: object, name: str = "g_S") -> np.ndarray:
     arr = np.asarray(g_S)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(
-            f"{name} must be a real numeric array of conductances in S; got dtype {arr.dtype}."
+            f"{name}: received dtype {arr.dtype}; expected a real numeric array of conductances in S"
         )
     if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 1:
         raise ValueError(
-            f"{name} must be a 2-D array of shape (rows, cols) with rows, cols >= 1; "
-            f"got shape {arr.shape}."
+            f"{name}: received shape {arr.shape}; expected a 2-D array of shape (rows, cols) with rows, cols >= 1"
         )
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; got {int(np.sum(~np.isfinite(arr)))} NaN/inf entries.")
+        raise ValueError(f"{name}: received {int(np.sum(~np.isfinite(arr)))} NaN/inf entries; expected finite")
     if np.any(arr < 0.0):
         raise ValueError(
-            f"{name} must be >= 0 S (a passive cell); got minimum {arr.min()!r} S. "
-            "Clip negative conductances before solving the circuit."
+            f"{name}: received minimum {float(arr.min())!r} S; expected >= 0 S (a passive cell; clip negative "
+            "conductances before solving the circuit)"
         )
     return arr
 
@@ -124,13 +123,12 @@ def check_voltages(v_V: object, rows: int, name: str = "v_V") -> np.ndarray:
     """
     arr = np.asarray(v_V)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise TypeError(f"{name} must be a real numeric array of voltages in V; got dtype {arr.dtype}.")
+        raise TypeError(f"{name}: received dtype {arr.dtype}; expected a real numeric array of voltages in V")
     if arr.ndim < 1 or arr.shape[-1] != rows:
         raise ValueError(
-            f"{name} must have shape (..., rows) with rows = {rows} (the rows of g_S); "
-            f"got shape {arr.shape}."
+            f"{name}: received shape {arr.shape}; expected shape (..., rows) with rows = {rows} (the rows of g_S)"
         )
     arr = arr.astype(np.float64, copy=False)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite; got {int(np.sum(~np.isfinite(arr)))} NaN/inf entries.")
+        raise ValueError(f"{name}: received {int(np.sum(~np.isfinite(arr)))} NaN/inf entries; expected finite")
     return arr

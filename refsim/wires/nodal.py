@@ -220,8 +220,8 @@ def kirchhoff_residual(
     w = np.asarray(col_V, dtype=np.float64)
     if u.shape != v.shape + (cols,) or w.shape != u.shape:
         raise ValueError(
-            f"row_V and col_V must both have shape {v.shape + (cols,)} (v_V.shape + (cols,)); "
-            f"got {u.shape} and {w.shape}."
+            f"row_V, col_V: received shapes {u.shape} and {w.shape}; expected both {v.shape + (cols,)} "
+            "(v_V.shape + (cols,))"
         )
     i_cell = g * (u - w)  # (..., rows, cols) current from row node into column node, A
     worst = [0.0]

@@ -87,10 +87,10 @@ def netlist(
     rows, cols = g.shape
     v = check_voltages(v_V, rows)
     if v.ndim != 1:
-        raise ValueError(f"v_V must be one input vector of shape ({rows},); got shape {v.shape}.")
+        raise ValueError(f"v_V: received shape {v.shape}; expected one input vector of shape ({rows},)")
     r_row, r_col, r_drv, r_sns = check_wires(r_row_ohm, r_col_ohm, r_driver_ohm, r_sense_ohm)
     if not isinstance(title, str) or "\n" in title:
-        raise ValueError(f"title must be a single-line string; got {title!r}.")
+        raise ValueError(f"title: received {title!r}; expected a single-line string")
     rd, row, cs, col, sn = _node_names(rows, cols, r_row, r_col, r_drv, r_sns)
     lines = [f"* {title}", f"* {rows} rows x {cols} cols; refsim.wires.spice.netlist", NGSPICE_OPTIONS]
     for i in range(rows):
@@ -158,7 +158,7 @@ def run_ngspice(netlist_str: str, *, ngspice: str = "ngspice", timeout_s: float 
         If ngspice fails or prints no sense current.
     """
     if not isinstance(netlist_str, str):
-        raise TypeError(f"netlist_str must be a str (from refsim.wires.spice.netlist); got {type(netlist_str).__name__}.")
+        raise TypeError(f"netlist_str: received {type(netlist_str).__name__}; expected a str (from refsim.wires.spice.netlist)")
     exe = shutil.which(ngspice)
     if exe is None:
         raise FileNotFoundError(f"ngspice executable {ngspice!r} not found on PATH; install ngspice (apt-get install ngspice).")
