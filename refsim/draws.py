@@ -21,7 +21,7 @@ def draws_random_numbers(config: CrossbarConfig) -> bool:
     """True when programming or multiplying with ``config`` draws random numbers (needs ``rng``)."""
     d = config.device
     return (d.prog_model != "none" or d.has_stuck_faults() or d.drift_model == "pcm_rasch2023"
-            or d.has_read_noise() or d.out_noise_rel > 0
+            or d.has_read_noise() or d.has_held_read_noise() or d.out_noise_rel > 0
             or (config.adc.bits is not None and config.adc.rounding == "stochastic"))
 
 

@@ -17,7 +17,7 @@ from typing import Callable
 
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 
-__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration"]
+__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "base_name"]
 
 _PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
 _CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data
@@ -50,6 +50,14 @@ def needs_calibration(name: str) -> str | None:
     """What the source of preset ``name`` calibrates on data (text), or None when nothing."""
     get(name)  # unknown names raise
     return _CALIBRATES.get(name)
+
+
+def base_name(config_name: str) -> str | None:
+    """The preset a config's name derives from: ``"rasch2023_standard+device.t_inference_s=86400"``,
+    ``"int8+cal"`` and ``"int8+modified"`` name configs derived from a preset (the part before the
+    first ``+``); None when that part is no preset."""
+    head = str(config_name).split("+", 1)[0]
+    return head if head in _PRESETS else None
 
 
 def describe(name: str) -> str:
@@ -221,18 +229,20 @@ def rasch2023_standard() -> CrossbarConfig:
       compensation, evaluated at ``t_inference_s = 3600`` (1 h; 1 s, 1 day and 1 year are
       ``device.t_inference_s`` = 1, 86400, 3.156e7: presets.RASCH2023_TIMES_S);
     * aihwkit's IR-drop model (``device.ir_drop_scale = 1``);
+    * the long-term 1/f PCM read noise drawn once per cell at the evaluation time and held
+      (``device.pcm_read_noise_held``), as aihwkit does;
     * short-term read noise ``PCM_READ`` 0.0175 (``read_model="sqrt_state"``) and output
       noise 0.04, drawn at every multiply (output-referred: cheap).
 
-    Differs: the paper's long-term 1/f read noise, drawn once at the evaluation time and held,
-    is not modeled (refsim has one read-noise model per config; aihwkit_noise_managed redraws it
-    per multiply instead); alpha is calibrated (percentile 99.9 of the layer's inputs), not
-    learned during hardware-aware training. Needs ``rng``. Arrays: 512 x 512."""
+    Differs: alpha is calibrated (percentile 99.9 of the layer's inputs), not learned during
+    hardware-aware training; the weights are the checkpoint's, not hardware-aware trained ones;
+    the DAC range is static and symmetric. Needs ``rng``. Arrays: 512 x 512."""
     base = aihwkit_noise_managed()
     return base.replace(**{
         "dac.range_mode": "fixed", "dac.x_max": 1.0,  # alpha placeholder: calibrated per layer
         "device.t_inference_s": RASCH2023_TIMES_S["1h"], "device.ir_drop_scale": 1.0,
         "device.read_model": "sqrt_state", "device.read_sigma_rel": 0.0175,
+        "device.pcm_read_noise_held": True,
         "name": "rasch2023_standard",
     })
 

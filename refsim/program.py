@@ -179,7 +179,8 @@ def _read_devices(cfg: CrossbarConfig) -> list[tuple[str, float, tuple[tuple[str
 def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: dict | None, record: dict,
                    solve_wires: bool = True) -> tuple:
     """Steps 4-5 and §2 for one physical array: programming error, stuck-at faults, clipping,
-    drift to ``t_inference_s``, read-noise sigma and the effective matrix with wires.
+    drift to ``t_inference_s``, the held 1/f read noise (``device.pcm_read_noise_held``: drawn
+    once, ``xi_hold``), read-noise sigma and the effective matrix with wires.
 
     ``rng_fn(source)`` returns the generator of a noise source; ``draws_in`` (replay) gives
     the draws instead. Every draw is stored in ``record``. Returns
@@ -189,12 +190,15 @@ def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: 
     if draws_in is not None:
         pdraws = {k: draws_in[k] for k in ("xi_prog", "u_stuck") if k in draws_in}
         ddraws = {k: draws_in[k] for k in ("xi_nu",) if k in draws_in}
+        hdraws = {k: draws_in[k] for k in ("xi_hold",) if k in draws_in}
     else:
         needs_prog = d.prog_model != "none" or d.has_stuck_faults()
         pdraws = dev.draw_programming(g_target.shape, d, rng_fn("program")) if needs_prog else {}
         ddraws = dev.draw_drift(g_target.shape, d, rng_fn("drift")) if d.drift_model == "pcm_rasch2023" else {}
+        hdraws = {"xi_hold": rng_fn("read_hold").standard_normal(g_target.shape)} if d.has_held_read_noise() else {}
     record.update(pdraws)
     record.update(ddraws)
+    record.update(hdraws)
     if d.prog_model == "none" and not d.has_stuck_faults():
         g_prog = g_target
     else:
@@ -204,6 +208,12 @@ def program_device(g_target: np.ndarray, cfg: CrossbarConfig, rng_fn, draws_in: 
         g_t = dev.drift_conductance_S(g_prog, nu, t_inference_s=d.t_inference_s, t0_s=d.t0_s)
     else:
         g_t = g_prog
+    if d.has_held_read_noise():  # the 1/f read noise at t_inference_s, drawn once and held (P3)
+        if "xi_hold" not in hdraws:
+            raise ValueError("draws: a replay of a config with device.pcm_read_noise_held needs 'xi_hold'")
+        sig = dev.pcm_read_sigma_S(g_t, g_prog, g_max_S=m.g_max_S, t_s=d.t_inference_s + d.t0_s,
+                                   t_read_s=d.t_read_s, scale=d.pcm_read_noise_scale)
+        g_t = np.maximum(g_t + sig * hdraws["xi_hold"], 0.0)
     read_sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog) if d.has_read_noise() else None
     g_eff = g_t
     if w.enabled and solve_wires:

@@ -161,3 +161,15 @@ def test_config_file_missing_section_is_completed_with_a_note_and_renamed(run, t
     path.write_text(presets.get("int8").to_json())
     code, out, err = run("matvec", "--preset", path, "--json")
     assert code == 0 and json.loads(out)["preset"] == "int8" and err == ""
+
+
+def test_set_names_a_derived_config_that_is_still_calibrated(run, ckpt, data):
+    code, out, err = run("infer", "--weights", ckpt, "--preset", "rasch2023_standard", "--set",
+                         "device.t_inference_s=86400", "--calibrate-on", data, "--calibrate-n", "2", "--json", "--quiet")
+    res = json.loads(out)
+    assert code == 0, err
+    assert res["preset"] == "rasch2023_standard+device.t_inference_s=86400"
+    assert res["calibration"]["ranges"] == ["dac"]
+    assert presets.base_name(res["preset"]) == "rasch2023_standard" and presets.base_name("nope+x") is None
+    code, _, err = run("infer", "--weights", ckpt, "--set", "adc.bits")
+    assert code == 2 and "--set" in err

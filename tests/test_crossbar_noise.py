@@ -221,3 +221,37 @@ def test_ir_drop_heuristic_in_the_crossbar_matches_the_device_function():
                                                      g_max_S=cfg.mapping.g_max_S, v_ref_V=cfg.dac.v_read_V)
     np.testing.assert_allclose(tr.tiles[0].reads[0].current_A, expected, rtol=1e-12, atol=1e-20)
     assert not np.allclose(tr.y, x @ w, rtol=1e-6)  # the heuristic changes the output
+
+
+def test_held_pcm_read_noise_is_drawn_once_and_held():
+    """device.pcm_read_noise_held: the 1/f read noise (P3) at t_inference_s is drawn once per cell
+    (draw xi_hold) and held: G_t = max(G_drift + sigma_P3(G_drift, G_prog) xi_hold, 0), the same
+    for every multiply; replaying the recorded draws gives the same conductances."""
+    from refsim import devices as dev
+
+    base = refsim.presets.get("aihwkit_noise_managed").replace(**{
+        "device.t_inference_s": 3600.0, "device.read_model": "none", "device.out_noise_rel": 0.0,
+        "adc.bits": None, "dac.bits": None})
+    held = base.replace(**{"device.pcm_read_noise_held": True})
+    W = np.random.default_rng(0).normal(size=(40, 9))
+    x = np.random.default_rng(1).normal(size=(5, 40))
+    xb0 = refsim.Crossbar(W, base, rng=np.random.default_rng(3))
+    xb = refsim.Crossbar(W, held, rng=np.random.default_rng(3))
+    c0, c = xb0.conductances(), xb.conductances()
+    draws = xb.program_draws
+    m = held.mapping
+    for key in ("t0.s0.pos", "t0.s0.neg"):
+        g_prog, g_drift = c0[key + ".programmed"], c0[key]  # same streams: same programming and drift
+        assert np.array_equal(c[key + ".programmed"], g_prog)
+        sig = dev.pcm_read_sigma_S(g_drift, g_prog, g_max_S=m.g_max_S, t_s=3600.0 + 20.0, t_read_s=250e-9)
+        expect = np.maximum(g_drift + sig * draws[key + ".xi_hold"], 0.0)
+        assert np.array_equal(c[key], expect)
+        z = draws[key + ".xi_hold"]
+        assert z.shape == g_prog.shape and 0.5 < z.std() < 1.5
+    assert not np.array_equal(c[("t0.s0.pos")], c0["t0.s0.pos"])
+    assert np.array_equal(xb.matvec(x), xb.matvec(x))  # held: no per-multiply randomness here
+    replay = refsim.Crossbar(W, held, draws=draws)
+    assert np.array_equal(replay.matvec(x), xb.matvec(x))
+    other = refsim.Crossbar(W, held, rng=np.random.default_rng(4))
+    assert not np.array_equal(other.matvec(x), xb.matvec(x))
+    assert refsim.presets.get("rasch2023_standard").device.pcm_read_noise_held

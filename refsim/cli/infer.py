@@ -105,11 +105,30 @@ def _layer_rows(rows) -> list:
     return out
 
 
+def _config(args):
+    """``--preset`` with the ``--set FIELD=VALUE`` changes; a changed config is named
+    ``"<preset>+FIELD=VALUE,..."`` (derived, never the preset's own name)."""
+    from refsim.cli.common import resolve_config
+    from refsim.tools.sweep import parse_value
+
+    cfg = resolve_config(args.preset)
+    changes = {}
+    for item in args.set:
+        field, eq, value = item.partition("=")
+        if not eq or not field.strip():
+            raise ValueError(f"--set: received {item!r}; expected FIELD=VALUE, e.g. device.t_inference_s=86400")
+        changes[field.strip()] = parse_value(value.strip())
+    if not changes:
+        return cfg
+    name = cfg.name + "+" + ",".join(f"{k}={v}" for k, v in changes.items())
+    return cfg.replace(**changes, name=name)
+
+
 def infer_result(args) -> dict:
     """Everything ``refsim infer`` prints, as one JSON-ready dict (see docs/inference.md)."""
     from refsim.cli.common import resolve_config
 
-    cfg = resolve_config(args.preset)
+    cfg = _config(args)
     if args.topk < 1:
         raise ValueError(f"--topk: expected a positive int; received {args.topk}.")
     if args.image is not None and not os.path.isfile(args.image):
@@ -247,7 +266,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             if on:
                 raise ValueError(f"{flag}: only for --model minilm; received --model {args.model} "
                                  "(for a ResNet's per-layer report use refsim infer --report).")
-        cfg = resolve_config(args.preset)
+        cfg = _config(args)
         if not os.path.exists(args.data):
             raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
         model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels)
@@ -283,6 +302,10 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "(all-MiniLM-L6-v2 on STS-B)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
     p.add_argument("--seed", type=int_arg(0), default=0, help="programming/read-noise seed (default: 0)")
+    p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                   help="change one config field of the preset (dotted name, JSON scalar value), e.g. "
+                   "device.t_inference_s=86400 (rasch2023_standard at 1 day; 1, 3600, 3.156e7 for 1 s, 1 h, "
+                   "1 year); repeatable (default: none)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object on stdout (progress and notes go to stderr)")

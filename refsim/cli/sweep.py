@@ -30,7 +30,8 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from refsim.cli.calibration import DEFAULT_N
 
     base = resolve_config(args.preset)
-    need = presets.needs_calibration(base.name) if base.name in presets.names() else None
+    name = presets.base_name(base.name)
+    need = presets.needs_calibration(name) if name is not None and not base.name.endswith("+cal") else None
     if need and args.calibrate is None and not args.no_calibrate:
         args.calibrate = DEFAULT_N
         if not args.quiet:

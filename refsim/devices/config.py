@@ -118,6 +118,11 @@ class NoiseConfig:
         Multiplies the [R23] 1/f sigma (aihwkit ``read_noise_scale``).
     t_read_s : float
         Read pulse duration for the 1/f model (s, > 0); [R23]: 250 ns.
+    pcm_read_noise_held : bool
+        Draw the [R23] 1/f read noise (P3, scaled by ``pcm_read_noise_scale``) once per cell at
+        the evaluation time ``t_inference_s``, after drift, and hold it for every multiply, as
+        aihwkit does at evaluation: ``G_t <- max(G_t + sigma_P3 xi, 0)`` (draw ``xi_hold``).
+        Independent of ``read_model``, which is the noise redrawn at every multiply.
     read_sampling : str
         "auto" (output-referred where exact, else per cell) | "per_cell" |
         "output_referred" (error where not exact in distribution).
@@ -161,6 +166,7 @@ class NoiseConfig:
     pcm_read_noise_scale: float = 1.0
     t_read_s: float = 250e-9
     read_sampling: str = "auto"
+    pcm_read_noise_held: bool = False
     # output effects
     out_noise_rel: float = 0.0
     out_noise_reference: str = "adc_bound"
@@ -202,6 +208,8 @@ class NoiseConfig:
                         (self.t_inference_s + self.t0_s) / self.t_read_s, "the 1/f read-noise integral", zero=False)
         check_magnitude("(device.t_inference_s + device.t0_s) / device.t0_s",
                         (self.t_inference_s + self.t0_s) / self.t0_s, "the drift factor", zero=False)
+        if not isinstance(self.pcm_read_noise_held, bool):
+            raise TypeError(received("device.pcm_read_noise_held", show(self.pcm_read_noise_held), "a bool"))
         if not isinstance(self.drift_compensation, bool):
             raise TypeError(received("device.drift_compensation", show(self.drift_compensation), "a bool"))
         # table / callable: present exactly when their model asks for them
@@ -251,6 +259,10 @@ class NoiseConfig:
             return self.pcm_read_noise_scale > 0
         return self.read_sigma_rel > 0
 
+    def has_held_read_noise(self) -> bool:
+        """True if the 1/f read noise is drawn once at the evaluation time and held (``pcm_read_noise_held``)."""
+        return self.pcm_read_noise_held and self.pcm_read_noise_scale > 0
+
     def has_output_effects(self) -> bool:
         """True if output noise, a column current limit or the IR-drop heuristic is on."""
         return self.out_noise_rel > 0 or self.i_col_max_A is not None or self.ir_drop_scale > 0
@@ -258,7 +270,7 @@ class NoiseConfig:
     def is_noise_free(self) -> bool:
         """True if the section changes nothing: device and output are ideal."""
         return not (self.has_programming_noise() or self.has_stuck_faults() or self.has_drift()
-                    or self.has_read_noise() or self.has_output_effects())
+                    or self.has_read_noise() or self.has_held_read_noise() or self.has_output_effects())
 
     # ------------------------------------------------------------------ JSON
     def to_dict(self) -> dict:

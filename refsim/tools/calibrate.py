@@ -317,11 +317,12 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
 
 def calibration_ranges(config: CrossbarConfig) -> tuple[str, ...]:
     """The ranges a config's preset calibrates (:func:`refsim.presets.needs_calibration`, looked
-    up by ``config.name`` without a ``+cal`` suffix); ``("dac", "adc")`` for a config of no preset."""
+    up by :func:`refsim.presets.base_name` of ``config.name``); ``("dac", "adc")`` for a config of
+    no preset or of a preset that declares nothing."""
     from refsim import presets
 
-    name = config.name[:-4] if config.name.endswith("+cal") else config.name
-    what = presets.needs_calibration(name) if name in presets.names() else None
+    name = presets.base_name(config.name)
+    what = presets.needs_calibration(name) if name is not None else None
     if what is None:
         return RANGES
     head = what.split(":", 1)[0]
