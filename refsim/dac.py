@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from refsim.config import DACConfig, slice_widths
-from refsim.scratch import Scratch, block_rows, row_blocks, scratch_array
+from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
 
 __all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
@@ -40,10 +40,10 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         return np.ones(x.shape[0])
     # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
     # slow in NumPy; for inputs that are all >= 0 (after a ReLU) one suffices, and the test costs a
-    # whole-array reduction (a NaN fails it and propagates through the row-wise max). Long rows
-    # reduce as fast row-wise: both row-wise reductions, block by block (max(hi, -lo) is hi where
+    # whole-array reduction (a NaN fails it and propagates through the row-wise max). Long rows of a
+    # large batch reduce as fast row-wise: both row-wise reductions, block by block (max(hi, -lo) is hi where
     # every input is >= 0, and a NaN propagates).
-    if x.shape[1] >= LONG_ROWS:  # both row-wise reductions of a block while it is in cache
+    if x.shape[1] >= LONG_ROWS and x.size > 4 * BLOCK_ELEMENTS:  # both row-wise reductions of a block in cache
         x_max = np.empty(x.shape[0])
         for blk in row_blocks(*x.shape):
             np.maximum(np.max(x[blk], axis=1, out=x_max[blk]), -np.min(x[blk], axis=1), out=x_max[blk])

@@ -61,11 +61,6 @@ class CodeTally:
         if not c.size:
             return
         if self._dense:
-            n_nonzero = int(np.count_nonzero(c))
-            if 2 * n_nonzero < c.size and self.k_lo <= 0 <= self.k_hi:
-                # mostly zeros (a histogram of them is a slow serial count): count them apart
-                self.counts[-self.k_lo] += c.size - n_nonzero
-                c = c[c != 0]
             # one pass: the (integer-valued) codes cast to indices while the offset is subtracted
             idx = np.subtract(c, self.k_lo, dtype=np.intp, casting="unsafe").ravel()
             self.counts += np.bincount(idx, minlength=self.counts.size)[: self.counts.size]

@@ -19,26 +19,27 @@ import numpy as np
 
 __all__ = ["Scratch", "scratch_array", "thread_scratch", "release", "block_rows", "row_blocks", "BLOCK_ELEMENTS"]
 
-#: Element-wise steps (DAC, ADC) run on blocks of whole rows of about this many elements (512 KiB of
+#: Element-wise steps (DAC, ADC) run on blocks of whole rows of about this many elements (1 MiB of
 #: float64): the several passes of a step then reuse the block from the core's cache instead of
 #: streaming the whole batch from memory at every pass. Blocks never change the arithmetic.
-BLOCK_ELEMENTS = 2**16
+BLOCK_ELEMENTS = 2**17
 
 
 class Scratch:
-    """Named scratch arrays: :meth:`get` returns the array of a name, allocated on first use and
-    again only when a larger one is asked for (the last block of a batch may be shorter: it gets
-    the leading rows of the array, a contiguous view)."""
+    """Named scratch arrays: :meth:`get` returns an array of any shape for a name, a contiguous view
+    of that name's flat buffer, which is allocated on first use and again only when a larger one is
+    asked for (so the layers of a network, of different shapes, share the same memory)."""
 
     def __init__(self) -> None:
-        self._arrays: dict[tuple, np.ndarray] = {}
+        self._buffers: dict[tuple, np.ndarray] = {}
 
     def get(self, name: tuple, shape: tuple[int, ...]) -> np.ndarray:
         """A float64 array of ``shape`` for ``name`` (its contents are undefined)."""
-        a = self._arrays.get(name)
-        if a is None or a.shape[1:] != shape[1:] or a.shape[0] < shape[0]:
-            a = self._arrays[name] = np.empty(shape)
-        return a[: shape[0]]
+        n = int(np.prod(shape))
+        buf = self._buffers.get(name)
+        if buf is None or buf.size < n:
+            buf = self._buffers[name] = np.empty(n)
+        return buf[:n].reshape(shape)
 
 
 _LOCAL = threading.local()
