@@ -6,6 +6,8 @@
                  [--topk 5] [--labels FILE] [--report] [--json] [--no-progress]
     refsim eval --weights PATH --data PATH [--model auto] [--limit N] [--batch-size 64]
                 [--preset ideal] [--seed 0] [--labels FILE] [--json] [--no-progress]
+    refsim eval --model textgenrnn --data TEXT [--weights H5] [--vocab JSON] [--limit N] [--stride S]
+                [--report] ...      (bits per character; refsim.cli.textgen)
 
 Handlers return exit codes: 0 success, 2 bad input (missing or unreadable file,
 unknown model, checkpoint that does not fit the model...), with one line on
@@ -171,10 +173,15 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Top-1 accuracy on a CIFAR-layout .npz or an image folder."""
+    """Top-1 accuracy on a CIFAR-layout .npz or an image folder (bits per character for text models)."""
     from refsim.cli.common import resolve_config
+    from refsim.cli.textgen import TEXT_MODELS, cmd_eval_text
 
+    if args.model in TEXT_MODELS:
+        return cmd_eval_text(args)
     try:
+        if args.weights is None:
+            raise ValueError(f"--weights: required for --model {args.model} (image models)")
         cfg = resolve_config(args.preset)
         if not os.path.exists(args.data):
             raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
@@ -203,7 +210,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
-                   help=f"architecture: {', '.join(MODEL_NAMES)} (default: auto, from the checkpoint's keys)")
+                   help=f"architecture: {', '.join(MODEL_NAMES)}; eval also: textgenrnn "
+                   "(default: auto, from the checkpoint's keys)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
     p.add_argument("--seed", type=int, default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--labels", default=None, help="class names: '<wnid> <label>' or one label per line")
@@ -221,9 +229,14 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
     _common(p)
     p.set_defaults(func=cmd_infer)
     p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>")
-    p.add_argument("--weights", required=True, help="checkpoint file (or 'random')")
-    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>")
-    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
+    p.add_argument("--weights", default=None, help="checkpoint file (or 'random'); required for image models, "
+                   "optional for textgenrnn (default: the installed package's file)")
+    p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>; "
+                   "a UTF-8 text file for textgenrnn")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N images (text: positions) only")
+    p.add_argument("--vocab", default=None, help="textgenrnn: vocabulary JSON (default: the installed package's)")
+    p.add_argument("--stride", type=int, default=1, help="textgenrnn: score every S-th character (default: 1)")
+    p.add_argument("--report", action="store_true", help="textgenrnn: per-layer report of the first batch")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward (default: 64)")
     _common(p)
     p.set_defaults(func=cmd_eval)

@@ -14,6 +14,7 @@ from refsim.nn.linear import Linear
 from refsim.nn.lstm import LSTM
 from refsim.nn.report import LayerReport, layer_report
 from refsim.nn.resnet import ResNet, resnet_from_state_dict
+from refsim.nn.textgenrnn import TextgenRNN
 from refsim.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "Linear",
     "MultiheadAttention",
     "ResNet",
+    "TextgenRNN",
     "TransformerEncoderLayer",
     "cifar_resnet_from_state_dict",
     "crossbar_rng",
