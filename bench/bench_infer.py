@@ -15,7 +15,7 @@ Wall time is measured around the child; peak memory is the child's own
 every preset. The best of ``--repeats`` runs of each is kept (the shared
 machine is noisy).
 
-Run: ``python bench/bench_infer.py [--repeats 2] [--presets ideal int8 rasch2023_standard]``
+Run: ``python bench/bench_infer.py [--repeats 2] [--presets ideal int8 aihwkit_noise_managed]``
 """
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def run_child(argv: list) -> tuple[float, float, str]:
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--presets", nargs="+", default=["ideal", "int8", "rasch2023_standard"])
+    ap.add_argument("--presets", nargs="+", default=["ideal", "int8", "aihwkit_noise_managed"])
     args = ap.parse_args(argv)
     py = sys.executable
     res = {}

@@ -313,7 +313,11 @@ def _from_json(value: Any) -> Any:
 
 
 def load_config(path: str | Path) -> CrossbarConfig:
-    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`."""
+    """Read a :class:`CrossbarConfig` from a ``.json`` file written by :meth:`CrossbarConfig.to_json`.
+
+    A file may omit sections or fields: they take their defaults (an omitted ``adc`` section is
+    an ideal ADC). The command line says so when it reads such a file
+    (:func:`refsim.cli.common.config_notes`)."""
     p = Path(path)
     try:
         data = json.loads(p.read_text())

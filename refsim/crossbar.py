@@ -25,6 +25,7 @@ from __future__ import annotations
 import numpy as np
 
 from refsim import devices as dev
+from refsim import health
 from refsim._validate import as_float_array
 from refsim.config import CrossbarConfig
 from refsim.analog import analog_multiply
@@ -58,10 +59,15 @@ class Crossbar:
     draws : dict, optional
         Programming draws recorded by an earlier crossbar (``Trace.draws``, keys
         ``t{tile}.s{k}.{device}.{name}``): replays its programming bit for bit.
+    name : str, optional
+        What warnings call this crossbar (a network's layers pass their layer name).
+
+    A multiply whose ADC codes are (nearly) all zero or take fewer than a handful of levels
+    warns once per crossbar (:class:`refsim.health.DeadCrossbarWarning`, H1).
     """
 
     def __init__(self, weights, config: CrossbarConfig, *, rng: np.random.Generator | None = None,
-                 draws: dict | None = None):
+                 draws: dict | None = None, name: str | None = None):
         if not isinstance(config, CrossbarConfig):
             raise TypeError(f"config: expected a refsim.CrossbarConfig, received {type(config).__name__}")
         if rng is not None and not isinstance(rng, np.random.Generator):
@@ -76,6 +82,8 @@ class Crossbar:
                 "pass rng=numpy.random.default_rng(seed)"
             )
         self._config = config
+        self.name = f"crossbar {w.shape[0]}x{w.shape[1]}" if name is None else str(name)
+        self._health_warned = False  # DeadCrossbarWarning: once per crossbar
         self._w = w.copy()
         self._w.setflags(write=False)
         self._streams = Streams(None if rng is None else int(rng.integers(0, 2**63)))
@@ -241,6 +249,8 @@ class Crossbar:
         tiles = self._tiles if tiles is None else tiles
         y = np.empty((x2.shape[0], self.shape[1])) if out is None else out
         stats = {"adc_clipped": 0, "adc_total": 0, "dac_clip": 0.0, "row_tiles": 0}
+        if cfg.adc.bits is not None and (tr is not None or not self._health_warned):
+            stats["codes"] = health.CodeTally(cfg.adc.code_range)  # H1
         x_maxes = {}
         for t in tiles:  # input ranges of every row block, checked before any read draws noise
             if (t.r0, t.r1) not in x_maxes:
@@ -275,6 +285,9 @@ class Crossbar:
         if tr is not None:
             tr.adc_clip_fraction = stats["adc_clipped"] / stats["adc_total"] if stats["adc_total"] else 0.0
             tr.dac_clip_fraction = stats["dac_clip"] / max(stats["row_tiles"], 1)
+            tr.adc_codes_tally = stats.get("codes")
+        if "codes" in stats and not self._health_warned:
+            self._health_warned = health.check_codes(stats["codes"], cfg, bool(np.any(x2)), self.name)
         return y
 
     def _bound_management(self, ti, t, xt, x_max, acc, rows_clipped, draws, stats):
@@ -326,6 +339,9 @@ class Crossbar:
         for k, s in enumerate(t.slices):
             s_terms, clipped, total = self._reader.slice_reads(s, passes, f"t{ti}.s{k}{tag}",
                                                         (ti, k) + ((tag,) if tag else ()), draws, ttr, k, rows_clipped)
+            if "codes" in stats:
+                for codes_k, _ in s_terms:
+                    stats["codes"].add(codes_k)  # H1
             if s.digital_offset:
                 s_terms.append((d_sum.copy(), -s.digital_offset))  # (B, 1), scratch like every term
             if ttr is not None:  # the record of X2: p_k in net-level units

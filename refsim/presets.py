@@ -1,24 +1,37 @@
-"""Named configurations. Each preset is a function returning a :class:`~refsim.CrossbarConfig`
-and its docstring cites its source and states every value that differs from the defaults.
+"""Named configurations. Each preset is a function returning a :class:`~refsim.CrossbarConfig`;
+its docstring states its **source**, what **differs** from that source, and its **arrays**
+(rows x columns of one physical array), then every value that differs from the defaults.
 
-``get(name)`` returns one, ``names()`` lists them.
+``get(name)`` returns one, ``names()`` lists them, ``describe(name)`` gives its docstring as
+plain text, ``summary(name)`` its first sentence. A preset whose source calibrates ranges on
+data (Xiao et al.'s ADC ranges, Rasch et al.'s input range) declares it:
+``needs_calibration(name)`` says what must be calibrated, and ``refsim infer``, ``eval`` and
+``sweep`` calibrate it on images disjoint from the evaluated ones
+(:func:`refsim.tools.calibrate.calibrate_model` does it in Python).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 
-__all__ = ["get", "names", "register"]
+__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration"]
 
 _PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
+_CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data
 
 
-def register(fn: Callable[[], CrossbarConfig]) -> Callable[[], CrossbarConfig]:
-    """Decorator adding a preset function under its own name."""
-    _PRESETS[fn.__name__] = fn
-    return fn
+def register(fn: Callable[[], CrossbarConfig] | None = None, *, calibrate: str | None = None):
+    """Decorator adding a preset function under its own name; ``calibrate`` (text) declares that
+    the preset's source calibrates these ranges on data (see :func:`needs_calibration`)."""
+    def add(f):
+        _PRESETS[f.__name__] = f
+        if calibrate:
+            _CALIBRATES[f.__name__] = calibrate
+        return f
+    return add if fn is None else add(fn)
 
 
 def names() -> list[str]:
@@ -33,45 +46,110 @@ def get(name: str) -> CrossbarConfig:
     return _PRESETS[name]()
 
 
+def needs_calibration(name: str) -> str | None:
+    """What the source of preset ``name`` calibrates on data (text), or None when nothing."""
+    get(name)  # unknown names raise
+    return _CALIBRATES.get(name)
+
+
+def describe(name: str) -> str:
+    """The docstring of preset ``name`` as plain text (no reStructuredText markup), paragraphs
+    and bullet items kept, lines joined."""
+    get(name)
+    doc = _PRESETS[name].__doc__ or ""
+    doc = re.sub(r":(?:func|class|mod|attr|meth):`~?([^`]+)`", r"\1", doc)
+    doc = doc.replace("``", "")
+    paras, cur = [], []
+    for line in doc.strip().splitlines():
+        line = line.strip()
+        if not line or line.startswith("* "):
+            if cur:
+                paras.append(" ".join(cur))
+            cur = [] if not line else ["-" + line[1:]]
+            continue
+        cur.append(line)
+    if cur:
+        paras.append(" ".join(cur))
+    return "\n".join(p if p.startswith("-") else "\n" + p for p in paras).strip()
+
+
+def summary(name: str) -> str:
+    """The first sentence of :func:`describe` (up to the first period followed by a space)."""
+    text = describe(name).split("\n")[0]
+    m = re.search(r"(?<! al)(?<!e\.g)(?<!i\.e)\.(\s|$)", text)
+    return text[: m.start() + 1] if m else text
+
+
 @register
 def ideal() -> CrossbarConfig:
-    """Every non-ideality off: analog weights, ideal DAC (per-vector range) and ideal ADC,
-    differential one-sided mapping with in-array subtraction, no tiling. ``matvec`` equals
-    ``x @ W`` to float64 round-off."""
+    """Every non-ideality off: ``matvec`` equals ``x @ W`` to float64 round-off.
+
+    Source: none; the exact reference every other preset is compared with. Differs: nothing is
+    modeled (analog weights, ideal DAC with a per-vector range, ideal ADC, differential one-sided
+    mapping with in-array subtraction). Arrays: untiled (one array per weight matrix), on
+    purpose: tiling an exact pipeline changes nothing but round-off."""
     return CrossbarConfig(name="ideal")
+
+
+#: Rows and columns of one physical array of the int8 family: aihwkit's default tile, and the
+#: size of the arrays of Rasch et al. 2023.
+_CHIP_ARRAY = ArrayConfig(rows_max=512, cols_max=512, split="even")
 
 
 @register
 def int8() -> CrossbarConfig:
-    """8-bit weights, 8-bit signed DAC (per-vector absolute-max range), 8-bit signed ADC with
-    the "max" range, differential one-sided mapping, in-array subtraction, no tiling. A
-    deterministic (noise-free) quantized baseline."""
+    """8-bit converters with the ADC's "max" range: a deterministic, noise-free worst case.
+
+    Source: refsim's own baseline (no paper). 8-bit weights, 8-bit signed DAC (per-vector
+    absolute-maximum range), 8-bit signed ADC whose range is "max" (the current of every row
+    fully on at full input), differential one-sided mapping, in-array subtraction, no noise.
+    Differs from real chips: no chip sets its ADC range to the worst case; with hundreds of rows
+    the column currents of real data use only a few ADC levels and deep layers compute (almost)
+    nothing (refsim warns: DeadCrossbarWarning). Use int8_bounded or a calibrated config for
+    accuracy. Arrays: 512 x 512 (even split), digital sum of the row tiles."""
     return CrossbarConfig(
         weight=WeightConfig(bits=8),
         dac=DACConfig(bits=8),
         adc=ADCConfig(bits=8),
+        array=_CHIP_ARRAY,
         name="int8",
     )
 
 
 @register
 def bitserial_int8() -> CrossbarConfig:
-    """As :func:`int8` but the 7 magnitude bits of the inputs are applied one bit per read
-    (bit-serial, ``slice_bits=1``), each read with its own 8-bit ADC, summed digitally."""
+    """As int8, with the inputs applied one bit per read (bit-serial).
+
+    Source: refsim's own baseline; bit-serial inputs as in ISAAC-style designs. The 7 magnitude
+    bits of the inputs are applied one bit per read (``slice_bits=1``), each read with its own
+    8-bit ADC ("max" range), summed digitally. Differs: as int8 (worst-case ADC range).
+    Arrays: 512 x 512 (even split)."""
     return CrossbarConfig(
         weight=WeightConfig(bits=8),
         dac=DACConfig(bits=8, slice_bits=1),
         adc=ADCConfig(bits=8),
+        array=_CHIP_ARRAY,
         name="bitserial_int8",
     )
 
 
-@register
+@register(calibrate="dac and adc: the input range and every layer's ADC range, profiled on data "
+                    "(Xiao et al. calibrate per layer; refsim.tools.calibrate, percentile 99.9)")
 def xiao2022_resnet50() -> CrossbarConfig:
-    """The ResNet50 hardware of Xiao et al. 2022 (CrossSim; IEEE CAS Magazine, Q4 2022):
-    differential one-sided ("proportional") mapping with in-array subtraction, 8-bit
-    weights in one slice, 8-bit inputs, 8-bit ADC, 1152 x 256 arrays (fill-first split),
-    on/off ratio 100 (``g_min = g_max / 100``), no device errors (the sweeps vary them)."""
+    """The ResNet50 hardware of Xiao et al. 2022, with ADC and input ranges calibrated on data.
+
+    Source: Xiao et al., "On the accuracy of analog neural network inference accelerators",
+    IEEE Circuits Syst. Mag. 22(4), 2022 (CrossSim): differential one-sided ("proportional")
+    mapping with in-array subtraction, 8-bit weights in one slice, 8-bit inputs, 8-bit ADC,
+    on/off ratio 100 (``g_min = g_max / 100``), no device errors (the paper's sweeps vary them).
+    The paper calibrates each layer's input and ADC ranges on data: this preset needs
+    calibration (refsim infer / eval / sweep do it on images disjoint from the evaluated ones;
+    in Python refsim.tools.calibrate.calibrate_model). Uncalibrated it uses per-vector input
+    ranges and the "max" ADC range, and deep layers compute nothing.
+    Differs: the calibration is refsim's (percentile 99.9 of |x| and of every slice's column
+    currents), one ADC range per layer and weight slice (the paper's per-layer ranges);
+    the paper's accuracy-optimal search is ``method="search"``. Arrays: 1152 x 256 (fill-first
+    split), as the paper's."""
     return CrossbarConfig(
         weight=WeightConfig(bits=8),
         mapping=MappingConfig(g_min_S=1e-7, g_max_S=1e-5),
@@ -83,27 +161,28 @@ def xiao2022_resnet50() -> CrossbarConfig:
 
 
 @register
-def rasch2023_standard() -> CrossbarConfig:
-    """The "standard" analog forward of Rasch et al. 2023 (Nat. Commun.; aihwkit) with its
-    PCM device model, as described in docs/MODEL.md (P1-P3):
+def aihwkit_noise_managed() -> CrossbarConfig:
+    """aihwkit's noise-managed analog forward with the PCM model of Rasch et al. 2023.
+
+    Source: aihwkit's inference tile (Rasch et al. 2023, Nat. Commun. 14, 5282) with its
+    ``PCMLikeNoiseModel`` (docs/MODEL.md P1-P3); this was called ``rasch2023_standard`` until that
+    preset followed the paper's standard model more closely (see rasch2023_standard).
 
     * 512 x 512 tiles (even split); analog weights with column-wise scaling; differential
       one-sided mapping, ``g_min = 0``, ``g_max = 25 uS`` (G+ carries positive weights);
-    * DAC: 8-bit signed (127 levels a side, resolution 1/254 of the full range), per-vector
-      absolute-maximum input range ("noise management"), input bound 1;
+    * DAC: 8-bit signed (127 levels a side), per-vector absolute-maximum input range (aihwkit's
+      "noise management"), input bound 1;
     * ADC: 8-bit signed with a fixed bound of 10 in aihwkit's output unit
       (``range_A = 10 * g_max * v_read``);
-    * PCM programming noise, per-device drift and 1/f read noise of aihwkit's
-      ``PCMLikeNoiseModel``, global drift compensation, ``t_inference_s = 0``
-      (vary ``device.t_inference_s`` for drift);
+    * PCM programming noise, per-device drift and 1/f read noise, global drift compensation,
+      ``t_inference_s = 0`` (vary ``device.t_inference_s`` for drift);
     * output noise 0.04 in aihwkit's output unit (``g_max * v_read``).
 
-    Not included: aihwkit's additional ``w_noise`` (PCM_READ, 0.0175) weight noise, since
-    refsim has one read-noise model per config (``device.read_model="sqrt_state"`` with
-    ``read_sigma_rel=0.0175`` selects it instead of the 1/f model), and the IR-drop
-    heuristic (``device.ir_drop_scale``), off in the standard forward. The digital bias
-    is the layers' business. Needs ``rng``.
-    """
+    Differs from the paper's standard model: a per-vector dynamic input range instead of the
+    static, calibrated alpha; no drift (t = 0) and no IR drop; the 1/f read noise is redrawn per
+    cell at every multiply (slow) instead of being drawn once at the evaluation time; aihwkit's
+    short-term PCM_READ weight noise (0.0175) is not included (one read-noise model per
+    config). The digital bias is the layers' business. Needs ``rng``. Arrays: 512 x 512."""
     from refsim.devices import pcm_rasch2023_noise
 
     g_max, v_read = 25e-6, 0.2
@@ -114,18 +193,61 @@ def rasch2023_standard() -> CrossbarConfig:
         adc=ADCConfig(bits=8, range_mode="fixed", range_A=10 * g_max * v_read),
         array=ArrayConfig(rows_max=512, cols_max=512, split="even"),
         device=pcm_rasch2023_noise(),
-        name="rasch2023_standard",
+        name="aihwkit_noise_managed",
     )
+
+
+#: Evaluation times of Rasch et al. 2023, s: ``device.t_inference_s`` of rasch2023_standard.
+RASCH2023_TIMES_S = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 365.25 * 86400.0}
+
+
+@register(calibrate="dac: the static input range alpha of every layer, profiled on data "
+                    "(Rasch et al. learn/calibrate it; refsim.tools.calibrate, percentile 99.9)")
+def rasch2023_standard() -> CrossbarConfig:
+    """Rasch et al. 2023's standard inference model (aihwkit), evaluated 1 hour after programming.
+
+    Source: Rasch et al., "Hardware-aware training for large-scale and diverse deep learning
+    inference workloads using in-memory computing-based accelerators", Nat. Commun. 14, 5282
+    (2023), and aihwkit:
+
+    * 512 x 512 tiles (even split); analog weights with column-wise scaling; differential
+      one-sided mapping, ``g_min = 0``, ``g_max = 25 uS``;
+    * DAC: 8-bit signed, a static input range alpha per layer calibrated on data (this preset
+      needs calibration: refsim infer / eval / sweep do it on images disjoint from the evaluated
+      ones; in Python refsim.tools.calibrate.calibrate_model with ranges=("dac",)), inputs
+      beyond it clipped; no noise or bound management;
+    * ADC: 8-bit signed with a fixed bound of 10 in aihwkit's output unit;
+    * PCM programming noise and per-device drift of ``PCMLikeNoiseModel``, global drift
+      compensation, evaluated at ``t_inference_s = 3600`` (1 h; 1 s, 1 day and 1 year are
+      ``device.t_inference_s`` = 1, 86400, 3.156e7: presets.RASCH2023_TIMES_S);
+    * aihwkit's IR-drop model (``device.ir_drop_scale = 1``);
+    * short-term read noise ``PCM_READ`` 0.0175 (``read_model="sqrt_state"``) and output
+      noise 0.04, drawn at every multiply (output-referred: cheap).
+
+    Differs: the paper's long-term 1/f read noise, drawn once at the evaluation time and held,
+    is not modeled (refsim has one read-noise model per config; aihwkit_noise_managed redraws it
+    per multiply instead); alpha is calibrated (percentile 99.9 of the layer's inputs), not
+    learned during hardware-aware training. Needs ``rng``. Arrays: 512 x 512."""
+    base = aihwkit_noise_managed()
+    return base.replace(**{
+        "dac.range_mode": "fixed", "dac.x_max": 1.0,  # alpha placeholder: calibrated per layer
+        "device.t_inference_s": RASCH2023_TIMES_S["1h"], "device.ir_drop_scale": 1.0,
+        "device.read_model": "sqrt_state", "device.read_sigma_rel": 0.0175,
+        "name": "rasch2023_standard",
+    })
 
 
 @register
 def int8_bounded() -> CrossbarConfig:
-    """As :func:`int8`, but with aihwkit's output-bound convention instead of the "max" ADC
-    range (Rasch et al. 2023): the 8-bit ADC spans +/- 10 unit currents
-    (``range_A = 10 (g_max - g_min) v_read``, the current of 10 fully-on cells driven at full
-    scale), and a vector whose ADC input clips is read again with its input range doubled
-    (``dac.bound_management="iterative"``, aihwkit's default). With per-vector input scaling
-    this keeps most of the ADC's codes in use without calibration data."""
+    """As int8, with aihwkit's output bound and bound management instead of the "max" ADC range.
+
+    Source: the output-bound convention of aihwkit (Rasch et al. 2023) on the int8 baseline:
+    the 8-bit ADC spans +/- 10 unit currents (``range_A = 10 (g_max - g_min) v_read``, the
+    current of 10 fully-on cells driven at full scale), and a vector whose ADC input clips is
+    read again with its input range doubled (``dac.bound_management="iterative"``, aihwkit's
+    default). With per-vector input scaling this keeps most of the ADC's codes in use without
+    calibration data. Differs: no device noise (a noise-free quantized pipeline).
+    Arrays: 512 x 512 (even split)."""
     base = int8()
     m = base.mapping
     return base.replace(**{

@@ -71,6 +71,20 @@ class Trace:
     read_sampling: str = "none"  # how read noise was drawn: none | per_cell | output_referred
     adc_clip_fraction: float = 0.0
     dac_clip_fraction: float = 0.0
+    #: the ADC codes' histogram (refsim.health.CodeTally, H1); None for an ideal ADC
+    adc_codes_tally: Any = None
+
+    @property
+    def adc_zero_fraction(self) -> float:
+        """Fraction of the ADC codes equal to 0 (H1), over every read of every tile; NaN for an
+        ideal ADC. Near 1 the multiply computes (almost) nothing."""
+        return float("nan") if self.adc_codes_tally is None else self.adc_codes_tally.zero_fraction
+
+    @property
+    def adc_levels_used(self) -> int | None:
+        """Number of distinct ADC codes (H1), over every read of every tile; None for an ideal ADC.
+        ``log2`` of it is the ADC's effective resolution on this data, in bits."""
+        return None if self.adc_codes_tally is None else self.adc_codes_tally.levels_used
 
     @property
     def clip_fraction(self) -> float:

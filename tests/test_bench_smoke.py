@@ -30,7 +30,8 @@ def test_pass_count_is_tiles_slices_reads_drive_passes():
 
 
 def test_matvec_timer_and_pass_matmul_time():
-    net = refsim.nn.cifar_resnet_from_state_dict(_tiny_sd(), config=refsim.presets.get("int8"))
+    untiled = refsim.presets.get("int8").replace(**{"array.rows_max": None, "array.cols_max": None})
+    net = refsim.nn.cifar_resnet_from_state_dict(_tiny_sd(), config=untiled)
     timer = MatvecTimer(net)
     x = np.random.default_rng(1).normal(size=(2, 3, 8, 8))
     y = net(x)
@@ -51,7 +52,8 @@ def test_suite_runs_and_reports(tmp_path):
                         log=lambda _: None)
     assert [r.get("error") for r in results] == [None] * 2, results
     by = derive(results)
-    assert by["ideal"]["n_passes"] == by["int8"]["n_passes"] == 20
+    # int8's 512-row arrays split the five 576-row convolutions of layer3 in two
+    assert by["ideal"]["n_passes"] == 20 and by["int8"]["n_passes"] == 25
     assert np.isfinite(by["int8"]["ratio"]) and np.isfinite(by["ideal"]["per_pass"])
     assert 0 < by["int8"]["peak_rss_GB"] < TARGETS["peak_rss_GB"]
     rows = {t[0]: t for t in targets(by)}

@@ -177,9 +177,9 @@ def test_output_noise_and_current_limit_reach_the_trace():
     assert any(k.endswith(".out") for k in tr2.draws)
 
 
-def test_rasch2023_standard_runs_reproducibly():
+def test_aihwkit_noise_managed_runs_reproducibly():
     w, x = _data()
-    cfg = refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": 3600.0})
+    cfg = refsim.presets.get("aihwkit_noise_managed").replace(**{"device.t_inference_s": 3600.0})
     a = refsim.Crossbar(w, cfg, rng=np.random.default_rng(0)).matvec(x)
     b = refsim.Crossbar(w, cfg, rng=np.random.default_rng(0)).matvec(x)
     np.testing.assert_array_equal(a, b)

@@ -25,7 +25,7 @@ def _trace(W, x, cfg, seed):
     return refsim.Crossbar(W, cfg, rng=np.random.default_rng(seed)).trace(x)
 
 
-@pytest.mark.parametrize("preset", ["ideal", "int8", "bitserial_int8", "rasch2023_standard"])
+@pytest.mark.parametrize("preset", ["ideal", "int8", "bitserial_int8", "aihwkit_noise_managed"])
 def test_round_trip_is_lossless(tmp_path, preset):
     """Every array read back equals the trace's array bit for bit (values and shapes)."""
     cfg = refsim.presets.get(preset).replace(**{"array.rows_max": 8, "array.cols_max": 6})
@@ -55,7 +55,7 @@ def test_round_trip_is_lossless(tmp_path, preset):
                 assert g[p + "adc_codes"].dtype == np.int64
                 assert np.array_equal(g[p + "adc_codes"], r.adc_codes)
         assert g[f"t{ti}.partial"].tobytes() == t.partial.tobytes()
-    assert (len(tr.draws) > 0) == (preset == "rasch2023_standard")
+    assert (len(tr.draws) > 0) == (preset == "aihwkit_noise_managed")
 
 
 def test_manifest_lists_stages_in_pipeline_order(tmp_path):
@@ -144,7 +144,7 @@ def test_cli_export_and_suite(tmp_path, capsys):
     assert {c["preset"] for c in index} == set(refsim.presets.names())
     for c in index:
         load_golden(tmp_path / "s" / c["dir"])
-    assert golden_cli(["golden", "replay", str(tmp_path / "s" / "rasch2023_standard.tiled")]) == 0
+    assert golden_cli(["golden", "replay", str(tmp_path / "s" / "aihwkit_noise_managed.tiled")]) == 0
 
 
 def test_tutorial_10_runs():

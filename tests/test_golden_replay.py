@@ -20,8 +20,8 @@ def _per_cell_read_noise():
 
 
 @pytest.mark.parametrize("make_cfg", [
-    lambda: refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": 86400.0}),
-    lambda: refsim.presets.get("rasch2023_standard").replace(**{"array.rows_max": 12, "array.cols_max": 4}),
+    lambda: refsim.presets.get("aihwkit_noise_managed").replace(**{"device.t_inference_s": 86400.0}),
+    lambda: refsim.presets.get("aihwkit_noise_managed").replace(**{"array.rows_max": 12, "array.cols_max": 4}),
     _per_cell_read_noise,
 ])
 def test_replay_is_bit_exact(tmp_path, make_cfg):

@@ -97,9 +97,9 @@ def test_pretrained_resnet20_ideal_matches_digital_and_published_accuracy():
 
 def test_noisy_network_is_reproducible_and_seed_dependent():
     """Same seed -> same result whatever else was built before; another seed -> different noise."""
-    if "rasch2023_standard" not in refsim.presets.names():
+    if "aihwkit_noise_managed" not in refsim.presets.names():
         pytest.skip("no noisy preset registered")
-    cfg = refsim.presets.get("rasch2023_standard")
+    cfg = refsim.presets.get("aihwkit_noise_managed")
     sd = random_params(cifar_resnet_param_shapes(8), np.random.default_rng(5))  # smallest: keeps the test fast
     x = np.random.default_rng(6).normal(size=(1, 3, 32, 32))
     y1 = cifar_resnet_from_state_dict(sd, config=cfg, seed=7)(x)

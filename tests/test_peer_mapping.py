@@ -45,8 +45,8 @@ def test_checker_fails_on_a_missing_field(tmp_path):
 
 def test_aihwkit_standard_forward_is_the_rasch2023_preset():
     cfg = from_aihwkit_io(inp_res=1 / 254, out_res=1 / 254, inp_bound=1.0, out_bound=10.0, out_noise=0.04,
-                          noise_management="abs_max", noise_model="pcm", name="rasch2023_standard")
-    assert cfg == refsim.presets.get("rasch2023_standard")
+                          noise_management="abs_max", noise_model="pcm", name="aihwkit_noise_managed")
+    assert cfg == refsim.presets.get("aihwkit_noise_managed")
 
 
 @pytest.mark.parametrize("res, bits", [(1 / 254, 8), (254, 8), (1 / 126, 7), (1 / 510, 9), (0, None), (-1, None)])

@@ -141,7 +141,7 @@ def shipped():
     try:
         w, v = tg.find_textgenrnn_files()
     except FileNotFoundError as exc:
-        pytest.skip(f"textgenrnn not installed ({exc})")
+        pytest.skip(f"the textgenrnn package is absent: {exc}")
     from refsim.io.keras_hdf5 import read_keras_hdf5
 
     kw = read_keras_hdf5(w)
@@ -291,7 +291,7 @@ def test_cli_eval_synthetic(run, tmp_path, synthetic):
     text = tmp_path / "t.txt"
     text.write_text("the quick brown fox jumps over the lazy dog. " * 3, encoding="utf8")
     code, out, err = run("eval", "--model", "textgenrnn", "--weights", path, "--vocab", vocab, "--data", text,
-                         "--preset", "int8_bounded", "--stride", "7", "--limit", "5", "--report", "--json")
+                         "--preset", "int8_bounded", "--stride", "7", "--limit", "5", "--report", "--json", "--quiet")
     assert code == 0 and err == ""
     res = json.loads(out)
     model = tg.load_textgenrnn(path, vocab, presets.get("int8_bounded"))
@@ -301,20 +301,22 @@ def test_cli_eval_synthetic(run, tmp_path, synthetic):
                                                             digital=True)["bits_per_char"]
     assert [r["name"] for r in res["layers"]] == ["rnn_1", "rnn_2", "output"]
     code, out, _ = run("eval", "--model", "textgenrnn", "--weights", path, "--vocab", vocab, "--data", text,
-                       "--limit", "3", "--no-progress")
-    assert code == 0 and "bits/char" in out
+                       "--limit", "3", "--quiet", "--no-digital")
+    assert code == 0 and "bits/char" in out and "digital (float64)" not in out
     code, _, err = run("eval", "--model", "textgenrnn", "--weights", path, "--vocab", vocab, "--data",
                        tmp_path / "absent.txt")
     assert code == 2 and "--data: no text file" in err
     code, _, err = run("eval", "--data", text)
     assert code == 2 and "--weights: required" in err
+    code, _, err = run("eval", "--weights", "random", "--data", text, "--stride", "2")
+    assert code == 2 and "--stride: only for" in err
     code, _, err = run("infer", "--model", "textgenrnn")
     assert code == 2 and "language model" in err
 
 
 def test_cli_eval_shipped_alice(run, shipped, shared_data):
     code, out, err = run("eval", "--model", "textgenrnn", "--data", shared_data / ALICE, "--limit", "4",
-                         "--stride", "9001", "--json")
+                         "--stride", "9001", "--json", "--quiet")
     assert code == 0, err
     res = json.loads(out)
     assert res["weights"].endswith("textgenrnn_weights.hdf5") and res["lstm_layout"] == "CuDNNLSTM"

@@ -7,7 +7,7 @@ Goal
     PCM conductance drift over time (the model of Rasch et al. 2023) with and
     without global drift compensation; read noise drawn fresh at every
     multiply, sampled per cell or output-referred (equal in distribution);
-    then the whole ``rasch2023_standard`` preset. Finally: every random
+    then the whole ``aihwkit_noise_managed`` preset. Finally: every random
     number comes from the seed you pass, so the same seed gives the same bits,
     and a recorded multiply can be replayed exactly.
 
@@ -83,14 +83,14 @@ print("wrote", fig.path)
 # the spread of nu between devices.
 pcm_drift_only = refsim.presets.get("ideal").replace(**{
     "mapping.g_min_S": 0.0, "mapping.g_max_S": 25e-6, "device.drift_model": "pcm_rasch2023"})
-standard = refsim.presets.get("rasch2023_standard")
+standard = refsim.presets.get("aihwkit_noise_managed")
 DAY, YEAR = 86400.0, 365.25 * 86400.0
 times = np.array([60.0, DAY, YEAR]) if SMALL else np.array([1.0, 60.0, 3600.0, DAY, 7 * DAY, 30 * DAY, YEAR])
 drift_runs = [
     ("PCM drift only, uncompensated", pcm_drift_only, False),
     ("PCM drift only, compensated", pcm_drift_only, True),
-    ("rasch2023_standard, uncompensated", standard, False),
-    ("rasch2023_standard, compensated", standard, True),
+    ("aihwkit_noise_managed, uncompensated", standard, False),
+    ("aihwkit_noise_managed, compensated", standard, True),
 ]
 drift_err = {}
 print(f"\nPCM drift, {n_in} x {n_out} weights; t = time since programming")
@@ -149,7 +149,7 @@ same_batch = np.array_equal(xb_d.matvec(x[:5]), y_a[:5])  # a smaller batch: the
 tr = xb_a.trace(x)  # a new multiply: new read noise, recorded in tr.draws
 replay = np.array_equal(xb_a.matvec(x, draws=tr.draws), tr.y)
 fresh = not np.array_equal(xb_a.matvec(x), tr.y)
-print(f"\nrasch2023_standard at 1 h: same seed -> identical bits: {same_seed}; other seed differs by "
+print(f"\naihwkit_noise_managed at 1 h: same seed -> identical bits: {same_seed}; other seed differs by "
       f"{rel_rms(y_c, y_a) * 100:.1f} % RMS; batch of 5 = first 5 of 64: {same_batch}")
 print(f"replay with draws=tr.draws: identical: {replay}; a fresh multiply differs: {fresh}; "
       f"recorded draws: {len(tr.draws)} arrays, e.g. {sorted(tr.draws)[:3]}")

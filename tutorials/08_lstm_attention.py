@@ -7,7 +7,7 @@ Goal
     crossbars, ``QK^T`` and ``AV`` digital) with the ``ideal`` preset, where
     they equal the exact digital computation (and the naive loop oracles),
     and with two non-ideal presets: ``int8`` (deterministic quantization) and
-    ``rasch2023_standard`` (PCM noise, 8-bit converters), at programming time
+    ``aihwkit_noise_managed`` (PCM noise, 8-bit converters), at programming time
     and one day later. We measure what error each causes: in the LSTM along
     the sequence (does the recurrence accumulate errors? here it does not:
     the forget gate and the saturating nonlinearities keep the error of h_t
@@ -48,9 +48,9 @@ ideal = refsim.presets.get("ideal")
 DAY = 86400.0
 PRESETS = [
     ("int8", refsim.presets.get("int8")),
-    ("rasch2023_standard, t = 0", refsim.presets.get("rasch2023_standard")),
-    ("rasch2023_standard, t = 1 day",
-     refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": DAY})),
+    ("aihwkit_noise_managed, t = 0", refsim.presets.get("aihwkit_noise_managed")),
+    ("aihwkit_noise_managed, t = 1 day",
+     refsim.presets.get("aihwkit_noise_managed").replace(**{"device.t_inference_s": DAY})),
 ]
 
 # ---------------------------------------------------------------------------------------------

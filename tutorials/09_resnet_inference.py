@@ -106,10 +106,10 @@ print("int8_bounded keeps the 8-bit DAC and ADC but spans the ADC over +/-10 uni
       "output bound) and re-reads a clipped vector with its input range doubled (bound management): "
       "the codes now resolve typical outputs, and the error drops by an order of magnitude.")
 
-# --- 4. rasch2023_standard: PCM programming and read noise, per-vector input range ----------
+# --- 4. aihwkit_noise_managed: PCM programming and read noise, per-vector input range ----------
 if not SMALL:
-    _, r_rows, lr, dr = per_layer("rasch2023_standard", seed=0)
-    show("rasch2023_standard (seed 0)", r_rows, lr, dr)
+    _, r_rows, lr, dr = per_layer("aihwkit_noise_managed", seed=0)
+    show("aihwkit_noise_managed (seed 0)", r_rows, lr, dr)
 
 # --- 5. Figure (optional: refsim.plot.figures may be absent) -------------------------------------
 try:

@@ -72,7 +72,7 @@ print("\nfast simulator that forgets the reference column:")
 print(rep_bad.format())
 
 # --- 3. a noisy case replays bit for bit --------------------------------------------------------------------
-noisy = refsim.presets.get("rasch2023_standard").replace(**{"device.t_inference_s": 3600.0})
+noisy = refsim.presets.get("aihwkit_noise_managed").replace(**{"device.t_inference_s": 3600.0})
 noisy_dir = export_crossbar(OUT / "noisy", W, x, noisy, seed=1)
 res = replay(noisy_dir)
 n_draws = len(load_golden(noisy_dir).draws)

@@ -91,8 +91,8 @@ $SWEEP --weights $R56 --limit 300 --repeats 2 --preset $C/xiao_idealadc_indep.js
   --vary mapping.scheme=differential_one_sided,offset \
   --vary device.prog_sigma_rel=0.02,0.04,0.06,0.08 --out $OUT/a_prog_error_resnet56_300.jsonl
 # the unmodified xiao2022_resnet50 preset ("max" ADC range) vs an ideal ADC, for reference
-$SWEEP --weights $R20 --limit 200 --repeats 1 --preset xiao2022_resnet50 --vary adc.bits=null,8 \
+$SWEEP --weights $R20 --limit 200 --repeats 1 --preset xiao2022_resnet50 --no-calibrate --vary adc.bits=null,8 \
   --out $OUT/x_preset_adc_max_resnet20.jsonl
-# (e2) check of the read-noise substitute: the unmodified rasch2023_standard (per-cell PCM 1/f read noise, slow)
-$SWEEP --weights $R20 --limit 60 --repeats 1 --preset rasch2023_standard \
+# (e2) check of the read-noise substitute: the unmodified aihwkit_noise_managed (per-cell PCM 1/f read noise, slow)
+$SWEEP --weights $R20 --limit 60 --repeats 1 --preset aihwkit_noise_managed \
   --vary device.t_inference_s=1,3.15e7 --out $OUT/e2_drift_pcm_read_resnet20.jsonl

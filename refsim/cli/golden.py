@@ -80,10 +80,11 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _shape(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", required=True, help="preset name or .json config")
-    p.add_argument("--shape", nargs=2, type=int, required=True, metavar=("N_IN", "N_OUT"))
-    p.add_argument("--batch", type=int, default=4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--preset", required=True, help="preset name or .json config (required)")
+    p.add_argument("--shape", nargs=2, type=int, required=True, metavar=("N_IN", "N_OUT"),
+                   help="shape of the random weight matrix W (required)")
+    p.add_argument("--batch", type=int, default=4, help="random input vectors (default: 4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random W and x and of the crossbar (default: 0)")
 
 
 def add_golden_subcommands(subparsers) -> None:
@@ -117,7 +118,10 @@ def add_golden_subcommands(subparsers) -> None:
 
     p = subparsers.add_parser("calibrate", help="calibrate fixed DAC and ADC ranges on random data")
     _shape(p)
-    p.add_argument("--method", choices=("percentile", "search"), default="percentile")
-    p.add_argument("--percentile", type=float, default=99.9)
-    p.add_argument("--out", required=True, help="config .json to write")
+    p.add_argument("--method", choices=("percentile", "search"), default="percentile",
+                   help="percentile: P_p of |x| and of the column currents (C1, C2); search: the grid scale of "
+                   "the largest value with the least output MSE (C3) (default: percentile)")
+    p.add_argument("--percentile", type=float, default=99.9, help="p of the percentile method, in (0, 100] "
+                   "(default: 99.9)")
+    p.add_argument("--out", required=True, help="config .json to write (its name: '<preset>+cal') (required)")
     p.set_defaults(func=_cmd_calibrate)

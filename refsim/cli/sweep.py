@@ -25,12 +25,22 @@ __all__ = ["add_sweep_subcommands", "markdown_table"]
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from refsim.cli.common import resolve_config
 
+    from refsim import presets
+    from refsim.cli.calibration import DEFAULT_N
+
     base = resolve_config(args.preset)
+    need = presets.needs_calibration(base.name) if base.name in presets.names() else None
+    if need and args.calibrate is None and not args.no_calibrate:
+        args.calibrate = DEFAULT_N
+        if not args.quiet:
+            print(f"refsim sweep: preset {base.name} needs calibration ({need}): every point calibrates on the "
+                  f"last {DEFAULT_N} images of --data, never evaluated (--calibrate N to choose, --no-calibrate "
+                  "to run it uncalibrated)", file=sys.stderr)
     vary = [sweep.parse_vary(v) for v in args.vary]
     tasks = sweep.make_tasks(base, vary, model=args.model, weights=args.weights, data=args.data,
                              preset=args.preset, repeats=args.repeats, seed=args.seed, limit=args.limit,
                              calibrate=args.calibrate)
-    stats = sweep.run_sweep(tasks, args.out, jobs=args.jobs, dask=args.dask, progress=not args.no_progress)
+    stats = sweep.run_sweep(tasks, args.out, jobs=args.jobs, dask=args.dask, progress=not args.quiet)
     print(json.dumps({"out": args.out, **stats}))
     return 0
 
@@ -119,12 +129,16 @@ def add_sweep_subcommands(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     p.add_argument("--seed", type=int, default=0, help="base seed S; repeat r uses SeedSequence(S, spawn_key=(r,))")
     p.add_argument("--calibrate", type=int, default=None, metavar="N",
-                   help="calibrate fixed per-layer DAC/ADC ranges on the last N images (never evaluated)")
+                   help="calibrate fixed per-layer DAC/ADC ranges on the last N images (never evaluated); "
+                   f"default: off, or 32 for a preset that needs calibration (refsim presets NAME)")
+    p.add_argument("--no-calibrate", action="store_true",
+                   help="run a preset that needs calibration uncalibrated")
     p.add_argument("--jobs", type=int, default=1, help="worker processes (default 1: this process)")
     p.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="submit points to a running Dask scheduler (needs the 'distributed' extra)")
     p.add_argument("--out", required=True, help="JSONL results file (appended; existing points skipped)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true",
+                   help="no progress bar or notes on stderr")
     p.set_defaults(func=_cmd_sweep)
 
     p = subparsers.add_parser("plot", help="mean accuracy (error bars: std over repeats) from a sweep's JSONL",

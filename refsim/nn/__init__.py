@@ -7,6 +7,7 @@ activations, normalization and residual adds are digital and exact
 """
 from refsim.nn import functional
 from refsim.nn.attention import AttentionCore, MultiheadAttention
+from refsim.nn.bert import BertEncoder
 from refsim.nn.cifar_resnet import CifarResNet, cifar_resnet_from_state_dict
 from refsim.nn.conv import Conv2d
 from refsim.nn.engine import LayerRecord, crossbar_rng, resolve_config
@@ -14,11 +15,13 @@ from refsim.nn.linear import Linear
 from refsim.nn.lstm import LSTM
 from refsim.nn.report import LayerReport, layer_report
 from refsim.nn.resnet import ResNet, resnet_from_state_dict
+from refsim.nn.tflite_net import QuantizedNet
 from refsim.nn.textgenrnn import TextgenRNN
 from refsim.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
     "AttentionCore",
+    "BertEncoder",
     "CifarResNet",
     "Conv2d",
     "LSTM",
@@ -26,6 +29,7 @@ __all__ = [
     "LayerReport",
     "Linear",
     "MultiheadAttention",
+    "QuantizedNet",
     "ResNet",
     "TextgenRNN",
     "TransformerEncoderLayer",

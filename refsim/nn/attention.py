@@ -19,6 +19,7 @@ from refsim.nn.engine import (
     check_seed,
     check_forward_args,
     combine_clip_fractions,
+    combine_stats,
     crossbar_rng,
     program_matmul,
     resolve_config,
@@ -96,7 +97,7 @@ class AttentionCore:
         out = np.empty(a_rows.shape[:-1] + (b_mats.shape[-1],))
         for n in range(n_b):
             for h in range(n_h):
-                xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng)
+                xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng, self.name)
                 (out[n, h],) = run_matmuls([xb], [a_rows[n, h]], stats)
         return out
 
@@ -121,6 +122,7 @@ class AttentionCore:
                 n_arrays=2 * q.shape[0] * q.shape[1] if runtime else 0,
                 clip_fraction=combine_clip_fractions(stats) if runtime else float("nan"),
                 runtime_arrays=runtime, extra={"k": k, "v": v, "mask": mask},
+                stats=combine_stats(stats) if runtime else {},
             )
         return o, attn
 

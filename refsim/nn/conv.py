@@ -83,7 +83,9 @@ class Conv2d(WeightLayer):
         # W_g: (C_in/G * kh * kw, o_g), one per group, crossbar convention y = x @ W;
         # each back end keeps a private read-only copy, which the digital path also uses
         self.matmuls = [
-            self.program(weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, name, g) for g in range(self.groups)
+            self.program(weight[g * o_g : (g + 1) * o_g].reshape(o_g, -1).T, name, g,
+                         name if self.groups == 1 else f"{name}[group {g}]")
+            for g in range(self.groups)
         ]
         self.Ws = [mm.weights for mm in self.matmuls]
 

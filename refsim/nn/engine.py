@@ -20,7 +20,7 @@ the layers. :class:`WeightLayer` is what the weight layers (Linear, Conv2d, LSTM
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Any, Callable, NamedTuple, Union
 
 import numpy as np
 
@@ -39,6 +39,8 @@ __all__ = [
     "program_matmul",
     "run_matmuls",
     "combine_clip_fractions",
+    "MultiplyStats",
+    "combine_stats",
     "make_record",
     "check_forward_args",
     "WeightLayer",
@@ -125,27 +127,46 @@ class DigitalMatmul:
         return self._W
 
     def matvec(self, x: np.ndarray) -> np.ndarray:
-        """``x (..., n_in) -> x @ W (..., n_out)``."""
-        return x @ self._W
+        """``x (..., n_in) -> x @ W (..., n_out)``, as one 2-D product over the flattened rows.
+
+        (NumPy's stacked ``(N, L, n_in) @ (n_in, n_out)`` runs one small product
+        per leading index and is many times slower; :class:`refsim.Crossbar`
+        flattens the same way.)
+        """
+        x = np.asarray(x)
+        return (x.reshape(-1, x.shape[-1]) @ self._W).reshape(*x.shape[:-1], self._W.shape[1])
 
 
-def program_matmul(W: np.ndarray, config, rng: np.random.Generator):
+def program_matmul(W: np.ndarray, config, rng: np.random.Generator, name: str | None = None):
     """Program ``W`` (n_in, n_out) onto a crossbar, or keep it digital if ``config`` is None.
 
     Either way the returned object owns a private read-only copy of ``W``
-    (``.weights``), which layers use for their exact digital path.
+    (``.weights``), which layers use for their exact digital path. ``name`` (the layer's)
+    is what the crossbar's warnings call it.
     """
     if config is None:
         return DigitalMatmul(W)
-    return Crossbar(W, config, rng=rng)
+    return Crossbar(W, config, rng=rng, name=name)
+
+
+class MultiplyStats(NamedTuple):
+    """What one recorded analog multiply reports to its layer (from its :class:`refsim.Trace`)."""
+
+    clip_fraction: float  # ADC conversions clipped
+    n_outputs: int  # size of y (the weight of this multiply in the layer's means)
+    dac_clip_fraction: float  # inputs clipped by the DAC
+    codes: Any  # refsim.health.CodeTally of the ADC codes (H1); None for an ideal ADC
+    matrix_shape: tuple  # (n_in, n_out) of the crossbar
+    array_shape: tuple  # (rows, cols) of its largest tile
+    n_tiles: int
 
 
 def run_matmuls(matmuls, xs, stats: list | None = None) -> list[np.ndarray]:
     """Run ``matmuls[k].matvec(xs[k])`` for every k.
 
     When ``stats`` is a list, analog multiplies are run through
-    ``Crossbar.trace`` (same result as ``matvec``) and one
-    ``(clip_fraction, n_outputs)`` pair per analog multiply is appended to it.
+    ``Crossbar.trace`` (same result as ``matvec``) and one :class:`MultiplyStats`
+    per analog multiply is appended to it.
     """
     ys = []
     for mm, x in zip(matmuls, xs):
@@ -154,21 +175,50 @@ def run_matmuls(matmuls, xs, stats: list | None = None) -> list[np.ndarray]:
         else:
             tr = mm.trace(x)
             ys.append(tr.y)
-            stats.append((float(tr.clip_fraction), int(np.size(tr.y))))
+            tiles = mm.tiles
+            stats.append(MultiplyStats(
+                float(tr.clip_fraction), int(np.size(tr.y)), float(tr.dac_clip_fraction), tr.adc_codes_tally,
+                tuple(mm.shape), max(((t.r1 - t.r0, t.c1 - t.c0) for t in tiles), key=lambda s: s[0] * s[1]),
+                len(tiles)))
     return ys
 
 
 def combine_clip_fractions(stats: list) -> float:
     """Output-weighted mean ADC clip fraction of several multiplies (NaN if none)."""
-    total = sum(n for _, n in stats)
+    total = sum(s[1] for s in stats)
     if total == 0:
         return float("nan")
-    return float(sum(f * n for f, n in stats) / total)
+    return float(sum(s[0] * s[1] for s in stats) / total)
+
+
+def combine_stats(stats: list) -> dict:
+    """The layer-level statistics of several recorded multiplies (:class:`MultiplyStats`): the
+    output-weighted mean DAC clip fraction, the ADC codes' zero fraction and levels used over all
+    of them (H1, NaN / None for an ideal ADC), the crossbars' matrix and largest array shapes and
+    their tile count (of the first multiply: a layer's multiplies share them but for groups)."""
+    stats = [s for s in stats if isinstance(s, MultiplyStats)]
+    out = {"dac_clip_fraction": float("nan"), "adc_zero_fraction": float("nan"), "adc_levels_used": None,
+           "adc_levels_available": None, "matrix_shape": None, "array_shape": None, "n_tiles": 0}
+    total = sum(s.n_outputs for s in stats)
+    if not stats or total == 0:
+        return out
+    out["dac_clip_fraction"] = float(sum(s.dac_clip_fraction * s.n_outputs for s in stats) / total)
+    tallies = [s.codes for s in stats if s.codes is not None]
+    if tallies:
+        from refsim.health import CodeTally
+
+        merged = CodeTally((tallies[0].k_lo, tallies[0].k_hi))
+        for t in tallies:
+            merged.merge(t)
+        out.update(adc_zero_fraction=merged.zero_fraction, adc_levels_used=merged.levels_used,
+                   adc_levels_available=merged.levels_available)
+    out.update(matrix_shape=stats[0].matrix_shape, array_shape=stats[0].array_shape, n_tiles=stats[0].n_tiles)
+    return out
 
 
 @dataclass(frozen=True)
 class LayerRecord:
-    """What one layer saw and produced during ``forward(x, record=True)``.
+    """What one layer saw and produced during ``forward(x, records=records)``.
 
     Attributes
     ----------
@@ -203,6 +253,9 @@ class LayerRecord:
     clip_fraction: float
     runtime_arrays: bool = False
     extra: dict = field(default_factory=dict)
+    #: :func:`combine_stats` of the layer's multiplies: DAC clipping, ADC codes' zero fraction and
+    #: levels used (H1), matrix and array shapes, tiles (empty for a digital layer)
+    stats: dict = field(default_factory=dict)
 
 
 def make_record(layer, x, y, digital: bool, stats: list | None, **fields) -> LayerRecord:
@@ -216,6 +269,7 @@ def make_record(layer, x, y, digital: bool, stats: list | None, **fields) -> Lay
         analog=analog,
         n_arrays=int(layer.n_arrays) if analog else 0,
         clip_fraction=combine_clip_fractions(stats or []) if analog else float("nan"),
+        stats=combine_stats(stats or []) if analog else {},
         **fields,
     )
 
@@ -245,10 +299,11 @@ class WeightLayer:
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
 
-    def program(self, W: np.ndarray, stream: str, index: int = 0):
+    def program(self, W: np.ndarray, stream: str, index: int = 0, label: str | None = None):
         """``W (n_in, n_out)`` on a crossbar programmed from stream ``crossbar_rng(seed, stream, index)``
-        (or kept digital when the config is None)."""
-        return program_matmul(W, self.config, crossbar_rng(self.seed, stream, index))
+        (or kept digital when the config is None); ``label`` names the crossbar in warnings
+        (default: the stream name)."""
+        return program_matmul(W, self.config, crossbar_rng(self.seed, stream, index), label or stream)
 
     @property
     def n_arrays(self) -> int:

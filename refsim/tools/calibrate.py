@@ -21,8 +21,17 @@ Two methods:
 
   .. math:: \\mathrm{MSE} = \\mathrm{mean}_{b,j} (y_{bj} - (x W)_{bj})^2           \\tag{C3}
 
+``ranges`` chooses what is calibrated: ``("dac", "adc")`` (both, as CrossSim/Xiao et al.),
+``("dac",)`` (the static input range alpha of Rasch et al.; the ADC keeps its range) or
+``("adc",)``. A calibrated config is named as derived: ``"<name>+cal"``.
+
 For a network, :func:`calibrate_network` profiles every crossbar layer on its own
-inputs (from ``net.forward(x, records=records)``) and returns ``{layer_name: config}``;
+inputs (from ``net.forward(x, records=records)``) and returns ``{layer_name: config}``; it
+profiles only what the ranges need (one traced multiply per layer with an ideal ADC, none
+for a DAC-only calibration, and no error measurements), so it costs about one evaluation of
+the calibration images. :func:`calibrate_model` does it for a model of
+:mod:`refsim.tools.inference` with the ranges its preset declares
+(:func:`refsim.presets.needs_calibration`);
 :func:`save_layer_configs` / :func:`load_layer_configs` write and read them as JSON and
 give back the ``callable(layer_name) -> config`` that :mod:`refsim.nn` accepts.
 """
@@ -30,6 +39,7 @@ give back the ``callable(layer_name) -> config`` that :mod:`refsim.nn` accepts.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,9 +47,14 @@ import numpy as np
 
 from refsim.config import CrossbarConfig
 from refsim.crossbar import Crossbar
+from refsim.health import DeadCrossbarWarning
 
-__all__ = ["CalibrationResult", "profile_input_range", "profile_adc_ranges", "calibrate_crossbar",
-           "calibrate_network", "save_layer_configs", "load_layer_configs", "LayerConfigs", "DEFAULT_SCALES"]
+__all__ = ["MAX_PROFILE_VECTORS", "CalibrationResult", "profile_input_range", "profile_adc_ranges", "calibrate_crossbar",
+           "calibrate_network", "calibrate_model", "calibration_ranges", "save_layer_configs", "load_layer_configs",
+           "LayerConfigs", "DEFAULT_SCALES", "RANGES"]
+
+#: What can be calibrated: the DAC's input range and the ADC's full-scale currents.
+RANGES = ("dac", "adc")
 
 #: Candidate multipliers of the largest profiled value for ``method="search"``.
 DEFAULT_SCALES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
@@ -123,33 +138,59 @@ def profile_adc_ranges(pairs, cfg: CrossbarConfig, x_max: float, percentile: flo
     return tuple(out)
 
 
-def _calibrated(cfg: CrossbarConfig, x_max: float, range_A: tuple[float, ...]) -> CrossbarConfig:
-    return cfg.replace(**{"dac.range_mode": "fixed", "dac.x_max": float(x_max), "adc.range_mode": "fixed",
-                          "adc.range_A": tuple(float(r) for r in range_A)})
+def derived_name(name: str) -> str:
+    """The name of a config calibrated from one called ``name``: ``"<name>+cal"`` (once)."""
+    return name if name.endswith("+cal") else f"{name}+cal"
+
+
+def _calibrated(cfg: CrossbarConfig, x_max: float | None, range_A: tuple[float, ...] | None) -> CrossbarConfig:
+    """``cfg`` with the ranges given (None: that converter keeps its range), named as derived."""
+    fields = {"name": derived_name(cfg.name)}
+    if x_max is not None:
+        fields.update({"dac.range_mode": "fixed", "dac.x_max": float(x_max)})
+    if range_A is not None:
+        fields.update({"adc.range_mode": "fixed", "adc.range_A": tuple(float(r) for r in range_A)})
+    return cfg.replace(**fields)
+
+
+def _check_ranges(ranges) -> tuple[str, ...]:
+    r = tuple(ranges) if isinstance(ranges, (tuple, list)) else None
+    if not r or any(x not in RANGES for x in r) or len(set(r)) != len(r):
+        raise ValueError(f"ranges: received {ranges!r}; expected a non-empty tuple of {RANGES}")
+    return r
 
 
 def _mse(pairs, cfg: CrossbarConfig, rngs) -> float:
     err, n = 0.0, 0
     for (w, x), rng in zip(pairs, rngs):
-        y = Crossbar(w, cfg, rng=rng()).matvec(x)
+        with warnings.catch_warnings():  # candidate ranges of a search may well be dead: no warning
+            warnings.simplefilter("ignore", DeadCrossbarWarning)
+            y = Crossbar(w, cfg, rng=rng()).matvec(x)
         err += float(np.sum((y - x @ w) ** 2))
         n += y.size
     return err / n
 
 
-def _search(pairs, cfg, rngs, scales) -> tuple[float, tuple[float, ...]]:
+def _search(pairs, cfg, rngs, scales, ranges) -> tuple[float | None, tuple[float, ...] | None]:
     """Grid search of (C3): DAC scale first (ideal ADC), then one ADC scale for all slices."""
-    x_top = profile_input_range([x for _, x in pairs], 100.0)
-    ideal_adc = cfg.replace(**{"adc.bits": None})
-    best = min(scales, key=lambda s: _mse(pairs, _probe_config(ideal_adc, s * x_top), rngs))
-    x_max = best * x_top
+    x_max = None
+    if "dac" in ranges:
+        x_top = profile_input_range([x for _, x in pairs], 100.0)
+        ideal_adc = cfg.replace(**{"adc.bits": None})
+        best = min(scales, key=lambda s: _mse(pairs, _probe_config(ideal_adc, s * x_top), rngs))
+        x_max = best * x_top
+    if "adc" not in ranges:
+        return x_max, None
+    if x_max is None:
+        x_max = cfg.dac.x_max if cfg.dac.range_mode == "fixed" else profile_input_range([x for _, x in pairs], 100.0)
     i_top = profile_adc_ranges(pairs, cfg, x_max, 100.0, rngs)
     s_adc = min(scales, key=lambda s: _mse(pairs, _calibrated(cfg, x_max, tuple(s * i for i in i_top)), rngs))
     return x_max, tuple(s_adc * i for i in i_top)
 
 
 def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentile", percentile: float = 99.9,
-                       seed: int = 0, scales: tuple[float, ...] = DEFAULT_SCALES, rngs=None) -> CalibrationResult:
+                       seed: int = 0, scales: tuple[float, ...] = DEFAULT_SCALES, rngs=None,
+                       ranges: tuple[str, ...] = RANGES, measure: bool = True) -> CalibrationResult:
     """Calibrate the DAC and ADC ranges of ``config`` for ``W`` on calibration inputs ``x``.
 
     Parameters
@@ -162,40 +203,89 @@ def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentil
     seed : the crossbars are built with ``rng=np.random.default_rng(seed)`` (same programming
         for every candidate); ``rngs`` (a list of zero-argument callables returning a
         Generator, one per pair) overrides it.
+    ranges : what to calibrate, a subset of ``("dac", "adc")``; the other converter keeps its range
+        (an ADC calibrated alone is profiled with the DAC's own fixed range, or the P_100 of |x|).
+    measure : compute the MSEs (C3) of the result (two more multiplies); False gives NaN.
 
-    Returns a :class:`CalibrationResult`; its ``config`` has fixed ranges.
+    Returns a :class:`CalibrationResult`; its ``config`` has fixed ranges and the name
+    ``"<name>+cal"``; ``x_max`` / ``range_A`` are NaN / () for a range not calibrated.
     """
     if not isinstance(config, CrossbarConfig):
         raise TypeError(f"config: expected a refsim.CrossbarConfig, received {type(config).__name__}")
     if method not in ("percentile", "search"):
         raise ValueError(f"method: expected 'percentile' or 'search', received {method!r}")
+    ranges = _check_ranges(ranges)
     pairs = _pairs(W, x)
     if rngs is None:
         rngs = [lambda: np.random.default_rng(seed)] * len(pairs)
     if method == "percentile":
-        x_max = profile_input_range([xi for _, xi in pairs], percentile)
-        range_a = profile_adc_ranges(pairs, config, x_max, percentile, rngs)
+        x_max = profile_input_range([xi for _, xi in pairs], percentile) if "dac" in ranges else None
+        range_a = None
+        if "adc" in ranges:
+            x_dac = x_max
+            if x_dac is None:
+                x_dac = (config.dac.x_max if config.dac.range_mode == "fixed"
+                         else profile_input_range([xi for _, xi in pairs], 100.0))
+            range_a = profile_adc_ranges(pairs, config, x_dac, percentile, rngs)
     else:
-        x_max, range_a = _search(pairs, config, rngs, tuple(scales))
+        x_max, range_a = _search(pairs, config, rngs, tuple(scales), ranges)
     cal = _calibrated(config, x_max, range_a)
-    return CalibrationResult(cal, x_max, range_a, _mse(pairs, cal, rngs), _mse(pairs, config, rngs))
+    nan = float("nan")
+    return CalibrationResult(cal, nan if x_max is None else x_max, () if range_a is None else range_a,
+                             _mse(pairs, cal, rngs) if measure else nan,
+                             _mse(pairs, config, rngs) if measure else nan)
+
+
+#: calibrate_network's ADC profile (C2) traces at most this many input vectors per crossbar.
+MAX_PROFILE_VECTORS = 4096
+
+
+def _profile_subset(layer, x_in: np.ndarray, max_vectors: int | None) -> np.ndarray:
+    """The part of a layer's input whose crossbar inputs the ADC profile traces: for a convolution
+    the first images (evenly strided) whose patches number at most ``max_vectors`` (one image at
+    least), for a linear layer evenly strided rows; all of it with ``max_vectors=None``."""
+    if max_vectors is None:
+        return x_in
+    from refsim.nn import Conv2d
+
+    if isinstance(layer, Conv2d):
+        n = x_in.shape[0]
+        from refsim.nn.functional import im2col
+
+        _, oh, ow = im2col(x_in[:1], layer.kernel_size, layer.stride, layer.padding, layer.dilation)
+        per_image = oh * ow  # patches (crossbar input vectors) per image
+        k = max(1, min(n, max_vectors // max(per_image, 1)))
+        return x_in[np.linspace(0, n - 1, k).round().astype(int)] if k < n else x_in
+    rows = x_in.reshape(-1, x_in.shape[-1])
+    if rows.shape[0] <= max_vectors:
+        return x_in
+    return rows[np.linspace(0, rows.shape[0] - 1, max_vectors).round().astype(int)]
 
 
 def calibrate_network(net, x, *, method: str = "percentile", percentile: float = 99.9,
-                      analog_inputs: bool = False) -> dict[str, CrossbarConfig]:
+                      analog_inputs: bool = False, ranges: tuple[str, ...] = RANGES,
+                      max_vectors: int | None = MAX_PROFILE_VECTORS) -> dict[str, CrossbarConfig]:
     """Calibrate every crossbar layer of a :mod:`refsim.nn` network on calibration inputs ``x``.
 
     Layer inputs come from ``net.forward(x, digital=not analog_inputs, records=records)``: by
     default the exact (digital) activations. Each Linear/Conv2d layer with a config is
-    calibrated on its crossbar inputs (im2col patches for a convolution, all groups
-    together) with the crossbars programmed from the layer's own stream
+    calibrated with the crossbars programmed from the layer's own stream
     (``crossbar_rng(net seed, name, group)``). Other layer kinds raise
-    ``NotImplementedError``. Returns ``{layer_name: calibrated config}``.
+    ``NotImplementedError``. ``ranges``: what to calibrate (:func:`calibrate_crossbar`); no error
+    is measured. Returns ``{layer_name: calibrated config}``.
+
+    ``method="percentile"`` profiles only what it needs: (C1) over the layer's input
+    activations, each element once (a convolution's im2col patches repeat them; none are
+    built for the DAC), and (C2) by tracing the crossbars, with an ideal ADC, on the crossbar
+    inputs of at most ``max_vectors`` input vectors per crossbar (whole images for a
+    convolution, evenly strided; ``None``: all). ``method="search"`` runs
+    :func:`calibrate_crossbar` on every crossbar input (im2col patches, all groups together).
     """
     from refsim.golden.export import _layer_inputs
     from refsim.nn import Conv2d
     from refsim.nn.engine import crossbar_rng
 
+    ranges = _check_ranges(ranges)
     records: dict = {}
     net.forward(x, digital=not analog_inputs, records=records)
     out = {}
@@ -204,13 +294,78 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
             continue
         if name not in records:
             raise ValueError(f"layer {name!r} was not recorded by net.forward; cannot profile its inputs")
-        xs, _ = _layer_inputs(layer, records[name].input)
         ws = layer.Ws if isinstance(layer, Conv2d) else [layer.W]
-        rngs = [(lambda g=g: crossbar_rng(layer.seed, name, g)) for g in range(len(ws))]
-        res = calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
-                                 rngs=rngs)
-        out[name] = res.config
+        rngs = [(lambda g=g, name=name, layer=layer: crossbar_rng(layer.seed, name, g)) for g in range(len(ws))]
+        x_in = np.asarray(records[name].input, dtype=np.float64)
+        if method != "percentile":
+            xs, _ = _layer_inputs(layer, x_in)
+            res = calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
+                                     rngs=rngs, ranges=ranges, measure=False)
+            out[name] = res.config
+            continue
+        cfg = layer.config
+        x_max = profile_input_range([x_in], percentile) if "dac" in ranges else None
+        range_a = None
+        if "adc" in ranges:
+            x_dac = x_max if x_max is not None else (
+                cfg.dac.x_max if cfg.dac.range_mode == "fixed" else profile_input_range([x_in], 100.0))
+            xs, _ = _layer_inputs(layer, _profile_subset(layer, x_in, max_vectors))
+            range_a = profile_adc_ranges(list(zip(ws, xs)), cfg, x_dac, percentile, rngs)
+        out[name] = _calibrated(cfg, x_max, range_a)
     return out
+
+
+def calibration_ranges(config: CrossbarConfig) -> tuple[str, ...]:
+    """The ranges a config's preset calibrates (:func:`refsim.presets.needs_calibration`, looked
+    up by ``config.name`` without a ``+cal`` suffix); ``("dac", "adc")`` for a config of no preset."""
+    from refsim import presets
+
+    name = config.name[:-4] if config.name.endswith("+cal") else config.name
+    what = presets.needs_calibration(name) if name in presets.names() else None
+    if what is None:
+        return RANGES
+    head = what.split(":", 1)[0]
+    return tuple(r for r in RANGES if r in head)
+
+
+def calibrate_model(model, images, *, ranges: tuple[str, ...] | None = None, method: str = "percentile",
+                    percentile: float = 99.9) -> "LayerConfigs":
+    """Calibrate the crossbar layers of ``model`` (:func:`refsim.tools.inference.build_model`) on
+    ``images`` and return the per-layer configs to build it again with (same seed: same programming).
+
+    Parameters
+    ----------
+    model : a Model whose network was built with one CrossbarConfig for every layer.
+    images : (N, 3, H, W) preprocessed calibration images (never the evaluated ones), or a
+        Dataset / sequence of raw images (preprocessed here).
+    ranges : what to calibrate; None takes what the config's preset declares (:func:`calibration_ranges`).
+
+    Returns a :class:`LayerConfigs` (``default=None``: layers not calibrated stay digital) whose
+    configs are named ``"<name>+cal"``; :func:`save_layer_configs` writes it for reuse.
+
+    Example::
+
+        model = build_model("cifar-resnet20", "resnet20.th", presets.get("rasch2023_standard"))
+        cal = calibrate_model(model, load_dataset("cifar10_train_subset.npz", limit=32, model=model))
+        model = build_model("cifar-resnet20", "resnet20.th", cal)   # evaluate this one
+    """
+    from refsim.tools.inference import preprocess_image
+    from refsim.tools.preprocess import load_image
+
+    x = images
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        kind = getattr(images, "kind", None)
+        items = getattr(images, "images", images)
+        x = np.stack([preprocess_image(load_image(i) if kind == "folder" else i, model) for i in items])
+    if x.shape[0] == 0:
+        raise ValueError("images: received no calibration image; expected at least one")
+    configs = {name: layer.config for name, layer in model.net.layers().items() if layer.config is not None}
+    if not configs:
+        return LayerConfigs({}, default=None)
+    if ranges is None:
+        ranges = calibration_ranges(next(iter(configs.values())))
+    out = calibrate_network(model.net, x, method=method, percentile=percentile, ranges=ranges)
+    return LayerConfigs(out, default=None)
 
 
 def save_layer_configs(path: str | Path, configs: dict[str, CrossbarConfig]) -> Path:

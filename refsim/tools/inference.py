@@ -38,10 +38,10 @@ import numpy as np
 from refsim.nn.cifar_resnet import cifar_resnet_from_state_dict, cifar_resnet_param_shapes
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_from_state_dict, resnet_param_shapes
 from refsim.nn.statedict import strip_prefix
-from refsim.tools.preprocess import cifar_preprocess, imagenet_preprocess, load_image
+from refsim.tools.preprocess import cifar_preprocess, imagenet_preprocess, load_image, tflite_preprocess
 
 __all__ = [
-    "MODEL_NAMES", "CIFAR10_CLASSES", "IMAGE_SUFFIXES", "Model", "Dataset",
+    "MODEL_NAMES", "TFLITE_MODELS", "CIFAR10_CLASSES", "IMAGE_SUFFIXES", "Model", "Dataset",
     "detect_model", "random_state_dict", "build_model", "demo_image", "preprocess_image",
     "load_labels", "softmax", "topk", "load_dataset", "evaluate",
 ]
@@ -49,6 +49,8 @@ __all__ = [
 #: Accepted ``--model`` values.
 MODEL_NAMES = ("auto",) + tuple(f"resnet{d}" for d in RESNET_LAYOUTS) + tuple(
     f"cifar-resnet{d}" for d in (20, 32, 44, 56, 110))
+#: Models read from a quantized TFLite file (``--weights model.tflite``), not from a state dict.
+TFLITE_MODELS = ("mobilenet_v2",)
 #: CIFAR-10 class names in the dataset's index order (batches.meta).
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 #: File suffixes read as images from a dataset folder (lower case).
@@ -62,9 +64,9 @@ class Model:
 
     Attributes
     ----------
-    net : refsim.nn.ResNet or refsim.nn.CifarResNet
-    name : str, e.g. ``"resnet50"`` or ``"cifar-resnet20"``.
-    preprocess : str, ``"imagenet"`` or ``"cifar10"``.
+    net : refsim.nn.ResNet, refsim.nn.CifarResNet or refsim.nn.tflite_net.QuantizedNet
+    name : str, e.g. ``"resnet50"``, ``"cifar-resnet20"`` or ``"mobilenet_v2"``.
+    preprocess : str, ``"imagenet"``, ``"cifar10"`` or ``"tflite"`` (uint8 NHWC input).
     resize_size, crop_size : int, preprocessing geometry (pixels).
     class_names : list[str] or None, one name per output (None: print indices).
     random_weights : bool, True for ``weights="random"`` (classes are meaningless).
@@ -82,6 +84,8 @@ class Model:
 
     @property
     def num_classes(self) -> int:
+        if hasattr(self.net, "num_classes"):  # QuantizedNet
+            return int(self.net.num_classes)
         return int(self.net.layers()["linear" if self.preprocess == "cifar10" else "fc"].weight.shape[0])
 
 
@@ -166,8 +170,11 @@ def build_model(model: str, weights, config=None, *, seed: int = 0, labels=None,
     if model == "textgenrnn":
         raise ValueError("--model textgenrnn is a character language model, not an image classifier: "
                          "use refsim eval --model textgenrnn --data TEXT (refsim.tools.textgenrnn)")
-    if model not in MODEL_NAMES:
-        raise ValueError(f"--model: unknown model {model!r}; expected one of {', '.join(MODEL_NAMES)}.")
+    if model not in MODEL_NAMES + TFLITE_MODELS:
+        raise ValueError(f"--model: unknown model {model!r}; expected one of "
+                         f"{', '.join(MODEL_NAMES + TFLITE_MODELS)}.")
+    if model in TFLITE_MODELS or (model == "auto" and _is_tflite_file(weights)):
+        return _build_tflite_model(weights, config, seed=seed, labels=labels, on_layer=on_layer)
     random_weights = isinstance(weights, str) and weights == "random"
     if random_weights:
         model = "resnet18" if model == "auto" else model
@@ -213,6 +220,56 @@ def build_model(model: str, weights, config=None, *, seed: int = 0, labels=None,
     return out
 
 
+def _is_tflite_file(weights) -> bool:
+    """True if ``weights`` names a file whose bytes 4..8 are the TFLite identifier ``TFL3``."""
+    if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+        return False
+    with open(weights, "rb") as fh:
+        return fh.read(8)[4:8] == b"TFL3"
+
+
+def _build_tflite_model(weights, config, *, seed: int, labels, on_layer) -> Model:
+    """MobileNetV2 (or any graph :mod:`refsim.nn.tflite_net` supports) from a quantized ``.tflite`` file.
+
+    Class names: ``labels``, else ``imagenet_labels.txt`` next to the file when it has one
+    line per output (the shared data layout), else indices.
+    """
+    from refsim.io import CheckpointError
+    from refsim.nn.tflite_net import tflite_net
+
+    if isinstance(weights, str) and weights == "random":
+        raise ValueError("--weights: mobilenet_v2 has no random initialization; pass the quantized TFLite file "
+                         "(e.g. ../shared/data/mobilenet/mobilenet_v2_1.0_224_quant.tflite).")
+    if not isinstance(weights, (str, os.PathLike)) or not os.path.isfile(weights):
+        raise FileNotFoundError(f"--weights: no .tflite file at {weights!r}")
+    if not _is_tflite_file(weights):
+        raise ValueError(f"--weights: {os.fspath(weights)!r} is not a TFLite flatbuffer (no 'TFL3' identifier); "
+                         "--model mobilenet_v2 reads a quantized .tflite file.")
+    cfg = config
+    if on_layer is not None:
+        def cfg(name, _inner=config):  # noqa: E306 - the same config, with a progress hook
+            on_layer(name)
+            from refsim.nn.engine import resolve_config
+            return resolve_config(_inner, name)
+    t0 = time.perf_counter()
+    try:
+        net = tflite_net(weights, config=cfg, seed=seed)
+    except CheckpointError as exc:
+        raise ValueError(f"--weights: cannot read {os.fspath(weights)!r}: {exc}") from None
+    build_s = time.perf_counter() - t0
+    size = int(net.input_tensor.shape[1])
+    out = Model(net, "mobilenet_v2", "tflite", size, size, None, False, build_s)
+    sibling = Path(os.fspath(weights)).with_name("imagenet_labels.txt")
+    if labels is not None:
+        out.class_names = load_labels(labels, out.num_classes)
+    elif sibling.is_file():
+        try:
+            out.class_names = load_labels(sibling, out.num_classes)
+        except ValueError:
+            out.class_names = None
+    return out
+
+
 def demo_image(size: int = 224) -> np.ndarray:
     r"""A procedural RGB test image, uint8 ``(size, size, 3)``: no file, no randomness.
 
@@ -229,10 +286,35 @@ def demo_image(size: int = 224) -> np.ndarray:
 
 
 def preprocess_image(img, model: Model) -> np.ndarray:
-    """PIL image or uint8 HWC array -> float64 ``(3, crop, crop)`` for ``model``'s architecture."""
+    """PIL image or uint8 HWC array -> float64 ``(3, crop, crop)`` for ``model``'s architecture
+    (uint8 ``(crop, crop, 3)`` for a TFLite model: :func:`refsim.tools.preprocess.tflite_preprocess`)."""
+    if model.preprocess == "tflite":
+        return tflite_preprocess(img, model.crop_size)
     if model.preprocess == "cifar10":
         return cifar_preprocess(img)
     return imagenet_preprocess(img, resize_size=model.resize_size, crop_size=model.crop_size)
+
+
+def input_mismatch_notes(path, model: Model) -> list:
+    """Notes when an image file is far from what ``model`` was trained on: a CIFAR model on an
+    image whose sides are not within 16..128 pixels (it was trained on 32 x 32), an ImageNet model
+    on one whose shorter side is below 64 pixels (trained on 224 x 224 crops), or an image that is
+    not 3-channel RGB (grayscale, palette, alpha, CMYK: converted to RGB)."""
+    from PIL import Image
+
+    with Image.open(path) as img:  # reads the header only
+        (w, h), mode = img.size, img.mode
+    notes = []
+    if model.preprocess == "cifar10" and not (16 <= min(w, h) and max(w, h) <= 128):
+        notes.append(f"input: the image is {w} x {h} pixels and {model.name} was trained on 32 x 32 CIFAR-10 "
+                     "images; it is resized to 32 x 32, so the prediction may mean little")
+    elif model.preprocess == "imagenet" and min(w, h) < 64:
+        notes.append(f"input: the image is {w} x {h} pixels and {model.name} was trained on {model.crop_size} x "
+                     f"{model.crop_size} crops of larger photos; it is upscaled, so the prediction may mean little")
+    if mode != "RGB":
+        notes.append(f"input: the image has mode {mode} (not 3-channel RGB) and is converted to RGB "
+                     "(grayscale replicated, alpha dropped, palette expanded)")
+    return notes
 
 
 def load_labels(path, num_classes: int | None = None) -> list:

@@ -47,6 +47,8 @@ __all__ = [
     "normalize",
     "imagenet_preprocess",
     "cifar_preprocess",
+    "central_crop",
+    "tflite_preprocess",
 ]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -255,3 +257,32 @@ def cifar_preprocess(img: Any, mean: tuple = CIFAR10_MEAN, std: tuple = CIFAR10_
     if rgb.size != (32, 32):
         rgb = rgb.resize((32, 32), resample=Image.BILINEAR)
     return normalize(to_float_chw(rgb), mean, std)
+
+
+def central_crop(img: Image.Image, fraction: float = 0.875) -> Image.Image:
+    """``tf.image.central_crop``: keep the central ``fraction`` of each side.
+
+    With ``f = int(1 / ((1 - fraction) / 2))`` (16 for 0.875): ``top = H // f``,
+    ``height = H - 2 top``; the same for the width (TensorFlow's integer arithmetic).
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction: received {fraction!r}; expected 0 < fraction < 1")
+    f = int(1 / ((1 - fraction) / 2.0))
+    width, height = img.size
+    top, left = height // f, width // f
+    return img.crop((left, top, width - left, height - top))
+
+
+def tflite_preprocess(img: Any, size: int = 224, fraction: float = 0.875) -> np.ndarray:
+    """The input of the quantized MobileNetV2 TFLite model: uint8 ``(size, size, 3)`` HWC RGB.
+
+    RGB -> :func:`central_crop` (87.5 %) -> PIL bilinear resize to ``size x size``
+    (antialiased when shrinking) -> uint8 pixels as they are: the model's input
+    quantization (scale 1/128, zero point 128) maps them to [-1, 1). The
+    recorded TFLite reference outputs (tests/data/make_mobilenet_reference.py)
+    were computed from exactly these bytes.
+    """
+    if not isinstance(size, int) or size <= 0:
+        raise ValueError(f"size: got {size!r}, expected a positive int")
+    rgb = central_crop(to_rgb(img), fraction)
+    return np.asarray(rgb.resize((size, size), resample=Image.BILINEAR), dtype=np.uint8)

@@ -187,10 +187,10 @@ def evaluate_point(task: dict) -> dict:
     model = build_model(task["model"], weights, cfg, seed=task["point_seed"])
     ds = load_dataset(task["data"], limit=task["limit"], model=model)
     if task.get("calibrate"):
-        from refsim.tools.calibrate import LayerConfigs, calibrate_network
+        from refsim.tools.calibrate import LayerConfigs, calibrate_network, calibration_ranges
 
         x_cal = _calibration_images(task["data"], task["calibrate"], len(ds), model)  # (N, 3, H, W)
-        layer_cfgs = LayerConfigs(calibrate_network(model.net, x_cal), default=None)
+        layer_cfgs = LayerConfigs(calibrate_network(model.net, x_cal, ranges=calibration_ranges(cfg)), default=None)
         model = build_model(task["model"], weights, layer_cfgs, seed=task["point_seed"])
     res = evaluate(model, ds)
     return {"accuracy": res["accuracy"], "correct": res["correct"], "n": res["n"],

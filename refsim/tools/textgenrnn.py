@@ -39,7 +39,6 @@ fresh Keras ``predict``) and the score is the mean of :math:`-\log_2 p(c_t \mid 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import time
@@ -60,23 +59,15 @@ __all__ = ["MAXLEN", "ASCII_MAP", "TextgenModel", "find_textgenrnn_files", "lstm
 MAXLEN = 40
 #: Characters mapped to ASCII before encoding.
 ASCII_MAP = {"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2014": "-", "\u2013": "-"}
-_INSTALL = "pip install --no-deps textgenrnn"
 
 
 def find_textgenrnn_files() -> tuple[str, str]:
-    """Paths of ``textgenrnn_weights.hdf5`` and ``textgenrnn_vocab.json`` in the installed package.
+    """Paths of ``textgenrnn_weights.hdf5`` and ``textgenrnn_vocab.json`` in the installed package
+    (:func:`refsim.io.packaged.packaged_model_dir`: located, not imported; importing it needs TensorFlow)."""
+    from refsim.io.packaged import packaged_model_dir
 
-    The package is located without being imported (importing it needs TensorFlow).
-    """
-    spec = importlib.util.find_spec("textgenrnn")
-    dirs = list(spec.submodule_search_locations or []) if spec is not None else []
-    for d in dirs:
-        w, v = os.path.join(d, "textgenrnn_weights.hdf5"), os.path.join(d, "textgenrnn_vocab.json")
-        if os.path.isfile(w) and os.path.isfile(v):
-            return w, v
-    where = f"found at {dirs} but without its data files" if dirs else "not installed"
-    raise FileNotFoundError(f"--weights: the textgenrnn package is {where}; install it with {_INSTALL} "
-                            "or pass --weights FILE.hdf5 and --vocab FILE.json")
+    d = packaged_model_dir("textgenrnn")
+    return os.fspath(d / "textgenrnn_weights.hdf5"), os.fspath(d / "textgenrnn_vocab.json")
 
 
 def _shapes(kw: KerasWeights, layer: str) -> dict:
