@@ -322,3 +322,13 @@ def test_cli_eval_shipped_alice(run, shipped, shared_data):
     assert res["weights"].endswith("textgenrnn_weights.hdf5") and res["lstm_layout"] == "CuDNNLSTM"
     assert res["n"] == 4 and 0 < res["bits_per_char"] < 8.86
     assert res["preset"] == "ideal" and res["layers"] is None
+
+
+def test_package_absent_names_what_to_pass(monkeypatch, synthetic):
+    import importlib.util
+
+    path, vocab, _ = synthetic()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    with pytest.raises(FileNotFoundError, match=r"--vocab: not given, and .*pip install --no-deps textgenrnn"):
+        tg.load_textgenrnn(path, None)
+    assert tg.load_textgenrnn(path, vocab).net.num_classes == len(VOCAB) + 1  # both given: no package needed

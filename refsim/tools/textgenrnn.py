@@ -174,7 +174,11 @@ def load_textgenrnn(weights=None, vocab=None, config=None, *, seed: int = 0) -> 
     ``config``: CrossbarConfig, None (exact digital) or callable ``layer name -> config``.
     """
     if weights is None or vocab is None:
-        w_pkg, v_pkg = find_textgenrnn_files()
+        try:
+            w_pkg, v_pkg = find_textgenrnn_files()
+        except FileNotFoundError as exc:
+            missing = " and ".join(f for f, v in (("--weights", weights), ("--vocab", vocab)) if v is None)
+            raise FileNotFoundError(f"{missing}: not given, and {exc}") from None
         weights, vocab = weights or w_pkg, vocab or v_pkg
     kw = read_keras_hdf5(weights)
     params = keras_to_params(kw)
