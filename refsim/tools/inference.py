@@ -167,6 +167,9 @@ def build_model(model: str, weights, config=None, *, seed: int = 0, labels=None,
     ValueError
         Unknown model name; keys that do not fit the model (the message names both).
     """
+    if model == "textgenrnn":
+        raise ValueError("--model textgenrnn is a character language model, not an image classifier: "
+                         "use refsim eval --model textgenrnn --data TEXT (refsim.tools.textgenrnn)")
     if model not in MODEL_NAMES + TFLITE_MODELS:
         raise ValueError(f"--model: unknown model {model!r}; expected one of "
                          f"{', '.join(MODEL_NAMES + TFLITE_MODELS)}.")
