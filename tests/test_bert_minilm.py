@@ -125,5 +125,5 @@ def test_bad_input():
         BertEncoder(bad, 3)
     with pytest.raises(ValueError, match="not a BERT model"):
         BertEncoder({"fc.weight": np.zeros((2, 2))}, 1)
-    with pytest.raises(ValueError, match="num_heads must be a positive int dividing embed_dim=12"):
+    with pytest.raises(ValueError, match="num_heads: received 5; expected a positive int dividing embed_dim=12"):
         BertEncoder(sd, 5)

@@ -105,7 +105,7 @@ def _model(tensors=None, ops=None, codes=(3,), buffers=(b"", b""), **kw):
                                                               3: ("vec", "q", [0])})})]),
      CorruptCheckpointError, "2 scales but 1 zero points"),
     (lambda: _model([tw.tensor((1,), 3, 0, "q", extra={4: tw.T({2: ("vec", "f", [-1.0]), 3: ("vec", "q", [0])})})]),
-     CorruptCheckpointError, "scales must be finite and > 0"),
+     CorruptCheckpointError, "expected finite values > 0"),
     (lambda: _model([tw.tensor((1,), 3, 0, "q", extra={4: tw.T({4: ("B", 1), 5: tw.T()})})]),
      UnsupportedCheckpointError, "custom quantization"),
     (lambda: _model(buffers=(b"", tw.T({1: ("Q", 64), 2: ("Q", 4)}))), UnsupportedCheckpointError,
