@@ -268,6 +268,10 @@ def _program_array(g_target: np.ndarray, key: str, cfg: CrossbarConfig, draws) -
             drift_draws["xi_nu"] = _draw(draws, f"{key}.xi_nu", g_target.shape)
         nu = dev.drift_nu(g_target, drift_draws, d, g_max_S=m.g_max_S)
         g_t = dev.drift_conductance_S(g_prog, nu, t_inference_s=d.t_inference_s, t0_s=d.t0_s)
+    if d.has_held_read_noise():  # (P3) the 1/f read noise at t_inference_s, drawn once and held
+        sig = dev.pcm_read_sigma_S(g_t, g_prog, g_max_S=m.g_max_S, t_s=d.t_inference_s + d.t0_s,
+                                   t_read_s=d.t_read_s, scale=d.pcm_read_noise_scale)
+        g_t = np.maximum(g_t + sig * _draw(draws, f"{key}.xi_hold", g_target.shape), 0.0)
     sigma = None
     if d.has_read_noise():
         sigma = dev.read_noise_sigma_S(g_t, d, g_max_S=m.g_max_S, g_prog_S=g_prog)

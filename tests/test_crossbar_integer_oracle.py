@@ -9,6 +9,8 @@ exact rational arithmetic (slow).
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -77,7 +79,10 @@ def digital_integer_parts(w, x, cfg):
     q = np.rint(w / w_max * big_q).astype(np.int64)
     x_max = np.max(np.abs(x), axis=1, keepdims=True)
     x_max[x_max == 0] = 1.0
-    c = np.rint(x / x_max * c_max).astype(np.int64)
+    # (D2) rounds the exact quotient x c_max / x_max (float64's x / x_max * c_max rounds twice and can
+    # cross a tie: 1/3 of a range of 6 at c_max = 63 is 3.4999..., code 3, not 4)
+    c = np.array([[round(Fraction(float(v)) * c_max / Fraction(float(m))) for v in row]
+                  for row, m in zip(x, x_max[:, 0])], dtype=np.int64).reshape(x.shape)
     return c, q, x_max / c_max, w_max / big_q
 
 
