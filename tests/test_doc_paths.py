@@ -33,7 +33,9 @@ def git_ignored(path: str) -> bool:
     import subprocess
 
     try:
-        return subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", path], timeout=30).returncode == 0
+        # a folder pattern (tutorials/out/) matches an absent path only when written as a folder
+        return any(subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", p], timeout=30).returncode == 0
+                   for p in (path, path.rstrip("/") + "/"))
     except (OSError, subprocess.SubprocessError):
         return False
 
