@@ -44,7 +44,6 @@ from refsim.tools.preprocess import load_image
 
 __all__ = ["add_infer_subcommands", "cmd_infer", "cmd_eval", "infer_result"]
 
-_ERRORS = (ValueError, TypeError, OSError, NotImplementedError)
 DEMO_IMAGE = "builtin:demo"
 IDEAL_FLOAT = "digital float64"
 IDEAL_TFLITE = "digital integer (TFLite reference kernels)"
@@ -239,11 +238,7 @@ def print_layer_table(layers: list) -> None:
 
 def cmd_infer(args: argparse.Namespace) -> int:
     """Classify one image (or the built-in demo image) with the analog and the ideal network."""
-    try:
-        res = infer_result(args)
-    except _ERRORS as exc:
-        print(f"refsim infer: error: {exc}", file=sys.stderr)
-        return 2
+    res = infer_result(args)  # bad input: one line and exit 2 (refsim.cli.common.run_command)
     if args.json:
         print(json.dumps(res))
     else:
@@ -265,28 +260,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from refsim.cli.sts import cmd_eval_sts
 
         return cmd_eval_sts(args)
-    try:
-        if args.weights is None:
-            raise ValueError(f"--weights: required for --model {args.model}; pass a checkpoint file or 'random'.")
-        for flag, on in (("--report", args.report), ("--runtime-attention", args.runtime_attention),
-                         ("--no-digital", args.no_digital), ("--vocab", args.vocab is not None),
-                         ("--stride", args.stride != 1)):
-            if on:
-                raise ValueError(f"{flag}: only for --model minilm or textgenrnn; received --model {args.model} "
-                                 "(for a ResNet's per-layer report use refsim infer --report).")
-        cfg = _config(args)
-        if not os.path.exists(args.data):
-            raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
-        model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels)
-        ds = load_dataset(args.data, limit=args.limit, model=model, labels=args.labels)
-        model, cal_info, cal_notes = calibrate_if_needed(
-            args, model, cfg, lambda lc: build_model(args.model, args.weights, lc, seed=args.seed, labels=args.labels),
-            eval_data=args.data, n_eval=len(ds))
-        with _bar(args, f"eval ({cfg.name})", len(ds), "img") as bar:
-            res = evaluate(model, ds, batch_size=args.batch_size, progress=bar.update)
-    except _ERRORS as exc:
-        print(f"refsim eval: error: {exc}", file=sys.stderr)
-        return 2
+    # bad input: one line and exit 2 (refsim.cli.common.run_command)
+    if args.weights is None:
+        raise ValueError(f"--weights: required for --model {args.model}; pass a checkpoint file or 'random'.")
+    for flag, on in (("--report", args.report), ("--runtime-attention", args.runtime_attention),
+                     ("--no-digital", args.no_digital), ("--vocab", args.vocab is not None),
+                     ("--stride", args.stride != 1)):
+        if on:
+            raise ValueError(f"{flag}: only for --model minilm or textgenrnn; received --model {args.model} "
+                             "(for a ResNet's per-layer report use refsim infer --report).")
+    cfg = _config(args)
+    if not os.path.exists(args.data):
+        raise FileNotFoundError(f"--data: no .npz file or folder at {args.data!r}")
+    model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels)
+    ds = load_dataset(args.data, limit=args.limit, model=model, labels=args.labels)
+    model, cal_info, cal_notes = calibrate_if_needed(
+        args, model, cfg, lambda lc: build_model(args.model, args.weights, lc, seed=args.seed, labels=args.labels),
+        eval_data=args.data, n_eval=len(ds))
+    with _bar(args, f"eval ({cfg.name})", len(ds), "img") as bar:
+        res = evaluate(model, ds, batch_size=args.batch_size, progress=bar.update)
     out = {"command": "eval", "model": model.name, "weights": "random" if model.random_weights else args.weights,
            "preset": cfg.name, "seed": args.seed, "data": args.data, "data_kind": ds.kind,
            "batch_size": args.batch_size, **res, "build_seconds": model.build_s, "calibration": cal_info,
