@@ -87,6 +87,8 @@ def test_cli_eval_minilm_text(run):
 @pytest.mark.parametrize("argv, message", [
     (["eval", "--model", "minilm", "--data", "no/such.tsv"], "--data: no STS-B .tsv file"),
     (["eval", "--model", "minilm", "--data", "x.tsv", "--labels", "l.txt"], "--labels: not used"),
+    (["eval", "--model", "minilm", "--data", "x.tsv", "--stride", "2"], "--stride: not used"),
+    (["eval", "--model", "minilm", "--data", "x.tsv", "--vocab", "v.json"], "--vocab: not used"),
     (["eval", "--model", "minilm", "--data", "x.tsv", "--weights", "no/such.safetensors"], "--weights: no weights"),
     (["eval", "--data", "x.npz"], "--weights: required for --model auto"),
     (["eval", "--data", "x.npz", "--weights", "w.th", "--report"], "--report: only for --model minilm"),

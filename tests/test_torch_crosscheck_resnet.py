@@ -17,6 +17,7 @@ from refsim.nn.statedict import random_params
 from checks import ideal, rel_err  # noqa: E402
 from tolerances import TOL_TORCH  # noqa: E402
 from checks import cifar_images, load_checkpoint  # noqa: E402
+from torch_models import TorchCifarResNet  # noqa: E402
 
 
 class TorchBottleneck(nn.Module):
@@ -64,43 +65,6 @@ class TorchResNet50(nn.Module):
         return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1))
 
 
-class TorchCifarBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = planes // 4 if (stride != 1 or inplanes != planes) else None
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        sc = x if self.pad is None else nn.functional.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return torch.relu(out + sc)
-
-
-class TorchCifarResNet(nn.Module):
-    """pytorch_resnet_cifar10's resnet{6n+2} (option A), same parameter names."""
-
-    def __init__(self, n, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        inplanes = 16
-        for i, planes in enumerate((16, 32, 64)):
-            blocks = []
-            for j in range(n):
-                blocks.append(TorchCifarBlock(inplanes, planes, 2 if (i > 0 and j == 0) else 1))
-                inplanes = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.linear = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.linear(x.mean(dim=(2, 3)))
-
-
 def load_into(model, sd):
     model = model.double()  # first: loading float64 values into float32 parameters would round them
     res = model.load_state_dict({k: torch.tensor(np.asarray(v, dtype=np.float64)) for k, v in sd.items()},
@@ -111,7 +75,7 @@ def load_into(model, sd):
 
 def test_cifar_resnet20_matches_torch():
     sd = random_params(cifar_resnet_param_shapes(20), np.random.default_rng(10))
-    ref_model = load_into(TorchCifarResNet(3), sd)
+    ref_model = load_into(TorchCifarResNet(20), sd)
     x = np.random.default_rng(11).normal(size=(4, 3, 32, 32))
     with torch.no_grad():
         ref = ref_model(torch.tensor(x)).numpy()
@@ -135,7 +99,7 @@ def test_resnet50_torchvision_layout_matches_torch():
 def test_pretrained_resnet20_predictions_match_torch():
     sd = load_checkpoint("resnet20-12fca82f.th")
     x, _ = cifar_images(64)
-    ref_model = load_into(TorchCifarResNet(3), sd)
+    ref_model = load_into(TorchCifarResNet(20), sd)
     with torch.no_grad():
         ref = ref_model(torch.tensor(x)).numpy()
     y = cifar_resnet_from_state_dict(sd, config=ideal())(x)

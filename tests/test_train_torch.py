@@ -21,6 +21,7 @@ from refsim.train import resnet_grad as RG  # noqa: E402
 from refsim.train.gradcheck import check_grads  # noqa: E402
 from checks import rel_err  # noqa: E402
 from tolerances import TOL_TORCH  # noqa: E402
+from torch_models import TorchCifarResNet  # noqa: E402
 
 
 def rng(seed=0):
@@ -162,43 +163,6 @@ def test_multihead_attention(masks):
 
 
 # -- a whole CIFAR ResNet-20 ---------------------------------------------------------------
-class TorchCifarBlock(nn.Module):
-    def __init__(self, inplanes, planes, stride):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.pad = planes // 4 if (stride != 1 or inplanes != planes) else None
-
-    def forward(self, x):
-        out = self.bn2(self.conv2(torch.relu(self.bn1(self.conv1(x)))))
-        sc = x if self.pad is None else TF.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, self.pad, self.pad))
-        return torch.relu(out + sc)
-
-
-class TorchCifarResNet(nn.Module):
-    """pytorch_resnet_cifar10's structure and parameter names."""
-
-    def __init__(self, depth, num_classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 16, 3, 1, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(16)
-        inplanes = 16
-        for i, planes in enumerate((16, 32, 64)):
-            blocks = []
-            for j in range((depth - 2) // 6):
-                blocks.append(TorchCifarBlock(inplanes, planes, 2 if (i > 0 and j == 0) else 1))
-                inplanes = planes
-            setattr(self, f"layer{i + 1}", nn.Sequential(*blocks))
-        self.linear = nn.Linear(64, num_classes)
-
-    def forward(self, x):
-        x = torch.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.linear(x.mean(dim=(2, 3)))
-
-
 def resnet20_case():
     sd = random_params(cifar_resnet_param_shapes(20), rng(26))
     x, labels = rng(27).normal(size=(2, 3, 32, 32)), np.array([4, 9])

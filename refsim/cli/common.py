@@ -22,7 +22,7 @@ from refsim import presets
 from refsim._validate import HugeInt, received, show
 from refsim.config import CrossbarConfig, load_config
 
-__all__ = ["resolve_config", "config_notes", "int_arg", "float_arg", "command_name", "run_command", "USER_ERRORS"]
+__all__ = ["resolve_config", "config_notes", "int_arg", "float_arg", "command_name", "run_command", "emit_result", "USER_ERRORS"]
 
 #: Exceptions that mean "bad input" (files, flags, data); anything else is a bug and keeps its traceback.
 USER_ERRORS = (ValueError, TypeError, OSError, RecursionError, NotImplementedError)
@@ -156,3 +156,19 @@ def run_command(func: Callable[[argparse.Namespace], Any], args: argparse.Namesp
     except USER_ERRORS as exc:
         print(f"{command_name(args)}: error: {exc}", file=sys.stderr)
         return 2
+
+
+def emit_result(res: dict, as_json: bool, print_body: Callable[[dict], None]) -> int:
+    """Print one command's result dict and return exit status 0.
+
+    With ``as_json`` the dict goes to stdout as one JSON line (nothing else: progress bars and
+    notes of the human form stay off stdout); otherwise each of ``res["notes"]`` is printed as a
+    ``NOTE:`` line, then ``print_body(res)`` prints the human-readable lines.
+    """
+    if as_json:
+        print(json.dumps(res))
+        return 0
+    for note in res.get("notes") or ():
+        print(f"NOTE: {note}")
+    print_body(res)
+    return 0

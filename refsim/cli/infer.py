@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import math
 import os
 import sys
@@ -33,7 +32,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
-from refsim.cli.common import int_arg
+from refsim.cli.common import emit_result, int_arg
 from refsim.tools.inference import (
     MODEL_NAMES, TFLITE_MODELS, build_model, demo_image, evaluate, input_mismatch_notes, load_dataset,
     preprocess_image, softmax, topk,
@@ -182,8 +181,6 @@ def infer_result(args) -> dict:
 
 
 def _print_infer(res: dict) -> None:
-    for note in res["notes"]:
-        print(f"NOTE: {note}")
     print(f"model {res['model']} ({res['weights']}), preset {res['preset']}, seed {res['seed']}")
     print(f"image {res['image']} -> {res['preprocess']} preprocessing, input {tuple(res['input_shape'])}")
     s = res["seconds"]
@@ -238,12 +235,8 @@ def print_layer_table(layers: list) -> None:
 
 def cmd_infer(args: argparse.Namespace) -> int:
     """Classify one image (or the built-in demo image) with the analog and the ideal network."""
-    res = infer_result(args)  # bad input: one line and exit 2 (refsim.cli.common.run_command)
-    if args.json:
-        print(json.dumps(res))
-    else:
-        _print_infer(res)
-    return 0
+    # bad input: one line and exit 2 (refsim.cli.common.run_command)
+    return emit_result(infer_result(args), args.json, _print_infer)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -283,16 +276,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
            "preset": cfg.name, "seed": args.seed, "data": args.data, "data_kind": ds.kind,
            "batch_size": args.batch_size, **res, "build_seconds": model.build_s, "calibration": cal_info,
            "notes": cal_notes + ([RANDOM_NOTE] if model.random_weights else [])}
-    if args.json:
-        print(json.dumps(out))
-    else:
-        for note in out["notes"]:
-            print(f"NOTE: {note}")
-        print(f"model {out['model']} ({out['weights']}), preset {out['preset']}, seed {out['seed']}")
-        print(f"data {out['data']} ({out['data_kind']}, {out['n']} images, batch {out['batch_size']})")
-        print(f"accuracy {100 * out['accuracy']:.2f} % ({out['correct']} / {out['n']}) in {out['seconds']:.1f} s "
-              f"(build {out['build_seconds']:.1f} s)")
-    return 0
+    return emit_result(out, args.json, _print_eval)
+
+
+def _print_eval(out: dict) -> None:
+    print(f"model {out['model']} ({out['weights']}), preset {out['preset']}, seed {out['seed']}")
+    print(f"data {out['data']} ({out['data_kind']}, {out['n']} images, batch {out['batch_size']})")
+    print(f"accuracy {100 * out['accuracy']:.2f} % ({out['correct']} / {out['n']}) in {out['seconds']:.1f} s "
+          f"(build {out['build_seconds']:.1f} s)")
 
 
 def _common(p: argparse.ArgumentParser) -> None:

@@ -15,12 +15,12 @@ JSON keys are listed in docs/inference.md. The work is done by :mod:`refsim.tool
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
 from pathlib import Path
 
+from refsim.cli.common import emit_result
 from refsim.cli.infer import _bar, _layer_rows, print_layer_table
 from refsim.nn import layer_report
 from refsim.tools.sts import (
@@ -38,8 +38,11 @@ def sts_result(args: argparse.Namespace) -> dict:
     from refsim.cli.common import resolve_config
 
     cfg = resolve_config(args.preset)
-    if args.labels is not None:
-        raise ValueError(f"--labels: not used by --model {args.model} (STS-B has scores, not classes).")
+    for flag, on in (("--labels", args.labels is not None), ("--vocab", args.vocab is not None),
+                     ("--stride", args.stride != 1)):
+        if on:
+            raise ValueError(f"{flag}: not used by --model {args.model} (STS-B sentence pairs: the "
+                             "vocabulary is the model's own, every pair is scored; use --limit for fewer).")
     data = load_sts(args.data, limit=args.limit)  # fail early, before programming
     with _bar(args, "programming", None, "layer") as bar:
         model = load_sentence_model(args.model, args.weights, cfg, seed=args.seed,
@@ -129,12 +132,11 @@ def _calibrate(args, model, cfg):
 
 def cmd_eval_sts(args: argparse.Namespace) -> int:
     """Spearman (and Pearson) correlation of cosine similarity with the STS-B gold scores."""
-    res = sts_result(args)  # bad input: one line and exit 2 (refsim.cli.common.run_command)
-    if args.json:
-        print(json.dumps(res))
-        return 0
-    for note in res["notes"]:
-        print(f"NOTE: {note}")
+    # bad input: one line and exit 2 (refsim.cli.common.run_command)
+    return emit_result(sts_result(args), args.json, _print_sts)
+
+
+def _print_sts(res: dict) -> None:
     att = ", QK^T/AV on run-time arrays" if res["runtime_attention"] else ""
     print(f"model {res['model']} ({res['weights']}), preset {res['preset']}{att}, seed {res['seed']}")
     print(f"data {res['data']} ({res['n']} sentence pairs, batch {res['batch_size']}); {res['n_layers']} crossbar "
@@ -147,6 +149,3 @@ def cmd_eval_sts(args: argparse.Namespace) -> int:
               f"{res['cosine_max_abs_diff']:.3e}")
     if res["layers"] is not None:
         print_layer_table(res["layers"])
-    return 0
-
-

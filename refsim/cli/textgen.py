@@ -7,15 +7,14 @@ Reached from :func:`refsim.cli.infer.cmd_eval` (the ``eval`` sub-command); the w
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
+from refsim.cli.common import emit_result
 from refsim.cli.infer import _bar, _layer_rows, print_layer_table
 from refsim.tools.textgenrnn import bits_per_char, load_textgenrnn
 
 __all__ = ["eval_text_result", "cmd_eval_text"]
-
 
 
 def eval_text_result(args) -> dict:
@@ -65,11 +64,10 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
     except ImportError as exc:  # h5py (the 'models' extra) missing
         print(f"refsim eval: error: {exc}", file=sys.stderr)
         return 2
-    if args.json:
-        print(json.dumps(res))
-        return 0
-    for note in res["notes"]:
-        print(f"NOTE: {note}")
+    return emit_result(res, args.json, _print_text)
+
+
+def _print_text(res: dict) -> None:
     print(f"model textgenrnn ({res['weights']}, {res['lstm_layout']} weights), preset {res['preset']}, "
           f"seed {res['seed']}, {res['n_arrays']} arrays")
     print(f"data {res['data']}: {res['n']} positions scored (stride {res['stride']}) of {res['n_chars']} "
@@ -81,4 +79,3 @@ def cmd_eval_text(args: argparse.Namespace) -> int:
               f"{100 * res['digital_top1_accuracy']:.2f} % in {res['digital_seconds']:.1f} s")
     if res["layers"] is not None:
         print_layer_table(res["layers"])
-    return 0
