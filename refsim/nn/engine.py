@@ -34,6 +34,7 @@ __all__ = [
     "LayerRecord",
     "DigitalMatmul",
     "resolve_config",
+    "announcing",
     "check_seed",
     "crossbar_rng",
     "program_matmul",
@@ -81,6 +82,20 @@ def resolve_config(config: LayerConfig, name: str):
         f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig, None, or a callable "
         "layer_name -> CrossbarConfig | None"
     )
+
+
+def announcing(config: LayerConfig, on_layer) -> LayerConfig:
+    """``config`` (as :func:`resolve_config` takes it), calling ``on_layer(name)`` as each layer
+    resolves its config: a progress hook for building a network. ``on_layer=None`` returns
+    ``config`` itself."""
+    if on_layer is None:
+        return config
+
+    def announced(name: str):
+        on_layer(name)
+        return resolve_config(config, name)
+
+    return announced
 
 
 def check_seed(seed) -> int:

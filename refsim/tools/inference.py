@@ -36,6 +36,7 @@ from typing import Any, Callable
 import numpy as np
 
 from refsim.nn.cifar_resnet import cifar_resnet_from_state_dict, cifar_resnet_param_shapes
+from refsim.nn.engine import announcing
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_from_state_dict, resnet_param_shapes
 from refsim.nn.statedict import strip_prefix
 from refsim.tools.preprocess import cifar_preprocess, imagenet_preprocess, load_image, tflite_preprocess
@@ -197,12 +198,7 @@ def build_model(model: str, weights, config=None, *, seed: int = 0, labels=None,
     if model not in ("auto", found):
         raise ValueError(f"--weights: the checkpoint's keys fit {found}, not --model {model}; "
                          f"pass --model {found} or --model auto.")
-    cfg = config
-    if on_layer is not None:
-        def cfg(name, _inner=config):  # noqa: E306 - the same config, with a progress hook
-            on_layer(name)
-            from refsim.nn.engine import resolve_config
-            return resolve_config(_inner, name)
+    cfg = announcing(config, on_layer)
     t0 = time.perf_counter()
     if found.startswith("cifar-"):
         net = cifar_resnet_from_state_dict(sd, config=cfg, seed=seed, fold_bn=fold_bn)
@@ -245,12 +241,7 @@ def _build_tflite_model(weights, config, *, seed: int, labels, on_layer) -> Mode
     if not _is_tflite_file(weights):
         raise ValueError(f"--weights: {os.fspath(weights)!r} is not a TFLite flatbuffer (no 'TFL3' identifier); "
                          "--model mobilenet_v2 reads a quantized .tflite file.")
-    cfg = config
-    if on_layer is not None:
-        def cfg(name, _inner=config):  # noqa: E306 - the same config, with a progress hook
-            on_layer(name)
-            from refsim.nn.engine import resolve_config
-            return resolve_config(_inner, name)
+    cfg = announcing(config, on_layer)
     t0 = time.perf_counter()
     try:
         net = tflite_net(weights, config=cfg, seed=seed)

@@ -36,6 +36,7 @@ import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
 from refsim.nn.bert import BertEncoder
+from refsim.nn.engine import announcing
 from refsim.tools.wordpiece import WordPieceTokenizer
 
 __all__ = ["SentenceModel", "StsData", "load_sentence_model", "encode_sentences", "load_sts", "evaluate_sts",
@@ -117,12 +118,7 @@ def load_sentence_model(model: str = "minilm", weights=None, config=None, *, see
         sd = load_state_dict(path)
     except CheckpointError as exc:
         raise ValueError(f"--weights: cannot read {str(path)!r}: {exc}") from None
-    cb = config
-    if on_layer is not None:
-        def cb(name, _inner=config):  # noqa: E306 - the same config, with a progress hook
-            from refsim.nn.engine import resolve_config
-            on_layer(name)
-            return resolve_config(_inner, name)
+    cb = announcing(config, on_layer)
     t0 = time.perf_counter()
     enc = BertEncoder(sd, int(cfg["num_attention_heads"]), layer_norm_eps=float(cfg.get("layer_norm_eps", 1e-12)),
                       config=cb, seed=seed, runtime_config=runtime_config)
