@@ -300,7 +300,7 @@ def _legend(img, fig: Figure, entries, occupied: np.ndarray) -> None:
     d = ImageDraw.Draw(img)
     font = _font(13)
     row_h = 18
-    w = max(_text_size(d, e[0], font)[0] for e in entries) + 42
+    w = max(_text_size(d, e[0], font)[0] for e in entries) + 54
     h = row_h * len(entries) + 8
     l, t, r, b = fig.box
     corners = [(r - w - 6, t + 6), (l + 6, t + 6), (r - w - 6, b - h - 6), (l + 6, b - h - 6)]
@@ -320,11 +320,11 @@ def _legend(img, fig: Figure, entries, occupied: np.ndarray) -> None:
         if marker is None and not style:
             d.rectangle([x0 + 8, yc - 5, x0 + 28, yc + 5], fill=color)
         else:
-            _polyline(d, [(x0 + 6, yc), (x0 + 30, yc)], color, 2, style[0] if style else "-")
+            _polyline(d, [(x0 + 6, yc), (x0 + 42, yc)], color, 2, style[0] if style else "-")
             if marker is not None:
-                _marker(d, marker, x0 + 18, yc, color)
+                _marker(d, marker, x0 + 24, yc, color)
         th = _text_size(d, lab, font)[1]
-        d.text((x0 + 36, yc - th / 2 - 3), lab, fill=FG, font=font)
+        d.text((x0 + 48, yc - th / 2 - 3), lab, fill=FG, font=font)
 
 
 def _box(size) -> tuple[int, int, int, int]:

@@ -217,8 +217,9 @@ def bar_plot(path, categories, series, *, title: str, xlabel: str, ylabel: str, 
                 d.line([(xc - 3, c), (xc + 3, c)], fill=FG)
         entries.append((label, color, None))
     if legend and len(data) > 1:
-        tops = [(centers[k] - group_w / 2 + (i + 0.5) * bar_w, fig.to_pixel(k, v)[1])
-                for i, (_, vals, _) in enumerate(data) for k, v in enumerate(vals)]
+        lift = (0, 20) if value_format is not None else (0,)  # the value labels above the bars too
+        tops = [(centers[k] - group_w / 2 + (i + 0.5) * bar_w, fig.to_pixel(k, v)[1] - dy)
+                for i, (_, vals, _) in enumerate(data) for k, v in enumerate(vals) for dy in lift]
         _legend(img, fig, entries, np.asarray(tops))
     _save(img, path)
     return fig
