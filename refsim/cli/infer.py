@@ -112,7 +112,9 @@ def _config(args):
     from refsim.cli.common import resolve_config
     from refsim.tools.sweep import parse_value
 
-    cfg = resolve_config(args.preset)
+    from refsim.presets import uncalibrated_if_asked
+
+    cfg = uncalibrated_if_asked(resolve_config(args.preset), getattr(args, "no_calibrate", False))
     changes = {}
     for item in args.set:
         field, eq, value = item.partition("=")

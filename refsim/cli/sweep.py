@@ -29,7 +29,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from refsim import presets
     from refsim.cli.calibration import DEFAULT_N
 
-    base = resolve_config(args.preset)
+    base = presets.uncalibrated_if_asked(resolve_config(args.preset), args.no_calibrate)
     name = presets.base_name(base.name)
     need = presets.needs_calibration(name) if name is not None and not base.name.endswith("+cal") else None
     if need and args.calibrate is None and not args.no_calibrate:
