@@ -14,6 +14,7 @@ The machinery is :mod:`refsim.tools.sweep`; registered in :mod:`refsim.cli` by
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 
@@ -76,9 +77,12 @@ def markdown_table(groups: dict, *, x: str, hue: str | None, y: str) -> str:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from refsim.plot import figures as plotting
 
+    if not os.path.isfile(args.results):
+        raise FileNotFoundError(f"results: no file at {args.results!r}; expected the JSONL file that "
+                                "refsim sweep --out wrote")
     records = sweep.read_results(args.results)
     if not records:
-        raise ValueError(f"{args.results!r}: no result records")
+        raise ValueError(f"results: {args.results!r} holds no result records (an empty or unfinished sweep?)")
     groups = sweep.aggregate(records, x=args.x, hue=args.hue, y=args.y, where=_where(args.where))
     if not groups:
         raise ValueError(f"{args.results!r}: no record has --x {args.x!r}"
