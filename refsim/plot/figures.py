@@ -1,9 +1,12 @@
 """Small, dependency-light plots written as PNG files with Pillow (no matplotlib).
 
 Good enough for tutorials and sweep results: line plots with linear or log axes,
-1-2-5 ticks with numeric labels, error bars, a legend; grouped bar plots; and
-heatmaps with a colour bar. Every function writes one file and returns a
-:class:`Figure` that can map data coordinates to pixels (used by the tests).
+1-2-5 ticks with numeric labels (or named ticks, e.g. layer names), error bars, per-series
+colours, markers and line styles (one colour per preset, dashed and solid for two metrics of
+it), exact zeros on a log axis drawn as "0 (exact)", a legend; grouped bar plots from 0 with
+value labels; and heatmaps, alone or side by side on one colour scale, with a colour bar of at
+least 5 ticks. Every function writes one file and returns a :class:`Figure` (a list of them
+for :func:`heatmap_panels`) that can map data coordinates to pixels (used by the tests).
 Nothing is shown on screen and no global state is kept.
 
 >>> from refsim.plot.figures import line_plot
