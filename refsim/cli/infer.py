@@ -136,7 +136,10 @@ def infer_result(args) -> dict:
         raise ValueError(f"--topk: expected a positive int; received {args.topk}.")
     if args.image is not None and not os.path.isfile(args.image):
         raise FileNotFoundError(f"IMAGE: no image file at {args.image!r}")
-    img = None if args.image is None else load_image(args.image)  # fail early, before programming
+    try:
+        img = None if args.image is None else load_image(args.image)  # fail early, before programming
+    except ValueError as exc:  # "path: cannot read ...": name the argument the user gave
+        raise ValueError("IMAGE: " + str(exc).removeprefix("path: ")) from exc
     n_layers = None
     with _bar(args, "programming", None, "layer") as bar:
         model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels,
