@@ -7,7 +7,11 @@ plain text, ``summary(name)`` its first sentence. A preset whose source calibrat
 data (Xiao et al.'s ADC ranges, Rasch et al.'s input range) declares it:
 ``needs_calibration(name)`` says what must be calibrated, and ``refsim infer``, ``eval`` and
 ``sweep`` calibrate it on images disjoint from the evaluated ones
-(:func:`refsim.tools.calibrate.calibrate_model` does it in Python).
+(:func:`refsim.tools.calibrate.calibrate_model` does it in Python). In Python the step is
+explicit: a :mod:`refsim.nn` network whose layers use such a preset uncalibrated refuses to run
+analog (:func:`check_calibrated`, :class:`CalibrationRequiredError`); calibrated configs are
+named ``"<name>+cal"``, and :func:`uncalibrated` opts out on purpose (``"<name>+uncalibrated"``).
+A single :class:`~refsim.Crossbar` is not checked: its ranges are whatever its config says.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Callable
 
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 
-__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "base_name"]
+__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "base_name",
+           "check_calibrated", "uncalibrated", "uncalibrated_if_asked", "CalibrationRequiredError"]
 
 _PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
 _CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data
@@ -58,6 +63,59 @@ def base_name(config_name: str) -> str | None:
     first ``+``); None when that part is no preset."""
     head = str(config_name).split("+", 1)[0]
     return head if head in _PRESETS else None
+
+
+class CalibrationRequiredError(ValueError):
+    """A network layer uses, uncalibrated, a preset whose source calibrates ranges on data."""
+
+
+_UNCALIBRATED = "uncalibrated"
+
+
+def _name_parts(config_name: str) -> list[str]:
+    return str(config_name).split("+")[1:]
+
+
+def uncalibrated(config: CrossbarConfig) -> CrossbarConfig:
+    """``config`` named ``"<name>+uncalibrated"``: run a preset that needs calibration as it is, on
+    purpose (its source's ranges are not set, so its accuracy is not the source's). Experts only;
+    ``refsim infer/eval/sweep --no-calibrate`` use it."""
+    if not isinstance(config, CrossbarConfig):
+        raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
+    if _UNCALIBRATED in _name_parts(config.name):
+        return config
+    return config.replace(name=f"{config.name}+{_UNCALIBRATED}")
+
+
+def uncalibrated_if_asked(config: CrossbarConfig, no_calibrate: bool) -> CrossbarConfig:
+    """:func:`uncalibrated` ``(config)`` when ``no_calibrate`` and its preset needs calibration, else
+    ``config`` (what the CLI's ``--no-calibrate`` does)."""
+    base = base_name(config.name)
+    if no_calibrate and base is not None and base in _CALIBRATES and "cal" not in _name_parts(config.name):
+        return uncalibrated(config)
+    return config
+
+
+def check_calibrated(config: CrossbarConfig | None, where: str) -> None:
+    """Raise :class:`CalibrationRequiredError` when ``config`` derives from a preset that needs
+    calibration (:func:`needs_calibration`) and is neither calibrated (a ``+cal`` part in its
+    name, as :mod:`refsim.tools.calibrate` names its results) nor marked :func:`uncalibrated`.
+    ``where`` names the layer (or crossbar) in the message."""
+    if config is None:
+        return
+    base = base_name(config.name)
+    what = _CALIBRATES.get(base) if base is not None else None
+    parts = _name_parts(config.name)
+    if what is None or "cal" in parts or _UNCALIBRATED in parts:
+        return
+    raise CalibrationRequiredError(
+        f"{where}: preset {base!r}" + (f" (config {config.name!r})" if config.name != base else "")
+        + f" needs calibration ({what}); uncalibrated it "
+        "is not its source's model (e.g. a network at chance). Calibrate first: "
+        "cal = refsim.tools.calibrate.calibrate_model(model, calibration_images), then build again with cal "
+        "(refsim.tools.inference.build_model(..., cal); calibrate_network(net, x) for a refsim.nn network); "
+        "the CLI's infer, eval and sweep calibrate it for you. To run it uncalibrated on purpose, pass "
+        f"refsim.presets.uncalibrated(config) (named {config.name + '+' + _UNCALIBRATED!r}).")
 
 
 def describe(name: str) -> str:

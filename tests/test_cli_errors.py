@@ -102,3 +102,22 @@ def test_matvec_never_prints_nan(tmp_path):
     """A config that validation accepts computes finite numbers; the output is checked anyway."""
     run = refsim("matvec", "--json", "--preset", "int8")
     assert run.returncode == 0 and "NaN" not in run.stdout
+
+
+def test_unreadable_image_and_missing_labels_name_the_argument(tmp_path):
+    """An image file that is no image names IMAGE (not an internal parameter); a missing or
+    unreadable --labels file names --labels."""
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("not an image")
+    run = refsim("infer", str(not_image))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert _last_line(run).startswith("refsim infer: error: IMAGE: cannot read") and "notes.png" in _last_line(run)
+    from PIL import Image
+    img = tmp_path / "img.png"
+    Image.new("RGB", (32, 32)).save(img)
+    run = refsim("infer", str(img), "--labels", str(tmp_path / "missing.txt"))
+    assert run.returncode == 2 and "--labels: no file at" in _last_line(run) and "missing.txt" in _last_line(run)
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes(b"\xff\xfe\x00bad")
+    run = refsim("infer", str(img), "--labels", str(bad))
+    assert run.returncode == 2 and "--labels: cannot read" in _last_line(run), run.stderr

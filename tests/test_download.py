@@ -9,6 +9,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import http.server
+import os
 import sys
 import threading
 import time
@@ -100,6 +101,9 @@ def test_fetch_good_file(server, fake_entry, tmp_path):
     assert sha256_file(path) == GOOD_SHA
     np.testing.assert_array_equal(load_state_dict(path)["w"], np.arange(4096, dtype=np.float32))
     assert _leftovers(tmp_path / "w") == [fake_entry.filename]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # as any new file (not a temporary file's 0600)
     # second call reuses the verified file (the bad URL is never contacted)
     assert fetch("test-tiny", tmp_path / "w", url=f"{server}/missing.pth", progress=False) == path
 

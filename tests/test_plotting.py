@@ -123,3 +123,75 @@ def test_ticks():
         nice_ticks(1, 1)
     with pytest.raises(ValueError):
         log_ticks(0, 1)
+
+
+def test_dense_ticks_give_enough_colorbar_ticks():
+    from refsim.plot.figures import dense_ticks
+    for lo, hi in [(-1.05, -0.28), (1.2, 24.8), (4.2, 252.8), (-2.2, 2.2), (0.013, 0.0871)]:
+        ticks = dense_ticks(lo, hi)
+        assert len(ticks) >= 5 and all(lo <= v <= hi for v in ticks), (lo, hi, ticks)
+        steps = np.diff(ticks)
+        assert np.allclose(steps, steps[0])
+        mant = steps[0] / 10 ** np.floor(np.log10(steps[0]))
+        assert any(np.isclose(mant, m) for m in (1, 2, 5)), steps[0]
+
+
+def test_exact_zeros_on_log_axis_drawn_in_their_band(tmp_path):
+    """ys == 0 on a log axis: accepted with exact_zeros=True, drawn below the data box (the
+    "0 (exact)" band) as hollow markers; refused without it."""
+    p = tmp_path / "z.png"
+    xs, ys = [1, 2, 3, 4], [1.0, 0.1, 0.0, 0.0]
+    with pytest.raises(ValueError, match="log axis"):
+        line_plot(p, [("s", xs, ys)], title="t", xlabel="x", ylabel="y", ylog=True)
+    fig = line_plot(p, [("s", xs, ys)], title="t", xlabel="x", ylabel="y", ylog=True, exact_zeros=True,
+                    legend=False)
+    img = _rgb(p).astype(int)
+    color = np.array(plotting.COLORS[0])
+    l, t, r, b = fig.box
+    assert fig.ylim[0] <= 0.1 and b < 500 - 62  # the data box ends above the frame: the band is below it
+    col = int(round(fig.to_pixel(3, 1.0)[0]))
+    band = img[b + 2 : 500 - 62, col - 6 : col + 7]
+    hits = np.argwhere((np.abs(band - color).sum(axis=2) < 40))
+    assert hits.size, "no marker of the exact zero in the band below the axis"
+    centre = band[hits[:, 0].mean().round().astype(int), 6]
+    assert (centre > 230).all(), "the exact-zero marker is hollow (white centre)"
+    with pytest.raises(ValueError, match="every y value is 0"):
+        line_plot(p, [("s", xs, [0.0] * 4)], title="t", xlabel="x", ylabel="y", ylog=True, exact_zeros=True)
+
+
+def test_colors_styles_and_named_ticks(tmp_path):
+    """Two series with one colour: solid and dashed; the dashed one has gaps along its line."""
+    p = tmp_path / "s.png"
+    names = [f"layer{i}.conv{i % 2 + 1}" for i in range(20)]
+    fig = line_plot(p, [("a", range(20), np.full(20, 2.0)), ("b", range(20), np.full(20, 1.0))],
+                    colors=[3, 3], styles=["-", "--"], markers=[None, None], legend=False,
+                    xticklabels=list(enumerate(names)), title="t", xlabel="layer", ylabel="y", ylim=(0, 3))
+    assert fig.box[3] < 500 - 62  # rotated names took room from the plot
+    img = _rgb(p).astype(int)
+    color = np.array(plotting.COLORS[3])
+    c0, c1 = (int(round(fig.to_pixel(v, 0)[0])) for v in (2, 17))
+
+    def coverage(yv):
+        row = int(round(fig.to_pixel(0, yv)[1]))
+        strip = img[row - 1 : row + 2, c0:c1]
+        return (np.abs(strip - color).sum(axis=2) < 40).any(axis=0).mean()
+
+    assert coverage(2.0) > 0.97 and 0.4 < coverage(1.0) < 0.9
+    with pytest.raises(ValueError, match="styles"):
+        line_plot(p, [("a", [1, 2], [1, 2])], styles=["-", "--"], title="t", xlabel="x", ylabel="y")
+    with pytest.raises(ValueError, match="style"):
+        line_plot(p, [("a", [1, 2], [1, 2])], styles=["-."], title="t", xlabel="x", ylabel="y")
+
+
+def test_heatmap_panels_share_one_scale(tmp_path):
+    """The same value is the same colour in every panel; a panel of zeros is white (diverging)."""
+    from refsim.plot.figures import heatmap_panels
+    a = np.array([[1.0, -1.0], [0.5, 0.0]])
+    figs = heatmap_panels(tmp_path / "p.png", [("signal", a), ("error", 0.5 * np.ones((2, 2))), ("zero", np.zeros((3, 3)))],
+                          title="t", xlabel="col", ylabel="row", colorbar_label="v", symmetric=True)
+    img = _rgb(tmp_path / "p.png").astype(int)
+    px = lambda f, j, i: img[int(round(f.to_pixel(j, i)[1])), int(round(f.to_pixel(j, i)[0]))]
+    assert len(figs) == 3 and figs[0].box[2] < figs[1].box[0]
+    assert np.array_equal(px(figs[0], 0, 1), px(figs[1], 1, 0))  # 0.5 in both panels
+    assert (px(figs[2], 1, 1) > 240).all()
+    assert px(figs[0], 0, 0)[0] > 150 and px(figs[0], 0, 0)[2] < 80

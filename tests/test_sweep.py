@@ -272,6 +272,14 @@ def test_plot_mean_and_std_over_repeats(files, tmp_path, capsys):
     # categorical x gives a bar plot
     assert sweep_main(["plot", str(out), "--x", "mapping.scheme", "--out", str(tmp_path / "bar.png")]) == 0
     assert sweep_main(["plot", str(out), "--x", "nope", "--out", str(tmp_path / "x.png")]) == 2
+    capsys.readouterr()
+    missing = tmp_path / "missing.jsonl"
+    assert sweep_main(["plot", str(missing), "--x", "adc.bits", "--out", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err
+    assert "results: no file at" in err and "missing.jsonl" in err and "no result records" not in err
+    (tmp_path / "empty.jsonl").write_text("")
+    assert sweep_main(["plot", str(tmp_path / "empty.jsonl"), "--x", "adc.bits", "--out", str(tmp_path / "e.png")]) == 2
+    assert "holds no result records" in capsys.readouterr().err
 
 
 def test_plot_alternative_x_fields_do_not_mix():

@@ -177,7 +177,7 @@ fig2 = line_plot(OUT / "02_error_vs_on_off.png",
                  xlog=True, title=f"One-sided mapping, sigma = {sigma * 100:g} % of G_max",
                  xlabel="on/off ratio r = G_max / G_min", ylabel="RMS output error (% of RMS(y))")
 for r, e in zip(ratios, rel_r):
-    print(f"  on/off {r:>5g}: RMS error {e * 100:.3f} %")
+    print(f"  on/off {r:>5g}: RMS error {e * 100:.3f} % of RMS(y)")
 print("wrote", fig2.path)
 
 # ---------------------------------------------------------------------------------------------

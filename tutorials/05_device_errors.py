@@ -92,8 +92,7 @@ drift_runs = [
     ("aihwkit_noise_managed, uncompensated", standard, False),
     ("aihwkit_noise_managed, compensated", standard, True),
 ]
-drift_err = {}
-print(f"\nPCM drift, {n_in} x {n_out} weights; t = time since programming")
+drift_err, drift_alpha = {}, {}
 for label, cfg0, comp in drift_runs:
     errs, alphas = [], []
     for t in times:
@@ -103,9 +102,30 @@ for label, cfg0, comp in drift_runs:
         errs.append(rel_rms(tr.y, y_ref))
         alphas.append(tr.tiles[0].drift_scale)
     drift_err[label] = np.array(errs)
-    print(f"  {label:34s}: " + ", ".join(f"{e * 100:5.1f} %" for e in errs)
-          + (f"   (alpha at 1 year = {alphas[-1]:.3f})" if comp else ""))
-print("  times (s): " + ", ".join(f"{t:.3g}" for t in times))
+    drift_alpha[label] = np.array(alphas)
+
+
+def time_label(t_s: float) -> str:
+    """A time in the unit that reads best: s, min, h, day or year."""
+    for unit, size in (("year", YEAR), ("day", DAY), ("h", 3600.0), ("min", 60.0)):
+        if t_s >= size:
+            n = t_s / size
+            return f"{n:g} {unit}{'s' if unit in ('year', 'day') and n != 1 else ''} ({t_s:.3g} s)"
+    return f"{t_s:g} s"
+
+
+# One row per time since programming; the metric of every column is the relative RMS output
+# error, ||y - x @ W||_rms / ||x @ W||_rms in %; alpha (dimensionless) is the compensation scale (D3).
+print(f"\nPCM drift, {n_in} x {n_out} weights: RMS output error (% of RMS(x @ W)) against the time since programming")
+head = f"{'uncomp. (%)':>11s}{'comp. (%)':>11s}{'comp. alpha':>12s}"
+print(f"{'':22s}{'PCM drift only':^34s}  {'aihwkit_noise_managed':^34s}")
+print(f"{'time since prog.':<22s}{head}  {head}")
+for i, t in enumerate(times):
+    cells = ""
+    for unc_label, comp_label in ((drift_runs[0][0], drift_runs[1][0]), (drift_runs[2][0], drift_runs[3][0])):
+        cells += (f"{drift_err[unc_label][i] * 100:11.1f}{drift_err[comp_label][i] * 100:11.1f}"
+                  f"{drift_alpha[comp_label][i]:12.3f}  ")
+    print(f"{time_label(t):<22s}{cells.rstrip()}")
 fig = line_plot(OUT / "05_drift.png", [(k, times, v * 100) for k, v in drift_err.items()], xlog=True, ylog=True,
                 title="PCM drift (Rasch et al. 2023 model)", xlabel="time since programming (s)",
                 ylabel="RMS output error (% of RMS(y))")
@@ -124,6 +144,7 @@ y_rep_ref = x[:1] @ W
 # expected std of each output: sqrt(2) s G_max / dG * w_max * ||x|| (two devices per weight)
 d_g = G_MAX_S - G_MAX_S / 10
 std_theory = np.sqrt(2) * s_read * G_MAX_S / d_g * np.abs(W).max() * np.linalg.norm(x[0])
+rms_y = float(np.sqrt(np.mean(y_rep_ref**2)))  # RMS of the exact outputs of this x (units of y = x @ W)
 stds = {}
 for sampling in ("per_cell", "output_referred"):
     cfg = base.replace(**{"device.read_model": "independent", "device.read_sigma_rel": s_read,
@@ -132,8 +153,9 @@ for sampling in ("per_cell", "output_referred"):
     y1, y2 = xb.matvec(x[:1]), xb.matvec(x[:1])
     y = xb.matvec(x_rep)
     stds[sampling] = float(np.sqrt(np.mean((y - y_rep_ref) ** 2)))  # RMS over repeats and outputs
-    print(f"read noise s = {s_read}, {sampling:15s}: two multiplies of the same x differ by "
-          f"{np.abs(y1 - y2).max():.3f}; output std {stds[sampling]:.4f} (theory {std_theory:.4f})")
+    print(f"read noise s = {s_read}, {sampling:15s}: two multiplies of the same x differ by max |y1 - y2| = "
+          f"{np.abs(y1 - y2).max():.3f} ({np.abs(y1 - y2).max() / rms_y * 100:.1f} % of RMS(y)); "
+          f"std of y over {reps} repeats {stds[sampling]:.4f} (theory {std_theory:.4f}; units of y = x @ W)")
 
 # ---------------------------------------------------------------------------------------------
 # 4. Reproducibility: seeds, batch independence, replay
@@ -150,7 +172,7 @@ tr = xb_a.trace(x)  # a new multiply: new read noise, recorded in tr.draws
 replay = np.array_equal(xb_a.matvec(x, draws=tr.draws), tr.y)
 fresh = not np.array_equal(xb_a.matvec(x), tr.y)
 print(f"\naihwkit_noise_managed at 1 h: same seed -> identical bits: {same_seed}; other seed differs by "
-      f"{rel_rms(y_c, y_a) * 100:.1f} % RMS; batch of 5 = first 5 of 64: {same_batch}")
+      f"{rel_rms(y_c, y_a) * 100:.1f} % (RMS difference, % of RMS(y)); batch of 5 = first 5 of 64: {same_batch}")
 print(f"replay with draws=tr.draws: identical: {replay}; a fresh multiply differs: {fresh}; "
       f"recorded draws: {len(tr.draws)} arrays, e.g. {sorted(tr.draws)[:3]}")
 

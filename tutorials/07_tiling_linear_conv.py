@@ -27,7 +27,7 @@ import numpy as np
 import refsim
 from refsim.nn import Conv2d, Linear
 from refsim.oracles.nn import conv2d_naive, linear_naive
-from refsim.plot.figures import heatmap, line_plot
+from refsim.plot.figures import heatmap_panels, line_plot
 
 SMALL = os.environ.get("REFSIM_TUTORIAL_SMALL") == "1"
 OUT = Path(__file__).resolve().parent / "out"
@@ -120,11 +120,19 @@ fig1 = line_plot(OUT / "07_conv_error_vs_tile_rows.png",
                  [("int8 preset, 'max' ADC range", tile_rows, np.array(errs) * 100)],
                  title=f"Conv2d {c_in}->{c_out} 3x3 under int8 (im2col K = {k_rows} rows)",
                  xlabel="rows per array (rows_max)", ylabel="RMS output error (% of RMS(y))")
-conv_q = Conv2d(w_conv, b_conv, padding=1, name="conv", seed=0, config=int8)
-err_map = (conv_q(x_img) - y_digital)[0, 0]  # (OH, OW): image 0, output channel 0
-fig2 = heatmap(OUT / "07_conv_error_map.png", err_map, symmetric=True,
-               title="int8 conv error, image 0, output channel 0", xlabel="output column q",
-               ylabel="output row p", colorbar_label="y_int8 - y_exact")
+# The error maps of output channel 0 (image 0) for the largest and the smallest tile, beside the exact
+# output, on ONE colour scale: how large the error is next to the signal, and how tiling shrinks it.
+maps = [("exact output y (float64)", y_digital[0, 0])]
+for r in (tile_rows[-1], tile_rows[0]):
+    conv_q = Conv2d(w_conv, b_conv, padding=1, name="conv", seed=0, config=int8.replace(**{"array.rows_max": r}))
+    e = (conv_q(x_img) - y_digital)[0, 0]  # (OH, OW)
+    n_t = -(-k_rows // r)
+    maps.append((f"error, {r} rows per array ({n_t} tile{'s' if n_t > 1 else ''})", e))
+    print(f"  error map, rows_max={r}: RMS {np.sqrt(np.mean(e**2)):.4f}, max |error| {np.abs(e).max():.4f} "
+          f"(output units, as y; RMS of y in this channel: {np.sqrt(np.mean(y_digital[0, 0]**2)):.4f})")
+fig2 = heatmap_panels(OUT / "07_conv_error_map.png", maps, symmetric=True,
+                      title=f"int8 Conv2d {c_in}->{c_out} 3x3, image 0, output channel 0: output and error, one scale",
+                      xlabel="output column q", ylabel="output row p", colorbar_label="y, y_int8 - y (output units)")[0]
 print("wrote", fig1.path, fig2.path)
 
 # ---------------------------------------------------------------------------------------------

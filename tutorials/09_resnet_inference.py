@@ -20,7 +20,8 @@ Data
 
 Run time
     About 10-20 s (int8 and int8_bounded only with REFSIM_TUTORIAL_SMALL=1). Figure:
-    ``tutorials/out/09_layer_errors.png`` (if ``refsim.plot.figures`` is installed).
+    ``tutorials/out/09_layer_errors.png`` (if ``refsim.plot.figures`` is installed): one colour
+    per preset, dashed the local and solid the accumulated error, layer names on the x axis.
 
 Errors are relative L2 norms (dimensionless); SNR in dB is
 ``20 log10(||digital|| / ||analog - digital||)``.
@@ -84,8 +85,8 @@ def show(preset: str, rows, logits, ideal_logits):
           f"ideal predicts {inf.CIFAR10_CLASSES[i]} (p = {q[i]:.3f})")
     print(f"{'layer':<16}{'arrays':>7}{'ADC clip %':>11}{'local err':>11}{'SNR dB':>8}{'accum. err':>12}")
     for name, n_arr, clip, local, acc in rows:
-        snr = math.inf if local == 0 else -20 * math.log10(local)
-        print(f"{name:<16}{n_arr:>7}{100 * clip:>11.3f}{local:>11.3e}{snr:>8.1f}{acc:>12.3e}")
+        snr = "exact" if local == 0 else f"{-20 * math.log10(local):.1f}"  # no error: no finite SNR
+        print(f"{name:<16}{n_arr:>7}{100 * clip:>11.3f}{local:>11.3e}{snr:>8}{acc:>12.3e}")
 
 
 # --- 2. Ideal: every layer equals exact float64 math ----------------------------------------
@@ -119,16 +120,20 @@ except ImportError:
 if line_plot is not None:
     out = ROOT / "tutorials" / "out"
     out.mkdir(parents=True, exist_ok=True)
-    k = list(range(1, len(int8_rows) + 1))
-    series = [("int8 local", k, [r[3] for r in int8_rows]), ("int8 accumulated", k, [r[4] for r in int8_rows]),
-              ("int8_bounded local", k, [r[3] for r in b_rows]),
-              ("int8_bounded accumulated", k, [r[4] for r in b_rows])]
-    if not SMALL:
-        series += [("rasch2023 local", k, [r[3] for r in r_rows]),
-                   ("rasch2023 accumulated", k, [r[4] for r in r_rows])]
-    fig = line_plot(out / "09_layer_errors.png", series, title="ResNet-20, one CIFAR-10 image",
-                    xlabel="layer (execution order, 1 = conv1, 20 = linear)",
-                    ylabel="relative error (L2, dimensionless)", ylog=True)
+    # One colour (and marker) per preset; solid: accumulated error, dashed: local error.
+    k = list(range(len(int8_rows)))
+    runs = [("int8", int8_rows), ("int8_bounded", b_rows)] + ([] if SMALL else [("aihwkit_noise_managed", r_rows)])
+    series, colors, styles = [], [], []
+    for c, (preset, rows) in enumerate(runs):
+        series += [(f"{preset}, accumulated", k, [r[4] for r in rows]), (f"{preset}, local", k, [r[3] for r in rows])]
+        colors += [c, c]
+        styles += ["-", "--"]
+    fig = line_plot(out / "09_layer_errors.png", series, colors=colors, styles=styles,
+                    markers=[m for m in ("o", "s", "^") for _ in (0, 1)][:len(series)],
+                    xticklabels=[(i, r[0]) for i, r in enumerate(int8_rows)], size=(900, 620),
+                    xlim=(-0.5, len(k) - 0.5),
+                    title="ResNet-20, one CIFAR-10 image: error per layer (dashed: local, solid: accumulated)",
+                    xlabel="layer (execution order)", ylabel="relative error (L2 norm ratio, dimensionless)", ylog=True)
     print(f"\nfigure: {fig.path}")
 
 # --- 6. Check known results --------------------------------------------------------------------

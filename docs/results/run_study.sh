@@ -4,7 +4,7 @@
 # `python -m refsim.cli.sweep sweep` is the same command as `refsim sweep`.
 # Re-running resumes: points already in a results file are skipped.
 set -euo pipefail
-DATA=${REFSIM_DATA:-/work/shared/data}
+DATA=${REFSIM_DATA:-../shared/data}
 R20=$DATA/weights/resnet20-12fca82f.th
 R56=$DATA/weights/resnet56-4bfd9763.th
 CIFAR=$DATA/cifar10/cifar10_test_subset.npz

@@ -97,17 +97,17 @@ def add_golden_subcommands(subparsers) -> None:
 
     p = gs.add_parser("export", help="export every stage of one crossbar multiply of a random W and x")
     _shape(p)
-    p.add_argument("--out", required=True, help="new directory")
+    p.add_argument("--out", required=True, help="new directory to write the case to (required)")
     p.set_defaults(func=_cmd_export)
 
     p = gs.add_parser("suite", help="export ready cases for every preset")
-    p.add_argument("--out", required=True)
-    p.add_argument("--seed", type=int_arg(0), default=0)
+    p.add_argument("--out", required=True, help="new directory, one sub-folder per case (required)")
+    p.add_argument("--seed", type=int_arg(0), default=0, help="seed of every case's W, x and crossbar (default: 0)")
     p.set_defaults(func=_cmd_suite)
 
     p = gs.add_parser("compare", help="compare a candidate's arrays with a golden reference, stage by stage")
-    p.add_argument("reference")
-    p.add_argument("candidate")
+    p.add_argument("reference", help="golden case directory (refsim golden export/suite)")
+    p.add_argument("candidate", help="directory of the candidate's arrays, named as the reference's")
     p.add_argument("--rtol", type=float_arg(0.0), default=0.0, help="relative tolerance of real stages (default 0: exact)")
     p.add_argument("--atol", type=float_arg(0.0), default=0.0, help="absolute tolerance of real stages (default 0: exact)")
     p.add_argument("--no-draws", action="store_true", help="compare stages only, not random draws")
@@ -115,7 +115,7 @@ def add_golden_subcommands(subparsers) -> None:
     p.set_defaults(func=_cmd_compare)
 
     p = gs.add_parser("replay", help="re-run a golden case from its recorded draws; exit 0 if bit exact")
-    p.add_argument("dir")
+    p.add_argument("dir", help="golden case directory (refsim golden export/suite)")
     p.set_defaults(func=_cmd_replay)
 
     p = subparsers.add_parser("calibrate", help="calibrate fixed DAC and ADC ranges on random data")

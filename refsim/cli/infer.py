@@ -111,7 +111,9 @@ def _config(args):
     from refsim.cli.common import resolve_config
     from refsim.tools.sweep import parse_value
 
-    cfg = resolve_config(args.preset)
+    from refsim.presets import uncalibrated_if_asked
+
+    cfg = uncalibrated_if_asked(resolve_config(args.preset), getattr(args, "no_calibrate", False))
     changes = {}
     for item in args.set:
         field, eq, value = item.partition("=")
@@ -133,7 +135,10 @@ def infer_result(args) -> dict:
         raise ValueError(f"--topk: expected a positive int; received {args.topk}.")
     if args.image is not None and not os.path.isfile(args.image):
         raise FileNotFoundError(f"IMAGE: no image file at {args.image!r}")
-    img = None if args.image is None else load_image(args.image)  # fail early, before programming
+    try:
+        img = None if args.image is None else load_image(args.image)  # fail early, before programming
+    except ValueError as exc:  # "path: cannot read ...": name the argument the user gave
+        raise ValueError("IMAGE: " + str(exc).removeprefix("path: ")) from exc
     n_layers = None
     with _bar(args, "programming", None, "layer") as bar:
         model = build_model(args.model, args.weights, cfg, seed=args.seed, labels=args.labels,

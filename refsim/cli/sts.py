@@ -37,7 +37,9 @@ def sts_result(args: argparse.Namespace) -> dict:
     """Everything ``refsim eval --model minilm`` prints, as one JSON-ready dict."""
     from refsim.cli.common import resolve_config
 
-    cfg = resolve_config(args.preset)
+    from refsim.presets import uncalibrated_if_asked
+
+    cfg = uncalibrated_if_asked(resolve_config(args.preset), args.no_calibrate)
     for flag, on in (("--labels", args.labels is not None), ("--vocab", args.vocab is not None),
                      ("--stride", args.stride != 1)):
         if on:
@@ -91,7 +93,8 @@ def _calibrate(args, model, cfg):
     from refsim import presets
     from refsim.tools.calibrate import calibration_ranges, load_layer_configs, save_layer_configs
 
-    need = presets.needs_calibration(cfg.name) if cfg.name in presets.names() else None
+    base = presets.base_name(cfg.name)
+    need = presets.needs_calibration(base) if base is not None and not cfg.name.endswith("+cal") else None
     asked = args.calibrate_on is not None or args.calibration is not None
     if args.no_calibrate or not (need or asked):
         return model, None, ([f"preset {cfg.name} needs calibration ({need}); it runs uncalibrated "

@@ -14,6 +14,7 @@ The machinery is :mod:`refsim.tools.sweep`; registered in :mod:`refsim.cli` by
 from __future__ import annotations
 
 import argparse
+import os
 import json
 import sys
 
@@ -29,7 +30,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from refsim import presets
     from refsim.cli.calibration import DEFAULT_N
 
-    base = resolve_config(args.preset)
+    base = presets.uncalibrated_if_asked(resolve_config(args.preset), args.no_calibrate)
     name = presets.base_name(base.name)
     need = presets.needs_calibration(name) if name is not None and not base.name.endswith("+cal") else None
     if need and args.calibrate is None and not args.no_calibrate:
@@ -76,9 +77,12 @@ def markdown_table(groups: dict, *, x: str, hue: str | None, y: str) -> str:
 def _cmd_plot(args: argparse.Namespace) -> int:
     from refsim.plot import figures as plotting
 
+    if not os.path.isfile(args.results):
+        raise FileNotFoundError(f"results: no file at {args.results!r}; expected the JSONL file that "
+                                "refsim sweep --out wrote")
     records = sweep.read_results(args.results)
     if not records:
-        raise ValueError(f"{args.results!r}: no result records")
+        raise ValueError(f"results: {args.results!r} holds no result records (an empty or unfinished sweep?)")
     groups = sweep.aggregate(records, x=args.x, hue=args.hue, y=args.y, where=_where(args.where))
     if not groups:
         raise ValueError(f"{args.results!r}: no record has --x {args.x!r}"
@@ -120,14 +124,14 @@ def add_sweep_subcommands(subparsers) -> None:
                               description="Evaluate a network over the Cartesian grid of the --vary axes, "
                               "--repeats times with derived seeds; each finished point is appended to --out "
                               "as one JSON line, and a re-run skips the points already there (docs/sweep.md).")
-    p.add_argument("--model", default="auto", help="model name or 'auto' (from the checkpoint keys)")
+    p.add_argument("--model", default="auto", help="model name or 'auto' (from the checkpoint keys) (default: auto)")
     p.add_argument("--weights", required=True, help="checkpoint path (or 'random')")
     p.add_argument("--data", required=True, help="CIFAR-layout .npz or an image folder <class>/<image>")
     p.add_argument("--preset", default="ideal", help="base config: preset name or .json file (default: ideal)")
     p.add_argument("--vary", action="append", default=[], metavar="FIELD=V1,V2,...",
                    help="one grid axis: a dotted config field and JSON-scalar values; FIELD1+FIELD2=... "
                    "sets several fields to the same value; repeatable")
-    p.add_argument("--repeats", type=int_arg(1), default=1, help="repeats per point, each with its own derived seed")
+    p.add_argument("--repeats", type=int_arg(1), default=1, help="repeats per point, each with its own derived seed (default: 1)")
     p.add_argument("--limit", type=int_arg(1), default=None, help="evaluate the first N images only")
     p.add_argument("--seed", type=int_arg(0), default=0, help="base seed S; repeat r uses SeedSequence(S, spawn_key=(r,))")
     p.add_argument("--calibrate", type=int_arg(1), default=None, metavar="N",
@@ -154,9 +158,9 @@ def add_sweep_subcommands(subparsers) -> None:
     p.add_argument("--where", action="append", default=[], metavar="FIELD=VALUE",
                    help="keep only records with this value; repeatable")
     p.add_argument("--xlog", action="store_true", help="logarithmic x axis")
-    p.add_argument("--title", default=None)
-    p.add_argument("--xlabel", default=None)
-    p.add_argument("--ylabel", default=None)
+    p.add_argument("--title", default=None, help="figure title (default: '<y> vs <x>')")
+    p.add_argument("--xlabel", default=None, help="x axis label, with its unit (default: the --x field)")
+    p.add_argument("--ylabel", default=None, help="y axis label, with its unit (default: the --y field)")
     p.add_argument("--out", required=True, help="PNG file to write")
     p.set_defaults(func=_cmd_plot)
 

@@ -21,7 +21,16 @@ def eval_text_result(args) -> dict:
     """Everything ``refsim eval --model textgenrnn`` prints, as one JSON-ready dict."""
     from refsim.cli.common import resolve_config
 
-    cfg = resolve_config(args.preset)
+    from refsim import presets
+
+    cfg = presets.uncalibrated_if_asked(resolve_config(args.preset), args.no_calibrate)
+    try:
+        presets.check_calibrated(cfg, "--preset")
+    except presets.CalibrationRequiredError:
+        raise ValueError(f"--preset: {cfg.name} needs calibration "
+                         f"({presets.needs_calibration(presets.base_name(cfg.name))}), which eval --model textgenrnn "
+                         "does not do; pass --no-calibrate to run it uncalibrated, or a calibrated config "
+                         "(.json)") from None
     for flag, on in (("--labels", args.labels is not None), ("--runtime-attention", args.runtime_attention)):
         if on:
             raise ValueError(f"{flag}: not used by --model textgenrnn (a character language model).")

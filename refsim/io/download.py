@@ -199,6 +199,9 @@ def download_url(url: str, dest: str | os.PathLike, sha256: str, *, progress: bo
         if expected_len is not None and n_bytes != expected_len:
             raise DownloadError(f"download of {url} incomplete: {n_bytes} of {expected_len} bytes")
         verify_sha256(digest.hexdigest(), sha256, f"download of {url}")
+        mask = os.umask(0)  # read the umask (no call reads it without setting it)
+        os.umask(mask)
+        os.chmod(tmp_path, 0o666 & ~mask)  # a temporary file is 0600; the checkpoint gets a new file's mode
         os.replace(tmp_path, dest)
     except BaseException:
         tmp_path.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import math
 
 import numpy as np
 
+from refsim.presets import check_calibrated
 from refsim.nn.engine import (
     LayerRecord,
     check_seed,
@@ -95,6 +96,7 @@ class AttentionCore:
         """``a_rows[n, h] @ b_mats[n, h]`` for every (n, h), on run-time-programmed arrays."""
         n_b, n_h = a_rows.shape[:2]
         out = np.empty(a_rows.shape[:-1] + (b_mats.shape[-1],))
+        check_calibrated(self.config, f"layer {self.name!r} (run-time arrays)")
         for n in range(n_b):
             for h in range(n_h):
                 xb = program_matmul(np.ascontiguousarray(b_mats[n, h]), self.config, self.runtime_rng, self.name)

@@ -26,6 +26,7 @@ import numpy as np
 
 from refsim.config import CrossbarConfig
 from refsim.crossbar import Crossbar
+from refsim.presets import check_calibrated
 
 from refsim.streams import keyed_rng
 
@@ -326,10 +327,16 @@ class WeightLayer:
         mms = self.matmuls.values() if isinstance(self.matmuls, dict) else self.matmuls
         return int(sum(mm.n_arrays for mm in mms))
 
-    @staticmethod
-    def backend(mm, digital: bool):
-        """The back end a multiply uses: ``mm`` itself, or exact ``x @ W`` with its weights."""
-        return DigitalMatmul(mm.weights, copy=False) if digital else mm
+    def backend(self, mm, digital: bool):
+        """The back end a multiply uses: ``mm`` itself, or exact ``x @ W`` with its weights. An analog
+        multiply with a preset that needs calibration, uncalibrated, raises
+        :class:`refsim.presets.CalibrationRequiredError` (:func:`refsim.presets.check_calibrated`)."""
+        if digital:
+            return DigitalMatmul(mm.weights, copy=False)
+        if not getattr(self, "_calibration_checked", False):
+            check_calibrated(self.config, f"layer {self.name!r}")
+            self._calibration_checked = True
+        return mm
 
     def add_record(self, records, x, y, digital: bool, stats, **fields) -> None:
         """Put this layer's :class:`LayerRecord` into ``records`` (if recording)."""

@@ -13,12 +13,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["COLORS", "MARKERS", "Figure", "nice_ticks", "log_ticks"]
+__all__ = ["COLORS", "MARKERS", "STYLES", "Figure", "nice_ticks", "log_ticks", "dense_ticks"]
 
 #: Series colours (RGB), the "tab10" palette: distinguishable and print-friendly.
 COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
           (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))
 MARKERS = ("o", "s", "^", "D", "v", "x", "+", "*")
+#: Line styles: solid, dashed, dotted.
+STYLES = ("-", "--", ":")
 BG, FG, GRID = (255, 255, 255), (0, 0, 0), (225, 225, 225)
 MARGIN_L, MARGIN_R, MARGIN_T, MARGIN_B = 86, 24, 44, 62  # plot-area margins, px
 
@@ -34,6 +36,20 @@ def nice_ticks(lo: float, hi: float, n: int = 6) -> list[float]:
     first = math.ceil(lo / step - 1e-9)
     ticks = [float(f"{k * step:.12g}") for k in range(first, math.floor(hi / step + 1e-9) + 1)]
     return [0.0 if abs(t) < step * 1e-9 else t for t in ticks]
+
+
+def dense_ticks(lo: float, hi: float, n_min: int = 5) -> list[float]:
+    """At least ``n_min`` ticks in ``[lo, hi]`` at multiples of ``1, 2 or 5 x 10^k`` (for colour bars,
+    whose limits are the data's, not rounded out to ticks): the largest such step that gives ``n_min``."""
+    if not hi > lo:
+        raise ValueError(f"dense_ticks: received lo={lo!r}, hi={hi!r}; expected lo < hi")
+    mag = 10.0 ** math.ceil(math.log10(hi - lo))
+    for step in (m * mag / 10**k for k in range(0, 6) for m in (1, 0.5, 0.2)):
+        first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
+        if last - first + 1 >= n_min:
+            ticks = [float(f"{k * step:.12g}") for k in range(first, last + 1)]
+            return [0.0 if abs(t) < step * 1e-9 else t for t in ticks]
+    return nice_ticks(lo, hi, n_min)
 
 
 def log_ticks(lo: float, hi: float) -> tuple[list[float], list[float]]:
@@ -97,12 +113,13 @@ def _check_size(size) -> tuple[int, int]:
     return size
 
 
-def _vertical_text(img: Image.Image, text: str, font, center: tuple[int, int]) -> None:
+def _vertical_text(img: Image.Image, text: str, font, center: tuple[int, int], down: bool = False) -> None:
+    """``text`` turned a quarter: read upwards (an axis label) or, with ``down``, downwards."""
     d = ImageDraw.Draw(img)
     w, h = _text_size(d, text, font)
     tile = Image.new("RGBA", (w + 4, h + 8), (0, 0, 0, 0))
     ImageDraw.Draw(tile).text((2, 0), text, fill=FG + (255,), font=font)
-    tile = tile.rotate(90, expand=True)
+    tile = tile.rotate(-90 if down else 90, expand=True)
     img.paste(tile, (center[0] - tile.width // 2, center[1] - tile.height // 2), tile)
 
 
@@ -156,11 +173,20 @@ def _limits(values: np.ndarray, log: bool, given) -> tuple[float, float]:
     return min(lo, math.floor(lo / step + 1e-9) * step), max(hi, math.ceil(hi / step - 1e-9) * step)
 
 
-def _axes(img, fig: Figure, *, title, xlabel, ylabel, xticks=None, xticklabels=None) -> None:
-    """Frame, grid, ticks with labels, axis labels and title."""
+def _axes(img, fig: Figure, *, title, xlabel, ylabel, xticks=None, xticklabels=None, xgrid=False,
+          rotate_xticklabels=False, frame_box=None, extra_yticks=()) -> None:
+    """Frame, grid, ticks with labels, axis labels and title.
+
+    ``xticks`` (pixel columns) with ``xticklabels`` replace the numeric x ticks (``xgrid``: draw
+    their grid lines; ``rotate_xticklabels``: labels written downwards, for long names).
+    ``frame_box`` (default ``fig.box``): the frame drawn, when it is taller than the data box (a
+    band below the data for exact zeros); ``extra_yticks``: ``(pixel row, label)`` pairs.
+    """
     d = ImageDraw.Draw(img)
     small, big = _font(13), _font(16)
-    l, t, r, b = fig.box
+    l, t, r, _ = fig.box
+    b = (frame_box or fig.box)[3]
+    label_h = 0
     for axis, lim, log in (("x", fig.xlim, fig.xlog), ("y", fig.ylim, fig.ylog)):
         if axis == "x" and xticks is not None:
             major, minor, labels = list(xticks), [], list(xticklabels)
@@ -173,11 +199,15 @@ def _axes(img, fig: Figure, *, title, xlabel, ylabel, xticks=None, xticklabels=N
         for v, lab in zip(major, labels):
             if axis == "x":
                 px = fig.to_pixel(v, fig.ylim[0])[0] if xticks is None else v
-                if xticks is None:
+                if xticks is None or xgrid:
                     d.line([(px, t), (px, b)], fill=GRID)
                 d.line([(px, b), (px, b + 5)], fill=FG)
                 w, h = _text_size(d, lab, small)
-                d.text((px - w / 2, b + 8), lab, fill=FG, font=small)
+                if rotate_xticklabels:
+                    _vertical_text(img, lab, small, (int(round(px)), int(b + 8 + w / 2)), down=True)
+                    label_h = max(label_h, w)
+                else:
+                    d.text((px - w / 2, b + 8), lab, fill=FG, font=small)
             else:
                 py = fig.to_pixel(fig.xlim[0], v)[1]
                 d.line([(l, py), (r, py)], fill=GRID)
@@ -191,17 +221,23 @@ def _axes(img, fig: Figure, *, title, xlabel, ylabel, xticks=None, xticklabels=N
             else:
                 py = fig.to_pixel(fig.xlim[0], v)[1]
                 d.line([(l - 3, py), (l, py)], fill=FG)
-    _frame(img, d, fig.box, title=title, xlabel=xlabel, ylabel=ylabel, small=small, big=big)
+    for py, lab in extra_yticks:
+        d.line([(l - 5, py), (l, py)], fill=FG)
+        w, h = _text_size(d, lab, small)
+        d.text((l - 8 - w, py - h / 2 - 2), lab, fill=FG, font=small)
+    _frame(img, d, (l, t, r, b), title=title, xlabel=xlabel, ylabel=ylabel, small=small, big=big,
+           xlabel_dy=max(30, label_h + 14))
 
 
-def _frame(img: Image.Image, d: ImageDraw.ImageDraw, box, *, title, xlabel, ylabel, small, big) -> None:
+def _frame(img: Image.Image, d: ImageDraw.ImageDraw, box, *, title, xlabel, ylabel, small, big,
+           xlabel_dy: int = 30) -> None:
     """The plot frame, the title above it, the x label below it and the y label to its left."""
     l, t, r, b = box
     d.rectangle([l, t, r, b], outline=FG)
     w, _ = _text_size(d, title, big)
     d.text(((l + r - w) / 2, 12), title, fill=FG, font=big)
     w, _ = _text_size(d, xlabel, small)
-    d.text(((l + r - w) / 2, b + 30), xlabel, fill=FG, font=small)
+    d.text(((l + r - w) / 2, b + xlabel_dy), xlabel, fill=FG, font=small)
     _vertical_text(img, ylabel, small, (16, (t + b) // 2))
 
 
@@ -227,12 +263,44 @@ def _marker(d: ImageDraw.ImageDraw, kind: str, x: float, y: float, color, r: int
         _marker(d, "+", x, y, color, r)
 
 
+def _polyline(d: ImageDraw.ImageDraw, pts, color, width: int = 2, style: str = "-") -> None:
+    """A polyline through the pixel points ``pts``: ``"-"`` solid, ``"--"`` dashed, ``":"`` dotted."""
+    if style not in STYLES:
+        raise ValueError(f"style: received {style!r}; expected one of {STYLES}")
+    if len(pts) < 2:
+        return
+    if style == "-":
+        d.line(pts, fill=color, width=width)
+        return
+    on, off = (9.0, 5.0) if style == "--" else (2.0, 4.0)
+    phase = 0.0  # distance already walked in the current on+off period
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        seg = math.hypot(x1 - x0, y1 - y0)
+        pos = 0.0
+        while pos < seg:
+            in_on = phase < on
+            step = min((on - phase) if in_on else (on + off - phase), seg - pos)
+            if in_on:
+                a, b = pos / seg, (pos + step) / seg
+                d.line([(x0 + a * (x1 - x0), y0 + a * (y1 - y0)), (x0 + b * (x1 - x0), y0 + b * (y1 - y0))],
+                       fill=color, width=width)
+            pos += step
+            phase = (phase + step) % (on + off)
+
+
+def _hollow_marker(d: ImageDraw.ImageDraw, kind: str, x: float, y: float, color) -> None:
+    """An outlined marker (filled markers with a white centre): marks a special value, e.g. an exact 0."""
+    _marker(d, kind, x, y, color, r=5)
+    if kind in ("o", "s", "^", "v", "D"):
+        _marker(d, kind, x, y, BG, r=2)
+
+
 def _legend(img, fig: Figure, entries, occupied: np.ndarray) -> None:
     """Legend box in the corner of the plot area that covers the fewest drawn points."""
     d = ImageDraw.Draw(img)
     font = _font(13)
     row_h = 18
-    w = max(_text_size(d, lab, font)[0] for lab, _, _ in entries) + 42
+    w = max(_text_size(d, e[0], font)[0] for e in entries) + 54
     h = row_h * len(entries) + 8
     l, t, r, b = fig.box
     corners = [(r - w - 6, t + 6), (l + 6, t + 6), (r - w - 6, b - h - 6), (l + 6, b - h - 6)]
@@ -247,15 +315,16 @@ def _legend(img, fig: Figure, entries, occupied: np.ndarray) -> None:
 
     x0, y0 = min(corners, key=cost)
     d.rectangle([x0, y0, x0 + w, y0 + h], fill=BG, outline=(150, 150, 150))
-    for i, (lab, color, marker) in enumerate(entries):
+    for i, (lab, color, marker, *style) in enumerate(entries):
         yc = y0 + 4 + row_h * i + row_h / 2
-        if marker is None:
+        if marker is None and not style:
             d.rectangle([x0 + 8, yc - 5, x0 + 28, yc + 5], fill=color)
         else:
-            d.line([(x0 + 6, yc), (x0 + 30, yc)], fill=color, width=2)
-            _marker(d, marker, x0 + 18, yc, color)
+            _polyline(d, [(x0 + 6, yc), (x0 + 42, yc)], color, 2, style[0] if style else "-")
+            if marker is not None:
+                _marker(d, marker, x0 + 24, yc, color)
         th = _text_size(d, lab, font)[1]
-        d.text((x0 + 36, yc - th / 2 - 3), lab, fill=FG, font=font)
+        d.text((x0 + 48, yc - th / 2 - 3), lab, fill=FG, font=font)
 
 
 def _box(size) -> tuple[int, int, int, int]:

@@ -112,9 +112,15 @@ def _slice_currents(trs, n_slices: int) -> list[np.ndarray]:
     return [np.concatenate(c) if c else np.zeros(1) for c in out]
 
 
+def _ideal_adc(cfg: CrossbarConfig) -> CrossbarConfig:
+    """``cfg`` with an ideal ADC. An ideal ADC never clips, so bound management (which re-reads
+    clipped vectors) never acts: it is switched off, as the config requires."""
+    return cfg.replace(**{"adc.bits": None, "dac.bound_management": "none"})
+
+
 def _probe_config(cfg: CrossbarConfig, x_max: float) -> CrossbarConfig:
     """The config with the DAC at ``x_max`` (fixed) and an ideal ADC: for profiling currents."""
-    return cfg.replace(**{"dac.range_mode": "fixed", "dac.x_max": float(x_max), "adc.bits": None})
+    return _ideal_adc(cfg).replace(**{"dac.range_mode": "fixed", "dac.x_max": float(x_max)})
 
 
 def _traces(pairs, cfg: CrossbarConfig, rngs) -> list:
@@ -176,7 +182,7 @@ def _search(pairs, cfg, rngs, scales, ranges) -> tuple[float | None, tuple[float
     x_max = None
     if "dac" in ranges:
         x_top = profile_input_range([x for _, x in pairs], 100.0)
-        ideal_adc = cfg.replace(**{"adc.bits": None})
+        ideal_adc = _ideal_adc(cfg)
         best = min(scales, key=lambda s: _mse(pairs, _probe_config(ideal_adc, s * x_top), rngs))
         x_max = best * x_top
     if "adc" not in ranges:

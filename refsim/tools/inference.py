@@ -313,8 +313,14 @@ def load_labels(path, num_classes: int | None = None) -> list:
 
     Blank lines at the end are ignored. ``num_classes`` given: the count must match.
     """
-    with open(path, encoding="utf-8") as fh:
-        lines = [line.strip() for line in fh.read().splitlines()]
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"--labels: no file at {os.fspath(path)!r}; expected a text file of class names "
+                                "('<wnid> <label>' or one label per line)")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = [line.strip() for line in fh.read().splitlines()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--labels: cannot read {os.fspath(path)!r} as UTF-8 text: {exc}") from exc
     while lines and not lines[-1]:
         lines.pop()
     names = []
