@@ -98,7 +98,7 @@ class Crossbar:
         self._col_scale = float(col[0]) if np.all(col == col[0]) else col
         del levels
         self._linear = (
-            config.dac.bits is None and config.adc.bits is None
+            config.dac.bits is None and config.adc.bits is None and not config.adc.clip_ideal
             and not d.has_read_noise() and not d.has_output_effects()
         )
         w_eff = None

@@ -19,7 +19,7 @@ import numpy as np
 from refsim.config import DACConfig, slice_widths
 from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
 
-__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
+__all__ = ["input_range", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
 
 
@@ -75,6 +75,8 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
+    if cfg.arithmetic == "aihwkit_float32":
+        return aihwkit_float32_codes(x, x_max, c_max, out=out)
     # with a per-vector range |x| <= x_max: a signed DAC whose top code is c_max cannot clip
     can_clip = not (cfg.range_mode == "abs_max" and cfg.signed and code_range[1] == c_max)
     out = np.empty(x.shape) if out is None else out
@@ -97,6 +99,28 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
             if can_clip:
                 n_clipped += _clip_codes(c, code_range)
     return out, (n_clipped / x.size if can_clip and x.size else 0.0)
+
+
+def aihwkit_float32_codes(x: np.ndarray, x_max: np.ndarray, c_max: int, *,
+                          out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """DAC codes in aihwkit's float32 operation order (D9), ``x (B, rows)``, ``x_max (B,)``:
+
+    ``c = clip(rint(fl(fl(fl(x) · s) / r)), −c_max, c_max)`` with ``s = fl(1 / fl(x_max))`` and
+    ``r = fl(2 · fl(1 / (2 c_max)))``, every ``fl`` a rounding to float32 and ``rint`` half to even
+    (aihwkit 1.1.0 ``prepareInput``: the input scaled by ``1/nm_scale_value / bound-management
+    reduction``, then ``rintf(value / res) * res`` with ``res = inp_res · 2 · inp_bound``). A value
+    beyond ``±c_max`` is aihwkit's input clipped at ``±inp_bound``. Returns float64 codes and the
+    fraction clipped, as :func:`dac_codes`.
+    """
+    f32 = np.float32
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        s = f32(1.0) / np.asarray(x_max, dtype=np.float64).astype(f32)  # (B,)
+        r = f32(f32(1.0 / (2 * c_max)) * f32(2.0))
+        v = np.rint((x.astype(f32) * s[:, None]) / r)
+    n_clipped = int(np.count_nonzero(np.abs(v) > c_max))
+    out = np.empty(x.shape) if out is None else out
+    np.clip(v, -c_max, c_max, out=out, casting="unsafe")
+    return out, (n_clipped / x.size if x.size else 0.0)
 
 
 def _clip_codes(c: np.ndarray, code_range: tuple[int, int]) -> int:
