@@ -20,7 +20,7 @@ class DACConfig:
 
     bits: int | None = None  # DAC bits; None = ideal (continuous) drive
     signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
-    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max)
+    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max) | "average_abs_max" (D6, aihwkit)
     x_max: float = 1.0  # input value driven at full scale when range_mode="fixed"
     v_read_V: float = 0.2  # full-scale read voltage, V: code c drives c / c_max * v_read_V
     slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
@@ -29,9 +29,10 @@ class DACConfig:
     bound_management: str = "none"  # "none" | "iterative" (aihwkit: re-read clipped vectors with the range doubled)
     bm_max_factor: int = 1000  # iterative bound management stops before the range factor exceeds this
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
-    # -- aihwkit conventions (docs/MODEL.md D9; off by default; refsim.peers.from_aihwkit switches them on) --
+    # -- aihwkit conventions (docs/MODEL.md D7; off by default; refsim.peers.from_aihwkit switches them on) --
     full_scale_code: int | None = None  # sign-magnitude c_max override: codes -c..c (aihwkit inp_res = 1/(2c)); None: 2^(b-1)-1
-    arithmetic: str = "exact"  # "exact" (D2) | "aihwkit_float32" (D9: the codes of aihwkit's float32 operation order)
+    arithmetic: str = "exact"  # "exact" (D2) | "aihwkit_float32" (D7: the codes of aihwkit's float32 operation order)
+    nm_decay: float = 1e-3  # range_mode="average_abs_max" (D6): weight of each vector's max|x| in the running average
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -48,7 +49,7 @@ class DACConfig:
             raise TypeError(received("dac.signed", show(self.signed), "a bool"))
         if self.signed and self.bits == 1:
             raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
-        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed"))
+        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed", "average_abs_max"))
         check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
         check_magnitude("dac.x_max", self.x_max, "the input scale")
         check_number("dac.v_read_V", self.v_read_V, low=0.0, low_open=True)
@@ -177,6 +178,7 @@ def _check_aihwkit_fields(section: str, cfg) -> None:
                                       f"a code <= 2^(bits-1) - 1 = {2 ** (cfg.bits - 1) - 1} for {section}.bits={cfg.bits}"))
     if section == "dac":
         check_choice("dac.arithmetic", cfg.arithmetic, ("exact", "aihwkit_float32"))
+        check_number("dac.nm_decay", cfg.nm_decay, low=0.0, high=1.0, low_open=True)
         if fsc is not None and cfg.slice_bits is not None:
             raise NotImplementedError("dac.full_scale_code with bit-serial inputs (dac.slice_bits): refsim slices "
                                       "codes of 2^(b-1) - 1 only")

@@ -19,7 +19,7 @@ import numpy as np
 from refsim.config import DACConfig, slice_widths
 from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
 
-__all__ = ["input_range", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
+__all__ = ["input_range", "average_abs_max", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
 
 
@@ -36,6 +36,8 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
+    if cfg.range_mode == "average_abs_max":
+        return average_abs_max(x, cfg.nm_decay)
     if not x.size:  # no rows, or no vectors
         return np.ones(x.shape[0])
     # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
@@ -51,6 +53,26 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         hi = np.max(x, axis=1)
         x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
     return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
+
+
+def average_abs_max(x: np.ndarray, decay: float) -> np.ndarray:
+    """aihwkit's ``AVERAGE_ABS_MAX`` noise management over the vectors of ``x (B, rows)`` in order, (B,):
+
+    .. math:: a_0 = m_0,\quad a_b = \mathrm{fl}(\mathrm{fl}(a_{b-1} \mathrm{fl}(1 - d)) + \mathrm{fl}(d\, m_b))  \tag{D6}
+
+    with ``m_b = max_i |x_bi|`` and every operation in float32 (``computeNoiseManagement``); the
+    range starts afresh at every call (a freshly built aihwkit layer). A zero average gives 1
+    (the codes are 0 either way: aihwkit returns a zero output).
+    """
+    f32 = np.float32
+    m = np.max(np.abs(x.astype(f32)), axis=1) if x.size else np.zeros(x.shape[0], dtype=f32)
+    out = np.empty(x.shape[0])
+    keep, d = f32(1.0) - f32(decay), f32(decay)
+    a = None
+    for b in range(x.shape[0]):
+        a = m[b] if a is None else f32(f32(a * keep) + f32(d * m[b]))
+        out[b] = a
+    return np.where(out == 0, 1.0, out)
 
 
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
@@ -103,7 +125,7 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
 
 def aihwkit_float32_codes(x: np.ndarray, x_max: np.ndarray, c_max: int, *,
                           out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """DAC codes in aihwkit's float32 operation order (D9), ``x (B, rows)``, ``x_max (B,)``:
+    """DAC codes in aihwkit's float32 operation order (D7), ``x (B, rows)``, ``x_max (B,)``:
 
     ``c = clip(rint(fl(fl(fl(x) · s) / r)), −c_max, c_max)`` with ``s = fl(1 / fl(x_max))`` and
     ``r = fl(2 · fl(1 / (2 c_max)))``, every ``fl`` a rounding to float32 and ``rint`` half to even

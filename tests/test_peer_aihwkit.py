@@ -62,7 +62,7 @@ def test_case_reproduced(path):
 @pytest.mark.parametrize("name", ["dac_ties", "dac_ties_bm"])
 def test_float32_tie_convention_is_needed(name):
     """With refsim's exact rounding (dac.arithmetic="exact") the tie cases do not match: aihwkit's
-    float32 operation order (D9) decides those codes."""
+    float32 operation order (D7) decides those codes."""
     path = next((p for p in CASES if p.stem == name), None)
     if path is None:
         pytest.skip(f"case {name} absent")

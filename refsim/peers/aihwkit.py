@@ -9,7 +9,7 @@ output noise, ``rintf(y / res) res`` clipped at ``±out_bound``), iterative boun
 rescale. Resolutions are fractions of the full range: ``res = inp_res · 2 inp_bound``
 (``IOMetaParameter::initializeForForward``). The translation is explicit and documented in
 ``docs/peer_mapping.md``; the float32 conventions that decide codes are the config options
-``dac.arithmetic="aihwkit_float32"`` (D9), ``dac.full_scale_code``/``adc.full_scale_code``,
+``dac.arithmetic="aihwkit_float32"`` (D7), ``dac.full_scale_code``/``adc.full_scale_code``,
 ``adc.bm_top_code`` (X9) and ``adc.clip_ideal`` (A9).
 
 refsim's ``W (n_in, n_out)`` is aihwkit's weight ``(out_size, in_size)`` transposed; inputs are
@@ -163,7 +163,7 @@ def from_aihwkit(rpu_config, *, t_inference_s: float | None = None, g_max_S: flo
     Options that would change the result and are not modelled raise ``NotImplementedError``
     naming the field; unknown fields and invalid values raise ``ValueError``. refsim's ``W`` is
     aihwkit's weight transposed. The returned config switches on the aihwkit conventions
-    (``dac.arithmetic="aihwkit_float32"`` and friends, docs/MODEL.md D9, A9, X9).
+    (``dac.arithmetic="aihwkit_float32"`` and friends, docs/MODEL.md D7, A9, X9).
     """
     top = _section(rpu_config, "rpu_config")
     known = {"forward", "mapping", "noise_model", "drift_compensation", "runtime", "pre_post", *_TRAINING_ONLY}
@@ -256,6 +256,8 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
             raise NotImplementedError(f"aihwkit forward.nm_thres={thres!r} with ABS_MAX (x_max = min(max|x|, nm_thres)): "
                                       f"not modelled by refsim")
         rng = {"range_mode": "abs_max"}
+    elif nm == "AVERAGE_ABS_MAX":  # (D6) a running average over the vectors of one call (a fresh layer)
+        rng = {"range_mode": "average_abs_max"}
     elif nm == "CONSTANT":
         rng = {"range_mode": "fixed", "x_max": thres if thres > 0 else 1.0}
     elif nm == "NONE":
@@ -265,7 +267,7 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
         rng = {"range_mode": "fixed", "x_max": bound}
     else:
         raise NotImplementedError(f"aihwkit forward.noise_management={io['noise_management']!r}: refsim has ABS_MAX, "
-                                  f"NONE and CONSTANT")
+                                  f"AVERAGE_ABS_MAX, NONE and CONSTANT")
     n = _steps(io["inp_res"], "forward.inp_res")
     signed_inputs = "bipolar" if mv == "ONE_PASS" else "two_pass"
     accumulation = "analog" if mv == "POS_NEG_SEPARATE" else "digital"
@@ -403,7 +405,7 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
         "noise_management": noise_management, "bound_management": bound_management, "nm_thres": nm_thres,
         "w_noise": w_noise, "w_noise_type": w_noise_type, "ir_drop": ir_drop, "ir_drop_g_ratio": ir_drop_g_ratio,
         "inp_noise": inp_noise, "inp_sto_round": inp_sto_round, "out_sto_round": out_sto_round,
-        "out_scale": out_scale, "mv_type": {"two_pass": "POS_NEG_SEPARATE_DIGITAL_SUM"}.get(mv_type, mv_type),
+        "out_scale": out_scale, "mv_type": {"two_pass": "POS_NEG_SEPARATE_DIGITAL_SUM", "split": "SPLIT_MODE"}.get(mv_type, mv_type),
         "is_perfect": is_perfect, "out_nonlinearity": out_nonlinearity, "r_series": r_series,
         "v_offset_std": v_offset_std, "w_read_asymmetry_dtod": w_read_asymmetry_dtod, "inp_asymmetry": inp_asymmetry,
         "out_asymmetry": out_asymmetry, "out_noise_std": out_noise_std, "max_bm_factor": max_bm_factor,

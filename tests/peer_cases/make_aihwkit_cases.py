@@ -96,6 +96,12 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np
         "noise_management": "CONSTANT", "nm_thres": 2.0, "bound_management": "NONE"}, w_x=wx(x_amp=3.0))
     add("nm_constant_default_thres", "noise_management CONSTANT with nm_thres 0 (scale 1)", {
         "noise_management": "CONSTANT", "bound_management": "NONE", "out_bound": 6.0}, w_x=wx(x_amp=1.3))
+    add("nm_average_abs_max", "AVERAGE_ABS_MAX: a running average of max|x| over the batch (fresh layer)", {
+        "noise_management": "AVERAGE_ABS_MAX", "bound_management": "NONE", "out_bound": 8.0},
+        w_x=(f32(rng.uniform(-1, 1, (40, 12))), f32(rng.uniform(-1, 1, (16, 40)) * rng.uniform(0.2, 3, (16, 1)))))
+    add("nm_average_abs_max_bm", "AVERAGE_ABS_MAX with iterative bound management", {
+        "noise_management": "AVERAGE_ABS_MAX", "out_bound": 3.0},
+        w_x=(f32(rng.uniform(-1, 1, (40, 12))), f32(rng.uniform(-1, 1, (16, 40)) * rng.uniform(0.2, 3, (16, 1)))))
     add("nm_abs_max_bm_none_clipping", "ABS_MAX, no bound management, outputs clipped at out_bound 2", {
         "bound_management": "NONE", "out_bound": 2.0})
     add("bm_out_bound_3", "iterative bound management, several rounds (out_bound 3)", {"out_bound": 3.0})
