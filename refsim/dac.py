@@ -58,7 +58,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
 def average_abs_max(x: np.ndarray, decay: float) -> np.ndarray:
     """aihwkit's ``AVERAGE_ABS_MAX`` noise management over the vectors of ``x (B, rows)`` in order, (B,):
 
-    .. math:: a_0 = m_0,\quad a_b = \mathrm{fl}(\mathrm{fl}(a_{b-1} \mathrm{fl}(1 - d)) + \mathrm{fl}(d\, m_b))  \tag{D6}
+    .. math:: a_0 = m_0,\\quad a_b = \\mathrm{fl}(\\mathrm{fl}(a_{b-1} \\mathrm{fl}(1 - d)) + \\mathrm{fl}(d\\, m_b))  \\tag{D6}
 
     with ``m_b = max_i |x_bi|`` and every operation in float32 (``computeNoiseManagement``); the
     range starts afresh at every call (a freshly built aihwkit layer). A zero average gives 1
