@@ -79,11 +79,12 @@ def _enum(value, name: str, choices: tuple[str, ...]) -> str:
 
 
 def _section(value, name: str) -> dict:
-    """A config section as a plain dict: a dict, an aihwkit dataclass, or None (all defaults)."""
+    """A config section as a plain dict: a dict, an aihwkit dataclass, or None (all defaults).
+    aihwkit's binding class variables (``bindings_class``, ``bindings_module``...) are dropped."""
     if value is None:
         return {}
     if isinstance(value, dict):
-        return dict(value)
+        return {k: v for k, v in value.items() if not str(k).startswith("bindings_")}
     if dataclasses.is_dataclass(value):
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     raise TypeError(f"aihwkit {name}: received {type(value).__name__}; expected a dict of its fields")

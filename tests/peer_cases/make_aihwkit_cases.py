@@ -18,6 +18,7 @@ reads them (without aihwkit).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -49,7 +50,7 @@ def build_config(rpu: dict) -> InferenceRPUConfig:
 def dump(obj) -> dict:
     """Every field of an aihwkit parameter dataclass, enums by name."""
     out = {}
-    for key in obj.__dataclass_fields__:
+    for key in (f.name for f in dataclasses.fields(obj)):  # not the ClassVars (bindings_class...)
         v = getattr(obj, key)
         out[key] = v.name if hasattr(v, "name") and not isinstance(v, (int, float, str)) else v
     return out
@@ -109,8 +110,15 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np
         "out_bound": 0.3, "max_bm_factor": 4})
     add("bm_max_res", "iterative bound management stopped by max_bm_res 0.05 (0.05 * 127 -> factor 8)", {
         "inp_res": 1 / 254, "out_bound": 0.2, "max_bm_res": 0.05})
-    add("bm_top_code_8bit_bound_3", "out_res 1/254, out_bound 3: fl32(127 res) > 3, code 127 re-reads", {
+    add("bm_8bit_bound_3", "bound management with 8-bit converters (out_res 1/254, out_bound 3)", {
         "inp_res": 1 / 254, "out_res": 1 / 254, "out_bound": 3.0})
+    # outputs on the top code: column sums near out_bound 12 for constant input rows (scaled to 1)
+    w = f32(rng.uniform(-0.05, 0.05, (40, 12)))
+    targets = np.array([11.99, 12.01, 11.985, 12.02, 11.995, 12.005])  # code 255: (254.5, 255.5) LSB
+    w[:, :6] += f32((targets - w[:, :6].sum(axis=0)) / 40)
+    x = f32(np.concatenate([np.full((6, 40), 1.0) * rng.uniform(0.2, 2.0, (6, 1)), rng.uniform(-1, 1, (6, 40))]))
+    add("bm_top_code", "defaults (out_res 1/510, out_bound 12): an output on code 255 counts as clipped, "
+        "fl32(255 res) > 12, and is read again", {}, w_x=(w, x))
     add("out_bound_no_adc", "out_res 0 (no ADC) still clips at out_bound 3", {
         "out_res": 0.0, "out_bound": 3.0, "bound_management": "NONE"})
     add("out_bound_no_adc_bm", "out_res 0 with iterative bound management on the clip at out_bound 3", {
@@ -147,8 +155,9 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np
         "mv_type": "POS_NEG_SEPARATE_DIGITAL_SUM", "out_bound": 6.0})
     # DAC ties: inputs on half-integer codes of the 8-bit grid (x c_max / x_max = m + 1/2)
     n_in, c = 40, 127
-    x = f32((rng.integers(-c, c, (12, n_in)) + 0.5) / c)
-    x[:, 0] = 1.0  # the range: max|x| = 1
+    scale = rng.uniform(0.3, 3.0, (12, 1))  # a range per vector: float32 rounding of x * fl(1/x_max) varies
+    x = f32((rng.integers(-c, c, (12, n_in)) + 0.5) / c * scale)
+    x[:, 0] = f32(scale[:, 0])  # the range: max|x| (x_max / 2 of a re-read: 63.5 codes)
     add("dac_ties", "inputs on the DAC's decision levels (m + 1/2) / 127; float32 rounding decides them", {
         "inp_res": 1 / 254, "out_res": 1 / 254, "out_bound": 10.0, "bound_management": "NONE"},
         w_x=(f32(rng.uniform(-1, 1, (n_in, 10))), x))
