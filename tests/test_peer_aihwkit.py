@@ -59,6 +59,32 @@ def test_case_reproduced(path):
     assert np.abs(y_ref - y_peer).max() <= tol, case["name"]
 
 
+def _output_codes(y: np.ndarray, tr, cfg) -> np.ndarray:
+    """ADC codes behind the outputs ``y`` of a one-tile, unscaled-weight case: ``y = x_max f k res``
+    with ``res = range_A / N`` in output units (aihwkit: ``out_bound / N`` times its output rescale)."""
+    t = tr.tiles[0]
+    f = np.ones(len(t.x_max)) if t.bm_factor is None else t.bm_factor
+    step = (t.x_max * f)[:, None] * cfg.adc.range_A / cfg.adc.n_levels / (cfg.mapping.g_max_S * cfg.dac.v_read_V)
+    k = y / step
+    assert np.abs(k - np.rint(k)).max() < 1e-3
+    return np.rint(k).astype(np.int64)
+
+
+QUANTIZED_ONE_TILE = [p for p in CASES
+                      if (lambda c: c.adc.bits is not None and c.weight.scaling == "fixed" and c.dac.signed_inputs
+                          == "bipolar" and c.array.rows_max >= 64)(from_aihwkit(json.loads(p.read_text())["rpu_config"]))]
+
+
+@pytest.mark.parametrize("path", QUANTIZED_ONE_TILE, ids=[p.stem for p in QUANTIZED_ONE_TILE])
+def test_identical_adc_codes(path):
+    """The ADC codes themselves, recovered from both outputs with refsim's input range and
+    bound-management factor: equal integers (one-tile cases with unscaled weights)."""
+    case = load(path)
+    cfg = from_aihwkit(case["rpu_config"])
+    tr = refsim.Crossbar(case["W"], cfg).trace(case["X"])
+    np.testing.assert_array_equal(_output_codes(case["Y"], tr, cfg), _output_codes(tr.y, tr, cfg))
+
+
 @pytest.mark.parametrize("name, change", [
     ("dac_ties", {"dac.arithmetic": "exact"}),  # D7: inputs on DAC decision levels
     ("dac_ties_bm", {"dac.arithmetic": "exact"}),  # D7: 63.5 codes in a bound-management re-read
