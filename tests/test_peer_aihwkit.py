@@ -22,7 +22,10 @@ from refsim.peers import from_aihwkit
 from refsim.peers.aihwkit import AIHWKIT_VERSION
 from refsim.reference import reference_multiply
 
-CASES = sorted((Path(__file__).resolve().parent / "data" / "peer_cases" / "aihwkit").glob("*.json"))
+ALL_CASES = sorted((Path(__file__).resolve().parent / "data" / "peer_cases" / "aihwkit").glob("*.json"))
+#: the exact (noise-free) cases; the others ("kind": "statistical") hold output statistics of noisy configs
+CASES = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind", "exact") == "exact"]
+STATISTICAL = [p for p in ALL_CASES if p not in CASES]
 
 #: aihwkit computes in float32: refsim (float64) agrees to float32 round-off of the output range.
 RTOL_AIHWKIT = 1e-6
@@ -30,15 +33,16 @@ RTOL_AIHWKIT = 1e-6
 
 def load(path: Path) -> dict:
     case = json.loads(path.read_text())
-    for key in ("W", "X", "Y"):
-        case[key] = np.array(case[key], dtype=np.float64)
+    for key in ("W", "X", "Y", "Y_mean", "Y_std"):
+        if key in case:
+            case[key] = np.array(case[key], dtype=np.float64)
     return case
 
 
 def test_suite_size_and_provenance():
-    assert len(CASES) >= 20, f"expected at least 20 aihwkit cases, found {len(CASES)}"
-    assert sum(p.stat().st_size for p in CASES) <= 1_200_000
-    for p in CASES:
+    assert len(CASES) >= 20, f"expected at least 20 exact aihwkit cases, found {len(CASES)}"
+    assert sum(p.stat().st_size for p in ALL_CASES) <= 1_200_000
+    for p in ALL_CASES:
         case = json.loads(p.read_text())
         assert case["peer"] == "aihwkit" and case["version"] == AIHWKIT_VERSION, p.name
 
@@ -57,6 +61,24 @@ def test_case_reproduced(path):
                               f"{np.unravel_index(err.argmax(), err.shape)}")
     y_ref = reference_multiply(w, x, cfg).y
     assert np.abs(y_ref - y_peer).max() <= tol, case["name"]
+
+
+@pytest.mark.parametrize("path", STATISTICAL, ids=[p.stem for p in STATISTICAL])
+def test_noisy_case_statistics(path):
+    """Noisy configs (output noise, PCM_READ and ADDITIVE_CONSTANT weight noise): refsim's outputs
+    have aihwkit's mean and standard deviation per output, over as many draws (fixed seed).
+    Bounds: 5 standard errors of the difference of two means; the standard deviations within
+    5 standard errors of their ratio (``sqrt(1/n)`` for two estimates of ``n`` draws) plus 2 %."""
+    case = load(path)
+    n, x = case["n_draws"], case["X"]
+    cfg = from_aihwkit(case["rpu_config"])
+    assert from_aihwkit(case["rpu_config_dump"]) == cfg
+    y = refsim.Crossbar(case["W"], cfg, rng=np.random.default_rng(15)).matvec(np.repeat(x, n, axis=0))
+    y = y.reshape(x.shape[0], n, -1)
+    mean, std = y.mean(axis=1), y.std(axis=1)
+    se = np.sqrt((std**2 + case["Y_std"] ** 2) / n)
+    assert np.all(np.abs(mean - case["Y_mean"]) <= 5 * se + 1e-12), np.abs(mean - case["Y_mean"]) / se
+    assert np.all(np.abs(std / case["Y_std"] - 1) <= 5 / np.sqrt(n) + 0.02), std / case["Y_std"]
 
 
 def _output_codes(y: np.ndarray, tr, cfg) -> np.ndarray:

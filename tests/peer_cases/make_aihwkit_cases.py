@@ -8,7 +8,9 @@ Every case builds a fresh ``AnalogLinear`` (no bias) with an ``InferenceRPUConfi
 case's ``rpu_config`` dict (a fresh layer: ``AVERAGE_ABS_MAX`` noise management keeps a running
 average between calls), sets aihwkit's weight ``W_aihwkit (out, in)``, switches to eval mode
 and runs one forward of ``X (B, in)``; no ``program_analog_weights``/``drift_analog_weights``, so
-the noise model is not used. Every case is deterministic: ``out_noise = 0`` and no weight noise.
+the noise model is not used. The exact cases are deterministic (``out_noise = 0``, no weight noise);
+the statistical cases (``"kind": "statistical"``) keep aihwkit's noise and store the mean and
+standard deviation of ``N_DRAWS`` outputs of every input vector.
 Writes ``tests/data/peer_cases/aihwkit/<name>.json`` with ``W`` in refsim's orientation
 ``(in, out)`` (aihwkit's weight transposed), ``X``, ``Y`` (float32 values, exact in JSON), the
 ``rpu_config`` dict the layer was built from (``from_aihwkit`` input), the full ``forward`` and
@@ -39,6 +41,9 @@ _ENUMS = {"mv_type": enums.AnalogMVType, "noise_management": enums.NoiseManageme
 
 def build_config(rpu: dict) -> InferenceRPUConfig:
     """An ``InferenceRPUConfig`` from the case dict: enums by name."""
+    unknown = set(rpu) - {"forward", "mapping"}
+    if unknown:
+        raise ValueError(f"case rpu_config: unexpected key(s) {sorted(unknown)}")
     cfg = InferenceRPUConfig()
     for key, value in rpu.get("forward", {}).items():
         setattr(cfg.forward, key, getattr(_ENUMS[key], value) if key in _ENUMS else value)
@@ -167,6 +172,26 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np
     return out
 
 
+#: Draws per input vector of the statistical (noisy) cases.
+N_DRAWS = 2000
+
+
+def noisy_cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np.ndarray]]:
+    """Noisy configs: compared by the mean and standard deviation of ``N_DRAWS`` outputs per vector."""
+    w = f32(rng.uniform(-1, 1, (16, 4)))
+    x = f32(rng.uniform(-1, 1, (3, 16)))
+    return [
+        ("noisy_defaults", "aihwkit 1.1.0's defaults as they are: out_noise 0.06 before the ADC, "
+         "iterative bound management", {}, w, x),
+        ("noisy_pcm_read", "w_noise 0.1 of type PCM_READ (sigma ~ sqrt(sum |w| x^2))", {"forward": {
+            "out_noise": 0.0, "w_noise": 0.1, "w_noise_type": "PCM_READ", "bound_management": "NONE",
+            "out_res": 1 / 1022}}, w, x),
+        ("noisy_additive_constant", "w_noise 0.05 of type ADDITIVE_CONSTANT (sigma ~ |x|_2)", {"forward": {
+            "out_noise": 0.0, "w_noise": 0.05, "w_noise_type": "ADDITIVE_CONSTANT", "bound_management": "NONE",
+            "out_res": 1 / 1022}}, w, x),
+    ]
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(20261206)
@@ -183,6 +208,19 @@ def main() -> int:
         (OUT / f"{name}.json").write_text(json.dumps(record) + "\n")
         names.append(name)
         print(f"{name}: W {w.shape}, X {x.shape}, max|Y| {np.abs(y).max():.4g}")
+    for name, what, rpu, w, x in noisy_cases(rng):
+        y = run_case(rpu, w, np.repeat(x, N_DRAWS, axis=0)).reshape(x.shape[0], N_DRAWS, w.shape[1])
+        cfg = build_config(rpu)
+        record = {
+            "name": name, "what": what, "peer": "aihwkit", "version": aihwkit.__version__,
+            "torch": torch.__version__, "kind": "statistical", "n_draws": N_DRAWS, "rpu_config": rpu,
+            "rpu_config_dump": {"forward": dump(cfg.forward), "mapping": dump(cfg.mapping)},
+            "W": w.astype(float).tolist(), "X": x.astype(float).tolist(),
+            "Y_mean": y.mean(axis=1, dtype=np.float64).tolist(), "Y_std": y.std(axis=1, dtype=np.float64).tolist(),
+        }
+        (OUT / f"{name}.json").write_text(json.dumps(record) + "\n")
+        names.append(name)
+        print(f"{name}: W {w.shape}, X {x.shape}, {N_DRAWS} draws, mean std {y.std(axis=1).mean():.4g}")
     total = sum((OUT / f"{n}.json").stat().st_size for n in names)
     print(f"{len(names)} cases, {total / 1e6:.2f} MB in {OUT}")
     return 0
