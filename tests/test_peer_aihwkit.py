@@ -186,3 +186,24 @@ def test_unmodelled_options_are_named(rpu, field):
 def test_bad_input_is_named(rpu, field):
     with pytest.raises(ValueError, match=field):
         from_aihwkit(rpu)
+
+
+def test_noise_model_translation():
+    """The noise model acts only when the weights are programmed and drifted (t_inference_s given)."""
+    rpu = {"forward": {"out_noise": 0.0},
+           "noise_model": {"type": "PCMLikeNoiseModel", "prog_noise_scale": 0.5, "read_noise_scale": 2.0,
+                           "drift_scale": 0.8, "t_0": 10.0, "t_read": 1e-6, "g_max": 25.0},
+           "drift_compensation": "GlobalDriftCompensation"}
+    assert from_aihwkit(rpu).device.prog_model == "none"  # aihwkit's forward before program_analog_weights
+    d = from_aihwkit(rpu, t_inference_s=3600.0).device
+    assert (d.prog_model, d.drift_model, d.read_model) == ("pcm_rasch2023",) * 3
+    assert (d.pcm_prog_noise_scale, d.pcm_read_noise_scale, d.pcm_drift_scale) == (0.5, 2.0, 0.8)
+    assert (d.t0_s, d.t_read_s, d.t_inference_s) == (10.0, 1e-6, 3600.0)
+    assert d.drift_compensation and d.pcm_read_noise_held
+    assert not from_aihwkit({**rpu, "drift_compensation": None}, t_inference_s=1.0).device.drift_compensation
+    with pytest.raises(NotImplementedError, match="prog_coeff"):
+        from_aihwkit({"noise_model": {"prog_coeff": [0.1, 0.2, 0.3]}}, t_inference_s=1.0)
+    with pytest.raises(NotImplementedError, match="noise_model"):
+        from_aihwkit({"noise_model": "CustomDriftPCMLikeNoiseModel"}, t_inference_s=1.0)
+    with pytest.raises(ValueError, match="g_max_S"):
+        from_aihwkit({"noise_model": {"g_max": 10.0}}, t_inference_s=1.0)

@@ -378,8 +378,11 @@ def _noise_model(nm) -> dict | None:
                                   f"polynomial only")
     if p["prog_coeff_g_max_reference"] not in (None, p["g_max"]):
         raise NotImplementedError("aihwkit noise_model.prog_coeff_g_max_reference != g_max: not modelled by refsim")
-    if p["g_converter"] not in (None, "SinglePairConductanceConverter"):
-        raise NotImplementedError(f"aihwkit noise_model.g_converter={p['g_converter']!r}: refsim maps one device pair")
+    conv = p["g_converter"]
+    conv_name = conv if conv is None or isinstance(conv, str) else type(conv).__name__
+    if conv_name not in (None, "SinglePairConductanceConverter") or float(getattr(conv, "g_min", 0.0) or 0.0) != 0.0:
+        raise NotImplementedError(f"aihwkit noise_model.g_converter={conv!r}: refsim maps one device pair with "
+                                  f"g_min = 0 (SinglePairConductanceConverter)")
     return p
 
 
