@@ -38,6 +38,11 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         return np.full(x.shape[0], cfg.x_max)
     if cfg.range_mode == "average_abs_max":
         return average_abs_max(x, cfg.nm_decay)
+    if cfg.range_mode == "max":  # (D6) the largest input, signed; none > 0: inf, the output is zero
+        hi = np.max(x, axis=1) if x.size else np.ones(x.shape[0])
+        if cfg.x_max_cap is not None:
+            hi = np.minimum(hi, cfg.x_max_cap)
+        return np.where(hi > 0, hi, np.inf)
     if not x.size:  # no rows, or no vectors
         return np.ones(x.shape[0])
     # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
@@ -52,6 +57,8 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     else:
         hi = np.max(x, axis=1)
         x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
+    if cfg.x_max_cap is not None:  # (D6) aihwkit's nm_thres
+        x_max = np.minimum(x_max, cfg.x_max_cap)
     return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
 
 
@@ -100,7 +107,7 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     if cfg.arithmetic == "aihwkit_float32":
         return aihwkit_float32_codes(x, x_max, c_max, out=out)
     # with a per-vector range |x| <= x_max: a signed DAC whose top code is c_max cannot clip
-    can_clip = not (cfg.range_mode == "abs_max" and cfg.signed and code_range[1] == c_max)
+    can_clip = not (cfg.range_mode == "abs_max" and cfg.x_max_cap is None and cfg.signed and code_range[1] == c_max)
     out = np.empty(x.shape) if out is None else out
     rows = block_rows(x.shape[1])
     if cfg.bits is not None and (work is None or work.shape[0] < min(rows, x.shape[0]) or work.shape[1:] != x.shape[1:]):

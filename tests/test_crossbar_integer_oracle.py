@@ -198,6 +198,8 @@ def test_oracle_codes_depend_on_the_config(cfg):
     ({"bits": 7, "full_scale_code": 50}, {"bits": 8, "full_scale_code": 100}),
     ({"bits": 8, "range_mode": "average_abs_max"}, {"bits": 6}),
     ({"bits": 8, "range_mode": "fixed", "x_max": 0.75}, {"bits": None, "clip_ideal": True, "range_A": 0.5}),
+    ({"bits": 8, "range_mode": "max", "x_max_cap": 0.875}, {"bits": 7}),
+    ({"bits": 7, "range_mode": "abs_max", "x_max_cap": 0.75}, {"bits": 7}),
 ])
 def test_aihwkit_conventions_equal_integer_oracle(dac_more, adc_more, rng):
     """Quantized weights with aihwkit's float32 DAC codes (D7), its step counts (full_scale_code),
@@ -212,6 +214,7 @@ def test_aihwkit_conventions_equal_integer_oracle(dac_more, adc_more, rng):
     c_max = cfg.dac.code_max
     x = (rng.integers(-c_max, c_max, size=(5, 6)) + 0.5) / c_max * rng.uniform(0.5, 2, size=(5, 1))
     x[:, 0] = np.max(np.abs(x), axis=1)  # the range itself is the first input
+    x[1] = -np.abs(x[1])  # no positive input: a "max" range reads zero
     x = x.astype(np.float32).astype(np.float64)  # aihwkit's inputs are float32
     check_against_oracle(cfg, w, x)
     if adc_more.get("clip_ideal"):  # the clip acted: without it the result differs

@@ -156,12 +156,10 @@ def test_translation_details():
 
 
 @pytest.mark.parametrize("rpu, field", [
-    ({"forward": {"noise_management": "MAX"}}, "noise_management"),
     ({"forward": {"noise_management": "ABS_MAX_NP_SUM"}}, "noise_management"),
     ({"forward": {"bound_management": "ITERATIVE_WORST_CASE"}}, "bound_management"),
     ({"forward": {"inp_res": 1 / 255}}, "inp_res"),
     ({"forward": {"out_res": 1 / 127}}, "out_res"),
-    ({"forward": {"nm_thres": 0.5}}, "nm_thres"),
     ({"forward": {"inp_noise": 0.01}}, "inp_noise"),
     ({"forward": {"out_sto_round": True}}, "out_sto_round"),
     ({"forward": {"out_nonlinearity": 0.1}}, "out_nonlinearity"),

@@ -131,9 +131,14 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 avg = m_b if avg is None else np.float32(np.float32(avg * (np.float32(1) - np.float32(dac.nm_decay)))
                                                          + np.float32(np.float32(dac.nm_decay) * m_b))
                 xm = float(avg) if avg > 0 else 1.0
+            elif dac.range_mode == "max":  # (D6) signed max; none positive: zero codes, zero output
+                xm = max(seg) if dac.x_max_cap is None else min(max(seg), dac.x_max_cap)
+                if xm <= 0:
+                    seg, xm = [0.0] * len(seg), 1.0
             else:
                 xm = max(abs(v) for v in seg)
                 xm = xm if xm > 0 else 1.0
+                xm = xm if dac.x_max_cap is None else min(xm, dac.x_max_cap)
             scale = c_max / xm  # inf for a subnormal range: then (v / xm) * c_max, as refsim.dac does
             # code range written out: two's complement stops one short of c_max on the positive side
             lo = -c_max if dac.signed else 0

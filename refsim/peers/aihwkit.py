@@ -252,11 +252,11 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
     if nm != "NONE" and bound != 1.0:
         raise ValueError(f"aihwkit forward.inp_bound: received {bound!r} with noise_management={nm}; aihwkit "
                          f"requires inp_bound=1 with noise management ('Forward noise managment expects bound==1')")
+    cap = float(_F32(thres)) if thres > 0 else None  # (D6) x_max = min(max, nm_thres), in float32
     if nm == "ABS_MAX":
-        if thres > 0:
-            raise NotImplementedError(f"aihwkit forward.nm_thres={thres!r} with ABS_MAX (x_max = min(max|x|, nm_thres)): "
-                                      f"not modelled by refsim")
-        rng = {"range_mode": "abs_max"}
+        rng = {"range_mode": "abs_max", "x_max_cap": cap}
+    elif nm == "MAX":  # the largest input, signed; none positive: a zero output
+        rng = {"range_mode": "max", "x_max_cap": cap}
     elif nm == "AVERAGE_ABS_MAX":  # (D6) a running average over the vectors of one call (a fresh layer)
         rng = {"range_mode": "average_abs_max"}
     elif nm == "CONSTANT":
@@ -268,7 +268,7 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
         rng = {"range_mode": "fixed", "x_max": bound}
     else:
         raise NotImplementedError(f"aihwkit forward.noise_management={io['noise_management']!r}: refsim has ABS_MAX, "
-                                  f"AVERAGE_ABS_MAX, NONE and CONSTANT")
+                                  f"MAX, AVERAGE_ABS_MAX, NONE and CONSTANT")
     n = _steps(io["inp_res"], "forward.inp_res")
     signed_inputs = "bipolar" if mv == "ONE_PASS" else "two_pass"
     accumulation = "analog" if mv == "POS_NEG_SEPARATE" else "digital"
@@ -404,17 +404,9 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
     ``POS_NEG_SEPARATE_DIGITAL_SUM``; ``noise_model="pcm"`` applies ``PCMLikeNoiseModel`` at
     ``t_inference_s``; ``max_bm_factor`` is aihwkit's (the largest factor used is the power of two
     above it, ``max_bm_res`` off)."""
-    forward = {
-        "inp_res": inp_res, "out_res": out_res, "inp_bound": inp_bound, "out_bound": out_bound, "out_noise": out_noise,
-        "noise_management": noise_management, "bound_management": bound_management, "nm_thres": nm_thres,
-        "w_noise": w_noise, "w_noise_type": w_noise_type, "ir_drop": ir_drop, "ir_drop_g_ratio": ir_drop_g_ratio,
-        "inp_noise": inp_noise, "inp_sto_round": inp_sto_round, "out_sto_round": out_sto_round,
-        "out_scale": out_scale, "mv_type": {"two_pass": "POS_NEG_SEPARATE_DIGITAL_SUM", "split": "SPLIT_MODE"}.get(mv_type, mv_type),
-        "is_perfect": is_perfect, "out_nonlinearity": out_nonlinearity, "r_series": r_series,
-        "v_offset_std": v_offset_std, "w_read_asymmetry_dtod": w_read_asymmetry_dtod, "inp_asymmetry": inp_asymmetry,
-        "out_asymmetry": out_asymmetry, "out_noise_std": out_noise_std, "max_bm_factor": max_bm_factor,
-        "max_bm_res": float("inf"),
-    }
+    forward = {k: v for k, v in locals().items() if k in IO_DEFAULTS}  # the IOParameters among the arguments
+    forward["mv_type"] = {"two_pass": "POS_NEG_SEPARATE_DIGITAL_SUM", "split": "SPLIT_MODE"}.get(mv_type, mv_type)
+    forward["max_bm_res"] = float("inf")
     mapping = {"weight_scaling_omega": 1.0, "weight_scaling_columnwise": weight_scaling_columnwise,
                "max_input_size": max_input_size or 0, "max_output_size": max_output_size or 0}
     if noise_model not in ("none", "pcm"):
