@@ -20,7 +20,7 @@ class DACConfig:
 
     bits: int | None = None  # DAC bits; None = ideal (continuous) drive
     signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
-    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max) | "average_abs_max" | "max" (D6, aihwkit)
+    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max) | "average_abs_max" | "max" (D8, aihwkit)
     x_max: float = 1.0  # input value driven at full scale when range_mode="fixed"
     v_read_V: float = 0.2  # full-scale read voltage, V: code c drives c / c_max * v_read_V
     slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
@@ -32,8 +32,8 @@ class DACConfig:
     # -- aihwkit conventions (docs/MODEL.md D7; off by default; refsim.peers.from_aihwkit switches them on) --
     full_scale_code: int | None = None  # sign-magnitude c_max override: codes -c..c (aihwkit inp_res = 1/(2c)); None: 2^(b-1)-1
     arithmetic: str = "exact"  # "exact" (D2) | "aihwkit_float32" (D7: the codes of aihwkit's float32 operation order)
-    nm_decay: float = 1e-3  # range_mode="average_abs_max" (D6): weight of each vector's max|x| in the running average
-    x_max_cap: float | None = None  # range_mode "abs_max"/"max" (D6): x_max <- min(x_max, cap) (aihwkit nm_thres)
+    nm_decay: float = 1e-3  # range_mode="average_abs_max" (D8): weight of each vector's max|x| in the running average
+    x_max_cap: float | None = None  # range_mode "abs_max"/"max" (D8): x_max <- min(x_max, cap) (aihwkit nm_thres)
 
     def __post_init__(self) -> None:
         coerce_fields(self)

@@ -343,7 +343,7 @@ class Crossbar:
             terms.append((s_terms, 2.0**s.shift))
         # a uniform weight rescale goes into the per-vector scale; a per-column one is applied by _forward
         scale = t.drift_scale * self._col_scale if np.ndim(self._col_scale) == 0 else t.drift_scale
-        if cfg.dac.range_mode == "max":  # (D6) a vector without a positive input (x_max = inf) reads zero
+        if cfg.dac.range_mode == "max":  # (D8) a vector without a positive input (x_max = inf) reads zero
             with np.errstate(invalid="ignore"):
                 acc = combine_terms(terms, shape, drive.x_max, scale, out)
             acc[np.isinf(drive.x_max)] = 0.0

@@ -38,7 +38,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         return np.full(x.shape[0], cfg.x_max)
     if cfg.range_mode == "average_abs_max":
         return average_abs_max(x, cfg.nm_decay)
-    if cfg.range_mode == "max":  # (D6) the largest input, signed; none > 0: inf, the output is zero
+    if cfg.range_mode == "max":  # (D8) the largest input, signed; none > 0: inf, the output is zero
         hi = np.max(x, axis=1) if x.size else np.ones(x.shape[0])
         if cfg.x_max_cap is not None:
             hi = np.minimum(hi, cfg.x_max_cap)
@@ -57,7 +57,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     else:
         hi = np.max(x, axis=1)
         x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
-    if cfg.x_max_cap is not None:  # (D6) aihwkit's nm_thres
+    if cfg.x_max_cap is not None:  # (D8) aihwkit's nm_thres
         x_max = np.minimum(x_max, cfg.x_max_cap)
     return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
 
@@ -65,7 +65,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
 def average_abs_max(x: np.ndarray, decay: float) -> np.ndarray:
     """aihwkit's ``AVERAGE_ABS_MAX`` noise management over the vectors of ``x (B, rows)`` in order, (B,):
 
-    .. math:: a_0 = m_0,\\quad a_b = \\mathrm{fl}(\\mathrm{fl}(a_{b-1} \\mathrm{fl}(1 - d)) + \\mathrm{fl}(d\\, m_b))  \\tag{D6}
+    .. math:: a_0 = m_0,\\quad a_b = \\mathrm{fl}(\\mathrm{fl}(a_{b-1} \\mathrm{fl}(1 - d)) + \\mathrm{fl}(d\\, m_b))  \\tag{D8}
 
     with ``m_b = max_i |x_bi|`` and every operation in float32 (``computeNoiseManagement``); the
     range starts afresh at every call (a freshly built aihwkit layer). A zero average gives 1

@@ -344,9 +344,9 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
             p = p - s.digital_offset * codes.sum(axis=1, keepdims=True) / c_max
         p_all.append(p)
         out = out + 2.0**s.shift * p  # (X3) shift-and-add over weight slices
-    with np.errstate(invalid="ignore"):  # (D6) x_max = inf for a "max" range without a positive input
+    with np.errstate(invalid="ignore"):  # (D8) x_max = inf for a "max" range without a positive input
         out = x_max[:, None] * t.drift_scale * out  # (X3) x_max alpha (w_max / lambda comes after the row tiles)
-    if cfg.dac.range_mode == "max":  # (D6) such a vector reads zero
+    if cfg.dac.range_mode == "max":  # (D8) such a vector reads zero
         out[np.isinf(x_max)] = 0.0
     return Reading(tag, vectors, x_max, codes, dac_clip, passes, records, p_all, out, clipped)
 

@@ -192,7 +192,7 @@ def test_oracle_codes_depend_on_the_config(cfg):
     assert len(tr.adc_codes()) == (n_reads if cfg.adc.bits is not None else 0)
 
 
-# -- aihwkit conventions (docs/MODEL.md D6, D7, A9) ------------------------------------
+# -- aihwkit conventions (docs/MODEL.md D8, D7, A9) ------------------------------------
 @pytest.mark.parametrize("dac_more, adc_more", [
     ({"bits": 8}, {"bits": 8}),
     ({"bits": 7, "full_scale_code": 50}, {"bits": 8, "full_scale_code": 100}),
@@ -203,7 +203,7 @@ def test_oracle_codes_depend_on_the_config(cfg):
 ])
 def test_aihwkit_conventions_equal_integer_oracle(dac_more, adc_more, rng):
     """Quantized weights with aihwkit's float32 DAC codes (D7), its step counts (full_scale_code),
-    its running-average range (D6) and its clipping ideal ADC (A9): every code and y exact. The
+    its running-average range (D8) and its clipping ideal ADC (A9): every code and y exact. The
     inputs include values on DAC decision levels (x c_max / x_max = m + 1/2)."""
     base = refsim.presets.get("int8").replace(**DYADIC)
     adc_range = 4 * base.mapping.g_max_S * base.dac.v_read_V  # 4 unit currents

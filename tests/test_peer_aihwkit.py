@@ -113,7 +113,7 @@ def test_identical_adc_codes(path):
     ("bm_out_bound_3", {"dac.arithmetic": "exact"}),  # D7: 31.5 codes (aihwkit's default 7-bit DAC)
     ("bm_top_code", {"adc.bm_top_code": False}),  # X9: code 255 counts as clipped
     ("out_bound_no_adc", {"adc.clip_ideal": False}),  # A9: out_bound clips without an ADC
-    ("nm_average_abs_max", {"dac.range_mode": "abs_max"}),  # D6: the running average
+    ("nm_average_abs_max", {"dac.range_mode": "abs_max"}),  # D8: the running average
     ("bm_max_res", {"dac.bm_max_factor": 1024}),  # max_bm_res stops bound management at factor 8
     ("bm_max_factor_4", {"dac.bm_max_factor": 4}),  # aihwkit's last factor is 8, above max_bm_factor
     ("res_non_pow2", {"dac.full_scale_code": 63, "adc.full_scale_code": 127}),  # 1/100, 1/200: 50 and 100

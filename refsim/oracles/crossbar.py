@@ -121,7 +121,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
         col_tiles = tile_ranges_naive(n_out, cfg.array.cols_max, cfg.array.split)
         # DAC per vector for these rows
         dac_c, x_max = [], []
-        avg = None  # (D6) the running average of max|x| over the vectors, in float32
+        avg = None  # (D8) the running average of max|x| over the vectors, in float32
         for b in range(big_b):
             seg = [float(x[b, i]) for i in range(r0, r1)]
             if dac.range_mode == "fixed":
@@ -131,7 +131,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 avg = m_b if avg is None else np.float32(np.float32(avg * (np.float32(1) - np.float32(dac.nm_decay)))
                                                          + np.float32(np.float32(dac.nm_decay) * m_b))
                 xm = float(avg) if avg > 0 else 1.0
-            elif dac.range_mode == "max":  # (D6) signed max; none positive: zero codes, zero output
+            elif dac.range_mode == "max":  # (D8) signed max; none positive: zero codes, zero output
                 xm = max(seg) if dac.x_max_cap is None else min(max(seg), dac.x_max_cap)
                 if xm <= 0:
                     seg, xm = [0.0] * len(seg), 1.0

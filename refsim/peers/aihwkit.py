@@ -252,12 +252,12 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
     if nm != "NONE" and bound != 1.0:
         raise ValueError(f"aihwkit forward.inp_bound: received {bound!r} with noise_management={nm}; aihwkit "
                          f"requires inp_bound=1 with noise management ('Forward noise managment expects bound==1')")
-    cap = float(_F32(thres)) if thres > 0 else None  # (D6) x_max = min(max, nm_thres), in float32
+    cap = float(_F32(thres)) if thres > 0 else None  # (D8) x_max = min(max, nm_thres), in float32
     if nm == "ABS_MAX":
         rng = {"range_mode": "abs_max", "x_max_cap": cap}
     elif nm == "MAX":  # the largest input, signed; none positive: a zero output
         rng = {"range_mode": "max", "x_max_cap": cap}
-    elif nm == "AVERAGE_ABS_MAX":  # (D6) a running average over the vectors of one call (a fresh layer)
+    elif nm == "AVERAGE_ABS_MAX":  # (D8) a running average over the vectors of one call (a fresh layer)
         rng = {"range_mode": "average_abs_max"}
     elif nm == "CONSTANT":
         rng = {"range_mode": "fixed", "x_max": thres if thres > 0 else 1.0}
