@@ -20,7 +20,7 @@ class DACConfig:
 
     bits: int | None = None  # DAC bits; None = ideal (continuous) drive
     signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
-    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max) | "average_abs_max" | "max" (D8, aihwkit)
+    range_mode: str = "abs_max"  # "abs_max" (per vector) | "fixed" (x_max) | aihwkit's (D8): "average_abs_max" | "max" | "abs_max_np_sum"
     x_max: float = 1.0  # input value driven at full scale when range_mode="fixed"
     v_read_V: float = 0.2  # full-scale read voltage, V: code c drives c / c_max * v_read_V
     slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
@@ -33,7 +33,10 @@ class DACConfig:
     full_scale_code: int | None = None  # sign-magnitude c_max override: codes -c..c (aihwkit inp_res = 1/(2c)); None: 2^(b-1)-1
     arithmetic: str = "exact"  # "exact" (D2) | "aihwkit_float32" (D7: the codes of aihwkit's float32 operation order)
     nm_decay: float = 1e-3  # range_mode="average_abs_max" (D8): weight of each vector's max|x| in the running average
-    x_max_cap: float | None = None  # range_mode "abs_max"/"max" (D8): x_max <- min(x_max, cap) (aihwkit nm_thres)
+    x_max_cap: float | None = None  # range_mode "abs_max"/"max"/"abs_max_np_sum" (D8): x_max <- min(x_max, cap) (nm_thres)
+    nm_assumed_wmax: float = 0.6  # range_mode="abs_max_np_sum" (D8): assumed largest |w| (aihwkit nm_assumed_wmax)
+    nm_out_bound: float = 1.0  # range_mode="abs_max_np_sum" (D8): aihwkit's out_bound (normalized output units)
+    nm_max_bm_res: float = 0.0  # range_mode="abs_max_np_sum" (D8): aihwkit's max_bm_res limit; 0: none
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -50,7 +53,7 @@ class DACConfig:
             raise TypeError(received("dac.signed", show(self.signed), "a bool"))
         if self.signed and self.bits == 1:
             raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
-        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed", "average_abs_max", "max"))
+        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed", "average_abs_max", "max", "abs_max_np_sum"))
         check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
         check_magnitude("dac.x_max", self.x_max, "the input scale")
         check_number("dac.v_read_V", self.v_read_V, low=0.0, low_open=True)
@@ -182,9 +185,12 @@ def _check_aihwkit_fields(section: str, cfg) -> None:
         check_number("dac.nm_decay", cfg.nm_decay, low=0.0, high=1.0, low_open=True)
         if cfg.x_max_cap is not None:
             check_number("dac.x_max_cap", cfg.x_max_cap, low=0.0, low_open=True)
-            if cfg.range_mode not in ("abs_max", "max"):
-                raise ValueError(received("dac.x_max_cap", show(cfg.x_max_cap),
-                                          f"None with range_mode={cfg.range_mode!r} (a cap needs 'abs_max' or 'max')"))
+            if cfg.range_mode not in ("abs_max", "max", "abs_max_np_sum"):
+                raise ValueError(received("dac.x_max_cap", show(cfg.x_max_cap), f"None with range_mode="
+                                          f"{cfg.range_mode!r} (a cap needs 'abs_max', 'max' or 'abs_max_np_sum')"))
+        check_number("dac.nm_assumed_wmax", cfg.nm_assumed_wmax, low=0.0)
+        check_number("dac.nm_out_bound", cfg.nm_out_bound, low=0.0, low_open=True)
+        check_number("dac.nm_max_bm_res", cfg.nm_max_bm_res, low=0.0)
         if fsc is not None and cfg.slice_bits is not None:
             raise NotImplementedError("dac.full_scale_code with bit-serial inputs (dac.slice_bits): refsim slices "
                                       "codes of 2^(b-1) - 1 only")

@@ -99,7 +99,7 @@ class Crossbar:
         del levels
         self._linear = (
             config.dac.bits is None and config.adc.bits is None and not config.adc.clip_ideal
-            and config.dac.range_mode not in ("average_abs_max", "max") and config.dac.x_max_cap is None
+            and config.dac.range_mode in ("abs_max", "fixed") and config.dac.x_max_cap is None
             and not d.has_read_noise() and not d.has_output_effects()
         )
         w_eff = None

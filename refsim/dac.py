@@ -19,7 +19,7 @@ import numpy as np
 from refsim.config import DACConfig, slice_widths
 from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
 
-__all__ = ["input_range", "average_abs_max", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
+__all__ = ["input_range", "average_abs_max", "abs_max_np_sum", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
 
 
@@ -38,6 +38,8 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         return np.full(x.shape[0], cfg.x_max)
     if cfg.range_mode == "average_abs_max":
         return average_abs_max(x, cfg.nm_decay)
+    if cfg.range_mode == "abs_max_np_sum":
+        return abs_max_np_sum(x, cfg)
     if cfg.range_mode == "max":  # (D8) the largest input, signed; none > 0: inf, the output is zero
         hi = np.max(x, axis=1) if x.size else np.ones(x.shape[0])
         if cfg.x_max_cap is not None:
@@ -79,6 +81,30 @@ def average_abs_max(x: np.ndarray, decay: float) -> np.ndarray:
     for b in range(x.shape[0]):
         a = m[b] if a is None else f32(f32(a * keep) + f32(d * m[b]))
         out[b] = a
+    return np.where(out == 0, 1.0, out)
+
+
+def abs_max_np_sum(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
+    """aihwkit's ``ABS_MAX_NP_SUM`` noise management, ``x (B, rows)`` -> ``x_max (B,)`` (D8), in float32:
+
+    ``a = min(max_i |x_i|, cap)``, ``S = max(Σ x⁺, Σ x⁻)``, ``n = fl(fl(S · w_max) / B_out)``,
+    ``n ← min(fl(fl(a / r) · m), n)`` with the DAC step ``r = fl(2 fl(1 / (2 c_max)))`` when
+    ``m = nm_max_bm_res > 0`` and the DAC is quantized, ``x_max = max(a, n)`` (1 where 0).
+    The sums are rounded once to float32 (aihwkit adds in float32 in its own order: the ranges can
+    differ by float32 round-off).
+    """
+    f32 = np.float32
+    x32 = x.astype(f32)
+    a = np.max(np.abs(x32), axis=1) if x.size else np.zeros(x.shape[0], dtype=f32)
+    if cfg.x_max_cap is not None:
+        a = np.minimum(a, f32(cfg.x_max_cap))
+    pos = np.where(x > 0, x, 0.0).sum(axis=1).astype(f32)
+    neg = (-np.where(x < 0, x, 0.0)).sum(axis=1).astype(f32)
+    n = (np.maximum(pos, neg) * f32(cfg.nm_assumed_wmax)) / f32(cfg.nm_out_bound)
+    if cfg.nm_max_bm_res > 0 and cfg.bits is not None:
+        r = f32(f32(1.0 / (2 * cfg.code_max)) * f32(2.0))
+        n = np.minimum((a / r) * f32(cfg.nm_max_bm_res), n)
+    out = np.maximum(a, n).astype(np.float64)
     return np.where(out == 0, 1.0, out)
 
 

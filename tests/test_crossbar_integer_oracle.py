@@ -200,6 +200,7 @@ def test_oracle_codes_depend_on_the_config(cfg):
     ({"bits": 8, "range_mode": "fixed", "x_max": 0.75}, {"bits": None, "clip_ideal": True, "range_A": 0.5}),
     ({"bits": 8, "range_mode": "max", "x_max_cap": 0.875}, {"bits": 7}),
     ({"bits": 7, "range_mode": "abs_max", "x_max_cap": 0.75}, {"bits": 7}),
+    ({"bits": 7, "range_mode": "abs_max_np_sum", "nm_out_bound": 0.5, "nm_max_bm_res": 0.05}, {"bits": 8}),
 ])
 def test_aihwkit_conventions_equal_integer_oracle(dac_more, adc_more, rng):
     """Quantized weights with aihwkit's float32 DAC codes (D7), its step counts (full_scale_code),

@@ -114,6 +114,9 @@ def test_identical_adc_codes(path):
     ("bm_top_code", {"adc.bm_top_code": False}),  # X9: code 255 counts as clipped
     ("out_bound_no_adc", {"adc.clip_ideal": False}),  # A9: out_bound clips without an ADC
     ("nm_average_abs_max", {"dac.range_mode": "abs_max"}),  # D8: the running average
+    ("nm_abs_max_np_sum", {"dac.range_mode": "abs_max"}),  # D8: the range raised by the input sums
+    ("nm_abs_max_np_sum_relu", {"dac.nm_max_bm_res": 0.0}),  # D8: ... limited by max_bm_res / inp_res
+    ("nm_max", {"dac.range_mode": "abs_max"}),  # D8: the signed max
     ("bm_max_res", {"dac.bm_max_factor": 1024}),  # max_bm_res stops bound management at factor 8
     ("bm_max_factor_4", {"dac.bm_max_factor": 4}),  # aihwkit's last factor is 8, above max_bm_factor
     ("res_non_pow2", {"dac.full_scale_code": 63, "adc.full_scale_code": 127}),  # 1/100, 1/200: 50 and 100
@@ -156,7 +159,6 @@ def test_translation_details():
 
 
 @pytest.mark.parametrize("rpu, field", [
-    ({"forward": {"noise_management": "ABS_MAX_NP_SUM"}}, "noise_management"),
     ({"forward": {"bound_management": "ITERATIVE_WORST_CASE"}}, "bound_management"),
     ({"forward": {"inp_res": 1 / 255}}, "inp_res"),
     ({"forward": {"out_res": 1 / 127}}, "out_res"),

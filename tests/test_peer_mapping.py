@@ -76,7 +76,6 @@ def test_aihwkit_translations():
     ({"bound_management": "shift"}, "bound_management"),
     ({"inp_res": 1 / 255}, "inp_res"),
     ({"out_sto_round": True}, "out_sto_round"),
-    ({"noise_management": "abs_max_np_sum"}, "noise_management"),
     ({"inp_noise": 0.01}, "inp_noise"),
     ({"mv_type": "split"}, "mv_type"),
 ])

@@ -131,6 +131,16 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 avg = m_b if avg is None else np.float32(np.float32(avg * (np.float32(1) - np.float32(dac.nm_decay)))
                                                          + np.float32(np.float32(dac.nm_decay) * m_b))
                 xm = float(avg) if avg > 0 else 1.0
+            elif dac.range_mode == "abs_max_np_sum":  # (D8) written out in float32 scalars
+                f32 = np.float32
+                a = f32(max(abs(v) for v in seg))
+                a = a if dac.x_max_cap is None else min(a, f32(dac.x_max_cap))
+                s = max(f32(math.fsum(v for v in seg if v > 0)), f32(math.fsum(-v for v in seg if v < 0)))
+                n = f32(f32(s * f32(dac.nm_assumed_wmax)) / f32(dac.nm_out_bound))
+                if dac.nm_max_bm_res > 0:
+                    r = f32(f32(1.0 / (2 * c_max)) * f32(2.0))
+                    n = min(f32(f32(a / r) * f32(dac.nm_max_bm_res)), n)
+                xm = float(max(a, n)) or 1.0
             elif dac.range_mode == "max":  # (D8) signed max; none positive: zero codes, zero output
                 xm = max(seg) if dac.x_max_cap is None else min(max(seg), dac.x_max_cap)
                 if xm <= 0:

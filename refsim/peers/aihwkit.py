@@ -257,6 +257,10 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
         rng = {"range_mode": "abs_max", "x_max_cap": cap}
     elif nm == "MAX":  # the largest input, signed; none positive: a zero output
         rng = {"range_mode": "max", "x_max_cap": cap}
+    elif nm == "ABS_MAX_NP_SUM":  # max(max|x|, the sums' bound on the output), computeNoiseManagement
+        ob = float(io["out_bound"])
+        rng = {"range_mode": "abs_max_np_sum", "x_max_cap": cap, "nm_out_bound": ob if 0 < ob < math.inf else 1.0,
+               "nm_max_bm_res": max(float(io["max_bm_res"]), 0.0) if float(io["inp_res"]) > 0 else 0.0}
     elif nm == "AVERAGE_ABS_MAX":  # (D8) a running average over the vectors of one call (a fresh layer)
         rng = {"range_mode": "average_abs_max"}
     elif nm == "CONSTANT":
@@ -267,8 +271,7 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
                                       f"inputs): refsim's DAC has a range")
         rng = {"range_mode": "fixed", "x_max": bound}
     else:
-        raise NotImplementedError(f"aihwkit forward.noise_management={io['noise_management']!r}: refsim has ABS_MAX, "
-                                  f"MAX, AVERAGE_ABS_MAX, NONE and CONSTANT")
+        raise NotImplementedError(f"aihwkit forward.noise_management={io['noise_management']!r}: not modelled")
     n = _steps(io["inp_res"], "forward.inp_res")
     signed_inputs = "bipolar" if mv == "ONE_PASS" else "two_pass"
     accumulation = "analog" if mv == "POS_NEG_SEPARATE" else "digital"

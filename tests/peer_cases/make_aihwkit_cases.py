@@ -119,6 +119,12 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np
         w_x=(f32(rng.uniform(-1, 1, (40, 12))), x.copy()))
     add("nm_abs_max_thres", "ABS_MAX with nm_thres 0.6: inputs beyond 0.6 clip", {
         "nm_thres": 0.6, "bound_management": "NONE", "out_bound": 8.0})
+    add("nm_abs_max_np_sum", "ABS_MAX_NP_SUM: the range is raised to 0.6 x the input sums / out_bound 3", {
+        "noise_management": "ABS_MAX_NP_SUM", "out_bound": 3.0})
+    add("nm_abs_max_np_sum_relu", "ABS_MAX_NP_SUM with non-negative inputs, a res limit (max_bm_res 0.02) and "
+        "nm_thres 0.9", {"noise_management": "ABS_MAX_NP_SUM", "out_bound": 2.0, "max_bm_res": 0.02,
+                         "nm_thres": 0.9, "bound_management": "NONE"},
+        w_x=(f32(rng.uniform(-1, 1, (64, 12))), f32(rng.uniform(0, 1, (12, 64)))))
     add("nm_abs_max_bm_none_clipping", "ABS_MAX, no bound management, outputs clipped at out_bound 2", {
         "bound_management": "NONE", "out_bound": 2.0})
     add("bm_out_bound_3", "iterative bound management, several rounds (out_bound 3)", {"out_bound": 3.0})
