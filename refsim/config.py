@@ -224,9 +224,10 @@ class CrossbarConfig:
                     f"slice's integer level is the cell level; cell_bits applies to analog weights only "
                     f"(set mapping.cell_bits=None)"
                 )
-        if self.dac.bound_management == "iterative" and adc.bits is None:
+        if self.dac.bound_management == "iterative" and adc.bits is None and not adc.clip_ideal:
             raise ValueError(
-                "dac.bound_management='iterative' reacts to ADC clipping; it needs a quantized ADC (set adc.bits)"
+                "dac.bound_management='iterative' reacts to ADC clipping; it needs a quantized ADC (set adc.bits) "
+                "or a clipping ideal one (adc.clip_ideal)"
             )
         if adc.range_mode == "fixed" and isinstance(adc.range_A, tuple) and len(adc.range_A) != w.n_slices:
             raise ValueError(

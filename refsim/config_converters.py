@@ -20,7 +20,7 @@ class DACConfig:
 
     bits: int | None = None  # DAC bits; None = ideal (continuous) drive
     signed: bool = True  # sign-magnitude codes -(2^(b-1)-1)..2^(b-1)-1; False: unsigned 0..2^b-1
-    range_mode: str = "abs_max"  # "abs_max" (per input vector) | "fixed" (x_max)
+    range_mode: str = "abs_max"  # "abs_max" (per vector) | "fixed" (x_max) | aihwkit's (D8): "average_abs_max" | "max" | "abs_max_np_sum"
     x_max: float = 1.0  # input value driven at full scale when range_mode="fixed"
     v_read_V: float = 0.2  # full-scale read voltage, V: code c drives c / c_max * v_read_V
     slice_bits: int | None = None  # bit-serial inputs: bits per input slice; None = all bits at once
@@ -29,9 +29,18 @@ class DACConfig:
     bound_management: str = "none"  # "none" | "iterative" (aihwkit: re-read clipped vectors with the range doubled)
     bm_max_factor: int = 1000  # iterative bound management stops before the range factor exceeds this
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
+    # -- aihwkit conventions (docs/MODEL.md D7; off by default; refsim.peers.from_aihwkit switches them on) --
+    full_scale_code: int | None = None  # sign-magnitude c_max override: codes -c..c (aihwkit inp_res = 1/(2c)); None: 2^(b-1)-1
+    arithmetic: str = "exact"  # "exact" (D2) | "aihwkit_float32" (D7: the codes of aihwkit's float32 operation order)
+    nm_decay: float = 1e-3  # range_mode="average_abs_max" (D8): weight of each vector's max|x| in the running average
+    x_max_cap: float | None = None  # range_mode "abs_max"/"max"/"abs_max_np_sum" (D8): x_max <- min(x_max, cap) (nm_thres)
+    nm_assumed_wmax: float = 0.6  # range_mode="abs_max_np_sum" (D8): assumed largest |w| (aihwkit nm_assumed_wmax)
+    nm_out_bound: float = 1.0  # range_mode="abs_max_np_sum" (D8): aihwkit's out_bound (normalized output units)
+    nm_max_bm_res: float = 0.0  # range_mode="abs_max_np_sum" (D8): aihwkit's max_bm_res limit; 0: none
 
     def __post_init__(self) -> None:
         coerce_fields(self)
+        _check_aihwkit_fields("dac", self)
         check_optional_int("dac.bits", self.bits, low=1, high=32)
         check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement"))
         if self.levels == "twos_complement" and not self.signed:
@@ -44,7 +53,7 @@ class DACConfig:
             raise TypeError(received("dac.signed", show(self.signed), "a bool"))
         if self.signed and self.bits == 1:
             raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
-        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed"))
+        check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed", "average_abs_max", "max", "abs_max_np_sum"))
         check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
         check_magnitude("dac.x_max", self.x_max, "the input scale")
         check_number("dac.v_read_V", self.v_read_V, low=0.0, low_open=True)
@@ -74,6 +83,8 @@ class DACConfig:
         m = self.magnitude_bits
         if m is None:
             return None
+        if self.full_scale_code is not None:
+            return self.full_scale_code
         return 2 ** (self.bits - 1) if self.levels == "twos_complement" else 2**m - 1
 
     @property
@@ -98,9 +109,14 @@ class ADCConfig:
     range_A: float | tuple[float, ...] | None = None  # full-scale current, A; a tuple gives one per weight slice
     rounding: str = "half_even"  # "half_even" | "stochastic" (floor(I / I_lsb + u), u ~ U[0, 1); needs rng)
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
+    # -- aihwkit conventions (docs/MODEL.md A9, X9; off by default; refsim.peers.from_aihwkit switches them on) --
+    full_scale_code: int | None = None  # sign-magnitude N override: codes -N..N (aihwkit out_res = 1/(2N)); None: 2^(b-1)-1
+    bm_top_code: bool = False  # bound management (X9) also re-reads a vector that reached a code +/-N
+    clip_ideal: bool = False  # an ideal ADC (bits=None, range_mode="fixed") clips at +/-range_A (A9; aihwkit's out_bound)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
+        _check_aihwkit_fields("adc", self)
         check_optional_int("adc.bits", self.bits, low=1, high=32)
         check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement"))
         if self.levels == "twos_complement" and not self.signed:
@@ -134,6 +150,8 @@ class ADCConfig:
         (signed, sign-magnitude), 2^(b-1) (two's complement), 2^b-1 (unsigned); None for an ideal ADC."""
         if self.bits is None:
             return None
+        if self.full_scale_code is not None:
+            return self.full_scale_code
         if self.levels == "twos_complement":
             return 2 ** (self.bits - 1)
         return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
@@ -148,3 +166,41 @@ class ADCConfig:
         if self.levels == "twos_complement":
             return -n, n - 1
         return (-n if self.signed else 0), n
+
+
+def _check_aihwkit_fields(section: str, cfg) -> None:
+    """Validate the aihwkit-convention fields of ``cfg`` (a :class:`DACConfig` or :class:`ADCConfig`)."""
+    fsc = cfg.full_scale_code
+    if fsc is not None:
+        check_int(f"{section}.full_scale_code", fsc, low=1, high=2**30)
+        if cfg.bits is None or not cfg.signed or cfg.levels != "sign_magnitude":
+            raise ValueError(received(f"{section}.full_scale_code", show(fsc),
+                                      f"None, or a code with a signed sign-magnitude {section} (bits set, signed=True, "
+                                      f"levels='sign_magnitude')"))
+        if fsc > 2 ** (cfg.bits - 1) - 1:
+            raise ValueError(received(f"{section}.full_scale_code", show(fsc),
+                                      f"a code <= 2^(bits-1) - 1 = {2 ** (cfg.bits - 1) - 1} for {section}.bits={cfg.bits}"))
+    if section == "dac":
+        check_choice("dac.arithmetic", cfg.arithmetic, ("exact", "aihwkit_float32"))
+        check_number("dac.nm_decay", cfg.nm_decay, low=0.0, high=1.0, low_open=True)
+        if cfg.x_max_cap is not None:
+            check_number("dac.x_max_cap", cfg.x_max_cap, low=0.0, low_open=True)
+            if cfg.range_mode not in ("abs_max", "max", "abs_max_np_sum"):
+                raise ValueError(received("dac.x_max_cap", show(cfg.x_max_cap), f"None with range_mode="
+                                          f"{cfg.range_mode!r} (a cap needs 'abs_max', 'max' or 'abs_max_np_sum')"))
+        check_number("dac.nm_assumed_wmax", cfg.nm_assumed_wmax, low=0.0)
+        check_number("dac.nm_out_bound", cfg.nm_out_bound, low=0.0, low_open=True)
+        check_number("dac.nm_max_bm_res", cfg.nm_max_bm_res, low=0.0)
+        if fsc is not None and cfg.slice_bits is not None:
+            raise NotImplementedError("dac.full_scale_code with bit-serial inputs (dac.slice_bits): refsim slices "
+                                      "codes of 2^(b-1) - 1 only")
+        if cfg.arithmetic == "aihwkit_float32" and (cfg.bits is None or not cfg.signed or cfg.levels != "sign_magnitude"):
+            raise ValueError(received("dac.arithmetic", show(cfg.arithmetic),
+                                      "'exact', or a signed sign-magnitude DAC (bits set) for 'aihwkit_float32'"))
+        return
+    for name in ("bm_top_code", "clip_ideal"):
+        if not isinstance(getattr(cfg, name), bool):
+            raise TypeError(received(f"adc.{name}", show(getattr(cfg, name)), "a bool"))
+    if cfg.clip_ideal and (cfg.bits is not None or cfg.range_mode != "fixed" or not isinstance(cfg.range_A, (int, float))):
+        raise ValueError("adc.clip_ideal=True clips an ideal ADC at +/-range_A: it needs adc.bits=None, "
+                         "range_mode='fixed' and one range_A")

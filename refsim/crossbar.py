@@ -98,7 +98,8 @@ class Crossbar:
         self._col_scale = float(col[0]) if np.all(col == col[0]) else col
         del levels
         self._linear = (
-            config.dac.bits is None and config.adc.bits is None
+            config.dac.bits is None and config.adc.bits is None and not config.adc.clip_ideal
+            and config.dac.range_mode in ("abs_max", "fixed") and config.dac.x_max_cap is None
             and not d.has_read_noise() and not d.has_output_effects()
         )
         w_eff = None
@@ -342,5 +343,10 @@ class Crossbar:
             terms.append((s_terms, 2.0**s.shift))
         # a uniform weight rescale goes into the per-vector scale; a per-column one is applied by _forward
         scale = t.drift_scale * self._col_scale if np.ndim(self._col_scale) == 0 else t.drift_scale
-        acc = combine_terms(terms, shape, drive.x_max, scale, out)
+        if cfg.dac.range_mode == "max":  # (D8) a vector without a positive input (x_max = inf) reads zero
+            with np.errstate(invalid="ignore"):
+                acc = combine_terms(terms, shape, drive.x_max, scale, out)
+            acc[np.isinf(drive.x_max)] = 0.0
+        else:
+            acc = combine_terms(terms, shape, drive.x_max, scale, out)
         return acc, rows_clipped

@@ -19,7 +19,7 @@ import numpy as np
 from refsim.config import DACConfig, slice_widths
 from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
 
-__all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
+__all__ = ["input_range", "average_abs_max", "abs_max_np_sum", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
 
 
@@ -36,6 +36,15 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
+    if cfg.range_mode == "average_abs_max":
+        return average_abs_max(x, cfg.nm_decay)
+    if cfg.range_mode == "abs_max_np_sum":
+        return abs_max_np_sum(x, cfg)
+    if cfg.range_mode == "max":  # (D8) the largest input, signed; none > 0: inf, the output is zero
+        hi = np.max(x, axis=1) if x.size else np.ones(x.shape[0])
+        if cfg.x_max_cap is not None:
+            hi = np.minimum(hi, cfg.x_max_cap)
+        return np.where(hi > 0, hi, np.inf)
     if not x.size:  # no rows, or no vectors
         return np.ones(x.shape[0])
     # max(max x, -min x) == max |x| without an |x| temporary. Row-wise reductions of short rows are
@@ -50,7 +59,53 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     else:
         hi = np.max(x, axis=1)
         x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
+    if cfg.x_max_cap is not None:  # (D8) aihwkit's nm_thres
+        x_max = np.minimum(x_max, cfg.x_max_cap)
     return np.where(x_max == 0, 1.0, x_max)  # NaN and inf pass through (the caller rejects them)
+
+
+def average_abs_max(x: np.ndarray, decay: float) -> np.ndarray:
+    """aihwkit's ``AVERAGE_ABS_MAX`` noise management over the vectors of ``x (B, rows)`` in order, (B,):
+
+    .. math:: a_0 = m_0,\\quad a_b = \\mathrm{fl}(\\mathrm{fl}(a_{b-1} \\mathrm{fl}(1 - d)) + \\mathrm{fl}(d\\, m_b))  \\tag{D8}
+
+    with ``m_b = max_i |x_bi|`` and every operation in float32 (``computeNoiseManagement``); the
+    range starts afresh at every call (a freshly built aihwkit layer). A zero average gives 1
+    (the codes are 0 either way: aihwkit returns a zero output).
+    """
+    f32 = np.float32
+    m = np.max(np.abs(x.astype(f32)), axis=1) if x.size else np.zeros(x.shape[0], dtype=f32)
+    out = np.empty(x.shape[0])
+    keep, d = f32(1.0) - f32(decay), f32(decay)
+    a = None
+    for b in range(x.shape[0]):
+        a = m[b] if a is None else f32(f32(a * keep) + f32(d * m[b]))
+        out[b] = a
+    return np.where(out == 0, 1.0, out)
+
+
+def abs_max_np_sum(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
+    """aihwkit's ``ABS_MAX_NP_SUM`` noise management, ``x (B, rows)`` -> ``x_max (B,)`` (D8), in float32:
+
+    ``a = min(max_i |x_i|, cap)``, ``S = max(Σ x⁺, Σ x⁻)``, ``n = fl(fl(S · w_max) / B_out)``,
+    ``n ← min(fl(fl(a / r) · m), n)`` with the DAC step ``r = fl(2 fl(1 / (2 c_max)))`` when
+    ``m = nm_max_bm_res > 0`` and the DAC is quantized, ``x_max = max(a, n)`` (1 where 0).
+    The sums are rounded once to float32 (aihwkit adds in float32 in its own order: the ranges can
+    differ by float32 round-off).
+    """
+    f32 = np.float32
+    x32 = x.astype(f32)
+    a = np.max(np.abs(x32), axis=1) if x.size else np.zeros(x.shape[0], dtype=f32)
+    if cfg.x_max_cap is not None:
+        a = np.minimum(a, f32(cfg.x_max_cap))
+    pos = np.where(x > 0, x, 0.0).sum(axis=1).astype(f32)
+    neg = (-np.where(x < 0, x, 0.0)).sum(axis=1).astype(f32)
+    n = (np.maximum(pos, neg) * f32(cfg.nm_assumed_wmax)) / f32(cfg.nm_out_bound)
+    if cfg.nm_max_bm_res > 0 and cfg.bits is not None:
+        r = f32(f32(1.0 / (2 * cfg.code_max)) * f32(2.0))
+        n = np.minimum((a / r) * f32(cfg.nm_max_bm_res), n)
+    out = np.maximum(a, n).astype(np.float64)
+    return np.where(out == 0, 1.0, out)
 
 
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
@@ -75,8 +130,10 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
+    if cfg.arithmetic == "aihwkit_float32":
+        return aihwkit_float32_codes(x, x_max, c_max, out=out)
     # with a per-vector range |x| <= x_max: a signed DAC whose top code is c_max cannot clip
-    can_clip = not (cfg.range_mode == "abs_max" and cfg.signed and code_range[1] == c_max)
+    can_clip = not (cfg.range_mode == "abs_max" and cfg.x_max_cap is None and cfg.signed and code_range[1] == c_max)
     out = np.empty(x.shape) if out is None else out
     rows = block_rows(x.shape[1])
     if cfg.bits is not None and (work is None or work.shape[0] < min(rows, x.shape[0]) or work.shape[1:] != x.shape[1:]):
@@ -97,6 +154,28 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
             if can_clip:
                 n_clipped += _clip_codes(c, code_range)
     return out, (n_clipped / x.size if can_clip and x.size else 0.0)
+
+
+def aihwkit_float32_codes(x: np.ndarray, x_max: np.ndarray, c_max: int, *,
+                          out: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """DAC codes in aihwkit's float32 operation order (D7), ``x (B, rows)``, ``x_max (B,)``:
+
+    ``c = clip(rint(fl(fl(fl(x) · s) / r)), −c_max, c_max)`` with ``s = fl(1 / fl(x_max))`` and
+    ``r = fl(2 · fl(1 / (2 c_max)))``, every ``fl`` a rounding to float32 and ``rint`` half to even
+    (aihwkit 1.1.0 ``prepareInput``: the input scaled by ``1/nm_scale_value / bound-management
+    reduction``, then ``rintf(value / res) * res`` with ``res = inp_res · 2 · inp_bound``). A value
+    beyond ``±c_max`` is aihwkit's input clipped at ``±inp_bound``. Returns float64 codes and the
+    fraction clipped, as :func:`dac_codes`.
+    """
+    f32 = np.float32
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        s = f32(1.0) / np.asarray(x_max, dtype=np.float64).astype(f32)  # (B,)
+        r = f32(f32(1.0 / (2 * c_max)) * f32(2.0))
+        v = np.rint((x.astype(f32) * s[:, None]) / r)
+    n_clipped = int(np.count_nonzero(np.abs(v) > c_max))
+    out = np.empty(x.shape) if out is None else out
+    np.clip(v, -c_max, c_max, out=out, casting="unsafe")
+    return out, (n_clipped / x.size if x.size else 0.0)
 
 
 def _clip_codes(c: np.ndarray, code_range: tuple[int, int]) -> int:

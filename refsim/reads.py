@@ -108,7 +108,8 @@ class SliceReader:
         stays below the ADC's outermost decision levels, tie window and round-off included."""
         k_lo, k_hi = self.config.adc.code_range
         zb = read.z_bound
-        return zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + 0.5, 0.5 - k_lo)
+        edge = -0.5 if self.config.adc.bm_top_code else 0.5  # (X9): the top codes count as clipped
+        return zb is None or zb * (1 + 1e-9) + s.tie_window >= min(k_hi + edge, edge - k_lo)
 
     def _convert(self, s: SliceArrays, i: np.ndarray, lsb: float, *, u: np.ndarray | None = None,
                  can_clip: bool, rows_clipped: np.ndarray | None, other_axes,
@@ -118,7 +119,8 @@ class SliceReader:
         the outermost decision levels (``other_axes``: every axis of ``i`` but the vector axis)."""
         k_lo, k_hi = self.config.adc.code_range
         if rows_clipped is not None and can_clip:
-            hi, lo = (k_hi + 0.5) * lsb, (k_lo - 0.5) * lsb
+            edge = -0.5 if self.config.adc.bm_top_code else 0.5  # (X5), (X9)
+            hi, lo = (k_hi + edge) * lsb, (k_lo - edge) * lsb
             if i.size and (i.max() >= hi or i.min() <= lo):
                 rows_clipped |= np.any((i >= hi) | (i <= lo), axis=other_axes)
         return adc_convert(i, lsb, (k_lo, k_hi), window=s.tie_window, u=u, overwrite=True, check_clip=can_clip,
@@ -230,6 +232,11 @@ class SliceReader:
                     i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
                 i_rec = None if ttr is None else (i_a * unit if unit != 1.0 else i_a.copy())  # A
                 if lsb is None:
+                    if cfg.adc.clip_ideal:  # (A9) an ideal ADC clipped at +/-I_fs; (X9) beyond counts as clipped
+                        i_fs = s.adc_range_A / unit
+                        if rows_clipped is not None:
+                            rows_clipped |= np.any(np.abs(i_a) > i_fs, axis=1)
+                        i_a = np.clip(i_a, -i_fs, i_fs)
                     codes, term = None, (i_a, read.sign * coef * unit / s.i_unit_A)
                 else:
                     u = None

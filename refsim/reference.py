@@ -323,11 +323,16 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
                 if d.i_col_max_A is not None:  # (O2)
                     i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
                 if adc.bits is None:  # ideal ADC: the current itself
+                    if adc.clip_ideal:  # (A9) clipped at +/-I_fs; (X9) beyond it counts as clipped
+                        clipped |= np.any(np.abs(i_a) > s.adc_range_A, axis=1)
+                        i_a = np.clip(i_a, -s.adc_range_A, s.adc_range_A)
                     k_codes, term = None, sign * coef * i_a / s.i_unit_A  # (X2)
                 else:
                     k_lo, k_hi = adc.code_range
-                    # (X5) "clipped": beyond the outermost decision levels (k_hi + 1/2, k_lo - 1/2) I_lsb
-                    clipped |= np.any((i_a >= (k_hi + 0.5) * s.lsb_A) | (i_a <= (k_lo - 0.5) * s.lsb_A), axis=1)
+                    # (X5) "clipped": beyond the outermost decision levels (k_hi + 1/2, k_lo - 1/2) I_lsb;
+                    # (X9) with adc.bm_top_code beyond (k_hi - 1/2, k_lo + 1/2): a code of +/-N counts too
+                    edge = -0.5 if adc.bm_top_code else 0.5
+                    clipped |= np.any((i_a >= (k_hi + edge) * s.lsb_A) | (i_a <= (k_lo - edge) * s.lsb_A), axis=1)
                     u = None
                     if adc.rounding == "stochastic":  # (A3)
                         u = _draw(draws, f"{key}.{name}.{label}.adc", i_a.shape)
@@ -339,7 +344,10 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
             p = p - s.digital_offset * codes.sum(axis=1, keepdims=True) / c_max
         p_all.append(p)
         out = out + 2.0**s.shift * p  # (X3) shift-and-add over weight slices
-    out = x_max[:, None] * t.drift_scale * out  # (X3) x_max alpha (w_max / lambda comes after the row tiles)
+    with np.errstate(invalid="ignore"):  # (D8) x_max = inf for a "max" range without a positive input
+        out = x_max[:, None] * t.drift_scale * out  # (X3) x_max alpha (w_max / lambda comes after the row tiles)
+    if cfg.dac.range_mode == "max":  # (D8) such a vector reads zero
+        out[np.isinf(x_max)] = 0.0
     return Reading(tag, vectors, x_max, codes, dac_clip, passes, records, p_all, out, clipped)
 
 

@@ -190,3 +190,51 @@ def test_oracle_codes_depend_on_the_config(cfg):
     tr, ref = check_against_oracle(cfg, w, x)
     n_reads = sum(len(t.reads) for t in tr.tiles)
     assert len(tr.adc_codes()) == (n_reads if cfg.adc.bits is not None else 0)
+
+
+# -- aihwkit conventions (docs/MODEL.md D8, D7, A9) ------------------------------------
+@pytest.mark.parametrize("dac_more, adc_more", [
+    ({"bits": 8}, {"bits": 8}),
+    ({"bits": 7, "full_scale_code": 50}, {"bits": 8, "full_scale_code": 100}),
+    ({"bits": 8, "range_mode": "average_abs_max"}, {"bits": 6}),
+    ({"bits": 8, "range_mode": "fixed", "x_max": 0.75}, {"bits": None, "clip_ideal": True, "range_A": 0.5}),
+    ({"bits": 8, "range_mode": "max", "x_max_cap": 0.875}, {"bits": 7}),
+    ({"bits": 7, "range_mode": "abs_max", "x_max_cap": 0.75}, {"bits": 7}),
+    ({"bits": 7, "range_mode": "abs_max_np_sum", "nm_out_bound": 0.5, "nm_max_bm_res": 0.05}, {"bits": 8}),
+])
+def test_aihwkit_conventions_equal_integer_oracle(dac_more, adc_more, rng):
+    """Quantized weights with aihwkit's float32 DAC codes (D7), its step counts (full_scale_code),
+    its running-average range (D8) and its clipping ideal ADC (A9): every code and y exact. The
+    inputs include values on DAC decision levels (x c_max / x_max = m + 1/2)."""
+    base = refsim.presets.get("int8").replace(**DYADIC)
+    adc_range = 4 * base.mapping.g_max_S * base.dac.v_read_V  # 4 unit currents
+    dac = {"arithmetic": "aihwkit_float32", **dac_more}
+    adc = {"range_mode": "fixed", **adc_more, "range_A": adc_range * adc_more.get("range_A", 1.0)}  # in unit currents
+    cfg = base.replace(**{f"dac.{k}": v for k, v in dac.items()}, **{f"adc.{k}": v for k, v in adc.items()})
+    w = rng.normal(size=(6, 4))
+    c_max = cfg.dac.code_max
+    x = (rng.integers(-c_max, c_max, size=(5, 6)) + 0.5) / c_max * rng.uniform(0.5, 2, size=(5, 1))
+    x[:, 0] = np.max(np.abs(x), axis=1)  # the range itself is the first input
+    x[1] = -np.abs(x[1])  # no positive input: a "max" range reads zero
+    x = x.astype(np.float32).astype(np.float64)  # aihwkit's inputs are float32
+    check_against_oracle(cfg, w, x)
+    if adc_more.get("clip_ideal"):  # the clip acted: without it the result differs
+        unclipped = cfg.replace(**{"adc.clip_ideal": False, "adc.range_mode": "max", "adc.range_A": None})
+        assert not np.allclose(refsim.Crossbar(w, unclipped).matvec(x), refsim.Crossbar(w, cfg).matvec(x))
+
+
+def test_aihwkit_float32_codes_decide_the_bound_management_tie(rng):
+    """A bound-management re-read (x_max doubled) puts the largest input at c_max / 2 = 63.5 codes:
+    the exact rule (D2) gives 64 (half to even) for every range, aihwkit's float32 order (D7) gives
+    63 or 64 depending on the range's float32 rounding, as the scalar formula written out says."""
+    from refsim.dac import aihwkit_float32_codes, dac_codes
+    a = rng.uniform(0.1, 10.0, 400).astype(np.float32).astype(np.float64)
+    x = np.stack([a, -a / 3], axis=1)
+    c_f32, _ = aihwkit_float32_codes(x, 2 * a, 127)
+    c_ex, _ = dac_codes(x, 2 * a, refsim.DACConfig(bits=8))
+    assert np.all(c_ex[:, 0] == 64)
+    r = np.float32(np.float32(1 / 254) * np.float32(2))
+    for k in range(len(a)):
+        s = np.float32(1) / np.float32(2 * a[k])
+        assert c_f32[k, 0] == np.rint(np.float32(np.float32(np.float32(a[k]) * s) / r))
+    assert set(np.unique(c_f32[:, 0])) == {63.0, 64.0}

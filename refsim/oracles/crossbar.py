@@ -121,19 +121,46 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
         col_tiles = tile_ranges_naive(n_out, cfg.array.cols_max, cfg.array.split)
         # DAC per vector for these rows
         dac_c, x_max = [], []
+        avg = None  # (D8) the running average of max|x| over the vectors, in float32
         for b in range(big_b):
             seg = [float(x[b, i]) for i in range(r0, r1)]
             if dac.range_mode == "fixed":
                 xm = float(dac.x_max)
+            elif dac.range_mode == "average_abs_max":
+                m_b = np.float32(max(abs(float(np.float32(v))) for v in seg))
+                avg = m_b if avg is None else np.float32(np.float32(avg * (np.float32(1) - np.float32(dac.nm_decay)))
+                                                         + np.float32(np.float32(dac.nm_decay) * m_b))
+                xm = float(avg) if avg > 0 else 1.0
+            elif dac.range_mode == "abs_max_np_sum":  # (D8) written out in float32 scalars
+                f32 = np.float32
+                a = f32(max(abs(v) for v in seg))
+                a = a if dac.x_max_cap is None else min(a, f32(dac.x_max_cap))
+                s = max(f32(math.fsum(v for v in seg if v > 0)), f32(math.fsum(-v for v in seg if v < 0)))
+                n = f32(f32(s * f32(dac.nm_assumed_wmax)) / f32(dac.nm_out_bound))
+                if dac.nm_max_bm_res > 0:
+                    r = f32(f32(1.0 / (2 * c_max)) * f32(2.0))
+                    n = min(f32(f32(a / r) * f32(dac.nm_max_bm_res)), n)
+                xm = float(max(a, n)) or 1.0
+            elif dac.range_mode == "max":  # (D8) signed max; none positive: zero codes, zero output
+                xm = max(seg) if dac.x_max_cap is None else min(max(seg), dac.x_max_cap)
+                if xm <= 0:
+                    seg, xm = [0.0] * len(seg), 1.0
             else:
                 xm = max(abs(v) for v in seg)
                 xm = xm if xm > 0 else 1.0
+                xm = xm if dac.x_max_cap is None else min(xm, dac.x_max_cap)
             scale = c_max / xm  # inf for a subnormal range: then (v / xm) * c_max, as refsim.dac does
             # code range written out: two's complement stops one short of c_max on the positive side
             lo = -c_max if dac.signed else 0
             hi = c_max - 1 if dac.levels == "twos_complement" else c_max
-            dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
-                          for v in seg])
+            if dac.arithmetic == "aihwkit_float32":  # (D7) one float32 operation at a time
+                s32 = np.float32(1) / np.float32(xm)
+                r32 = np.float32(np.float32(1.0 / (2 * c_max)) * np.float32(2))
+                dac_c.append([min(max(int(np.rint(np.float32(np.float32(np.float32(v) * s32) / r32))), lo), hi)
+                              for v in seg])
+            else:
+                dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
+                              for v in seg])
             x_max.append(Fraction(xm))
         # drive passes: (label, coef, code_max_pass, codes per vector)
         passes = []
@@ -214,6 +241,9 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                                     key = f"t{tile_id + col_tiles.index((c0, c1))}.s{k}.{name}.{label}"
                                     codes_out.setdefault(key, np.zeros((big_b, c1 - c0), dtype=np.int64))[b, j - c0] = kq
                                     cur = kq * lsb
+                                elif adc.clip_ideal:  # (A9)
+                                    i_fs = Fraction(adc.range_A)
+                                    cur = min(max(cur, -i_fs), i_fs)
                                 p += sign * coef * cur / i_unit
                         d_sum = sum((Fraction(c, c_max) for c in dac_c[b]), Fraction(0))
                         p -= dig_off * d_sum
