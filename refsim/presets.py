@@ -22,7 +22,8 @@ from typing import Callable
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 
 __all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "base_name",
-           "check_calibrated", "uncalibrated", "uncalibrated_if_asked", "CalibrationRequiredError"]
+           "check_calibrated", "calibration_problem", "uncalibrated", "uncalibrated_if_asked",
+           "CalibrationRequiredError"]
 
 _PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
 _CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data
@@ -96,19 +97,16 @@ def uncalibrated_if_asked(config: CrossbarConfig, no_calibrate: bool) -> Crossba
     return config
 
 
-def check_calibrated(config: CrossbarConfig | None, where: str) -> None:
-    """Raise :class:`CalibrationRequiredError` when ``config`` derives from a preset that needs
-    calibration (:func:`needs_calibration`) and is neither calibrated (a ``+cal`` part in its
-    name, as :mod:`refsim.tools.calibrate` names its results) nor marked :func:`uncalibrated`.
-    ``where`` names the layer (or crossbar) in the message."""
+def calibration_problem(config: CrossbarConfig | None, where: str) -> str | None:
+    """The message of :func:`check_calibrated` for ``config``, or None when it may run."""
     if config is None:
-        return
+        return None
     base = base_name(config.name)
     what = _CALIBRATES.get(base) if base is not None else None
     parts = _name_parts(config.name)
     if what is None or "cal" in parts or _UNCALIBRATED in parts:
-        return
-    raise CalibrationRequiredError(
+        return None
+    return (
         f"{where}: preset {base!r}" + (f" (config {config.name!r})" if config.name != base else "")
         + f" needs calibration ({what}); uncalibrated it "
         "is not its source's model (e.g. a network at chance). Calibrate first: "
@@ -116,6 +114,16 @@ def check_calibrated(config: CrossbarConfig | None, where: str) -> None:
         "(refsim.tools.inference.build_model(..., cal); calibrate_network(net, x) for a refsim.nn network); "
         "the CLI's infer, eval and sweep calibrate it for you. To run it uncalibrated on purpose, pass "
         f"refsim.presets.uncalibrated(config) (named {config.name + '+' + _UNCALIBRATED!r}).")
+
+
+def check_calibrated(config: CrossbarConfig | None, where: str) -> None:
+    """Raise :class:`CalibrationRequiredError` when ``config`` derives from a preset that needs
+    calibration (:func:`needs_calibration`) and is neither calibrated (a ``+cal`` part in its
+    name, as :mod:`refsim.tools.calibrate` names its results) nor marked :func:`uncalibrated`.
+    ``where`` names the layer (or crossbar) in the message."""
+    problem = calibration_problem(config, where)
+    if problem is not None:
+        raise CalibrationRequiredError(problem)
 
 
 def describe(name: str) -> str:

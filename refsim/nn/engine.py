@@ -26,7 +26,7 @@ import numpy as np
 
 from refsim.config import CrossbarConfig
 from refsim.crossbar import Crossbar
-from refsim.presets import check_calibrated
+from refsim.presets import CalibrationRequiredError, calibration_problem
 
 from refsim.streams import keyed_rng
 
@@ -314,6 +314,8 @@ class WeightLayer:
         self.name = name
         self.seed = check_seed(seed)
         self.config = resolve_config(config, name)
+        #: why this layer may not run analog (an uncalibrated preset that needs calibration), or None
+        self.calibration_problem = calibration_problem(self.config, f"layer {name!r}")
 
     def program(self, W: np.ndarray, stream: str, index: int = 0, label: str | None = None):
         """``W (n_in, n_out)`` on a crossbar programmed from stream ``crossbar_rng(seed, stream, index)``
@@ -333,9 +335,8 @@ class WeightLayer:
         :class:`refsim.presets.CalibrationRequiredError` (:func:`refsim.presets.check_calibrated`)."""
         if digital:
             return DigitalMatmul(mm.weights, copy=False)
-        if not getattr(self, "_calibration_checked", False):
-            check_calibrated(self.config, f"layer {self.name!r}")
-            self._calibration_checked = True
+        if self.calibration_problem is not None:
+            raise CalibrationRequiredError(self.calibration_problem)
         return mm
 
     def add_record(self, records, x, y, digital: bool, stats, **fields) -> None:
