@@ -29,16 +29,20 @@ class DACConfig:
     bound_management: str = "none"  # "none" | "iterative" (aihwkit: re-read clipped vectors with the range doubled)
     bm_max_factor: int = 1000  # iterative bound management stops before the range factor exceeds this
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
+    # -- peer conventions (CrossSim), default off; docs/MODEL.md D5, D6 --
+    # levels="midrise": 2^b levels evenly over [-x_max, x_max], both ends levels, zero not a level (D5)
+    slice_scale: str = "own"  # input slices: "own" (full scale 2^b_j - 1, D4) | "uniform" (2^slice_bits - 1 for every slice, D6)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         check_optional_int("dac.bits", self.bits, low=1, high=32)
-        check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement"))
-        if self.levels == "twos_complement" and not self.signed:
-            raise ValueError("dac.levels='twos_complement' describes signed codes; set dac.signed=True or "
+        check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement", "midrise"))
+        check_choice("dac.slice_scale", self.slice_scale, ("own", "uniform"))
+        if self.levels != "sign_magnitude" and not self.signed:
+            raise ValueError(f"dac.levels={self.levels!r} describes signed codes; set dac.signed=True or "
                              "levels='sign_magnitude'")
-        if self.levels == "twos_complement" and self.slice_bits is not None:
-            raise NotImplementedError("dac.levels='twos_complement' with bit-serial inputs (dac.slice_bits): "
+        if self.levels != "sign_magnitude" and self.slice_bits is not None:
+            raise NotImplementedError(f"dac.levels={self.levels!r} with bit-serial inputs (dac.slice_bits): "
                                       "refsim slices sign-magnitude codes only")
         if not isinstance(self.signed, bool):
             raise TypeError(received("dac.signed", show(self.signed), "a bool"))
@@ -74,12 +78,14 @@ class DACConfig:
         m = self.magnitude_bits
         if m is None:
             return None
+        if self.levels == "midrise":  # odd codes -c_max, -c_max + 2, ..., c_max (D5)
+            return 2**self.bits - 1
         return 2 ** (self.bits - 1) if self.levels == "twos_complement" else 2**m - 1
 
     @property
     def code_range(self) -> tuple[int, int] | None:
-        """``(c_lo, c_hi)``, the smallest and largest codes: ``(-c_max, c_max)`` (sign-magnitude),
-        ``(0, 2^b - 1)`` (unsigned), ``(-2^(b-1), 2^(b-1) - 1)`` (two's complement)."""
+        """``(c_lo, c_hi)``, the smallest and largest codes: ``(-c_max, c_max)`` (sign-magnitude;
+        midrise, odd codes only), ``(0, 2^b - 1)`` (unsigned), ``(-2^(b-1), 2^(b-1) - 1)`` (two's complement)."""
         c = self.code_max
         if c is None:
             return None
@@ -98,13 +104,17 @@ class ADCConfig:
     range_A: float | tuple[float, ...] | None = None  # full-scale current, A; a tuple gives one per weight slice
     rounding: str = "half_even"  # "half_even" | "stochastic" (floor(I / I_lsb + u), u ~ U[0, 1); needs rng)
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
+    # -- peer conventions (CrossSim), default off; docs/MODEL.md A4, A5 --
+    # levels="midrise": 2^b levels evenly over [-I_fs, I_fs], both ends levels, zero not a level (A4)
+    max_span: str = "read"  # range_mode="max": span of one cell, "read" (the read's own, A1) | "g_max" (G_max, A5)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         check_optional_int("adc.bits", self.bits, low=1, high=32)
-        check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement"))
-        if self.levels == "twos_complement" and not self.signed:
-            raise ValueError("adc.levels='twos_complement' describes signed codes; set adc.signed=True or "
+        check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement", "midrise"))
+        check_choice("adc.max_span", self.max_span, ("read", "g_max"))
+        if self.levels != "sign_magnitude" and not self.signed:
+            raise ValueError(f"adc.levels={self.levels!r} describes signed codes; set adc.signed=True or "
                              "levels='sign_magnitude'")
         check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
         if not isinstance(self.signed, bool):
@@ -136,6 +146,8 @@ class ADCConfig:
             return None
         if self.levels == "twos_complement":
             return 2 ** (self.bits - 1)
+        if self.levels == "midrise":  # odd codes -N .. N, output k I_lsb (A4)
+            return 2**self.bits - 1
         return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
 
     @property

@@ -292,7 +292,7 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                 if conductances_out is not None:
                     conductances_out.update({f"t{ti}.s{k}.{name}.eff": g for name, g in g_eff.items()})
                 rows = r1 - r0
-                span = read_span_S(m, off, max_level, read_kind)
+                span = read_span_S(m, off, max_level, read_kind, cfg.adc.max_span)
                 if cfg.adc.range_mode == "max":
                     adc_range = rows * cfg.dac.v_read_V * span
                 else:

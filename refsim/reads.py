@@ -122,6 +122,7 @@ class SliceReader:
             if i.size and (i.max() >= hi or i.min() <= lo):
                 rows_clipped |= np.any((i >= hi) | (i <= lo), axis=other_axes)
         return adc_convert(i, lsb, (k_lo, k_hi), window=s.tie_window, u=u, overwrite=True, check_clip=can_clip,
+                           midrise=self.config.adc.levels == "midrise",
                            out=out)
 
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: Read, dk: DrawKey,

@@ -197,7 +197,7 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
                                                 r_driver_ohm=wires.r_driver_ohm, r_sense_ohm=wires.r_sense_ohm)
                     arrays["pos"].eff_S, arrays["neg"].eff_S = eff[:, 0::2], eff[:, 1::2]
                 # (A1) ADC range: fixed, or the largest current: rows * v_read * span
-                span = read_span_S(m, off, max_level, "net" if in_array_pair else "single")
+                span = read_span_S(m, off, max_level, "net" if in_array_pair else "single", cfg.adc.max_span)
                 if cfg.adc.range_mode == "max":
                     adc_range = rows * cfg.dac.v_read_V * span
                 else:
@@ -331,7 +331,8 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
                     u = None
                     if adc.rounding == "stochastic":  # (A3)
                         u = _draw(draws, f"{key}.{name}.{label}.adc", i_a.shape)
-                    k_codes, _ = adc_convert(i_a, s.lsb_A, (k_lo, k_hi), window=s.tie_window, u=u)  # (A1, A2)
+                    k_codes, _ = adc_convert(i_a, s.lsb_A, (k_lo, k_hi), window=s.tie_window, u=u,  # (A1, A2)
+                                              midrise=adc.levels == "midrise")  # (A4)
                     term = sign * coef * (k_codes * s.lsb_A) / s.i_unit_A  # (X2): digital k I_lsb / i_unit
                 p = p + term
                 records.append(ReadRecord(s.k, name, label, sign * coef, i_a, k_codes, term))

@@ -37,7 +37,18 @@ def tile_ranges_naive(n: int, n_max: int | None, mode: str) -> list[tuple[int, i
     count = 0
     while count * n_max < n:
         count += 1
-    if mode == "fill":
+    if mode.startswith("crosssim"):  # CrossSim 3.2 AnalogCore: equal when count divides n, else MAX or EQUAL
+        if n % count == 0:
+            size = n // count
+        elif mode == "crosssim_max":
+            size = n_max
+        else:  # round half to even of n / count, written out with Fractions
+            f = Fraction(n, count)
+            size = math.floor(f + Fraction(1, 2))
+            if f - math.floor(f) == Fraction(1, 2) and size % 2:
+                size -= 1
+        sizes = [size] * (count - 1) + [n - size * (count - 1)]
+    elif mode == "fill":
         sizes = [min(n_max, n - i * n_max) for i in range(count)]
     else:
         sizes = [0] * count
@@ -132,15 +143,20 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
             # code range written out: two's complement stops one short of c_max on the positive side
             lo = -c_max if dac.signed else 0
             hi = c_max - 1 if dac.levels == "twos_complement" else c_max
-            dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
-                          for v in seg])
+            if dac.levels == "midrise":  # (D5): odd codes, index round((x c_max / x_max + c_max) / 2), exactly
+                dac_c.append([2 * min(max(round((Fraction(v) * c_max / Fraction(xm) + c_max) / 2), 0), c_max) - c_max
+                              for v in seg])
+            else:
+                dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
+                              for v in seg])
             x_max.append(Fraction(xm))
         # drive passes: (label, coef, code_max_pass, codes per vector)
         passes = []
         parts = [("+", 1, lambda c: max(c, 0)), ("-", -1, lambda c: max(-c, 0))] if two_pass else [("", 1, lambda c: c)]
         for tag, sign, part in parts:
             for j, (sh, width) in enumerate(in_slices):
-                smax = 2**width - 1 if dac.slice_bits is not None else c_max
+                smax = (2**(dac.slice_bits if dac.slice_scale == "uniform" else width) - 1) \
+                    if dac.slice_bits is not None else c_max
                 label = f"all{tag}" if dac.slice_bits is None else f"slice{j}{tag}"
                 coef = Fraction(sign * 2**sh * smax, c_max)
                 cs = []
@@ -156,7 +172,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
         for c0, c1 in col_tiles:
             rows = r1 - r0
             for k, (sh, width) in enumerate(w_slices):
-                big_l = min(2**width - 1, p_max // 2**sh)
+                big_l = 2 ** w_slices[0][1] - 1 if wc.slice_scale == "uniform" else min(2**width - 1, p_max // 2**sh)
                 off_k = _bits_of(offset, sh, width if k + 1 < len(w_slices) else 64)
                 levels = {}
                 for i in range(r0, r1):
@@ -165,6 +181,9 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                             levels.setdefault(name, {})[(i, j)] = _bits_of(lv, sh, width if k + 1 < len(w_slices) else 64)
 
                 def g_of(level):
+                    if m.g_round == "float32":  # (M3) G / G_max stored as float32
+                        r = g_min / g_max
+                        return g_max * Fraction(float(np.float32(float(r + (1 - r) * Fraction(level, big_l)))))
                     return g_min + d_g * Fraction(level, big_l)
 
                 # reads: (name, sign, conductance function (i, j) -> G)
@@ -189,7 +208,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 if adc.bits is not None:
                     n_lv = adc.n_levels
                     if adc.range_mode == "max":
-                        i_fs = rows * v_read * span
+                        i_fs = rows * v_read * (g_max if adc.max_span == "g_max" else span)
                     else:
                         ra = adc.range_A
                         i_fs = Fraction(ra[k] if isinstance(ra, tuple) else ra)
@@ -207,10 +226,13 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                             if analog_acc:
                                 currents = [("acc", Fraction(1), sum((cf * cu for _, cf, cu in currents), Fraction(0)))]
                             for label, coef, cur in currents:
-                                if adc.bits is not None:
+                                if adc.bits is not None and adc.levels == "midrise":  # (A4) odd codes
+                                    kq = 2 * min(max(round((cur / lsb + n_lv) / 2), 0), n_lv) - n_lv
+                                elif adc.bits is not None:
                                     kq = round(cur / lsb)
                                     k_hi = n_lv - 1 if adc.levels == "twos_complement" else n_lv
                                     kq = min(max(kq, -n_lv if adc.signed else 0), k_hi)
+                                if adc.bits is not None:
                                     key = f"t{tile_id + col_tiles.index((c0, c1))}.s{k}.{name}.{label}"
                                     codes_out.setdefault(key, np.zeros((big_b, c1 - c0), dtype=np.int64))[b, j - c0] = kq
                                     cur = kq * lsb

@@ -1,0 +1,95 @@
+"""CrossSim's conventions as refsim options (docs/MODEL.md D5, D6, A4, A5, W7, M3, tiling), each
+default off: the fast path and the reference multiply against the exact integer oracle
+(refsim.oracles.crossbar.integer_oracle), and the level grids and splits written out by hand."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+import refsim
+from checks import assert_codes_equal, assert_y_exact, check_against_oracle
+from refsim.oracles.crossbar import integer_oracle, tile_ranges_naive
+from refsim.reference import reference_multiply
+from refsim.tiling import split_sizes
+from strategies import DYADIC, crosssim_convention_problems
+from test_reference import check, reference_codes
+
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(crosssim_convention_problems())
+def test_crosssim_conventions_equal_the_integer_oracle(problem):
+    check_against_oracle(*problem)
+
+
+@SETTINGS
+@given(crosssim_convention_problems())
+def test_crosssim_conventions_reference_equals_oracle_and_fast_path(problem):
+    cfg, w, x = problem
+    ref = reference_multiply(w, x, cfg)
+    oracle = integer_oracle(w, x, cfg)
+    if cfg.adc.bits is not None:
+        assert_codes_equal(reference_codes(ref), oracle["adc_codes"])
+    assert_y_exact(ref.y, oracle["y"], x, w, cfg)
+    check(cfg, w, x)
+
+
+def test_defaults_are_refsim_exact():
+    cfg = refsim.CrossbarConfig()
+    assert (cfg.dac.levels, cfg.adc.levels, cfg.dac.slice_scale, cfg.weight.slice_scale, cfg.adc.max_span,
+            cfg.mapping.g_round) == ("sign_magnitude", "sign_magnitude", "own", "own", "read", "none")
+
+
+def test_midrise_dac_levels_written_out():
+    """3 bits: 8 levels -7, -5, .., 7 (over 7), zero not a level; x = 0 rounds half to even index 4 -> +1."""
+    cfg = refsim.presets.get("ideal").replace(**DYADIC, **{"dac.bits": 3, "dac.levels": "midrise",
+                                                           "dac.range_mode": "fixed", "dac.x_max": 1.0})
+    assert cfg.dac.code_max == 7 and cfg.dac.code_range == (-7, 7)
+    x = np.array([[-1.0, -0.5, 0.0, 0.3, 1.0, 2.0]])
+    tr = refsim.Crossbar(np.ones((6, 1)), cfg).trace(x)
+    # index j = round((x * 7 + 7) / 2): 0, 1.75 -> 2, 3.5 -> 4, 4.55 -> 5, 7, clip 7; code 2j - 7
+    np.testing.assert_array_equal(tr.tiles[0].dac_codes, [[-7, -3, 1, 3, 7, 7]])
+
+
+def test_midrise_adc_levels_written_out():
+    cfg = refsim.presets.get("ideal").replace(**{
+        **DYADIC, "weight.bits": 8, "dac.bits": 8, "adc.bits": 2, "adc.levels": "midrise", "adc.range_mode": "fixed",
+        "adc.range_A": 2.0**-18, "mapping.g_min_S": 0.0})
+    assert cfg.adc.n_levels == 3 and cfg.adc.code_range == (-3, 3)
+    rng = np.random.default_rng(3)
+    w, x = rng.normal(size=(5, 4)), rng.normal(size=(7, 5))
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    codes = np.concatenate([c.ravel() for c in tr.adc_codes().values()])
+    assert set(np.unique(codes)) <= {-3, -1, 1, 3}
+    check_against_oracle(cfg, w, x)
+
+
+def test_uniform_weight_slice_scale():
+    """8-bit one-sided weights in 2 slices of 4 bits: the top slice (levels 0..7) is read on L = 15 (W7)."""
+    base = refsim.presets.get("ideal").replace(**DYADIC, **{"weight.bits": 8, "weight.n_slices": 2})
+    levels = refsim.program.weight_levels(np.array([[1.0, -0.5]]), base.replace(**{"weight.slice_scale": "uniform"}))
+    assert [sl[2] for sl in levels.devices["pos"]] == [15, 15]
+    assert [sl[2] for sl in refsim.program.weight_levels(np.array([[1.0]]), base).devices["pos"]] == [15, 7]
+    with pytest.raises(ValueError, match="slice_scale='uniform'"):
+        base.replace(**{"weight.bits_per_slice": 2, "weight.slice_scale": "uniform"})
+
+
+@pytest.mark.parametrize("n, n_max, mode, sizes", [
+    (10, 4, "crosssim_max", [4, 4, 2]), (12, 5, "crosssim_max", [4, 4, 4]), (8, 6, "crosssim_max", [4, 4]),
+    (10, 3, "crosssim_equal", [2, 2, 2, 4]), (7, 4, "crosssim_equal", [4, 3]), (9, 5, "crosssim_equal", [4, 5]),
+    (11, 4, "crosssim_equal", [4, 4, 3]), (12, 5, "crosssim_equal", [4, 4, 4]), (3, 4, "crosssim_equal", [3]),
+])
+def test_crosssim_partitions(n, n_max, mode, sizes):
+    assert split_sizes(n, n_max, mode) == sizes
+    assert [b - a for a, b in tile_ranges_naive(n, n_max, mode)] == sizes
+
+
+def test_float32_conductances():
+    cfg = refsim.presets.get("ideal").replace(**{"mapping.g_round": "float32"})
+    w = np.random.default_rng(0).normal(size=(6, 3))
+    g = refsim.Crossbar(w, cfg).conductances()["t0.s0.pos.target"]
+    g_norm = g / cfg.mapping.g_max_S
+    np.testing.assert_allclose(g_norm, g_norm.astype(np.float32).astype(np.float64), rtol=1e-15, atol=0)
+    exact = refsim.Crossbar(w, refsim.presets.get("ideal")).conductances()["t0.s0.pos.target"]
+    assert 0 < np.max(np.abs(g - exact)) / cfg.mapping.g_max_S < 1e-7
