@@ -36,6 +36,8 @@ TOL = {"float64": 1e-12, "float32": 1e-6, "wires": 1e-9}
 REFUSED = {"parasitics_interleaved": "core.balanced.interleaved_posneg"}
 #: cases where CrossSim decides exact ADC ties by float round-off (docs/peer_mapping.md); all others exact
 TIES = {"bitsliced_offset_8b_2s_calibrated", "bitsliced_balanced_bitserial_per_ibit"}
+#: cases with random programming errors: compared statistically (test_noise_case_statistics)
+NOISY = [c for c in CASES if c.startswith("noise_")]
 
 
 def load(name: str) -> dict:
@@ -71,11 +73,34 @@ def test_there_are_enough_cases():
     assert sum(p.stat().st_size for p in CASE_DIR.glob("*.npz")) <= 1.5e6
 
 
+def implied_weight_errors(w, x, y, cfg) -> np.ndarray:
+    """``dW = solve(x, y - y_ideal)``, ``(n_in, n_out)``: the weight errors an output ``y`` implies, with
+    ``y_ideal`` the noise-free multiply of ``cfg`` (``x`` square and invertible)."""
+    ideal = cfg.replace(**{"device.prog_model": "none", "device.prog_sigma_rel": 0.0})
+    return np.linalg.solve(x, y - refsim.Crossbar(w, ideal).matvec(x))
+
+
+@pytest.mark.parametrize("name", NOISY)
+def test_noise_case_statistics(name):
+    """Programming error is one random draw: compare the spread of the weight errors CrossSim's outputs
+    imply (n_in x n_out of them) with refsim's, over 4 seeds; a sigma off by sqrt(2) or a wrong unit
+    (G_max vs G, the clip) would fail."""
+    case = load(name)
+    cfg = from_crosssim(json.loads(case["params"]))
+    w, x = case["W"].T, case["X"].T
+    s_peer = np.std(implied_weight_errors(w, x, case["Y"].T, cfg))
+    s_ref = np.sqrt(np.mean([np.var(implied_weight_errors(w, x, refsim.Crossbar(
+        w, cfg, rng=np.random.default_rng(seed)).matvec(x), cfg)) for seed in range(4)]))
+    assert 0.9 < s_peer / s_ref < 1.1, (s_peer, s_ref)
+
+
 @pytest.mark.parametrize("name", CASES)
 def test_case_reproduces_crosssim(name):
     case = load(name)
     assert case["peer"] == "crosssim" and case["version"] == "3.2.0"
     params = json.loads(case["params"])
+    if name in NOISY:
+        return  # random draws: test_noise_case_statistics
     if name in REFUSED:
         with pytest.raises(NotImplementedError, match=REFUSED[name].replace(".", r"\.")):
             from_crosssim(params)
@@ -179,7 +204,10 @@ def test_translations_written_out():
 @pytest.mark.parametrize("params, key", [
     ({"core.complex_matrix": True}, "core.complex_matrix"),
     ({"xbar.adc.mvm.stochastic_rounding": True}, "xbar.adc.mvm.stochastic_rounding"),
-    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "PCMJoshi"}, "read_noise.model"),
+    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "NormalIndependentDevice"},
+     "xbar.device.read_noise.enable"),
+    ({"xbar.device.programming_error.enable": True, "xbar.device.programming_error.model": "PCMJoshi"},
+     "programming_error.model"),
     ({"xbar.adc.mvm.adc_range_option": "GRANULAR", "xbar.adc.mvm.bits": 8, "xbar.adc.mvm.model": "QuantizerADC"},
      "xbar.adc.mvm.adc_range_option"),
     ({"xbar.device.drift_error.enable": True, "xbar.device.drift_error.model": "PCMDrift"},

@@ -331,16 +331,21 @@ def _adc(p: dict, style: str, scheme: str, in_array: bool, signed_in: bool, unit
 
 
 def _device(p: dict) -> dict:
-    """``device`` fields: Gaussian programming error and read noise (simulator/devices/generic_device.py)."""
+    """``device`` fields: Gaussian programming error (simulator/devices/generic_device.py ``GenericDevice``,
+    clipped by simulator/devices/device.py ``Device.clip_and_mask`` at 0 or to [Gmin, Gmax]: refsim's G6)."""
     dev = {"clip": "range" if p["xbar.device.clip_conductance"] else "nonnegative",
            "t_inference_s": float(p["xbar.device.time"])}
-    for src, model_key, sigma_key in (("read_noise", "read_model", "read_sigma_rel"),
-                                      ("programming_error", "prog_model", "prog_sigma_rel")):
-        if p[f"xbar.device.{src}.enable"]:
-            model = p[f"xbar.device.{src}.model"]
-            if model not in _NOISE:
-                raise NotImplementedError(f"CrossSim xbar.device.{src}.model={model!r}: refsim has {sorted(_NOISE)}")
-            if _NOISE[model] != "none":
-                dev[model_key], dev[sigma_key] = _NOISE[model], float(p[f"xbar.device.{src}.magnitude"])
+    if p["xbar.device.read_noise.enable"] and p["xbar.device.read_noise.model"] != "IdealDevice":
+        raise NotImplementedError(
+            f"CrossSim xbar.device.read_noise.enable=True (model {p['xbar.device.read_noise.model']!r}): CrossSim "
+            f"clips every noisy read at 0 or to [Gmin, Gmax] (Device.clip_and_mask); refsim's independent and "
+            f"proportional read noise does not clip")
+    if p["xbar.device.programming_error.enable"]:
+        model = p["xbar.device.programming_error.model"]
+        if model not in _NOISE:
+            raise NotImplementedError(f"CrossSim xbar.device.programming_error.model={model!r}: refsim has "
+                                      f"{sorted(_NOISE)}")
+        if _NOISE[model] != "none":
+            dev["prog_model"], dev["prog_sigma_rel"] = _NOISE[model], float(p["xbar.device.programming_error.magnitude"])
     return dev
 

@@ -457,8 +457,28 @@ def _(p):
     adc(p, SM, 10, option=CAL, calibrated=np.array([[-6.0, 6.0]] * 3))
 
 
+@case("noise_programming_independent", "BALANCED ONE_SIDED, NormalIndependentDevice programming error 0.02 "
+      "(one random draw: the test compares the statistics of the implied weight errors)", n_in=48, n_out=12,
+      batch=48)
+def _(p):
+    p.xbar.device.programming_error.enable = True
+    p.xbar.device.programming_error.model = "NormalIndependentDevice"
+    p.xbar.device.programming_error.magnitude = 0.02
+
+
+@case("noise_programming_proportional_clipped", "OFFSET, NormalProportionalDevice programming error 0.05 with "
+      "clip_conductance (statistics, as above)", n_in=48, n_out=12, batch=48)
+def _(p):
+    p.core.style = CoreStyle.OFFSET
+    p.xbar.device.clip_conductance = True
+    p.xbar.device.programming_error.enable = True
+    p.xbar.device.programming_error.model = "NormalProportionalDevice"
+    p.xbar.device.programming_error.magnitude = 0.05
+
+
 def make(name: str, spec: dict) -> dict:
     rng = np.random.default_rng(1000 + spec["seed"])
+    np.random.seed(2000 + spec["seed"])  # CrossSim draws its device errors from NumPy's global generator
     p = base()
     spec["fn"](p)
     p.validate()
