@@ -306,8 +306,22 @@ def _adc(p: dict, style: str, scheme: str, in_array: bool, signed_in: bool, unit
     if model == "IdealADC" or bits == 0:
         return {}
     option = p["xbar.adc.mvm.adc_range_option"]
-    refuse("xbar.adc.mvm.adc_range_option", option in ("MAX", "CALIBRATED"), "GRANULAR ranges are not modelled")
-    if option == "MAX":
+    if option == "GRANULAR":  # a fixed range: the level spacing is the smallest step of the column current
+        n_in, w_bits = int(p["xbar.dac.mvm.bits"]), int(p["core.weight_bits"])
+        refuse("xbar.adc.mvm.adc_range_option", n_in > 0 and p["xbar.adc.mvm.adc_per_ibit"],
+               "CrossSim's GRANULAR range needs a quantized DAC and an ADC per input bit")
+        corr = 2 ** (n_in - 1) / (2 ** (n_in - 1) - 1) if signed_in else 2**n_in / (2**n_in - 1)
+        if style == "BITSLICED":
+            n = int(p["core.bit_sliced.num_slices"])
+            per = w_bits // n if w_bits % n == 0 else -(-(w_bits - 1) // n) if scheme != "offset" else -(-w_bits // n)
+            y_min, signed = corr / (2**per - 1), scheme != "offset" or signed_in
+        else:
+            y_min, signed = corr / 2**w_bits, signed_in or (scheme != "offset" and in_array)
+        hi = y_min * (2 ** (bits - 1) - 1 if signed else 2**bits - 1)
+        out = {"range_mode": "fixed", "range_A": hi * unit_A}
+        if style == "BITSLICED":
+            out["range_A"] = (hi * unit_A,) * int(p["core.bit_sliced.num_slices"])
+    elif option == "MAX":
         refuse("xbar.adc.mvm.adc_range_option", not (style == "BITSLICED" and scheme == "offset"),
                "the MAX range of a bit-sliced OFFSET core (rows rounded to a power of 2, corrected) is not modelled")
         signed = style == "BITSLICED" or signed_in or (scheme != "offset" and in_array)

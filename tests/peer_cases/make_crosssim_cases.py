@@ -476,6 +476,35 @@ def _(p):
     p.xbar.device.programming_error.magnitude = 0.05
 
 
+GRAN = ADCRangeLimits.GRANULAR
+
+
+@case("granular_balanced_sm", "BALANCED, GRANULAR SignMagnitudeADC 8 bits (range 127 / 2^weight_bits x the "
+      "DAC correction), 1-bit input slices of a SignMagnitudeDAC 8, ADC per input slice")
+def _(p):
+    p.core.weight_bits = 8
+    dac(p, SMD, 8, slice_size=1)
+    adc(p, SM, 8, option=GRAN, per_ibit=True)
+
+
+@case("granular_offset_unsigned_q", "OFFSET digital, unsigned QuantizerDAC 6 in 2-bit slices, GRANULAR unsigned "
+      "QuantizerADC 9, ADC per slice", x_lo=0.0)
+def _(p):
+    p.core.style = CoreStyle.OFFSET
+    p.core.weight_bits = 6
+    dac(p, QD, 6, signed=False, slice_size=2)
+    adc(p, Q, 9, option=GRAN, per_ibit=True)
+
+
+@case("granular_bitsliced_balanced", "BITSLICED BALANCED 8 bits, 4 slices, GRANULAR QuantizerADC 7 (midrise), "
+      "SignMagnitudeDAC 6 in 1-bit slices, ADC per slice")
+def _(p):
+    p.core.style = CoreStyle.BITSLICED
+    bitsliced(p, 8, 4)
+    dac(p, SMD, 6, slice_size=1)
+    adc(p, Q, 7, option=GRAN, per_ibit=True)
+
+
 def make(name: str, spec: dict) -> dict:
     rng = np.random.default_rng(1000 + spec["seed"])
     np.random.seed(2000 + spec["seed"])  # CrossSim draws its device errors from NumPy's global generator
