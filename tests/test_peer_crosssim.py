@@ -189,7 +189,9 @@ def test_translations_written_out():
                        "xbar.adc.mvm.model": "QuantizerADC", "xbar.adc.mvm.bits": 6,
                        "xbar.adc.mvm.calibrated_range": [0.0, 4.0], "core.balanced.subtract_current_in_xbar": False,
                        "core.rows_max": 0, "core.cols_max": 64})
-    assert (c.wire.r_row_ohm, c.wire.r_col_ohm) == (2.0, 3.0)  # ohms, not normalized
+    assert (c.wire.r_row_ohm, c.wire.r_col_ohm, c.wire.r_sense_ohm) == (2.0, 3.0, 0.0)  # ohms, not normalized
+    assert from_crosssim({"xbar.array.parasitics.enable": True, "xbar.array.parasitics.Rp_col_terminal": 7.0}
+                         ).wire.r_sense_ohm == 7.0
     assert c.adc.range_A == pytest.approx(4.0 * 0.2 / 5000.0) and not c.adc.signed  # [0, hi]: unsigned
     assert c.array.rows_max is None and c.array.cols_max == 64 and c.array.split == "crosssim_equal"
     s = from_crosssim({"xbar.adc.mvm.model": "SignMagnitudeADC", "xbar.adc.mvm.bits": 8,

@@ -228,9 +228,9 @@ def from_crosssim(params, *, v_read_V: float | None = None, name: str = "crosssi
     wire: dict = {}
     if parasitic:
         refuse("xbar.array.parasitics.current_from_input", p["xbar.array.parasitics.current_from_input"])
-        for key in ("Rp_row_terminal", "Rp_col_terminal"):
-            refuse(f"xbar.array.parasitics.{key}", float(p[f"xbar.array.parasitics.{key}"]) == 0,
-                   "terminal resistances are not checked against CrossSim")
+        refuse("xbar.array.parasitics.Rp_row_terminal", float(p["xbar.array.parasitics.Rp_row_terminal"]) == 0,
+               "CrossSim 3.2 adds it to every segment of the first input's row wire (Rp_in_mat[:, 0] in "
+               "simulator/circuits/array/*.py), not to each row's driver")
         refuse("core.style", style != "BITSLICED", "wire resistance of bit-sliced cores is not modelled")
         refuse("core.offset.style", not (scheme == "offset" and unit_column),
                "the unit column shares the array's wires in CrossSim")
@@ -239,6 +239,7 @@ def from_crosssim(params, *, v_read_V: float | None = None, name: str = "crosssi
                "refsim's interleaved column layout")
         wire = {"r_row_ohm": float(p["xbar.array.parasitics.Rp_row"]),  # ohms (Rp_row_norm = Rp_row / Rmin)
                 "r_col_ohm": float(p["xbar.array.parasitics.Rp_col"]),
+                "r_sense_ohm": float(p["xbar.array.parasitics.Rp_col_terminal"]),  # the last segment to the sense end
                 "pair_layout": "interleaved" if p["core.balanced.interleaved_posneg"] else "separate"}
     parts = {p["core.mapping.weights.row_partition_strategy"], p["core.mapping.weights.col_partition_strategy"]}
     refuse("core.mapping.weights.row_partition_strategy", len(parts) == 1,

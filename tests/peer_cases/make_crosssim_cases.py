@@ -312,6 +312,13 @@ def _(p):
     adc(p, SM, 8)
 
 
+@case("parasitics_col_terminal", "Rp_row 1 ohm, Rp_col 1 ohm, Rp_col_terminal 20 ohm (the column's sense end), "
+      "ideal converters", n_in=32, n_out=12, batch=3)
+def _(p):
+    parasitics(p, 1.0, 1.0)
+    p.xbar.array.parasitics.Rp_col_terminal = 20.0
+
+
 @case("interleaved_no_parasitics", "interleaved_posneg without wires: no effect")
 def _(p):
     p.core.balanced.interleaved_posneg = True
