@@ -46,7 +46,7 @@ class DACConfig:
                                       "refsim slices sign-magnitude codes only")
         if not isinstance(self.signed, bool):
             raise TypeError(received("dac.signed", show(self.signed), "a bool"))
-        if self.signed and self.bits == 1:
+        if self.signed and self.bits == 1 and self.levels != "midrise":  # midrise: levels -1, +1
             raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
         check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed"))
         check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
@@ -119,7 +119,7 @@ class ADCConfig:
         check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
         if not isinstance(self.signed, bool):
             raise TypeError(received("adc.signed", show(self.signed), "a bool"))
-        if self.signed and self.bits == 1:
+        if self.signed and self.bits == 1 and self.levels != "midrise":
             raise ValueError("adc.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
         check_choice("adc.range_mode", self.range_mode, ("max", "fixed"))
         if self.range_mode == "fixed":

@@ -93,3 +93,16 @@ def test_float32_conductances():
     np.testing.assert_allclose(g_norm, g_norm.astype(np.float32).astype(np.float64), rtol=1e-15, atol=0)
     exact = refsim.Crossbar(w, refsim.presets.get("ideal")).conductances()["t0.s0.pos.target"]
     assert 0 < np.max(np.abs(g - exact)) / cfg.mapping.g_max_S < 1e-7
+
+
+def test_one_bit_midrise_converters():
+    """A 1-bit midrise DAC and ADC have the two levels -1 and +1 (of full scale), as CrossSim's 1-bit quantizers."""
+    cfg = refsim.presets.get("ideal").replace(**{
+        **DYADIC, "weight.bits": 4, "dac.bits": 1, "dac.levels": "midrise", "adc.bits": 1, "adc.levels": "midrise",
+        "adc.range_mode": "fixed", "adc.range_A": 2.0**-17})
+    assert cfg.dac.code_range == (-1, 1) and cfg.adc.code_range == (-1, 1)
+    rng = np.random.default_rng(5)
+    w, x = rng.normal(size=(4, 3)), rng.normal(size=(3, 4))
+    tr = refsim.Crossbar(w, cfg).trace(x)
+    assert set(np.unique(tr.tiles[0].dac_codes)) <= {-1.0, 1.0}
+    check_against_oracle(cfg, w, x)
