@@ -243,6 +243,11 @@ def test_bad_input_is_named():
         from_crosssim({"xbar.device.Rmiddle": 3})
     with pytest.raises(ValueError, match="core.style"):
         from_crosssim({"core.style": 7})
+    with pytest.raises(ValueError, match="SignMagnitudeADC"):
+        from_crosssim({"xbar.adc.mvm.model": "SignMagnitudeADC", "xbar.adc.mvm.bits": 8, "xbar.adc.mvm.signed": False})
+    with pytest.raises(ValueError, match="SignMagnitudeDAC"):
+        from_crosssim({"xbar.dac.mvm.model": "SignMagnitudeDAC", "xbar.dac.mvm.bits": 8, "xbar.dac.mvm.signed": False,
+                       "core.mapping.inputs.mvm.min": 0.0})
     with pytest.raises(TypeError, match="params"):
         from_crosssim(3)
     with pytest.raises(ValueError, match="could not read"):

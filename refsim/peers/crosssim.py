@@ -306,6 +306,9 @@ def _adc(p: dict, style: str, scheme: str, in_array: bool, signed_in: bool, unit
     refuse("xbar.adc.mvm.model", model in ("IdealADC", "QuantizerADC", "SignMagnitudeADC"))
     if model == "IdealADC" or bits == 0:
         return {}
+    if model == "SignMagnitudeADC" and not p["xbar.adc.mvm.signed"]:
+        raise ValueError("CrossSim xbar.adc.mvm.model='SignMagnitudeADC' needs xbar.adc.mvm.signed=True "
+                         "(CrossSim refuses it too)")
     option = p["xbar.adc.mvm.adc_range_option"]
     if option == "GRANULAR":  # a fixed range: the level spacing is the smallest step of the column current
         n_in, w_bits = int(p["xbar.dac.mvm.bits"]), int(p["core.weight_bits"])
