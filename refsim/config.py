@@ -110,10 +110,11 @@ class MappingConfig:
     cell_bits: int | None = None  # analog weights only: G rounded to 2^cell_bits levels in [g_min, g_max]
     # -- peer convention (CrossSim), default off; docs/MODEL.md M3 --
     g_round: str = "none"  # "none" | "float32": G / g_max rounded to float32 after (M1) (CrossSim's balanced cores)
+    # | "float32_pair": and an in-array pair's G+ - G- (M4, CrossSim's fast balanced path)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
-        check_choice("mapping.g_round", self.g_round, ("none", "float32"))
+        check_choice("mapping.g_round", self.g_round, ("none", "float32", "float32_pair"))
         check_choice(
             "mapping.scheme", self.scheme, ("differential_one_sided", "differential_two_sided", "offset")
         )

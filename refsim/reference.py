@@ -40,7 +40,7 @@ from refsim import devices as dev
 from refsim.adc import adc_convert, tie_window
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
-from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance
+from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance, round_pair_float32
 from refsim.tiling import tile_bounds
 from refsim.weights import (device_levels, level_offset, level_scale, normalize_weights, quantize_weights,
                             slice_levels, weight_range)
@@ -206,7 +206,7 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
                 d_g = m.g_max_S - m.g_min_S
                 slices.append(SliceRecord(
                     k=k, shift=shift, max_level=max_level, offset_level=off, arrays=arrays,
-                    g_read_S={rn: sum(s * arrays[dn].eff_S for dn, s in devs) for rn, _, devs in reads},  # (X1)
+                    g_read_S={rn: _read_matrix(arrays, devs, m) for rn, _, devs in reads},  # (X1), (M4)
                     i_unit_A=cfg.dac.v_read_V * d_g / max_level,  # (X2)
                     adc_range_A=adc_range,
                     lsb_A=None if cfg.adc.bits is None else adc_range / cfg.adc.n_levels,  # (A1)
@@ -398,6 +398,13 @@ def _reads(cfg: CrossbarConfig) -> list[tuple[str, float, tuple[tuple[str, float
         return [("single", 1.0, (("single", 1.0),))]
     return [("net", 1.0, (("single", 1.0), ("ref", -1.0)))] if in_array else \
         [("single", 1.0, (("single", 1.0),)), ("ref", -1.0, (("ref", 1.0),))]
+
+
+def _read_matrix(arrays: dict, devs, m) -> np.ndarray:
+    """(X1) a read's matrix ``sum sign G_eff`` over its devices; an in-array two-device read as (M4)."""
+    if len(devs) == 2 and devs[0][1] == 1.0 and devs[1][1] == -1.0:  # (plus, minus), as _reads builds them
+        return round_pair_float32(arrays[devs[0][0]].eff_S, arrays[devs[1][0]].eff_S, m)
+    return sum(s * arrays[dn].eff_S for dn, s in devs)
 
 
 def _interleaved(cfg: CrossbarConfig) -> bool:

@@ -348,7 +348,7 @@ def crosssim_convention_problems(draw):
     cfg = draw(quantized_configs())
     changes = {"weight.slice_scale": draw(st.sampled_from(("own", "uniform"))),
                "adc.max_span": draw(st.sampled_from(("read", "g_max"))),
-               "mapping.g_round": draw(st.sampled_from(("none", "float32"))),
+               "mapping.g_round": draw(st.sampled_from(("none", "float32", "float32_pair"))),
                "array.split": draw(st.sampled_from(("crosssim_max", "crosssim_equal", cfg.array.split)))}
     widths = slice_widths(weight_magnitude_bits(cfg.weight.bits, cfg.mapping.scheme), cfg.weight.n_slices,
                           cfg.weight.bits_per_slice)

@@ -85,6 +85,21 @@ def test_crosssim_partitions(n, n_max, mode, sizes):
     assert [b - a for a, b in tile_ranges_naive(n, n_max, mode)] == sizes
 
 
+def test_float32_pair_difference_rounds_ties_half_even():
+    """(M4): fl32(G+/G_max) - fl32(G-/G_max) lies exactly half-way between two float32 here (a value met in the
+    CrossSim case balanced_one_sided_ideal); it is rounded half to even from the exact float64 difference, as
+    CrossSim's float32 subtraction does, not from (G+ - G-)/G_max of the scaled values (one ulp off)."""
+    m = refsim.presets.get("ideal").replace(**{"mapping.g_round": "float32_pair", "mapping.g_min_S": 1e-4,
+                                               "mapping.g_max_S": 1e-3}).mapping
+    plus, minus = np.float32(0.2572791278362274), np.float32(0.1)
+    g_plus, g_minus = np.array([float(plus) * 1e-3]), np.array([float(minus) * 1e-3])
+    want = float(plus - minus)  # float32 arithmetic: correctly rounded, half to even
+    got = refsim.mapping.round_pair_float32(g_plus, g_minus, m)[0] / 1e-3
+    assert np.float32(got) == plus - minus and abs(got - want) <= 1e-16 * want
+    naive = float(np.float32((g_plus[0] - g_minus[0]) / 1e-3))
+    assert naive != want  # the scaled difference lands on the other side of the tie
+
+
 def test_float32_conductances():
     cfg = refsim.presets.get("ideal").replace(**{"mapping.g_round": "float32"})
     w = np.random.default_rng(0).normal(size=(6, 3))

@@ -181,15 +181,20 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                             levels.setdefault(name, {})[(i, j)] = _bits_of(lv, sh, width if k + 1 < len(w_slices) else 64)
 
                 def g_of(level):
-                    if m.g_round == "float32":  # (M3) G / G_max stored as float32
+                    if m.g_round != "none":  # (M3) G / G_max stored as float32
                         r = g_min / g_max
                         return g_max * Fraction(float(np.float32(float(r + (1 - r) * Fraction(level, big_l)))))
                     return g_min + d_g * Fraction(level, big_l)
 
+                def net(g):  # an in-array two-device read; (M4) its float32 difference for g_round="float32_pair"
+                    if m.g_round == "float32_pair":
+                        return g_max * Fraction(float(np.float32(float(g / g_max))))
+                    return g
+
                 # reads: (name, sign, conductance function (i, j) -> G)
                 if m.scheme != "offset":
                     if m.subtraction == "in_array":
-                        reads = [("net", 1, lambda i, j: g_of(levels["pos"][(i, j)]) - g_of(levels["neg"][(i, j)]))]
+                        reads = [("net", 1, lambda i, j: net(g_of(levels["pos"][(i, j)]) - g_of(levels["neg"][(i, j)])))]
                         span = d_g
                     else:
                         reads = [("pos", 1, lambda i, j: g_of(levels["pos"][(i, j)])),
@@ -199,7 +204,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                     reads = [("single", 1, lambda i, j: g_of(levels["single"][(i, j)]))]
                     span = g_max
                 elif m.subtraction == "in_array":
-                    reads = [("net", 1, lambda i, j: g_of(levels["single"][(i, j)]) - g_of(off_k))]
+                    reads = [("net", 1, lambda i, j: net(g_of(levels["single"][(i, j)]) - g_of(off_k)))]
                     span = d_g * Fraction(max(off_k, big_l - off_k), big_l)
                 else:
                     reads = [("single", 1, lambda i, j: g_of(levels["single"][(i, j)])), ("ref", -1, lambda i, j: g_of(off_k))]

@@ -275,8 +275,11 @@ def _weights(p: dict, style: str, refuse) -> tuple[dict, dict, str]:
         weight = {"scaling": "fixed", "w_max": float(wmax)}
     unit_column = p["core.offset.style"] == "UNIT_COLUMN_SUBTRACTION"
     mapping = {"subtraction": "in_array" if p["core.balanced.subtract_current_in_xbar"] else "digital"}
-    if style == "BALANCED":
-        mapping["g_round"] = "float32"  # (M3) BalancedCore stores mat_pos/mat_neg as float32
+    if style == "BALANCED":  # (M3) BalancedCore stores mat_pos/mat_neg as float32; (M4) its fast path subtracts them
+        fast = (p["core.balanced.subtract_current_in_xbar"] and not p["simulation.disable_fast_balanced"]
+                and not p["xbar.array.parasitics.enable"] and not p["core.balanced.interleaved_posneg"]
+                and not float(p["xbar.array.Icol_max"]) > 0)  # SimulationParameters.fast_balanced (noise refused)
+        mapping["g_round"] = "float32_pair" if fast else "float32"
         scheme = "differential_two_sided" if p["core.balanced.style"] == "TWO_SIDED" else "differential_one_sided"
         return weight, mapping, scheme
     if style == "OFFSET":  # the unit column is digitized and subtracted digitally
