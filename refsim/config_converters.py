@@ -31,7 +31,7 @@ class DACConfig:
     levels: str = "sign_magnitude"  # signed codes: "sign_magnitude" (2^b - 1 levels) | "twos_complement" (2^b levels)
     # -- peer conventions (CrossSim), default off; docs/MODEL.md D5, D6 --
     # levels="midrise": 2^b levels evenly over [-x_max, x_max], both ends levels, zero not a level (D5)
-    slice_scale: str = "own"  # input slices: "own" (full scale 2^b_j - 1, D4) | "uniform" (2^slice_bits - 1 for every slice, D6)
+    slice_scale: str = "own"  # input slices' full scale: "own" (2^b_j - 1, D4) | "uniform" (2^slice_bits - 1, D6)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
