@@ -254,3 +254,30 @@ def test_bad_input_is_named():
         from_crosssim(3)
     with pytest.raises(ValueError, match="could not read"):
         from_crosssim("/nonexistent/crosssim.json")
+
+
+@pytest.mark.parametrize("key, value", [
+    ("simulation.useGPU", True), ("simulation.gpu_id", 3), ("simulation.Niters_max_parasitics", 7),
+    ("simulation.Verr_th_mvm", 1e-9), ("simulation.relaxation_gamma", 0.5), ("simulation.hide_convergence_msg", True),
+    ("simulation.analytics.profile_adc_inputs", True), ("simulation.analytics.ntest", 10),
+    ("simulation.convolution.is_conv_core", True), ("simulation.convolution.Nwindows", 4),
+    ("simulation.disable_fast_matmul", True), ("core.mapping.inputs.mvm.clipping", True),
+    ("core.mapping.inputs.vmm.min", -3.0), ("xbar.adc.vmm.bits", 4), ("xbar.dac.vmm.model", "QuantizerDAC"),
+    ("xbar.adc._match", False), ("xbar.device.time", 100.0), ("xbar.device.read_noise.magnitude", 0.3),
+    ("xbar.array.parasitics.selected_rows", "bottom"), ("xbar.array.parasitics.Rp_row", 5.0),
+    ("core.bit_sliced.num_slices", 3), ("core.weight_bits", 6), ("xbar.dac.mvm.slice_size", 4),
+    ("xbar.device.drift_error.enable", True), ("core.output_dtype", "FLOAT64"),
+])
+def test_keys_that_cannot_change_this_mvm_are_accepted(key, value):
+    """Keys that do not act on this MVM (the VMM twins, solver and profiling settings, options of other core
+    styles or of disabled models) leave the translation unchanged (v_read aside: it sets the scale only)."""
+    params = json.loads(load("balanced_sm_dac8_sm_adc8_max")["params"])
+    base = from_crosssim(params)
+    assert from_crosssim({**{k: v for k, v in _flat(params).items()}, key: value}) == base
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
+    return out

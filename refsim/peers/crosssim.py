@@ -354,8 +354,7 @@ def _adc(p: dict, style: str, scheme: str, in_array: bool, signed_in: bool, unit
 def _device(p: dict) -> dict:
     """``device`` fields: Gaussian programming error (simulator/devices/generic_device.py ``GenericDevice``,
     clipped by simulator/devices/device.py ``Device.clip_and_mask`` at 0 or to [Gmin, Gmax]: refsim's G6)."""
-    dev = {"clip": "range" if p["xbar.device.clip_conductance"] else "nonnegative",
-           "t_inference_s": float(p["xbar.device.time"])}
+    dev = {"clip": "range" if p["xbar.device.clip_conductance"] else "nonnegative"}  # time: only for drift (refused)
     if p["xbar.device.read_noise.enable"] and p["xbar.device.read_noise.model"] != "IdealDevice":
         raise NotImplementedError(
             f"CrossSim xbar.device.read_noise.enable=True (model {p['xbar.device.read_noise.model']!r}): CrossSim "
