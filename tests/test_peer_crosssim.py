@@ -36,7 +36,7 @@ TOL = {"float64": 1e-12, "float32": 1e-12, "wires": 1e-9}
 #: cases the translator refuses, with the key it must name
 REFUSED = {"parasitics_interleaved": "core.balanced.interleaved_posneg"}
 #: cases where CrossSim decides exact ADC ties by float round-off (docs/peer_mapping.md); all others exact
-TIES = {"bitsliced_offset_8b_2s_calibrated", "bitsliced_balanced_bitserial_per_ibit"}
+TIES = {"bitsliced_balanced_8b_4s_sm_max", "bitsliced_balanced_bitserial_per_ibit"}
 #: cases with random programming errors: compared statistically (test_noise_case_statistics)
 NOISY = [c for c in CASES if c.startswith("noise_")]
 
