@@ -158,6 +158,9 @@ def test_dump_forms_agree(name, tmp_path):
     named["core"]["style"] = {1: "BALANCED", 2: "BITSLICED", 3: "OFFSET"}[named["core"]["style"]]
     named["xbar"]["adc"]["mvm"]["adc_range_option"] = "calibrated"
     assert from_crosssim(named) == want
+    coded = json.loads(json.dumps(params))
+    coded["core"]["style"] = np.int64(coded["core"]["style"])  # NumPy integers as codes
+    assert from_crosssim(coded) == want
 
     class Params:  # anything with CrossSimParameters' as_dict()
         def as_dict(self):

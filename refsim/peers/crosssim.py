@@ -21,7 +21,10 @@ checks it (tests/data/peer_cases/crosssim/).
 from __future__ import annotations
 
 import json
+import numbers
 from pathlib import Path
+
+import numpy as np
 
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig, WireConfig
 from refsim.devices.config import NoiseConfig
@@ -103,8 +106,8 @@ def _enum(key: str, value) -> str:
         return value.upper()
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and value in names:
-        return names[value]
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and int(value) in names:
+        return names[int(value)]
     raise ValueError(f"CrossSim {key}: received {value!r}; expected one of {sorted(names.values())} or its "
                      f"integer code {sorted(names)}")
 
