@@ -242,8 +242,7 @@ def from_crosssim(params, *, v_read_V: float | None = None, name: str = "crosssi
                "refsim's interleaved column layout")
         wire = {"r_row_ohm": float(p["xbar.array.parasitics.Rp_row"]),  # ohms (Rp_row_norm = Rp_row / Rmin)
                 "r_col_ohm": float(p["xbar.array.parasitics.Rp_col"]),
-                "r_sense_ohm": float(p["xbar.array.parasitics.Rp_col_terminal"]),  # the last segment to the sense end
-                "pair_layout": "interleaved" if p["core.balanced.interleaved_posneg"] else "separate"}
+                "r_sense_ohm": float(p["xbar.array.parasitics.Rp_col_terminal"])}  # the last segment to the sense end
     parts = {p["core.mapping.weights.row_partition_strategy"], p["core.mapping.weights.col_partition_strategy"]}
     refuse("core.mapping.weights.row_partition_strategy", len(parts) == 1,
            "refsim splits rows and columns alike; set row and column strategies equal")
