@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 
-from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig, WireConfig
+from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 from refsim.devices.config import NoiseConfig, pcm_rasch2023_noise
 
 __all__ = ["from_aihwkit_io", "from_crosssim", "resolution_to_bits"]
