@@ -355,8 +355,10 @@ def _per_cell_currents(s: SliceRecord, names, v, key, label, cfg: CrossbarConfig
     for dn in names:
         a = s.arrays[dn]
         xi = _draw(draws, f"{key}.{dn}.{label}.read", (v.shape[0],) + a.at_inference_S.shape)
-        noisy[dn] = dev.apply_read_noise_per_cell_S(a.at_inference_S, a.read_sigma_S, xi,
-                                                    clip_nonnegative=dev.read_noise_clips(cfg.device) or wires.enabled)
+        noisy[dn] = dev.apply_read_noise_per_cell_S(  # (R4), clipped (R6) where the config says so
+            a.at_inference_S, a.read_sigma_S, xi, clip_nonnegative=dev.read_noise_clips(cfg.device) or wires.enabled,
+            bounds=dev.read_noise_bounds(cfg.device, cfg.mapping.g_min_S, cfg.mapping.g_max_S)
+            if cfg.device.read_clip == "range" else None)
     if not wires.enabled:
         return {dn: np.einsum("bi,bij->bj", v, g) for dn, g in noisy.items()}
 

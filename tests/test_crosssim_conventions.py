@@ -5,13 +5,14 @@ default off: the fast path and the reference multiply against the exact integer 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import refsim
 from checks import assert_codes_equal, assert_y_exact, check_against_oracle
 from refsim.oracles.crossbar import integer_oracle, tile_ranges_naive
 from refsim.reference import reference_multiply
 from refsim.tiling import split_sizes
-from strategies import DYADIC, crosssim_convention_problems
+from strategies import DYADIC, crosssim_convention_problems, noisy_problems
 from test_reference import check, reference_codes
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,3 +122,32 @@ def test_one_bit_midrise_converters():
     tr = refsim.Crossbar(w, cfg).trace(x)
     assert set(np.unique(tr.tiles[0].dac_codes)) <= {-1.0, 1.0}
     check_against_oracle(cfg, w, x)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(noisy_problems(), st.sampled_from(("nonnegative", "range")))
+def test_clipped_read_noise_fast_path_equals_reference(problem, read_clip):
+    """(R6) with replayed draws: the crossbar's per-cell read noise, clipped, equals the reference multiply's."""
+    cfg, w, x = problem
+    if cfg.device.read_model not in ("independent", "proportional", "sqrt_state") or not cfg.device.has_read_noise():
+        cfg = cfg.replace(**{"device.read_model": "independent", "device.read_sigma_rel": 0.05})
+    cfg = cfg.replace(**{"device.read_clip": read_clip, "device.read_sampling": "auto"})
+    assert refsim.Crossbar(w, cfg, rng=np.random.default_rng(0)).read_sampling == "per_cell"
+    check(cfg, w, x)
+
+
+def test_read_clip_written_out():
+    """(R6) the clipped noisy cells, by hand: G in [g_min, g_max] ("range") or >= 0 ("nonnegative")."""
+    from refsim.devices import apply_read_noise_per_cell_S, read_noise_bounds
+    cfg = refsim.presets.get("ideal").replace(**{"device.read_model": "independent", "device.read_sigma_rel": 0.5,
+                                                 "device.read_clip": "range"})
+    lo, hi = read_noise_bounds(cfg.device, cfg.mapping.g_min_S, cfg.mapping.g_max_S)
+    assert (lo, hi) == (cfg.mapping.g_min_S, cfg.mapping.g_max_S)
+    g = np.array([[cfg.mapping.g_min_S, cfg.mapping.g_max_S]])
+    xi = np.array([[[-3.0, 3.0]], [[3.0, -3.0]]])
+    out = apply_read_noise_per_cell_S(g, np.full_like(g, 0.5 * cfg.mapping.g_max_S), xi, clip_nonnegative=True,
+                                      bounds=(lo, hi))
+    np.testing.assert_array_equal(out[0], [[lo, hi]])
+    np.testing.assert_allclose(out[1], [[hi, lo]])  # g_min + 1.5 g_max clips to g_max, g_max - 1.5 g_max to g_min
+    with pytest.raises(ValueError, match="read_clip"):
+        cfg.replace(**{"device.read_sampling": "output_referred"})

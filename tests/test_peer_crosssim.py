@@ -37,7 +37,7 @@ TOL = {"float64": 1e-12, "float32": 1e-12, "wires": 1e-9}
 REFUSED = {"parasitics_interleaved": "core.balanced.interleaved_posneg"}
 #: cases where CrossSim decides exact ADC ties by float round-off (docs/peer_mapping.md); all others exact
 TIES = {"bitsliced_balanced_8b_4s_sm_max", "bitsliced_balanced_bitserial_per_ibit"}
-#: cases with random programming errors: compared statistically (test_noise_case_statistics)
+#: cases with random programming errors or read noise: compared statistically (test_*_noise_case_statistics)
 NOISY = [c for c in CASES if c.startswith("noise_")]
 
 
@@ -81,8 +81,8 @@ def implied_weight_errors(w, x, y, cfg) -> np.ndarray:
     return np.linalg.solve(x, y - refsim.Crossbar(w, ideal).matvec(x))
 
 
-@pytest.mark.parametrize("name", NOISY)
-def test_noise_case_statistics(name):
+@pytest.mark.parametrize("name", [c for c in NOISY if "programming" in c])
+def test_programming_noise_case_statistics(name):
     """Programming error is one random draw: compare the spread of the weight errors CrossSim's outputs
     imply (n_in x n_out of them) with refsim's, over 4 seeds; a sigma off by sqrt(2) or a wrong unit
     (G_max vs G, the clip) would fail."""
@@ -93,6 +93,22 @@ def test_noise_case_statistics(name):
     s_ref = np.sqrt(np.mean([np.var(implied_weight_errors(w, x, refsim.Crossbar(
         w, cfg, rng=np.random.default_rng(seed)).matvec(x), cfg)) for seed in range(4)]))
     assert 0.9 < s_peer / s_ref < 1.1, (s_peer, s_ref)
+
+
+@pytest.mark.parametrize("name", [c for c in NOISY if "read" in c])
+def test_read_noise_case_statistics(name):
+    """Read noise is redrawn for every input vector: compare the spread of the output errors (B x n_out of
+    them, independent) with refsim's over 4 seeds, within 6 %; CrossSim's clip to [Gmin, Gmax] (R6) shrinks
+    it by ~10 % in noise_read_proportional_clipped, so a missing or wrong clip fails."""
+    case = load(name)
+    cfg = from_crosssim(json.loads(case["params"]))
+    w, x = case["W"].T, case["X"].T
+    quiet = cfg.replace(**{"device.read_model": "none", "device.read_sigma_rel": 0.0, "device.read_clip": "model"})
+    y_quiet = refsim.Crossbar(w, quiet).matvec(x)
+    s_peer = np.std(case["Y"].T - y_quiet)
+    s_ref = np.sqrt(np.mean([np.var(refsim.Crossbar(w, cfg, rng=np.random.default_rng(seed)).matvec(x) - y_quiet)
+                             for seed in range(4)]))
+    assert 0.94 < s_peer / s_ref < 1.06, (s_peer, s_ref)
 
 
 @pytest.mark.parametrize("name", CASES)
@@ -197,6 +213,11 @@ def test_translations_written_out():
     assert (c.wire.r_row_ohm, c.wire.r_col_ohm, c.wire.r_sense_ohm) == (2.0, 3.0, 0.0)  # ohms, not normalized
     assert from_crosssim({"xbar.array.parasitics.enable": True, "xbar.array.parasitics.Rp_col_terminal": 7.0}
                          ).wire.r_sense_ohm == 7.0
+    r = from_crosssim({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "NormalProportionalDevice",
+                       "xbar.device.read_noise.magnitude": 0.1, "xbar.device.clip_conductance": True}).device
+    assert (r.read_model, r.read_sigma_rel, r.read_clip, r.clip) == ("proportional", 0.1, "range", "range")
+    assert from_crosssim({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "IdealDevice"}
+                         ).device.read_model == "none"
     assert c.adc.range_A == pytest.approx(4.0 * 0.2 / 5000.0) and not c.adc.signed  # [0, hi]: unsigned
     assert c.array.rows_max is None and c.array.cols_max == 64 and c.array.split == "crosssim_equal"
     s = from_crosssim({"xbar.adc.mvm.model": "SignMagnitudeADC", "xbar.adc.mvm.bits": 8,
@@ -211,8 +232,7 @@ def test_translations_written_out():
 @pytest.mark.parametrize("params, key", [
     ({"core.complex_matrix": True}, "core.complex_matrix"),
     ({"xbar.adc.mvm.stochastic_rounding": True}, "xbar.adc.mvm.stochastic_rounding"),
-    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "NormalIndependentDevice"},
-     "xbar.device.read_noise.enable"),
+    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "PCMJoshi"}, "read_noise.model"),
     ({"xbar.device.programming_error.enable": True, "xbar.device.programming_error.model": "PCMJoshi"},
      "programming_error.model"),
     ({"xbar.adc.mvm.adc_range_option": "GRANULAR", "xbar.adc.mvm.bits": 8, "xbar.adc.mvm.model": "QuantizerADC"},

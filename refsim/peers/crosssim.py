@@ -280,7 +280,9 @@ def _weights(p: dict, style: str, refuse) -> tuple[dict, dict, str]:
     if style == "BALANCED":  # (M3) BalancedCore stores mat_pos/mat_neg as float32; (M4) its fast path subtracts them
         fast = (p["core.balanced.subtract_current_in_xbar"] and not p["simulation.disable_fast_balanced"]
                 and not p["xbar.array.parasitics.enable"] and not p["core.balanced.interleaved_posneg"]
-                and not float(p["xbar.array.Icol_max"]) > 0)  # SimulationParameters.fast_balanced (noise refused)
+                and not float(p["xbar.array.Icol_max"]) > 0 and not (p["xbar.device.read_noise.enable"] and
+                                                                  p["xbar.device.read_noise.model"] != "IdealDevice")
+                and not p["xbar.device.nonlinear_IV.enable"])  # SimulationParameters.fast_balanced
         mapping["g_round"] = "float32_pair" if fast else "float32"
         scheme = "differential_two_sided" if p["core.balanced.style"] == "TWO_SIDED" else "differential_one_sided"
         return weight, mapping, scheme
@@ -354,20 +356,21 @@ def _adc(p: dict, style: str, scheme: str, in_array: bool, signed_in: bool, unit
 
 
 def _device(p: dict) -> dict:
-    """``device`` fields: Gaussian programming error (simulator/devices/generic_device.py ``GenericDevice``,
-    clipped by simulator/devices/device.py ``Device.clip_and_mask`` at 0 or to [Gmin, Gmax]: refsim's G6)."""
-    dev = {"clip": "range" if p["xbar.device.clip_conductance"] else "nonnegative"}  # time: only for drift (refused)
-    if p["xbar.device.read_noise.enable"] and p["xbar.device.read_noise.model"] != "IdealDevice":
-        raise NotImplementedError(
-            f"CrossSim xbar.device.read_noise.enable=True (model {p['xbar.device.read_noise.model']!r}): CrossSim "
-            f"clips every noisy read at 0 or to [Gmin, Gmax] (Device.clip_and_mask); refsim's independent and "
-            f"proportional read noise does not clip")
-    if p["xbar.device.programming_error.enable"]:
-        model = p["xbar.device.programming_error.model"]
-        if model not in _NOISE:
-            raise NotImplementedError(f"CrossSim xbar.device.programming_error.model={model!r}: refsim has "
-                                      f"{sorted(_NOISE)}")
-        if _NOISE[model] != "none":
-            dev["prog_model"], dev["prog_sigma_rel"] = _NOISE[model], float(p["xbar.device.programming_error.magnitude"])
+    """``device`` fields: Gaussian programming error and read noise (simulator/devices/generic_device.py
+    ``GenericDevice``: ``G + s xi`` or ``G (1 + s xi)`` in units of G_max), each clipped by
+    simulator/devices/device.py ``Device.clip_and_mask`` at 0 or to [Gmin, Gmax] (refsim's G6 and R6);
+    CrossSim draws read noise per cell for every input vector (``NumericCore.read_noise_matrix``: R4)."""
+    clip = "range" if p["xbar.device.clip_conductance"] else "nonnegative"  # time: only for drift (refused)
+    dev = {"clip": clip}
+    for src, model_key, sigma_key in (("read_noise", "read_model", "read_sigma_rel"),
+                                      ("programming_error", "prog_model", "prog_sigma_rel")):
+        if p[f"xbar.device.{src}.enable"]:
+            model = p[f"xbar.device.{src}.model"]
+            if model not in _NOISE:
+                raise NotImplementedError(f"CrossSim xbar.device.{src}.model={model!r}: refsim has {sorted(_NOISE)}")
+            if _NOISE[model] != "none":
+                dev[model_key], dev[sigma_key] = _NOISE[model], float(p[f"xbar.device.{src}.magnitude"])
+    if "read_model" in dev:
+        dev["read_clip"] = clip  # (R6)
     return dev
 

@@ -484,6 +484,24 @@ def _(p):
     p.xbar.device.programming_error.magnitude = 0.05
 
 
+@case("noise_read_independent", "BALANCED ONE_SIDED, NormalIndependentDevice read noise 0.05 (redrawn per "
+      "input vector, clipped at 0): compared by the spread of the output errors", n_in=48, n_out=32, batch=64)
+def _(p):
+    p.xbar.device.read_noise.enable = True
+    p.xbar.device.read_noise.model = "NormalIndependentDevice"
+    p.xbar.device.read_noise.magnitude = 0.05
+
+
+@case("noise_read_proportional_clipped", "BALANCED ONE_SIDED, NormalProportionalDevice read noise 0.3 with "
+      "clip_conductance (every noisy read clipped to [Gmin, Gmax]: the off cells' noise is one-sided)",
+      n_in=48, n_out=32, batch=64)
+def _(p):
+    p.xbar.device.clip_conductance = True
+    p.xbar.device.read_noise.enable = True
+    p.xbar.device.read_noise.model = "NormalProportionalDevice"
+    p.xbar.device.read_noise.magnitude = 0.3
+
+
 GRAN = ADCRangeLimits.GRANULAR
 
 
