@@ -8,6 +8,8 @@ An ADC with full-scale current ``I_fs`` (A) and largest code ``N`` has the step
 with ``k_lo = -N`` (signed, sign-magnitude: ``N = 2^(b-1) - 1``) or 0 (unsigned:
 ``N = 2^b - 1``); a two's-complement ADC has ``N = 2^(b-1)`` steps to full scale and codes
 ``-N .. N - 1`` (2^b levels, the top one missing). Its digital output is ``k * I_lsb`` (A).
+A midrise ADC (A4, CrossSim's signed ``QuantizerADC``) has ``N = 2^b - 1`` and the odd codes
+``-N, -N + 2, .., N``: 2^b levels evenly over ``[-I_fs, I_fs]``, zero not among them.
 
 **Ties.** The decision levels lie at half-integer multiples of ``I_lsb``. In exact
 arithmetic a noise-free array can put a current exactly on one (``I / I_lsb = 2.5``);
@@ -44,6 +46,7 @@ def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
 def adc_convert(
     i_A: np.ndarray, lsb_A: float, code_range: tuple[int, int], *, window: float = 0.0,
     u: np.ndarray | None = None, overwrite: bool = False, check_clip: bool = True, out: np.ndarray | None = None,
+    midrise: bool = False,
 ) -> tuple[np.ndarray, int]:
     """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
 
@@ -66,6 +69,8 @@ def adc_convert(
     check_clip : False when the caller has proven ``|I| / I_lsb + window < min(k_hi, -k_lo) + 1/2``
         (no code can leave the range): the two reductions of the clip test are skipped.
     out : optional contiguous float64 array of the shape of ``i_A`` for the codes.
+    midrise : the midrise grid (A4, ``adc.levels="midrise"``, code_range ``(-N, N)``): the odd codes
+        ``k = 2 round_half_even((I / I_lsb + N) / 2) - N``; zero is not a level.
 
     The steps run on blocks of rows that stay in the core's cache (:mod:`refsim.scratch`);
     every value is converted on its own, so the blocks do not change the result.
@@ -82,6 +87,18 @@ def adc_convert(
     u2 = None if u is None else _as_rows(u)
     n_clipped = 0
     for blk in row_blocks(*z2.shape):  # element-wise: blocks only keep the passes in cache
+        if midrise:  # (A4): index j = (z + N) / 2 on the grid 0 .. N, then k = 2 j - N
+            n_hi = code_range[1]
+            zb = z2[blk]
+            if lsb != 1.0:
+                np.divide(zb, lsb, out=zb)
+            zb += n_hi
+            zb *= 0.5
+            n_clipped += _convert_block(zb, 1.0, k2[blk], None if u2 is None else u2[blk], window / 2, (0, n_hi),
+                                        True)
+            k2[blk] *= 2.0
+            k2[blk] -= n_hi
+            continue
         n_clipped += _convert_block(z2[blk], lsb, k2[blk], None if u2 is None else u2[blk], window, code_range,
                                     check_clip)
     return k, n_clipped

@@ -58,7 +58,7 @@ def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float 
     return out
 
 
-def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blocks, *, clip: bool,
+def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blocks, *, clip,
                       wire=None) -> np.ndarray:
     """Column currents (A) when every input vector reads its own noisy copy of the array.
 
@@ -66,7 +66,8 @@ def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blo
 
     ``g_S``, ``sigma_S`` ``(rows, cols)`` in S; ``v_V`` ``(B, rows)`` in V; ``blocks`` yields
     ``(b0, b1, xi)`` with ``xi`` ``(b1 - b0, rows, cols)`` standard normals, in batch order.
-    ``clip`` clips the noisy cells at 0 S (models that say so). With ``wire`` (a
+    ``clip`` clips the noisy cells at 0 S (models that say so), or to ``[lo, hi]`` S when it is
+    a tuple ``(lo, hi)`` (R6, :func:`refsim.devices.read_noise_bounds`). With ``wire`` (a
     :class:`refsim.WireConfig`) each noisy array is solved as a circuit again (exact, slow),
     its cells clipped at 0 S first (the circuit needs passive cells). Returns ``(B, cols)``.
     """
@@ -76,8 +77,10 @@ def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blo
     for b0, b1, xi in blocks:
         g_noisy = xi * sigma_S  # (b, rows, cols); a new array, so recorded draws stay intact
         g_noisy += g_S
-        if clip or wire is not None:
+        if clip is True or isinstance(clip, tuple) or wire is not None:
             np.maximum(g_noisy, 0.0, out=g_noisy)
+        if isinstance(clip, tuple):  # (R6)
+            np.clip(g_noisy, clip[0], clip[1], out=g_noisy)
         if wire is None:
             out[b0:b1] = np.einsum("bi,bij->bj", v_V[b0:b1], g_noisy)
             continue
@@ -88,7 +91,8 @@ def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blo
 
 
 def per_cell_pair_currents(g_S: tuple[np.ndarray, np.ndarray], sigma_S: tuple[np.ndarray, np.ndarray],
-                           v_V: np.ndarray, blocks: tuple, *, wire) -> tuple[np.ndarray, np.ndarray]:
+                           v_V: np.ndarray, blocks: tuple, *, wire,
+                           bounds: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Column currents (A) of a differential pair laid out as one array (``wire.pair_layout =
     "interleaved"``, columns ``[G+_0, G-_0, G+_1, G-_1, ...]`` sharing the row wires) when every
     input vector reads its own noisy copy of both devices: R4 on each device, its cells clipped
@@ -96,7 +100,8 @@ def per_cell_pair_currents(g_S: tuple[np.ndarray, np.ndarray], sigma_S: tuple[np
 
     ``g_S``, ``sigma_S``: ``(G+, G-)`` and their read sigmas, each ``(rows, cols)`` in S; ``v_V``
     ``(B, rows)`` in V; ``blocks``: ``(blocks+, blocks-)``, each as in :func:`per_cell_currents`
-    (the same ``(b0, b1)`` in both). ``wire``: a :class:`refsim.WireConfig`. Returns
+    (the same ``(b0, b1)`` in both). ``wire``: a :class:`refsim.WireConfig`; ``bounds``: clip the
+    noisy cells to ``[lo, hi]`` S as well (R6). Returns
     ``(I+, I-)``, each ``(B, cols)``: the two devices' currents of the same physical reads.
     """
     from refsim.wires.parasitics import column_currents
@@ -110,7 +115,8 @@ def per_cell_pair_currents(g_S: tuple[np.ndarray, np.ndarray], sigma_S: tuple[np
         for xi, g, sig in ((xp, gp, sp), (xn, gn, sn)):
             g_noisy = xi * sig  # (b, rows, cols); a new array, so recorded draws stay intact
             g_noisy += g
-            noisy.append(np.maximum(g_noisy, 0.0, out=g_noisy))
+            noisy.append(np.maximum(g_noisy, 0.0, out=g_noisy) if bounds is None else
+                         np.clip(g_noisy, max(bounds[0], 0.0), bounds[1], out=g_noisy))
         for b in range(b0, b1):
             both[:, 0::2], both[:, 1::2] = noisy[0][b - b0], noisy[1][b - b0]
             out[b] = column_currents(both, v_V[b], wire.r_row_ohm, wire.r_col_ohm,

@@ -70,9 +70,12 @@ class WeightConfig:
     bits: int | None = None  # signed weight bits b: integer magnitudes 0..2^(b-1)-1; None = analog
     n_slices: int = 1  # number of weight slices (each its own arrays and ADC); needs bits when > 1
     bits_per_slice: int | None = None  # bits of every slice but the top one; None = ceil(magnitude/n_slices)
+    # -- peer convention (CrossSim), default off; docs/MODEL.md W7 --
+    slice_scale: str = "own"  # L_k of a slice: "own" (its largest level, W5) | "uniform" (2^b_0 - 1 for every slice)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
+        check_choice("weight.slice_scale", self.slice_scale, ("own", "uniform"))
         check_choice("weight.scaling", self.scaling, ("max", "percentile", "column", "fixed"))
         check_number("weight.percentile", self.percentile, low=0.0, high=100.0, low_open=True)
         if self.scaling == "fixed":
@@ -105,9 +108,13 @@ class MappingConfig:
     subtraction: str = "in_array"  # "in_array" (currents subtracted before one ADC) | "digital" (ADC per side)
     offset_removal: str = "digital"  # offset scheme: "digital" (exact) | "reference_column"
     cell_bits: int | None = None  # analog weights only: G rounded to 2^cell_bits levels in [g_min, g_max]
+    # -- peer convention (CrossSim), default off; docs/MODEL.md M3 --
+    g_round: str = "none"  # "none" | "float32": G / g_max rounded to float32 after (M1) (CrossSim's balanced cores)
+    # | "float32_pair": and an in-array pair's G+ - G- (M4, CrossSim's fast balanced path)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
+        check_choice("mapping.g_round", self.g_round, ("none", "float32", "float32_pair"))
         check_choice(
             "mapping.scheme", self.scheme, ("differential_one_sided", "differential_two_sided", "offset")
         )
@@ -136,13 +143,15 @@ class ArrayConfig:
 
     rows_max: int | None = None  # rows per physical array; None = unbounded (one tile row)
     cols_max: int | None = None  # columns per physical array; None = unbounded
-    split: str = "even"  # "even" (near-equal tiles, as aihwkit) | "fill" (full tiles first, as CrossSim "max")
+    split: str = "even"  # "even" (near-equal tiles, as aihwkit) | "fill" (full tiles first)
+    # peer conventions (CrossSim's partition strategies, docs/MODEL.md step 13 "Tiling"), chosen by split:
+    # "crosssim_max" | "crosssim_equal"
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         check_optional_int("array.rows_max", self.rows_max, low=1, high=2**20)
         check_optional_int("array.cols_max", self.cols_max, low=1, high=2**20)
-        check_choice("array.split", self.split, ("even", "fill"))
+        check_choice("array.split", self.split, ("even", "fill", "crosssim_max", "crosssim_equal"))
 
 
 @dataclass(frozen=True)
@@ -218,6 +227,13 @@ class CrossbarConfig:
                     f"weight.n_slices={w.n_slices}, weight.bits_per_slice={w.bits_per_slice} with "
                     f"weight.bits={w.bits} and mapping.scheme={m.scheme!r}: {exc}"
                 ) from None
+            widths = slice_widths(weight_magnitude_bits(w.bits, m.scheme), w.n_slices, w.bits_per_slice)
+            if w.slice_scale == "uniform" and widths[-1] > widths[0]:
+                raise ValueError(
+                    f"weight.slice_scale='uniform' with slice widths {widths}: the top slice is wider than the "
+                    f"others and its levels would exceed L = 2^{widths[0]} - 1 (W7); use fewer bits per slice "
+                    f"below the top or slice_scale='own'"
+                )
             if m.cell_bits is not None:
                 raise ValueError(
                     f"mapping.cell_bits={m.cell_bits}: with quantized weights (weight.bits={w.bits}) each "

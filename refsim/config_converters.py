@@ -37,21 +37,25 @@ class DACConfig:
     nm_assumed_wmax: float = 0.6  # range_mode="abs_max_np_sum" (D8): assumed largest |w| (aihwkit nm_assumed_wmax)
     nm_out_bound: float = 1.0  # range_mode="abs_max_np_sum" (D8): aihwkit's out_bound (normalized output units)
     nm_max_bm_res: float = 0.0  # range_mode="abs_max_np_sum" (D8): aihwkit's max_bm_res limit; 0: none
+    # -- peer conventions (CrossSim), default off; docs/MODEL.md D5, D6 --
+    # levels="midrise": 2^b levels evenly over [-x_max, x_max], both ends levels, zero not a level (D5)
+    slice_scale: str = "own"  # input slices' full scale: "own" (2^b_j - 1, D4) | "uniform" (2^slice_bits - 1, D6)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         _check_aihwkit_fields("dac", self)
         check_optional_int("dac.bits", self.bits, low=1, high=32)
-        check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement"))
-        if self.levels == "twos_complement" and not self.signed:
-            raise ValueError("dac.levels='twos_complement' describes signed codes; set dac.signed=True or "
+        check_choice("dac.levels", self.levels, ("sign_magnitude", "twos_complement", "midrise"))
+        check_choice("dac.slice_scale", self.slice_scale, ("own", "uniform"))
+        if self.levels != "sign_magnitude" and not self.signed:
+            raise ValueError(f"dac.levels={self.levels!r} describes signed codes; set dac.signed=True or "
                              "levels='sign_magnitude'")
-        if self.levels == "twos_complement" and self.slice_bits is not None:
-            raise NotImplementedError("dac.levels='twos_complement' with bit-serial inputs (dac.slice_bits): "
+        if self.levels != "sign_magnitude" and self.slice_bits is not None:
+            raise NotImplementedError(f"dac.levels={self.levels!r} with bit-serial inputs (dac.slice_bits): "
                                       "refsim slices sign-magnitude codes only")
         if not isinstance(self.signed, bool):
             raise TypeError(received("dac.signed", show(self.signed), "a bool"))
-        if self.signed and self.bits == 1:
+        if self.signed and self.bits == 1 and self.levels != "midrise":  # midrise: levels -1, +1
             raise ValueError("dac.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
         check_choice("dac.range_mode", self.range_mode, ("abs_max", "fixed", "average_abs_max", "max", "abs_max_np_sum"))
         check_number("dac.x_max", self.x_max, low=0.0, low_open=True)
@@ -85,12 +89,14 @@ class DACConfig:
             return None
         if self.full_scale_code is not None:
             return self.full_scale_code
+        if self.levels == "midrise":  # odd codes -c_max, -c_max + 2, ..., c_max (D5)
+            return 2**self.bits - 1
         return 2 ** (self.bits - 1) if self.levels == "twos_complement" else 2**m - 1
 
     @property
     def code_range(self) -> tuple[int, int] | None:
-        """``(c_lo, c_hi)``, the smallest and largest codes: ``(-c_max, c_max)`` (sign-magnitude),
-        ``(0, 2^b - 1)`` (unsigned), ``(-2^(b-1), 2^(b-1) - 1)`` (two's complement)."""
+        """``(c_lo, c_hi)``, the smallest and largest codes: ``(-c_max, c_max)`` (sign-magnitude;
+        midrise, odd codes only), ``(0, 2^b - 1)`` (unsigned), ``(-2^(b-1), 2^(b-1) - 1)`` (two's complement)."""
         c = self.code_max
         if c is None:
             return None
@@ -113,19 +119,23 @@ class ADCConfig:
     full_scale_code: int | None = None  # sign-magnitude N override: codes -N..N (aihwkit out_res = 1/(2N)); None: 2^(b-1)-1
     bm_top_code: bool = False  # bound management (X9) also re-reads a vector that reached a code +/-N
     clip_ideal: bool = False  # an ideal ADC (bits=None, range_mode="fixed") clips at +/-range_A (A9; aihwkit's out_bound)
+    # -- peer conventions (CrossSim), default off; docs/MODEL.md A4, A5 --
+    # levels="midrise": 2^b levels evenly over [-I_fs, I_fs], both ends levels, zero not a level (A4)
+    max_span: str = "read"  # range_mode="max": span of one cell, "read" (the read's own, A1) | "g_max" (G_max, A5)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         _check_aihwkit_fields("adc", self)
         check_optional_int("adc.bits", self.bits, low=1, high=32)
-        check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement"))
-        if self.levels == "twos_complement" and not self.signed:
-            raise ValueError("adc.levels='twos_complement' describes signed codes; set adc.signed=True or "
+        check_choice("adc.levels", self.levels, ("sign_magnitude", "twos_complement", "midrise"))
+        check_choice("adc.max_span", self.max_span, ("read", "g_max"))
+        if self.levels != "sign_magnitude" and not self.signed:
+            raise ValueError(f"adc.levels={self.levels!r} describes signed codes; set adc.signed=True or "
                              "levels='sign_magnitude'")
         check_choice("adc.rounding", self.rounding, ("half_even", "stochastic"))
         if not isinstance(self.signed, bool):
             raise TypeError(received("adc.signed", show(self.signed), "a bool"))
-        if self.signed and self.bits == 1:
+        if self.signed and self.bits == 1 and self.levels != "midrise":
             raise ValueError("adc.bits=1 with signed=True leaves no magnitude bit; use bits >= 2 or signed=False")
         check_choice("adc.range_mode", self.range_mode, ("max", "fixed"))
         if self.range_mode == "fixed":
@@ -154,6 +164,8 @@ class ADCConfig:
             return self.full_scale_code
         if self.levels == "twos_complement":
             return 2 ** (self.bits - 1)
+        if self.levels == "midrise":  # odd codes -N .. N, output k I_lsb (A4)
+            return 2**self.bits - 1
         return 2 ** (self.bits - 1) - 1 if self.signed else 2**self.bits - 1
 
     @property

@@ -149,10 +149,15 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
             if tiny is not None and tiny[blk].any():
                 t = tiny[blk]
                 c[t] = xb[t] / x_max[blk][t, None] * c_max  # (D2) without the overflow
+            if cfg.bits is not None and cfg.levels == "midrise":
+                c = _round_midrise(c, xb, x_max[blk], c_max, out=out[blk])
+                n_clipped += _clip_codes(c, code_range)
+                continue
             if cfg.bits is not None:
                 c = _round_exact(c, xb, x_max[blk], c_max, out=out[blk])
             if can_clip:
                 n_clipped += _clip_codes(c, code_range)
+    can_clip = can_clip or cfg.levels == "midrise"
     return out, (n_clipped / x.size if can_clip and x.size else 0.0)
 
 
@@ -210,6 +215,27 @@ def _round_exact(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int, ou
     return k
 
 
+def _round_midrise(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int, out: np.ndarray) -> np.ndarray:
+    """(D5) the midrise grid: ``c = 2 round_half_even((x c_max / x_max + c_max) / 2) - c_max`` from the
+    float64 estimate ``c`` of ``x c_max / x_max`` (overwritten), ``(B, rows)``, into ``out``.
+
+    ``c_max = 2^b - 1`` is odd, so the codes are the odd integers of ``[-c_max, c_max]`` (clipped
+    by the caller) and zero is not a level. As in :func:`_round_exact`, a value within a few ulps
+    of a decision level (an even ``x c_max / x_max``) is decided again in rational arithmetic.
+    """
+    t = np.add(c, c_max, out=c)
+    t *= 0.5
+    k = np.rint(t, out=out)
+    d = np.subtract(t, k, out=t)
+    edge = 0.5 - DAC_TIE_ULPS * np.finfo(np.float64).eps * (c_max + 1)
+    if d.size and (d.max() >= edge or d.min() <= -edge):
+        for i, j in zip(*np.nonzero(np.abs(d) >= edge)):
+            k[i, j] = round((Fraction(float(x[i, j])) * c_max / Fraction(float(x_max[i])) + c_max) / 2)
+    k *= 2.0
+    k -= c_max
+    return k
+
+
 @dataclass(frozen=True)
 class DrivePass:
     """One analog read of an array: the codes driven on the rows and their digital weight.
@@ -239,7 +265,8 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
     a negative coefficient). With ``slice_bits`` the magnitude ``|c|`` is split into
     slices ``c_j`` of ``slice_bits`` bits, least significant first (the top slice takes
     the remainder), ``|c| = sum_j 2^{sigma_j} c_j`` (D4); ``bipolar`` drives
-    ``sign(c) c_j``, ``two_pass`` drives the slices of the two parts separately.
+    ``sign(c) c_j``, ``two_pass`` drives the slices of the two parts separately. With
+    ``slice_scale="uniform"`` every pass's full scale is ``2^slice_bits - 1`` (D6).
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     if cfg.signed_inputs == "two_pass" and cfg.signed:
@@ -256,7 +283,7 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
         shift = 0
         slices = code_slices(p, c_max, widths, out=stack[i * len(widths) : (i + 1) * len(widths)])
         for j, (width, cj) in enumerate(zip(widths, slices)):
-            slice_max = 2**width - 1
+            slice_max = 2**cfg.slice_bits - 1 if cfg.slice_scale == "uniform" else 2**width - 1  # (D6) or (D4)
             passes.append(DrivePass(cj, slice_max, sign * (2**shift) * slice_max / c_max, f"slice{j}{tag}",
                                     cfg.v_read_V))
             shift += width

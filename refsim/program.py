@@ -18,7 +18,7 @@ from refsim.adc import tie_window
 from refsim.streams import keyed_rng
 from refsim.config import CrossbarConfig
 from refsim.wires.parasitics import effective_conductance
-from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance
+from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance, round_pair_float32
 from refsim.tiling import tile_bounds
 from refsim.weights import (
     device_levels,
@@ -292,7 +292,7 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                 if conductances_out is not None:
                     conductances_out.update({f"t{ti}.s{k}.{name}.eff": g for name, g in g_eff.items()})
                 rows = r1 - r0
-                span = read_span_S(m, off, max_level, read_kind)
+                span = read_span_S(m, off, max_level, read_kind, cfg.adc.max_span)
                 if cfg.adc.range_mode == "max":
                     adc_range = rows * cfg.dac.v_read_V * span
                 else:
@@ -303,7 +303,7 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
                     digital_offset = m.g_min_S * max_level / d_g + off
                 read_list = _read_devices(cfg)
                 per_cell = keep == "devices"
-                reads = tuple(_read(name, sign, devs, None if per_cell else _combine(g_eff, devs, (rows, c1 - c0)))
+                reads = tuple(_read(name, sign, devs, None if per_cell else _pair(g_eff, devs, (rows, c1 - c0), m))
                               for name, sign, devs in read_list)
                 var = {}
                 if keep == "reads_var":
@@ -329,6 +329,13 @@ def program_arrays(levels: WeightLevels, cfg: CrossbarConfig, streams: "Streams"
 def _read(name: str, sign: float, devs: tuple, g: np.ndarray | None) -> Read:
     """A read whose multiply uses its matrix in S as it is (X1)."""
     return Read(name, sign, devs, g, g_mul=g)
+
+
+def _pair(g: dict[str, np.ndarray], devs, shape, m) -> np.ndarray:
+    """:func:`_combine`, with an in-array two-device read's matrix formed as ``mapping.g_round`` asks (M4)."""
+    if len(devs) == 2 and m.g_round == "float32_pair":
+        return round_pair_float32(g[devs[0][0]], g[devs[1][0]], m)
+    return _combine(g, devs, shape)
 
 
 def _combine(g: dict[str, np.ndarray], devs, shape) -> np.ndarray:

@@ -124,6 +124,7 @@ class SliceReader:
             if i.size and (i.max() >= hi or i.min() <= lo):
                 rows_clipped |= np.any((i >= hi) | (i <= lo), axis=other_axes)
         return adc_convert(i, lsb, (k_lo, k_hi), window=s.tie_window, u=u, overwrite=True, check_clip=can_clip,
+                           midrise=self.config.adc.levels == "midrise",
                            out=out)
 
     def read_currents(self, s: SliceArrays, ps: DrivePass, read: Read, dk: DrawKey,
@@ -174,15 +175,22 @@ class SliceReader:
                                for dn in ("pos", "neg"))
                 i_pos, i_neg = per_cell_pair_currents((s.g_S["pos"], s.g_S["neg"]),
                                                       (s.read_sigma_S["pos"], s.read_sigma_S["neg"]), v, blocks,
-                                                      wire=cfg.wire)
+                                                      wire=cfg.wire, bounds=self._read_range())
                 pair[ps.label] = {"pos": i_pos, "neg": i_neg}
             return pair[ps.label][dname]
         g, sig = s.g_S[dname], s.read_sigma_S[dname]
         v = ps.volts_V
         chunk = max(1, PER_CELL_CHUNK // max(g.size, 1))
         blocks = draws.normal_chunks(dk, (dname, ps.label, "read"), v.shape[0], g.shape, chunk)
-        return per_cell_currents(g, sig, v, blocks, clip=dev.read_noise_clips(cfg.device),
+        return per_cell_currents(g, sig, v, blocks, clip=self._read_range() or dev.read_noise_clips(cfg.device),
                                  wire=cfg.wire if cfg.wire.enabled else None)
+
+    def _read_range(self) -> tuple[float, float] | None:
+        """(R6) ``(g_min, g_max)`` S where noisy reads are clipped to the conductance range, else None."""
+        cfg = self.config
+        if cfg.device.read_clip != "range":
+            return None
+        return dev.read_noise_bounds(cfg.device, cfg.mapping.g_min_S, cfg.mapping.g_max_S)
 
     def slice_reads(self, s: SliceArrays, passes: list[DrivePass], dk: DrawKey, draws: MultiplyDraws,
                     stats: MultiplyStats, *, ttr: TileTrace | None = None, rows_clipped: np.ndarray | None = None,

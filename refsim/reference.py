@@ -40,7 +40,7 @@ from refsim import devices as dev
 from refsim.adc import adc_convert, tie_window
 from refsim.config import CrossbarConfig
 from refsim.dac import DrivePass, dac_codes, drive_passes, input_range
-from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance
+from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance, round_pair_float32
 from refsim.tiling import tile_bounds
 from refsim.weights import (device_levels, level_offset, level_scale, normalize_weights, quantize_weights,
                             slice_levels, weight_range)
@@ -197,7 +197,7 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
                                                 r_driver_ohm=wires.r_driver_ohm, r_sense_ohm=wires.r_sense_ohm)
                     arrays["pos"].eff_S, arrays["neg"].eff_S = eff[:, 0::2], eff[:, 1::2]
                 # (A1) ADC range: fixed, or the largest current: rows * v_read * span
-                span = read_span_S(m, off, max_level, "net" if in_array_pair else "single")
+                span = read_span_S(m, off, max_level, "net" if in_array_pair else "single", cfg.adc.max_span)
                 if cfg.adc.range_mode == "max":
                     adc_range = rows * cfg.dac.v_read_V * span
                 else:
@@ -206,7 +206,7 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
                 d_g = m.g_max_S - m.g_min_S
                 slices.append(SliceRecord(
                     k=k, shift=shift, max_level=max_level, offset_level=off, arrays=arrays,
-                    g_read_S={rn: sum(s * arrays[dn].eff_S for dn, s in devs) for rn, _, devs in reads},  # (X1)
+                    g_read_S={rn: _read_matrix(arrays, devs, m) for rn, _, devs in reads},  # (X1), (M4)
                     i_unit_A=cfg.dac.v_read_V * d_g / max_level,  # (X2)
                     adc_range_A=adc_range,
                     lsb_A=None if cfg.adc.bits is None else adc_range / cfg.adc.n_levels,  # (A1)
@@ -336,7 +336,8 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
                     u = None
                     if adc.rounding == "stochastic":  # (A3)
                         u = _draw(draws, f"{key}.{name}.{label}.adc", i_a.shape)
-                    k_codes, _ = adc_convert(i_a, s.lsb_A, (k_lo, k_hi), window=s.tie_window, u=u)  # (A1, A2)
+                    k_codes, _ = adc_convert(i_a, s.lsb_A, (k_lo, k_hi), window=s.tie_window, u=u,  # (A1, A2)
+                                              midrise=adc.levels == "midrise")  # (A4)
                     term = sign * coef * (k_codes * s.lsb_A) / s.i_unit_A  # (X2): digital k I_lsb / i_unit
                 p = p + term
                 records.append(ReadRecord(s.k, name, label, sign * coef, i_a, k_codes, term))
@@ -362,8 +363,10 @@ def _per_cell_currents(s: SliceRecord, names, v, key, label, cfg: CrossbarConfig
     for dn in names:
         a = s.arrays[dn]
         xi = _draw(draws, f"{key}.{dn}.{label}.read", (v.shape[0],) + a.at_inference_S.shape)
-        noisy[dn] = dev.apply_read_noise_per_cell_S(a.at_inference_S, a.read_sigma_S, xi,
-                                                    clip_nonnegative=dev.read_noise_clips(cfg.device) or wires.enabled)
+        noisy[dn] = dev.apply_read_noise_per_cell_S(  # (R4), clipped (R6) where the config says so
+            a.at_inference_S, a.read_sigma_S, xi, clip_nonnegative=dev.read_noise_clips(cfg.device) or wires.enabled,
+            bounds=dev.read_noise_bounds(cfg.device, cfg.mapping.g_min_S, cfg.mapping.g_max_S)
+            if cfg.device.read_clip == "range" else None)
     if not wires.enabled:
         return {dn: np.einsum("bi,bij->bj", v, g) for dn, g in noisy.items()}
 
@@ -405,6 +408,13 @@ def _reads(cfg: CrossbarConfig) -> list[tuple[str, float, tuple[tuple[str, float
         return [("single", 1.0, (("single", 1.0),))]
     return [("net", 1.0, (("single", 1.0), ("ref", -1.0)))] if in_array else \
         [("single", 1.0, (("single", 1.0),)), ("ref", -1.0, (("ref", 1.0),))]
+
+
+def _read_matrix(arrays: dict, devs, m) -> np.ndarray:
+    """(X1) a read's matrix ``sum sign G_eff`` over its devices; an in-array two-device read as (M4)."""
+    if len(devs) == 2 and devs[0][1] == 1.0 and devs[1][1] == -1.0:  # (plus, minus), as _reads builds them
+        return round_pair_float32(arrays[devs[0][0]].eff_S, arrays[devs[1][0]].eff_S, m)
+    return sum(s * arrays[dn].eff_S for dn, s in devs)
 
 
 def _interleaved(cfg: CrossbarConfig) -> bool:

@@ -121,7 +121,9 @@ def slice_levels(levels: np.ndarray, cfg: WeightConfig, scheme: str) -> list[tup
     ``levels``), its shift ``sigma_k`` and its largest level
     ``L_k = min(2^{b_k} - 1, p_max >> sigma_k)`` (the full conductance range is used
     by the largest value the slice can hold). Analog levels (float) are returned as
-    one slice with ``L = 1``.
+    one slice with ``L = 1``. With ``cfg.slice_scale="uniform"`` every slice has
+    ``L_k = 2^{b_0} - 1`` (W7: CrossSim divides every slice, the top one included, by
+    ``2^(bits per slice) - 1``).
     """
     if cfg.bits is None:
         return [(levels, 0, 1)]
@@ -132,7 +134,8 @@ def slice_levels(levels: np.ndarray, cfg: WeightConfig, scheme: str) -> list[tup
     shift = 0
     for width in widths:
         s = (levels >> shift) & (2**width - 1)
-        out.append((s.astype(np.int64), shift, min(2**width - 1, p_max >> shift)))
+        big_l = 2 ** widths[0] - 1 if cfg.slice_scale == "uniform" else min(2**width - 1, p_max >> shift)  # (W7)
+        out.append((s.astype(np.int64), shift, big_l))
         shift += width
     return out
 

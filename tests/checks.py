@@ -46,6 +46,11 @@ def term_scale(x: np.ndarray, w: np.ndarray, cfg) -> np.ndarray:
     if cfg.dac.range_mode == "fixed":
         x_mag = np.minimum(x_mag, cfg.dac.x_max)
     w_mag = max(float(np.max(np.abs(w))), cfg.weight.w_max or 0.0, 1.0)
+    if "midrise" in (cfg.adc.levels, cfg.dac.levels):  # zero is not a level: a zero input still drives or reads
+        x_range = np.full((x.shape[0], 1), cfg.dac.x_max) if cfg.dac.range_mode == "fixed" else \
+            np.maximum(np.max(np.abs(x), axis=1, keepdims=True), 1.0)
+        # a midrise ADC: every read adds up to its full scale; a midrise DAC: every code is >= x_range / c_max
+        x_mag = np.maximum(x_mag, x_range if cfg.adc.levels == "midrise" else x_range / cfg.dac.code_max)
     return x_mag.sum(axis=1, keepdims=True) * w_mag + np.finfo(float).tiny
 
 

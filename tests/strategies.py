@@ -338,3 +338,28 @@ def mutated(draw, data: bytes):
             chunk = draw(st.binary(min_size=1, max_size=8))
             out[pos:pos + len(chunk)] = chunk
     return bytes(out)
+
+
+@st.composite
+def crosssim_convention_problems(draw):
+    """``(cfg, W, x)`` as :func:`quantized_problems` with CrossSim's conventions switched on where the
+    drawn config allows them (docs/MODEL.md D5, D6, A4, A5, W7, M3 and the ``crosssim_*`` splits),
+    each on or off."""
+    cfg = draw(quantized_configs())
+    changes = {"weight.slice_scale": draw(st.sampled_from(("own", "uniform"))),
+               "adc.max_span": draw(st.sampled_from(("read", "g_max"))),
+               "mapping.g_round": draw(st.sampled_from(("none", "float32", "float32_pair"))),
+               "array.split": draw(st.sampled_from(("crosssim_max", "crosssim_equal", cfg.array.split)))}
+    widths = slice_widths(weight_magnitude_bits(cfg.weight.bits, cfg.mapping.scheme), cfg.weight.n_slices,
+                          cfg.weight.bits_per_slice)
+    if widths[-1] > widths[0]:
+        changes["weight.slice_scale"] = "own"
+    if cfg.dac.signed and cfg.dac.slice_bits is None and draw(st.booleans()):
+        changes["dac.levels"] = "midrise"
+    if cfg.dac.slice_bits is not None:
+        changes["dac.slice_scale"] = draw(st.sampled_from(("own", "uniform")))
+    if cfg.adc.bits is not None and cfg.adc.signed and draw(st.booleans()):
+        changes["adc.levels"] = "midrise"
+    cfg = cfg.replace(**changes)
+    w, x = draw(problems(nonneg_x=not cfg.dac.signed))
+    return cfg, w, x

@@ -11,7 +11,7 @@ import pytest
 
 import refsim
 from refsim.config import CrossbarConfig
-from refsim.peers import from_aihwkit_io, from_crosssim, resolution_to_bits
+from refsim.peers import from_aihwkit_io, resolution_to_bits
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "peer_mapping.md"
 
@@ -82,43 +82,3 @@ def test_aihwkit_translations():
 def test_aihwkit_unsupported_options_are_named(kwargs, option):
     with pytest.raises(NotImplementedError, match=option):
         from_aihwkit_io(**kwargs)
-
-
-def test_crosssim_translations():
-    c = from_crosssim({
-        "core": {"style": "BITSLICED", "weight_bits": 8, "bit_sliced": {"num_slices": 2, "style": "BALANCED"},
-                 "balanced": {"style": "TWO_SIDED", "subtract_current_in_xbar": False},
-                 "rows_max": 128, "cols_max": 64},
-        "xbar": {"device": {"Rmin": 1e4, "Rmax": 1e6, "programming_error": {
-                     "enable": True, "model": "NormalProportionalDevice", "magnitude": 0.05}},
-                 "array": {"parasitics": {"enable": True, "Rp_row": 1e-4, "Rp_col": 2e-4}},
-                 "adc": {"mvm": {"bits": 8, "adc_per_ibit": True, "_match": True}},
-                 "dac": {"mvm": {"bits": 8, "input_bitslicing": True, "slice_size": 1}}},
-    })
-    assert c.weight.n_slices == 2 and c.weight.bits == 8
-    assert c.mapping.scheme == "differential_two_sided" and c.mapping.subtraction == "digital"
-    assert c.mapping.g_max_S == pytest.approx(1e-4) and c.mapping.g_min_S == pytest.approx(1e-6)
-    assert (c.device.prog_model, c.device.prog_sigma_rel) == ("proportional", 0.05)
-    assert c.wire.r_row_ohm == pytest.approx(1.0) and c.wire.r_col_ohm == pytest.approx(2.0)
-    assert c.dac.slice_bits == 1 and c.dac.accumulation == "digital" and c.array.split == "fill"
-    flat = from_crosssim({"core.style": "OFFSET", "core.offset.style": "UNIT_COLUMN_SUBTRACTION",
-                          "xbar.device.infinite_on_off_ratio": True})
-    assert flat.mapping.scheme == "offset" and flat.mapping.offset_removal == "reference_column"
-    assert flat.mapping.g_min_S == 0.0
-
-
-@pytest.mark.parametrize("params, option", [
-    ({"core.complex_matrix": True}, "complex_matrix"),
-    ({"xbar.adc.mvm.stochastic_rounding": True}, "stochastic_rounding"),
-    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": "PCMJoshi"}, "read_noise.model"),
-    ({"xbar.adc.mvm.adc_range_option": "GRANULAR"}, "adc_range_option"),
-    ({"xbar.device.drift_error.enable": True}, "drift_error"),
-])
-def test_crosssim_unsupported_options_are_named(params, option):
-    with pytest.raises(NotImplementedError, match=option):
-        from_crosssim(params)
-
-
-def test_crosssim_unknown_key():
-    with pytest.raises(ValueError, match="unknown"):
-        from_crosssim({"xbar.device.Rmiddle": 3})

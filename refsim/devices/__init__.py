@@ -21,7 +21,7 @@ from .programming import (add_programming_noise_S, clip_conductance_S, draw_prog
                           program_conductances)
 from .read_noise import (apply_read_noise_per_cell_S, draw_read_noise,
                          output_referred_is_exact, output_referred_read_noise_A, output_referred_std_A,
-                         read_noise_clips, read_noise_sigma_S, read_sigma_independent_S,
+                         read_noise_bounds, read_noise_clips, read_noise_sigma_S, read_sigma_independent_S,
                          read_sigma_proportional_S, read_sigma_sqrt_state_S,
                          resolve_read_sampling)
 
@@ -38,7 +38,8 @@ __all__ = [
     "prog_sigma_callable_S", "prog_sigma_independent_S", "prog_sigma_proportional_S",
     "prog_sigma_S", "prog_sigma_table_S", "program_conductances",
     "apply_read_noise_per_cell_S", "draw_read_noise", "output_referred_is_exact",
-    "output_referred_read_noise_A", "output_referred_std_A", "read_noise_clips", "read_noise_sigma_S",
+    "output_referred_read_noise_A", "output_referred_std_A", "read_noise_bounds", "read_noise_clips",
+    "read_noise_sigma_S",
     "read_sigma_independent_S", "read_sigma_proportional_S", "read_sigma_sqrt_state_S",
     "resolve_read_sampling",
 ]

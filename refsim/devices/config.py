@@ -173,6 +173,8 @@ class NoiseConfig:
     i_col_max_A: Optional[float] = None
     ir_drop_scale: float = 0.0
     ir_drop_g_ratio: float = IR_DROP_G_RATIO_DEFAULT
+    # -- peer convention (CrossSim), default off; docs/MODEL.md R6 --
+    read_clip: str = "model"  # noisy reads: "model" (as the read model says) | "nonnegative" (>= 0) | "range" ([g_min, g_max])
 
     def __post_init__(self) -> None:
         def set_(name, value):  # normalize a field of the frozen instance
@@ -186,6 +188,7 @@ class NoiseConfig:
         _check_choice("read_model", self.read_model, READ_MODELS)
         _check_choice("read_sampling", self.read_sampling, READ_SAMPLINGS)
         _check_choice("out_noise_reference", self.out_noise_reference, OUT_NOISE_REFERENCES)
+        _check_choice("read_clip", self.read_clip, ("model", "nonnegative", "range"))
         for name in ("prog_sigma_rel", "pcm_prog_noise_scale", "drift_nu", "pcm_drift_scale",
                      "t_inference_s", "read_sigma_rel", "pcm_read_noise_scale",
                      "out_noise_rel", "ir_drop_scale"):
@@ -223,6 +226,9 @@ class NoiseConfig:
         if self.prog_model == "callable" and self.prog_sigma_fn is None:
             raise ValueError(received("device.prog_sigma_fn", "None with prog_model='callable'",
                                       "a callable fn(g_target_S) -> sigma_S"))
+        if self.read_sampling == "output_referred" and self.read_clip != "model":
+            raise ValueError(received("device.read_sampling", f"'output_referred' with read_clip={self.read_clip!r} "
+                                      "(not exact in distribution: clipped)", "'auto' or 'per_cell'"))
         if self.read_sampling == "output_referred" and self.read_model == "pcm_rasch2023":
             raise ValueError(received("device.read_sampling", "'output_referred' with read_model='pcm_rasch2023' "
                                       "(not exact in distribution: clipped at 0)", "'auto' or 'per_cell'"))

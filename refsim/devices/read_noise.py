@@ -99,11 +99,21 @@ def read_noise_sigma_S(g_S, cfg: NoiseConfig, *, g_max_S: float, g_prog_S=None) 
 
 
 def read_noise_clips(cfg: NoiseConfig) -> bool:
-    """True if the read model clips the noisy conductance at 0 (only "pcm_rasch2023")."""
-    return cfg.read_model == "pcm_rasch2023"
+    """True if a noisy read conductance is clipped at 0: "pcm_rasch2023", or ``read_clip`` set (R6)."""
+    return cfg.read_model == "pcm_rasch2023" or cfg.read_clip != "model"
 
 
-def apply_read_noise_per_cell_S(g_S, sigma_S, xi, *, clip_nonnegative: bool) -> np.ndarray:
+def read_noise_bounds(cfg: NoiseConfig, g_min_S: float, g_max_S: float) -> tuple[float, float] | None:
+    """(R6) the interval a noisy read conductance is clipped to, S: ``(0, inf)`` where
+    :func:`read_noise_clips`, ``(g_min_S, g_max_S)`` for ``read_clip="range"`` (CrossSim's
+    ``clip_conductance``), else None (no clip)."""
+    if cfg.read_clip == "range":
+        return (float(g_min_S), float(g_max_S))
+    return (0.0, np.inf) if read_noise_clips(cfg) else None
+
+
+def apply_read_noise_per_cell_S(g_S, sigma_S, xi, *, clip_nonnegative: bool,
+                                bounds: tuple[float, float] | None = None) -> np.ndarray:
     r"""Per-cell read noise, eq. (R4) — the reference form.
 
     .. math:: \tilde G_{bij} = G_{ij} + \sigma_{ij}\,\xi_{bij}
@@ -119,6 +129,8 @@ def apply_read_noise_per_cell_S(g_S, sigma_S, xi, *, clip_nonnegative: bool) -> 
         Standard-normal draws, one per cell and per input vector.
     clip_nonnegative : bool
         Apply max(., 0) (True for the PCM model of [R23]).
+    bounds : (lo, hi) or None
+        Then clip to ``[lo, hi]`` S (R6, :func:`read_noise_bounds`).
 
     Returns
     -------
@@ -132,7 +144,8 @@ def apply_read_noise_per_cell_S(g_S, sigma_S, xi, *, clip_nonnegative: bool) -> 
     if xi.ndim != 3 or xi.shape[1:] != g.shape:
         raise ValueError(f"xi: received shape {xi.shape}; expected shape (B, {g.shape[0]}, {g.shape[1]})")
     out = g[None, :, :] + sigma[None, :, :] * xi  # (B, rows, cols)
-    return np.maximum(out, 0.0) if clip_nonnegative else out
+    out = np.maximum(out, 0.0) if clip_nonnegative else out
+    return out if bounds is None else np.clip(out, bounds[0], bounds[1])  # (R6)
 
 
 def output_referred_read_noise_A(v_V, sigma_S, xi_out) -> np.ndarray:
@@ -197,7 +210,7 @@ def output_referred_is_exact(cfg: NoiseConfig, *, wire_resistance: bool) -> bool
         raise TypeError(f"wire_resistance: received {wire_resistance!r}; expected a bool")
     if not cfg.has_read_noise():
         return True
-    return cfg.read_model in GAUSSIAN_READ_MODELS and not wire_resistance
+    return cfg.read_model in GAUSSIAN_READ_MODELS and not wire_resistance and cfg.read_clip == "model"
 
 
 def resolve_read_sampling(cfg: NoiseConfig, *, wire_resistance: bool) -> str:

@@ -37,7 +37,18 @@ def tile_ranges_naive(n: int, n_max: int | None, mode: str) -> list[tuple[int, i
     count = 0
     while count * n_max < n:
         count += 1
-    if mode == "fill":
+    if mode.startswith("crosssim"):  # CrossSim 3.2 AnalogCore: equal when count divides n, else MAX or EQUAL
+        if n % count == 0:
+            size = n // count
+        elif mode == "crosssim_max":
+            size = n_max
+        else:  # round half to even of n / count, written out with Fractions
+            f = Fraction(n, count)
+            size = math.floor(f + Fraction(1, 2))
+            if f - math.floor(f) == Fraction(1, 2) and size % 2:
+                size -= 1
+        sizes = [size] * (count - 1) + [n - size * (count - 1)]
+    elif mode == "fill":
         sizes = [min(n_max, n - i * n_max) for i in range(count)]
     else:
         sizes = [0] * count
@@ -158,6 +169,9 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 r32 = np.float32(np.float32(1.0 / (2 * c_max)) * np.float32(2))
                 dac_c.append([min(max(int(np.rint(np.float32(np.float32(np.float32(v) * s32) / r32))), lo), hi)
                               for v in seg])
+            elif dac.levels == "midrise":  # (D5): odd codes, index round((x c_max / x_max + c_max) / 2), exactly
+                dac_c.append([2 * min(max(round((Fraction(v) * c_max / Fraction(xm) + c_max) / 2), 0), c_max) - c_max
+                              for v in seg])
             else:
                 dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
                               for v in seg])
@@ -167,7 +181,8 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
         parts = [("+", 1, lambda c: max(c, 0)), ("-", -1, lambda c: max(-c, 0))] if two_pass else [("", 1, lambda c: c)]
         for tag, sign, part in parts:
             for j, (sh, width) in enumerate(in_slices):
-                smax = 2**width - 1 if dac.slice_bits is not None else c_max
+                smax = (2**(dac.slice_bits if dac.slice_scale == "uniform" else width) - 1) \
+                    if dac.slice_bits is not None else c_max
                 label = f"all{tag}" if dac.slice_bits is None else f"slice{j}{tag}"
                 coef = Fraction(sign * 2**sh * smax, c_max)
                 cs = []
@@ -183,7 +198,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
         for c0, c1 in col_tiles:
             rows = r1 - r0
             for k, (sh, width) in enumerate(w_slices):
-                big_l = min(2**width - 1, p_max // 2**sh)
+                big_l = 2 ** w_slices[0][1] - 1 if wc.slice_scale == "uniform" else min(2**width - 1, p_max // 2**sh)
                 off_k = _bits_of(offset, sh, width if k + 1 < len(w_slices) else 64)
                 levels = {}
                 for i in range(r0, r1):
@@ -192,12 +207,20 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                             levels.setdefault(name, {})[(i, j)] = _bits_of(lv, sh, width if k + 1 < len(w_slices) else 64)
 
                 def g_of(level):
+                    if m.g_round != "none":  # (M3) G / G_max stored as float32
+                        r = g_min / g_max
+                        return g_max * Fraction(float(np.float32(float(r + (1 - r) * Fraction(level, big_l)))))
                     return g_min + d_g * Fraction(level, big_l)
+
+                def net(g):  # an in-array two-device read; (M4) its float32 difference for g_round="float32_pair"
+                    if m.g_round == "float32_pair":
+                        return g_max * Fraction(float(np.float32(float(g / g_max))))
+                    return g
 
                 # reads: (name, sign, conductance function (i, j) -> G)
                 if m.scheme != "offset":
                     if m.subtraction == "in_array":
-                        reads = [("net", 1, lambda i, j: g_of(levels["pos"][(i, j)]) - g_of(levels["neg"][(i, j)]))]
+                        reads = [("net", 1, lambda i, j: net(g_of(levels["pos"][(i, j)]) - g_of(levels["neg"][(i, j)])))]
                         span = d_g
                     else:
                         reads = [("pos", 1, lambda i, j: g_of(levels["pos"][(i, j)])),
@@ -207,7 +230,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                     reads = [("single", 1, lambda i, j: g_of(levels["single"][(i, j)]))]
                     span = g_max
                 elif m.subtraction == "in_array":
-                    reads = [("net", 1, lambda i, j: g_of(levels["single"][(i, j)]) - g_of(off_k))]
+                    reads = [("net", 1, lambda i, j: net(g_of(levels["single"][(i, j)]) - g_of(off_k)))]
                     span = d_g * Fraction(max(off_k, big_l - off_k), big_l)
                 else:
                     reads = [("single", 1, lambda i, j: g_of(levels["single"][(i, j)])), ("ref", -1, lambda i, j: g_of(off_k))]
@@ -216,7 +239,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                 if adc.bits is not None:
                     n_lv = adc.n_levels
                     if adc.range_mode == "max":
-                        i_fs = rows * v_read * span
+                        i_fs = rows * v_read * (g_max if adc.max_span == "g_max" else span)
                     else:
                         ra = adc.range_A
                         i_fs = Fraction(ra[k] if isinstance(ra, tuple) else ra)
@@ -234,10 +257,13 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                             if analog_acc:
                                 currents = [("acc", Fraction(1), sum((cf * cu for _, cf, cu in currents), Fraction(0)))]
                             for label, coef, cur in currents:
-                                if adc.bits is not None:
+                                if adc.bits is not None and adc.levels == "midrise":  # (A4) odd codes
+                                    kq = 2 * min(max(round((cur / lsb + n_lv) / 2), 0), n_lv) - n_lv
+                                elif adc.bits is not None:
                                     kq = round(cur / lsb)
                                     k_hi = n_lv - 1 if adc.levels == "twos_complement" else n_lv
                                     kq = min(max(kq, -n_lv if adc.signed else 0), k_hi)
+                                if adc.bits is not None:
                                     key = f"t{tile_id + col_tiles.index((c0, c1))}.s{k}.{name}.{label}"
                                     codes_out.setdefault(key, np.zeros((big_b, c1 - c0), dtype=np.int64))[b, j - c0] = kq
                                     cur = kq * lsb
