@@ -13,7 +13,7 @@ normalized by ``G_max = 1/Rmin`` and its inputs by the input range, so one unit 
 is ``G_max * Vread``; refsim's are SI (``g_max_S = 1/Rmin``, ``v_read_V = Vread``).
 
 The conventions CrossSim uses where refsim's defaults differ are switched on here
-(docs/MODEL.md D5, D6, A4, A5, W7, M3 and the ``crosssim_*`` partitions); docs/peer_mapping.md
+(docs/MODEL.md D5, D6, A4, A5, W7, M3, M4, R6 and the ``crosssim_*`` partitions); docs/peer_mapping.md
 has every key, the CrossSim source each translation follows, and the conformance case that
 checks it (tests/data/peer_cases/crosssim/).
 """
