@@ -213,6 +213,10 @@ def _check_aihwkit_fields(section: str, cfg) -> None:
     for name in ("bm_top_code", "clip_ideal"):
         if not isinstance(getattr(cfg, name), bool):
             raise TypeError(received(f"adc.{name}", show(getattr(cfg, name)), "a bool"))
-    if cfg.clip_ideal and (cfg.bits is not None or cfg.range_mode != "fixed" or not isinstance(cfg.range_A, (int, float))):
-        raise ValueError("adc.clip_ideal=True clips an ideal ADC at +/-range_A: it needs adc.bits=None, "
-                         "range_mode='fixed' and one range_A")
+    if cfg.bm_top_code and (cfg.bits is None or cfg.levels == "midrise"):
+        raise ValueError(received("adc.bm_top_code", "True", f"False with adc.bits={cfg.bits!r}, levels={cfg.levels!r}: "
+                                  "it counts a code +/-N as clipped (X9), which needs a quantized ADC whose top code "
+                                  "begins half a step below N (a midrise ADC's top code begins a whole step below)"))
+    if cfg.clip_ideal and (cfg.bits is not None or cfg.range_mode != "fixed"):
+        raise ValueError("adc.clip_ideal=True clips an ideal ADC at +/-range_A: it needs adc.bits=None and "
+                         "range_mode='fixed' (range_A one float, or one per weight slice)")

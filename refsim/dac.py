@@ -176,7 +176,9 @@ def aihwkit_float32_codes(x: np.ndarray, x_max: np.ndarray, c_max: int, *,
     with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         s = f32(1.0) / np.asarray(x_max, dtype=np.float64).astype(f32)  # (B,)
         r = f32(f32(1.0 / (2 * c_max)) * f32(2.0))
-        v = np.rint((x.astype(f32) * s[:, None]) / r)
+        x32 = x.astype(f32)
+        v = np.rint((x32 * s[:, None]) / r)
+    v[x32 == 0] = 0.0  # a range below float32's (s = inf): 0 * inf; aihwkit reads such a vector as zero
     n_clipped = int(np.count_nonzero(np.abs(v) > c_max))
     out = np.empty(x.shape) if out is None else out
     np.clip(v, -c_max, c_max, out=out, casting="unsafe")
@@ -230,7 +232,8 @@ def _round_midrise(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int, 
     edge = 0.5 - DAC_TIE_ULPS * np.finfo(np.float64).eps * (c_max + 1)
     if d.size and (d.max() >= edge or d.min() <= -edge):
         for i, j in zip(*np.nonzero(np.abs(d) >= edge)):
-            k[i, j] = round((Fraction(float(x[i, j])) * c_max / Fraction(float(x_max[i])) + c_max) / 2)
+            q = Fraction(float(x[i, j])) * c_max / Fraction(float(x_max[i])) if np.isfinite(x_max[i]) else 0  # (D8) inf
+            k[i, j] = round((q + c_max) / 2)
     k *= 2.0
     k -= c_max
     return k

@@ -16,7 +16,7 @@ import numpy as np
 from refsim import devices as dev
 from refsim.adc import tie_window
 from refsim.streams import keyed_rng
-from refsim.config import CrossbarConfig
+from refsim.config import CrossbarConfig, MappingConfig
 from refsim.wires.parasitics import effective_conductance
 from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance, round_pair_float32
 from refsim.tiling import tile_bounds
@@ -347,11 +347,13 @@ def _combine(g: dict[str, np.ndarray], devs, shape) -> np.ndarray:
     return sum(sign * np.broadcast_to(g[name], shape) for name, sign in devs)
 
 
-def read_matrix(s: SliceArrays, read: Read) -> np.ndarray:
-    """The matrix ``g_S`` of one read of a slice, S: stored, or combined from ``g_eff_S`` on demand."""
+def read_matrix(s: SliceArrays, read: Read, m: MappingConfig | None = None) -> np.ndarray:
+    """The matrix ``g_S`` of one read of a slice, S: stored, or combined from ``g_eff_S`` on demand,
+    an in-array pair as ``m.g_round`` asks (M4; per-cell sampling keeps no read matrix)."""
     if read.g_S is not None:
         return read.g_S
-    return _combine(s.g_eff_S, read.devices, (next(iter(s.g_eff_S.values())).shape[0], s.cols))
+    shape = (next(iter(s.g_eff_S.values())).shape[0], s.cols)
+    return _combine(s.g_eff_S, read.devices, shape) if m is None else _pair(s.g_eff_S, read.devices, shape, m)
 
 
 def effective_weights(tiles: list[TileArrays], cfg: CrossbarConfig, shape: tuple[int, int],
@@ -366,7 +368,7 @@ def effective_weights(tiles: list[TileArrays], cfg: CrossbarConfig, shape: tuple
     for t in tiles:
         block = w_eff[t.r0 : t.r1, t.c0 : t.c1]
         for s in t.slices:
-            g_net = sum(r.sign * np.broadcast_to(read_matrix(s, r), block.shape) for r in s.reads)
+            g_net = sum(r.sign * np.broadcast_to(read_matrix(s, r, cfg.mapping), block.shape) for r in s.reads)
             block += (t.drift_scale * 2.0**s.shift) * (g_net * (s.max_level / d_g) - s.digital_offset)
     w_eff *= scale
     w_eff.setflags(write=False)

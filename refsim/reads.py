@@ -151,7 +151,7 @@ class SliceReader:
                 noise = dev.output_referred_std_A(ps.codes, ps.code_max, v_read, var)  # (R5)
                 i_a += np.multiply(noise, xi, out=noise)
         if d.ir_drop_scale > 0:
-            g_r = read_matrix(s, read)
+            g_r = read_matrix(s, read, cfg.mapping)  # (M4) as the reference's read matrix
             g_b = np.broadcast_to(g_r, (g_r.shape[0], i_a.shape[1]))
             i_a = i_a - dev.ir_drop_rasch2023_delta_A(ps.volts_V, g_b, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio,
                                                       g_max_S=cfg.mapping.g_max_S, v_ref_V=v_read)

@@ -323,10 +323,11 @@ def _read_tile(t: TileRecord, xt, x_max, vectors, tag, cfg: CrossbarConfig, samp
                 if d.i_col_max_A is not None:  # (O2)
                     i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
                 if adc.bits is None:  # ideal ADC: the current itself
+                    i_out = i_a
                     if adc.clip_ideal:  # (A9) clipped at +/-I_fs; (X9) beyond it counts as clipped
                         clipped |= np.any(np.abs(i_a) > s.adc_range_A, axis=1)
-                        i_a = np.clip(i_a, -s.adc_range_A, s.adc_range_A)
-                    k_codes, term = None, sign * coef * i_a / s.i_unit_A  # (X2)
+                        i_out = np.clip(i_a, -s.adc_range_A, s.adc_range_A)
+                    k_codes, term = None, sign * coef * i_out / s.i_unit_A  # (X2)
                 else:
                     k_lo, k_hi = adc.code_range
                     # (X5) "clipped": beyond the outermost decision levels (k_hi + 1/2, k_lo - 1/2) I_lsb;

@@ -363,3 +363,66 @@ def crosssim_convention_problems(draw):
     cfg = cfg.replace(**changes)
     w, x = draw(problems(nonneg_x=not cfg.dac.signed))
     return cfg, w, x
+
+
+@st.composite
+def mixed_peer_convention_problems(draw, noisy: bool = False):
+    """``(cfg, W, x)``: :func:`quantized_configs` (or :func:`noisy_configs`) with the conventions of
+    both peers mixed wherever refsim allows the combination: CrossSim's (D5, D6, A4, A5, W7, M3, M4,
+    R6, the ``crosssim_*`` splits) and aihwkit's (D7, D8, A9, X9, ``full_scale_code``, bound
+    management), each on or off. Combinations refsim refuses (tests/test_peer_conventions_mixed.py)
+    are never drawn."""
+    cfg = draw(noisy_configs(wires=False)) if noisy else draw(quantized_configs())
+    ch: dict = {"weight.slice_scale": draw(st.sampled_from(("own", "uniform"))),
+                "adc.max_span": draw(st.sampled_from(("read", "g_max"))),
+                "mapping.g_round": draw(st.sampled_from(("none", "float32", "float32_pair"))),
+                "array.split": draw(st.sampled_from(("crosssim_max", "crosssim_equal", cfg.array.split)))}
+    if cfg.weight.bits is not None:
+        widths = slice_widths(weight_magnitude_bits(cfg.weight.bits, cfg.mapping.scheme), cfg.weight.n_slices,
+                              cfg.weight.bits_per_slice)
+        if widths[-1] > widths[0]:
+            ch["weight.slice_scale"] = "own"
+    dac, adc = cfg.dac, cfg.adc
+    # DAC: aihwkit's input ranges (D8) with any DAC; then one level grid / arithmetic per DAC
+    ch["dac.range_mode"] = draw(st.sampled_from(("abs_max", "fixed", "max", "average_abs_max", "abs_max_np_sum")))
+    if ch["dac.range_mode"] in ("abs_max", "max", "abs_max_np_sum") and draw(st.booleans()):
+        ch["dac.x_max_cap"] = draw(st.sampled_from((0.5, 2.0)))
+    if ch["dac.range_mode"] == "abs_max_np_sum":
+        ch.update({"dac.nm_out_bound": draw(st.sampled_from((0.5, 1.0))),
+                   "dac.nm_max_bm_res": draw(st.sampled_from((0.0, 0.25)))})
+    if dac.bits is not None and dac.signed:
+        grid = draw(st.sampled_from(("sign_magnitude", "aihwkit_float32", "full_scale_code", "midrise")))
+        if grid == "midrise" and dac.slice_bits is None:
+            ch["dac.levels"] = "midrise"
+        elif grid == "aihwkit_float32":
+            ch["dac.arithmetic"] = "aihwkit_float32"
+        elif grid == "full_scale_code" and dac.slice_bits is None and dac.bits >= 3:
+            ch["dac.full_scale_code"] = draw(st.integers(1, 2 ** (dac.bits - 1) - 2))
+            ch["dac.arithmetic"] = draw(st.sampled_from(("exact", "aihwkit_float32")))
+    if dac.slice_bits is not None:
+        ch["dac.slice_scale"] = draw(st.sampled_from(("own", "uniform")))
+    # ADC: midrise or aihwkit's step count; aihwkit's clip test; an ideal ADC that clips (A9)
+    if adc.bits is not None and adc.signed:
+        grid = draw(st.sampled_from(("sign_magnitude", "midrise", "full_scale_code")))
+        if grid == "midrise":
+            ch["adc.levels"] = "midrise"
+        elif grid == "full_scale_code" and adc.bits >= 3:
+            ch["adc.full_scale_code"] = draw(st.integers(1, 2 ** (adc.bits - 1) - 2))
+    ch["dac.bm_max_factor"] = draw(st.sampled_from((2, 8, 1000)))
+    if adc.bits is not None:
+        ch["dac.bound_management"] = draw(st.sampled_from(("none", "iterative")))
+        ch["adc.bm_top_code"] = ch.get("adc.levels") != "midrise" and draw(st.booleans())
+    elif draw(st.booleans()):
+        ranges = st.sampled_from((2.0**-17, 2.0**-15))
+        n = cfg.weight.n_slices
+        ch.update({"adc.clip_ideal": True, "adc.range_mode": "fixed",
+                   "adc.range_A": tuple(draw(ranges) for _ in range(n)) if n > 1 and draw(st.booleans()) else draw(ranges),
+                   "dac.bound_management": draw(st.sampled_from(("none", "iterative")))})
+    if noisy and cfg.device.read_model in ("independent", "proportional", "sqrt_state") \
+            and cfg.device.read_sampling != "output_referred":
+        ch["device.read_clip"] = draw(st.sampled_from(("model", "nonnegative", "range")))
+        if ch["device.read_clip"] != "model":
+            ch["device.read_sampling"] = "per_cell"
+    cfg = cfg.replace(**ch)
+    w, x = draw(problems(nonneg_x=not cfg.dac.signed))
+    return cfg, w, x

@@ -71,7 +71,8 @@ def magnitudes(ref: ReferenceMultiply, cfg) -> tuple[dict, np.ndarray]:
                 if rd.tag == "":
                     p_mag[(t.index, s.k)] = mag
                 out_mag += 2.0**s.shift * mag
-            out_mag *= rd.x_max[:, None] * t.drift_scale
+            # (D8) a "max" range without a positive input (x_max = inf) reads exactly zero
+            out_mag *= np.where(np.isinf(rd.x_max), 0.0, rd.x_max)[:, None] * t.drift_scale
             tile_mag[rd.vectors] = np.maximum(tile_mag[rd.vectors], out_mag)
         y_mag[:, t.c0:t.c1] += tile_mag
     return p_mag, y_mag * np.abs(ref.w_max / ref.level_scale) + np.finfo(float).tiny

@@ -134,7 +134,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
         dac_c, x_max = [], []
         avg = None  # (D8) the running average of max|x| over the vectors, in float32
         for b in range(big_b):
-            seg = [float(x[b, i]) for i in range(r0, r1)]
+            seg, reads_zero = [float(x[b, i]) for i in range(r0, r1)], False
             if dac.range_mode == "fixed":
                 xm = float(dac.x_max)
             elif dac.range_mode == "average_abs_max":
@@ -152,10 +152,10 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                     r = f32(f32(1.0 / (2 * c_max)) * f32(2.0))
                     n = min(f32(f32(a / r) * f32(dac.nm_max_bm_res)), n)
                 xm = float(max(a, n)) or 1.0
-            elif dac.range_mode == "max":  # (D8) signed max; none positive: zero codes, zero output
+            elif dac.range_mode == "max":  # (D8) signed max; none positive: the codes of zeros, zero output
                 xm = max(seg) if dac.x_max_cap is None else min(max(seg), dac.x_max_cap)
                 if xm <= 0:
-                    seg, xm = [0.0] * len(seg), 1.0
+                    seg, xm, reads_zero = [0.0] * len(seg), 1.0, True
             else:
                 xm = max(abs(v) for v in seg)
                 xm = xm if xm > 0 else 1.0
@@ -165,9 +165,11 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
             lo = -c_max if dac.signed else 0
             hi = c_max - 1 if dac.levels == "twos_complement" else c_max
             if dac.arithmetic == "aihwkit_float32":  # (D7) one float32 operation at a time
-                s32 = np.float32(1) / np.float32(xm)
+                with np.errstate(divide="ignore"):  # a range below float32's: s32 = inf
+                    s32 = np.float32(1) / np.float32(xm)
                 r32 = np.float32(np.float32(1.0 / (2 * c_max)) * np.float32(2))
-                dac_c.append([min(max(int(np.rint(np.float32(np.float32(np.float32(v) * s32) / r32))), lo), hi)
+                dac_c.append([0 if np.float32(v) == 0 else  # 0 also where s32 = inf (a range below float32's)
+                              min(max(int(np.rint(np.float32(np.float32(np.float32(v) * s32) / r32))), lo), hi)
                               for v in seg])
             elif dac.levels == "midrise":  # (D5): odd codes, index round((x c_max / x_max + c_max) / 2), exactly
                 dac_c.append([2 * min(max(round((Fraction(v) * c_max / Fraction(xm) + c_max) / 2), 0), c_max) - c_max
@@ -175,7 +177,7 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
             else:
                 dac_c.append([min(max(round(v * scale if math.isfinite(scale) else v / xm * c_max), lo), hi)
                               for v in seg])
-            x_max.append(Fraction(xm))
+            x_max.append(Fraction(0) if reads_zero else Fraction(xm))  # (D8) x_max = inf: the tile reads zero
         # drive passes: (label, coef, code_max_pass, codes per vector)
         passes = []
         parts = [("+", 1, lambda c: max(c, 0)), ("-", -1, lambda c: max(-c, 0))] if two_pass else [("", 1, lambda c: c)]
@@ -267,8 +269,9 @@ def integer_oracle(w: np.ndarray, x: np.ndarray, cfg) -> dict:
                                     key = f"t{tile_id + col_tiles.index((c0, c1))}.s{k}.{name}.{label}"
                                     codes_out.setdefault(key, np.zeros((big_b, c1 - c0), dtype=np.int64))[b, j - c0] = kq
                                     cur = kq * lsb
-                                elif adc.clip_ideal:  # (A9)
-                                    i_fs = Fraction(adc.range_A)
+                                elif adc.clip_ideal:  # (A9), one range per weight slice or one for all
+                                    ra = adc.range_A
+                                    i_fs = Fraction(ra[k] if isinstance(ra, tuple) else ra)
                                     cur = min(max(cur, -i_fs), i_fs)
                                 p += sign * coef * cur / i_unit
                         d_sum = sum((Fraction(c, c_max) for c in dac_c[b]), Fraction(0))

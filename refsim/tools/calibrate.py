@@ -114,13 +114,15 @@ def _slice_currents(trs, n_slices: int) -> list[np.ndarray]:
 
 def _ideal_adc(cfg: CrossbarConfig) -> CrossbarConfig:
     """``cfg`` with an ideal ADC. An ideal ADC never clips, so bound management (which re-reads
-    clipped vectors) never acts: it is switched off, as the config requires."""
-    return cfg.replace(**{"adc.bits": None, "dac.bound_management": "none"})
+    clipped vectors) never acts: it is switched off, as the config requires, with the options of a
+    quantized ADC (aihwkit's ``full_scale_code`` and ``bm_top_code``, X9)."""
+    return cfg.replace(**{"adc.bits": None, "adc.full_scale_code": None, "adc.bm_top_code": False,
+                          "dac.bound_management": "none"})
 
 
 def _probe_config(cfg: CrossbarConfig, x_max: float) -> CrossbarConfig:
     """The config with the DAC at ``x_max`` (fixed) and an ideal ADC: for profiling currents."""
-    return _ideal_adc(cfg).replace(**{"dac.range_mode": "fixed", "dac.x_max": float(x_max)})
+    return _ideal_adc(cfg).replace(**{"dac.range_mode": "fixed", "dac.x_max": float(x_max), "dac.x_max_cap": None})
 
 
 def _traces(pairs, cfg: CrossbarConfig, rngs) -> list:
@@ -153,7 +155,7 @@ def _calibrated(cfg: CrossbarConfig, x_max: float | None, range_A: tuple[float, 
     """``cfg`` with the ranges given (None: that converter keeps its range), named as derived."""
     fields = {"name": derived_name(cfg.name)}
     if x_max is not None:
-        fields.update({"dac.range_mode": "fixed", "dac.x_max": float(x_max)})
+        fields.update({"dac.range_mode": "fixed", "dac.x_max": float(x_max), "dac.x_max_cap": None})
     if range_A is not None:
         fields.update({"adc.range_mode": "fixed", "adc.range_A": tuple(float(r) for r in range_A)})
     return cfg.replace(**fields)
