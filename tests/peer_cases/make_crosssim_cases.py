@@ -194,6 +194,15 @@ def _(p):
     adc(p, SM, 8)
 
 
+@case("balanced_two_sided_digital_subtraction_sm_max", "TWO_SIDED with digital subtraction (G+ and G- digitized "
+      "apart), SignMagnitudeDAC 7, SignMagnitudeADC 8 MAX")
+def _(p):
+    p.core.balanced.style = BalancedCoreStyle.TWO_SIDED
+    p.core.balanced.subtract_current_in_xbar = False
+    dac(p, SMD, 7)
+    adc(p, SM, 8)
+
+
 @case("balanced_digital_subtraction_unsigned_max", "digital subtraction, unsigned inputs: MAX is [0, rows], "
       "an unsigned QuantizerADC", x_lo=0.0)
 def _(p):
