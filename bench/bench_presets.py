@@ -267,9 +267,9 @@ def report(raw: dict, meta: dict, baseline: str) -> str:
                      f"{r['profile_vs_eval']:.2f}x |")
     lines += ["", "Calibration = `refsim.cli.calibration.calibrate_if_needed` as `refsim eval` runs it: load and "
               "preprocess the calibration images, profile (`refsim.tools.calibrate.calibrate_model`: one digital "
-              "forward recording every layer's input; the DAC range from it; for the ADC ranges one traced "
-              "multiply per crossbar with an ideal ADC on at most `MAX_PROFILE_VECTORS` input vectors), and build "
-              "the calibrated model. Eval of the same images = `evaluate` of the calibrated model on those "
+              "forward recording every layer's input; the DAC range from it; for the ADC ranges one multiply per "
+              "crossbar with an ideal ADC that keeps only its ADC input currents, `Crossbar.adc_input_currents`, on "
+              "at most `MAX_PROFILE_VECTORS` input vectors), and build the calibrated model. Eval of the same images = `evaluate` of the calibrated model on those "
               "calibration images.", ""]
     return "\n".join(lines)
 
