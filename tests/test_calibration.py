@@ -138,3 +138,29 @@ def test_adc_input_currents_are_the_traced_currents(preset):
         for g_k, w_k in zip(got, want):
             for g, w in zip(g_k, w_k):
                 assert g.dtype == np.float64 and np.array_equal(g, w), (preset, v)
+
+
+def test_network_calibration_profiles_a_layer_called_twice_on_its_last_input():
+    """calibrate_network profiles each layer while the forward runs (the inputs of all layers are
+    not held at once); a layer the forward calls twice is calibrated, as a recorded dict would keep
+    it, on its last input: the same config as calibrate_crossbar on that input (oracle)."""
+    from refsim.nn.engine import crossbar_rng
+
+    class Twice(_TwoLayerNet):
+        def forward(self, x, *, digital=False, records=None):
+            h = np.maximum(self.fc1.forward(x, digital=digital, records=records), 0.0)
+            h2 = self.fc2.forward(h, digital=digital, records=records)  # (B, 3)
+            h3 = np.concatenate([h2, 3 * h[:, 3:]], axis=1)  # (B, 8): fc2 once more, on other inputs
+            return self.fc2.forward(h3, digital=digital, records=records)
+
+    net = Twice(refsim.presets.get("int8"))
+    x = np.random.default_rng(5).normal(size=(16, 6))
+    cfgs = calibrate_network(net, x, percentile=99.0)
+    h = np.maximum(net.fc1.forward(x, digital=True), 0.0)
+    last = np.concatenate([net.fc2.forward(h, digital=True), 3 * h[:, 3:]], axis=1)
+    want = calibrate_crossbar(net.fc2.W, last, net.fc2.config, percentile=99.0, measure=False,
+                              rngs=[lambda: crossbar_rng(net.fc2.seed, "fc2", 0)]).config
+    assert cfgs["fc2"] == want and cfgs["fc2"].dac.x_max == np.percentile(np.abs(last), 99.0)
+    first = calibrate_crossbar(net.fc2.W, h, net.fc2.config, percentile=99.0, measure=False,
+                               rngs=[lambda: crossbar_rng(net.fc2.seed, "fc2", 0)]).config
+    assert first != want  # the test tells the two inputs apart

@@ -295,23 +295,17 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
     from refsim.nn.engine import crossbar_rng
 
     ranges = _check_ranges(ranges)
-    records: dict = {}
-    net.forward(x, digital=not analog_inputs, records=records)
-    out = {}
-    for name, layer in net.layers().items():
-        if layer.config is None:
-            continue
-        if name not in records:
-            raise ValueError(f"layer {name!r} was not recorded by net.forward; cannot profile its inputs")
+    layers = net.layers()
+
+    def profile(name: str, x_in: np.ndarray) -> CrossbarConfig:
+        layer = layers[name]
         ws = layer.Ws if isinstance(layer, Conv2d) else [layer.W]
         rngs = [(lambda g=g, name=name, layer=layer: crossbar_rng(layer.seed, name, g)) for g in range(len(ws))]
-        x_in = np.asarray(records[name].input, dtype=np.float64)
+        x_in = np.asarray(x_in, dtype=np.float64)
         if method != "percentile":
             xs, _ = _layer_inputs(layer, x_in)
-            res = calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
-                                     rngs=rngs, ranges=ranges, measure=False)
-            out[name] = res.config
-            continue
+            return calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
+                                      rngs=rngs, ranges=ranges, measure=False).config
         cfg = layer.config
         x_max = profile_input_range([x_in], percentile) if "dac" in ranges else None
         range_a = None
@@ -320,8 +314,32 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
                 cfg.dac.x_max if cfg.dac.range_mode == "fixed" else profile_input_range([x_in], 100.0))
             xs, _ = _layer_inputs(layer, _profile_subset(layer, x_in, max_vectors))
             range_a = profile_adc_ranges(list(zip(ws, xs)), cfg, x_dac, percentile, rngs)
-        out[name] = _calibrated(cfg, x_max, range_a)
+        return _calibrated(cfg, x_max, range_a)
+
+    records = _ProfiledRecords(lambda name, rec: profile(name, rec.input)
+                               if name in layers and layers[name].config is not None else None)
+    net.forward(x, digital=not analog_inputs, records=records)
+    out = {}
+    for name, layer in layers.items():
+        if layer.config is None:
+            continue
+        if name not in records:
+            raise ValueError(f"layer {name!r} was not recorded by net.forward; cannot profile its inputs")
+        out[name] = records[name]
     return out
+
+
+class _ProfiledRecords(dict):
+    """The ``records`` dict of :func:`calibrate_network`'s forward: each layer's record is profiled as it
+    arrives and only the result is kept, so the forward never holds every layer's input at once (a
+    layer recorded twice is profiled again on its last input, as a plain dict would keep it)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self._fn = fn
+
+    def __setitem__(self, name, record) -> None:
+        super().__setitem__(name, self._fn(name, record))
 
 
 def calibration_ranges(config: CrossbarConfig) -> tuple[str, ...]:
