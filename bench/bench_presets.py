@@ -265,9 +265,18 @@ def report(raw: dict, meta: dict, baseline: str) -> str:
         lines.append(f"| {name} | {i['needs_calibration'].split(':')[0]} | {r['cal_s']:.2f} | {r['profile_s']:.2f} | "
                      f"{r['eval_cal_s']:.2f} | {r['cal_vs_eval']:.2f}x ({_rng(r['cal_vs_eval_rounds'])}) | "
                      f"{r['profile_vs_eval']:.2f}x |")
+    rounds = raw["rounds"]
+    lines += ["", "## Every round (CPU s; round 1 runs first in a fresh process: cold memory)", "",
+              "| step | " + " | ".join(str(r + 1) for r in range(rounds)) + " |", "|---|" + "---|" * rounds]
+    steps = [("eval_cpu_s", "eval"), ("cal_cpu_s", "calibration"), ("eval_cal_cpu_s", "eval of the calibration images")]
+    for name in raw["presets"] + ["digital"]:
+        for key, what in steps:
+            v = raw["times"][name].get(key)
+            if v:
+                lines.append(f"| {name}: {what} | " + " | ".join(f"{t:.2f}" for t in v) + " |")
     lines += ["", "Calibration = `refsim.cli.calibration.calibrate_if_needed` as `refsim eval` runs it: load and "
               "preprocess the calibration images, profile (`refsim.tools.calibrate.calibrate_model`: one digital "
-              "forward recording every layer's input; the DAC range from it; for the ADC ranges one multiply per "
+              "forward, every layer profiled as it is recorded: the DAC range from its input; for the ADC ranges one multiply per "
               "crossbar with an ideal ADC that keeps only its ADC input currents, `Crossbar.adc_input_currents`, on "
               "at most `MAX_PROFILE_VECTORS` input vectors), and build the calibrated model. Eval of the same images = `evaluate` of the calibrated model on those "
               "calibration images.", ""]
