@@ -248,6 +248,28 @@ class Crossbar:
         tr.path = "linear_effective_matrix" if self._linear else "step_by_step"
         return tr
 
+    def adc_input_currents(self, x) -> list[list[np.ndarray]]:
+        """The current at every ADC input of one multiply of ``x (..., n_in)``, A, by weight slice:
+        ``out[k]`` lists one ``(B, cols)`` array per tile, read and drive pass (or analog sum of the
+        passes) of slice ``k``. The same numbers as the ``current_A`` of ``trace(x).tiles[..].reads``
+        (same draws), in the same order, without a trace: no re-programming, no copies of codes or
+        voltages (what calibration profiles, C2). Bound management's re-reads are not included (as in
+        the trace); nothing is checked for dead codes (H1)."""
+        x2, _, ranges = self._inputs(x)
+        tiles = self._reprogram()[2] if self._linear else self._tiles
+        if ranges is None:
+            ranges = {(t.r0, t.r1): input_range(x2[:, t.r0 : t.r1], self._config.dac) for t in tiles}
+        stats = MultiplyStats(currents=[[] for _ in range(self._config.weight.n_slices)])
+        draws, drives, scratch = MultiplyDraws(self._streams, None, None), {}, thread_scratch()
+        for ti, t in enumerate(tiles):
+            block = (t.r0, t.r1)
+            if block not in drives:
+                drives[block] = row_drive(x2[:, t.r0 : t.r1], ranges[block], self._config.dac,
+                                          offset_sum=any(s.digital_offset for s in t.slices), scratch=scratch,
+                                          name=("drive",) + block)
+            self._tile_forward(ti, t, drives[block], draws, stats, scratch=scratch)
+        return stats.currents
+
     # -- internals --------------------------------------------------------------
     def _forward(self, x2: np.ndarray, ranges: dict, draws: MultiplyDraws, *, tiles: list[TileArrays] | None = None,
                  tr: Trace | None = None, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:

@@ -238,7 +238,10 @@ class SliceReader:
                     i_a = dev.add_output_noise_A(i_a, xi, sigma_A=out_sigma)
                 if d.i_col_max_A is not None:
                     i_a = dev.clip_column_current_A(i_a, d.i_col_max_A)
-                i_rec = None if ttr is None else (i_a * unit if unit != 1.0 else i_a.copy())  # A
+                i_rec = None if ttr is None and stats.currents is None else (
+                    i_a * unit if unit != 1.0 else i_a.copy())  # A
+                if stats.currents is not None:
+                    stats.currents[dk.k].append(i_rec)
                 if lsb is None:
                     if cfg.adc.clip_ideal:  # (A9) an ideal ADC clipped at +/-I_fs; (X9) beyond counts as clipped
                         i_fs = s.adc_range_A / unit
@@ -280,7 +283,9 @@ class SliceReader:
         for p, ps in enumerate(passes):
             if ps.code_max != self.cm0:
                 z[p] *= self.cm0 / ps.code_max
-        i_rec = None if ttr is None else z * lsb  # A
+        i_rec = None if ttr is None and stats.currents is None else z * lsb  # A
+        if stats.currents is not None:
+            stats.currents[k].extend(i_rec)
         k_out = scratch_array(scratch, (k, read.name, "stack", "k"), (n_p * b, cols))
         codes, n_clip = self._convert(s, z, 1.0, can_clip=self._can_clip(s, read), rows_clipped=rows_clipped,
                                       other_axes=(0, 2), out=None if k_out is None else k_out.reshape(z.shape))

@@ -23,6 +23,9 @@ class MultiplyStats:
     dac_clip: float = 0.0  # sum over row blocks of the fraction of clipped DAC inputs
     row_blocks: int = 0  # row blocks counted in dac_clip
     codes: Any = None  # refsim.health.CodeTally of the ADC codes (H1), when they are tallied
+    #: when a list (one list per weight slice): every ADC input current (B, cols) in A is appended to
+    #: ``currents[k]`` (Crossbar.adc_input_currents: calibration's profile, C2, without a trace)
+    currents: Any = None
 
     def fill(self, tr: "Trace") -> None:
         """Write the clip fractions and the code tally into ``tr``."""

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import refsim
 
@@ -80,8 +81,6 @@ def test_bench_peer_runs_and_skips_an_absent_crosssim(tmp_path):
     `simulator`): refsim's row is measured, CrossSim's is reported as skipped, not as an error."""
     import importlib.util
 
-    import pytest
-
     from bench.bench_peer import main as peer_main
 
     if importlib.util.find_spec("simulator") is not None:
@@ -94,3 +93,35 @@ def test_bench_peer_runs_and_skips_an_absent_crosssim(tmp_path):
     assert 0 < res["refsim_rel_error"] < 0.5  # the int8 multiply against x @ W: quantization error, not garbage
     text = out.read_text()
     assert "| 24 x 8 | 16 |" in text and "Skipped:" in text and "not importable" in text
+
+
+def test_bench_presets_runs_and_reports(tmp_path, shared_data):
+    """bench.bench_presets on 4 images, one round: the worker's measurements are real (the faithful
+    preset samples its read noise output-referred with the 1/f noise held, the calibrated presets
+    are named as derived), the ratios are the quotients of the times it measured, and the report
+    shows every target."""
+    from bench.bench_presets import TARGETS, main as presets_main
+
+    for f in ("weights/resnet20-12fca82f.th", "cifar10/cifar10_test_subset.npz", "cifar10/cifar10_train_subset.npz"):
+        if not (shared_data / f).exists():
+            pytest.skip(f"{shared_data / f} not found")
+    out = tmp_path / "presets.md"
+    raw = presets_main(["--n", "4", "--batch-size", "2", "--rounds", "1", "--data-dir", str(shared_data),
+                        "--out", str(out)])
+    t, info, d = raw["times"], raw["info"], raw["derived"]
+    assert set(t) == {"int8", "rasch2023_standard", "xiao2022_resnet50", "digital"}
+    assert all(v["eval_cpu_s"][0] > 0 for v in t.values())
+    assert info["rasch2023_standard"]["read_sampling"] == ["output_referred"]
+    assert info["rasch2023_standard"]["held_read_noise"] and info["rasch2023_standard"]["t_inference_s"] == 3600
+    assert info["int8"]["read_sampling"] == ["none"] and info["int8"]["needs_calibration"] is None
+    for name in ("rasch2023_standard", "xiao2022_resnet50"):
+        assert info[name]["config_name"] == [f"{name}+cal"]
+        r = d["ratios"][name]
+        assert r["cal_vs_eval"] == t[name]["cal_cpu_s"][0] / t[name]["eval_cal_cpu_s"][0]
+        assert 0 < t[name]["profile_cpu_s"][0] < t[name]["cal_cpu_s"][0]
+    assert d["ratios"]["rasch2023_standard"]["vs_baseline"] == (
+        t["rasch2023_standard"]["eval_cpu_s"][0] / t["int8"]["eval_cpu_s"][0])
+    assert raw["accuracy"]["digital"] >= 3  # the pretrained network, not random weights
+    text = out.read_text()
+    assert f"<= {TARGETS['faithful_vs_noisefree']:g}x int8" in text and text.count("an evaluation of the same") == 2
+    assert "| xiao2022_resnet50 | dac and adc |" in text

@@ -55,22 +55,28 @@ def test_calibration_declarations():
 
 
 def test_calibrate_network_profiles_only_what_it_needs(monkeypatch):
-    """An ADC calibration traces each crossbar once (ideal ADC) and measures no error; a DAC-only one
-    traces nothing. The calibrated configs are named as derived."""
-    calls = {"trace": 0, "matvec_new": 0}
-    orig_trace = refsim.Crossbar.trace
+    """An ADC calibration multiplies each crossbar once (ideal ADC), keeping only the ADC input
+    currents (no trace), and measures no error; a DAC-only one multiplies nothing. The calibrated
+    configs are named as derived."""
+    calls = {"trace": 0, "currents": 0}
+    orig_trace, orig_currents = refsim.Crossbar.trace, refsim.Crossbar.adc_input_currents
 
     def trace(self, *a, **k):
         calls["trace"] += 1
         return orig_trace(self, *a, **k)
 
+    def currents(self, *a, **k):
+        calls["currents"] += 1
+        return orig_currents(self, *a, **k)
+
     monkeypatch.setattr(refsim.Crossbar, "trace", trace)
+    monkeypatch.setattr(refsim.Crossbar, "adc_input_currents", currents)
     model = inf.build_model("cifar-resnet20", "random", presets.get("xiao2022_resnet50"))
     x = inf.cifar_preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8))
     n_xbars = sum(len(getattr(layer, "matmuls", [None])) for layer in model.net.layers().values())
     monkeypatch.setattr(cal, "_mse", lambda *a, **k: pytest.fail("calibrate_network measured an error"))
     layer_cfgs = cal.calibrate_model(model, x)
-    assert calls["trace"] == n_xbars == 20
+    assert calls["currents"] == n_xbars == 20 and calls["trace"] == 0
     # (C2) on 2 images of 32 x 32 (2048 vectors < MAX_PROFILE_VECTORS): every current of every read
     probe = presets.get("xiao2022_resnet50").replace(**{"dac.range_mode": "fixed", "adc.bits": None,
                                                        "dac.x_max": layer_cfgs("layer1.0.conv1").dac.x_max})
@@ -85,10 +91,10 @@ def test_calibrate_network_profiles_only_what_it_needs(monkeypatch):
     assert layer_cfgs("layer1.0.conv1").adc.range_A[0] == pytest.approx(np.percentile(cur, 99.9), rel=1e-12)
     c = layer_cfgs("layer1.0.conv1")
     assert c.name == "xiao2022_resnet50+cal" and c.dac.range_mode == "fixed" and c.adc.range_mode == "fixed"
-    calls["trace"] = 0
+    calls.update(trace=0, currents=0)
     r_model = inf.build_model("cifar-resnet20", "random", presets.get("rasch2023_standard"))
     r_cfgs = cal.calibrate_model(r_model, x)
-    assert calls["trace"] == 0
+    assert calls == {"trace": 0, "currents": 0}
     rc = r_cfgs("layer2.0.conv1")
     assert rc.adc == presets.get("rasch2023_standard").adc  # the ADC keeps its fixed bound
     # alpha = P_99.9 of |x| over the layer's input activations (C1), from an independent forward

@@ -111,3 +111,56 @@ def test_cli_calibrate(tmp_path, capsys):
     assert golden_cli(["calibrate", "--preset", "int8", "--shape", "16", "4", "--batch", "8", "--out", str(out)]) == 0
     cfg = refsim.load_config(out)
     assert cfg.dac.range_mode == "fixed" and cfg.adc.range_mode == "fixed"
+
+
+@pytest.mark.parametrize("preset", refsim.presets.names())
+def test_adc_input_currents_are_the_traced_currents(preset):
+    """Crossbar.adc_input_currents (what the calibration profile C2 uses instead of a trace) gives
+    bit for bit the ``current_A`` of every read of ``trace(x)`` (oracle), slice by slice and in the
+    same order: several row and column tiles, digital subtraction, two weight slices, bit-serial
+    passes (stacked on the direct path), analog accumulation, an ideal ADC; noisy presets draw the
+    same numbers (fresh crossbars from the same seed)."""
+    rng = np.random.default_rng(3)
+    W, x = rng.normal(size=(300, 70)), rng.normal(size=(9, 300))
+    tiles = {"array.rows_max": 128, "array.cols_max": 64}
+    base = refsim.presets.get(preset)
+    variants = [{}, {"mapping.subtraction": "digital"}, {"adc.bits": None, "dac.bound_management": "none"}]
+    if base.dac.bits is not None:  # bit-serial inputs need a quantized DAC
+        variants += [{"dac.slice_bits": 1}, {"dac.slice_bits": 1, "dac.accumulation": "analog"}]
+    if base.weight.bits is not None:
+        variants.append({"weight.n_slices": 2, "weight.bits_per_slice": 4})
+    for v in variants:
+        cfg = base.replace(**tiles, **v)
+        tr = refsim.Crossbar(W, cfg, rng=np.random.default_rng(1)).trace(x)
+        want = [[r.current_A for t in tr.tiles for r in t.reads if r.k == k] for k in range(cfg.weight.n_slices)]
+        got = refsim.Crossbar(W, cfg, rng=np.random.default_rng(1)).adc_input_currents(x)
+        assert [len(g) for g in got] == [len(w) for w in want] and sum(map(len, want)) > 1, v
+        for g_k, w_k in zip(got, want):
+            for g, w in zip(g_k, w_k):
+                assert g.dtype == np.float64 and np.array_equal(g, w), (preset, v)
+
+
+def test_network_calibration_profiles_a_layer_called_twice_on_its_last_input():
+    """calibrate_network profiles each layer while the forward runs (the inputs of all layers are
+    not held at once); a layer the forward calls twice is calibrated, as a recorded dict would keep
+    it, on its last input: the same config as calibrate_crossbar on that input (oracle)."""
+    from refsim.nn.engine import crossbar_rng
+
+    class Twice(_TwoLayerNet):
+        def forward(self, x, *, digital=False, records=None):
+            h = np.maximum(self.fc1.forward(x, digital=digital, records=records), 0.0)
+            h2 = self.fc2.forward(h, digital=digital, records=records)  # (B, 3)
+            h3 = np.concatenate([h2, 3 * h[:, 3:]], axis=1)  # (B, 8): fc2 once more, on other inputs
+            return self.fc2.forward(h3, digital=digital, records=records)
+
+    net = Twice(refsim.presets.get("int8"))
+    x = np.random.default_rng(5).normal(size=(16, 6))
+    cfgs = calibrate_network(net, x, percentile=99.0)
+    h = np.maximum(net.fc1.forward(x, digital=True), 0.0)
+    last = np.concatenate([net.fc2.forward(h, digital=True), 3 * h[:, 3:]], axis=1)
+    want = calibrate_crossbar(net.fc2.W, last, net.fc2.config, percentile=99.0, measure=False,
+                              rngs=[lambda: crossbar_rng(net.fc2.seed, "fc2", 0)]).config
+    assert cfgs["fc2"] == want and cfgs["fc2"].dac.x_max == np.percentile(np.abs(last), 99.0)
+    first = calibrate_crossbar(net.fc2.W, h, net.fc2.config, percentile=99.0, measure=False,
+                               rngs=[lambda: crossbar_rng(net.fc2.seed, "fc2", 0)]).config
+    assert first != want  # the test tells the two inputs apart

@@ -120,6 +120,24 @@ def test_load_dataset_npz_and_limit(tmp_path):
         inf.load_dataset(tmp_path / "missing")
 
 
+def test_load_dataset_limit_reads_only_the_first_images(tmp_path):
+    """With ``limit``, an npz's images are inflated only as far as needed: the same arrays as
+    NumPy's ``np.load(...)["images"][:limit]`` (oracle), compressed or not, past the end, and for a
+    Fortran-order member (read whole by NumPy)."""
+    images = np.random.default_rng(2).integers(0, 256, (9, 4, 5, 3), dtype=np.uint8)
+    labels = np.arange(9)
+    for name, save, imgs in (("plain", np.savez, images), ("zipped", np.savez_compressed, images),
+                             ("fortran", np.savez, np.asfortranarray(images))):
+        path = tmp_path / f"{name}.npz"
+        save(path, images=imgs, labels=labels)
+        for limit in (1, 4, 9, 20, None):
+            ds = inf.load_dataset(path, limit=limit)
+            want = np.load(path)["images"][:limit]
+            assert ds.images.dtype == want.dtype and ds.images.shape == want.shape, (name, limit)
+            assert np.array_equal(ds.images, want) and np.array_equal(ds.labels, labels[:limit]), (name, limit)
+            assert ds.images.flags.writeable
+
+
 def test_load_dataset_folder_maps_class_names(tmp_path):
     model = inf.build_model("cifar-resnet20", "random")
     for name in ("truck", "cat"):

@@ -75,10 +75,12 @@ def _images(args, model, path, *, eval_data, n_eval: int, exclude_image) -> tupl
         raise FileNotFoundError(
             f"--calibrate-on: the preset needs calibration images and there is no .npz file or folder at "
             f"{os.fspath(path)!r}; pass --calibrate-on PATH, --calibration FILE, or --no-calibrate")
-    ds = load_dataset(path, model=model)
+    same = _same(path, eval_data)
+    # an .npz: only the images used are read (a folder keeps all: the inferred image is excluded below)
+    ds = load_dataset(path, model=model, limit=(n_eval if same else 0) + n if os.path.isfile(path) else None)
     idx = list(range(len(ds)))
     which = f"the first {n} images of {os.fspath(path)}"
-    if _same(path, eval_data):  # the evaluated set: the images after the evaluated ones
+    if same:  # the evaluated set: the images after the evaluated ones
         idx = idx[n_eval:]
         which = f"images {n_eval}..{n_eval + n - 1} of {os.fspath(path)} (after the {n_eval} evaluated)"
     if ds.kind == "folder" and exclude_image is not None:

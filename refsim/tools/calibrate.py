@@ -13,7 +13,7 @@ Two methods:
 
   .. math:: I_{fs,k} = P_p(|I_{k}|)  \\qquad (\\text{over every column current of every read of slice } k)  \\tag{C2}
 
-  The currents of (C2) are traced with the DAC already at its calibrated range and an
+  The currents of (C2) are profiled with the DAC already at its calibrated range and an
   ideal ADC (``adc.bits=None``), so they are the currents the ADC will see.
 * ``"search"``: a grid over candidate ranges, ``x_max = s max|x|`` then (with that DAC)
   ``I_fs,k = s' max|I_k|``, each chosen to minimize the output mean squared error against
@@ -27,7 +27,8 @@ Two methods:
 
 For a network, :func:`calibrate_network` profiles every crossbar layer on its own
 inputs (from ``net.forward(x, records=records)``) and returns ``{layer_name: config}``; it
-profiles only what the ranges need (one traced multiply per layer with an ideal ADC, none
+profiles only what the ranges need (one multiply per layer with an ideal ADC that keeps only its
+ADC input currents, :meth:`refsim.Crossbar.adc_input_currents`, no trace; none
 for a DAC-only calibration, and no error measurements), so it costs about one evaluation of
 the calibration images. :func:`calibrate_model` does it for a model of
 :mod:`refsim.tools.inference` with the ranges its preset declares
@@ -95,20 +96,21 @@ def _pairs(W, x) -> list[tuple[np.ndarray, np.ndarray]]:
 
 def profile_input_range(xs: list[np.ndarray], percentile: float) -> float:
     """(C1): ``x_max = P_p(|x|)`` over every element; falls back to ``max|x|``, then 1, if that is 0."""
-    a = np.abs(np.concatenate([x.ravel() for x in xs]))
-    v = float(np.percentile(a, _check_percentile(percentile)))
+    p = _check_percentile(percentile)
+    a = np.abs(xs[0]).ravel() if len(xs) == 1 else np.abs(np.concatenate([x.ravel() for x in xs]))
+    v = float(np.percentile(a, p, overwrite_input=True))  # a is ours: partitioned in place, no copy
     if v <= 0:
         v = float(a.max()) if a.max() > 0 else 1.0
     return v
 
 
-def _slice_currents(trs, n_slices: int) -> list[np.ndarray]:
-    """|I| of every column current of every read, grouped by weight slice."""
+def _slice_currents(per_crossbar: list[list[list[np.ndarray]]], n_slices: int) -> list[np.ndarray]:
+    """|I| of every column current of every read (``Crossbar.adc_input_currents`` of every crossbar),
+    grouped by weight slice."""
     out: list[list[np.ndarray]] = [[] for _ in range(n_slices)]
-    for tr in trs:
-        for t in tr.tiles:
-            for r in t.reads:
-                out[r.k].append(np.abs(r.current_A).ravel())
+    for cur in per_crossbar:
+        for k, arrays in enumerate(cur):
+            out[k].extend(np.abs(a).ravel() for a in arrays)
     return [np.concatenate(c) if c else np.zeros(1) for c in out]
 
 
@@ -125,21 +127,22 @@ def _probe_config(cfg: CrossbarConfig, x_max: float) -> CrossbarConfig:
     return _ideal_adc(cfg).replace(**{"dac.range_mode": "fixed", "dac.x_max": float(x_max), "dac.x_max_cap": None})
 
 
-def _traces(pairs, cfg: CrossbarConfig, rngs) -> list:
-    return [Crossbar(w, cfg, rng=rng()).trace(x) for (w, x), rng in zip(pairs, rngs)]
+def _currents(pairs, cfg: CrossbarConfig, rngs) -> list:
+    """The ADC input currents of one multiply of every pair, by weight slice (no trace recorded)."""
+    return [Crossbar(w, cfg, rng=rng()).adc_input_currents(x) for (w, x), rng in zip(pairs, rngs)]
 
 
 def profile_adc_ranges(pairs, cfg: CrossbarConfig, x_max: float, percentile: float, rngs) -> tuple[float, ...]:
-    """(C2): ``I_fs,k = P_p(|I_k|)`` per weight slice, traced with the DAC fixed at ``x_max``.
+    """(C2): ``I_fs,k = P_p(|I_k|)`` per weight slice, profiled with the DAC fixed at ``x_max``.
 
     A slice whose currents are all 0 gets the current of one full-scale cell,
     ``g_max_S v_read_V``.
     """
     p = _check_percentile(percentile)
-    cur = _slice_currents(_traces(pairs, _probe_config(cfg, x_max), rngs), cfg.weight.n_slices)
+    cur = _slice_currents(_currents(pairs, _probe_config(cfg, x_max), rngs), cfg.weight.n_slices)
     out = []
     for c in cur:
-        v = float(np.percentile(c, p))
+        v = float(np.percentile(c, p, overwrite_input=True))  # c is ours (|I| of _slice_currents)
         if v <= 0:
             v = float(c.max()) if c.max() > 0 else cfg.mapping.g_max_S * cfg.dac.v_read_V
         out.append(v)
@@ -244,12 +247,12 @@ def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentil
                              _mse(pairs, config, rngs) if measure else nan)
 
 
-#: calibrate_network's ADC profile (C2) traces at most this many input vectors per crossbar.
+#: calibrate_network's ADC profile (C2) multiplies at most this many input vectors per crossbar.
 MAX_PROFILE_VECTORS = 4096
 
 
 def _profile_subset(layer, x_in: np.ndarray, max_vectors: int | None) -> np.ndarray:
-    """The part of a layer's input whose crossbar inputs the ADC profile traces: for a convolution
+    """The part of a layer's input whose crossbar inputs the ADC profile multiplies: for a convolution
     the first images (evenly strided) whose patches number at most ``max_vectors`` (one image at
     least), for a linear layer evenly strided rows; all of it with ``max_vectors=None``."""
     if max_vectors is None:
@@ -284,9 +287,9 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
 
     ``method="percentile"`` profiles only what it needs: (C1) over the layer's input
     activations, each element once (a convolution's im2col patches repeat them; none are
-    built for the DAC), and (C2) by tracing the crossbars, with an ideal ADC, on the crossbar
-    inputs of at most ``max_vectors`` input vectors per crossbar (whole images for a
-    convolution, evenly strided; ``None``: all). ``method="search"`` runs
+    built for the DAC), and (C2) by one multiply of the crossbars with an ideal ADC that keeps
+    only the ADC input currents (no trace), on the crossbar inputs of at most ``max_vectors``
+    input vectors per crossbar (whole images for a convolution, evenly strided; ``None``: all). ``method="search"`` runs
     :func:`calibrate_crossbar` on every crossbar input (im2col patches, all groups together).
     """
     from refsim.golden.export import _layer_inputs
@@ -294,23 +297,17 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
     from refsim.nn.engine import crossbar_rng
 
     ranges = _check_ranges(ranges)
-    records: dict = {}
-    net.forward(x, digital=not analog_inputs, records=records)
-    out = {}
-    for name, layer in net.layers().items():
-        if layer.config is None:
-            continue
-        if name not in records:
-            raise ValueError(f"layer {name!r} was not recorded by net.forward; cannot profile its inputs")
+    layers = net.layers()
+
+    def profile(name: str, x_in: np.ndarray) -> CrossbarConfig:
+        layer = layers[name]
         ws = layer.Ws if isinstance(layer, Conv2d) else [layer.W]
         rngs = [(lambda g=g, name=name, layer=layer: crossbar_rng(layer.seed, name, g)) for g in range(len(ws))]
-        x_in = np.asarray(records[name].input, dtype=np.float64)
+        x_in = np.asarray(x_in, dtype=np.float64)
         if method != "percentile":
             xs, _ = _layer_inputs(layer, x_in)
-            res = calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
-                                     rngs=rngs, ranges=ranges, measure=False)
-            out[name] = res.config
-            continue
+            return calibrate_crossbar(list(zip(ws, xs)), None, layer.config, method=method, percentile=percentile,
+                                      rngs=rngs, ranges=ranges, measure=False).config
         cfg = layer.config
         x_max = profile_input_range([x_in], percentile) if "dac" in ranges else None
         range_a = None
@@ -319,8 +316,32 @@ def calibrate_network(net, x, *, method: str = "percentile", percentile: float =
                 cfg.dac.x_max if cfg.dac.range_mode == "fixed" else profile_input_range([x_in], 100.0))
             xs, _ = _layer_inputs(layer, _profile_subset(layer, x_in, max_vectors))
             range_a = profile_adc_ranges(list(zip(ws, xs)), cfg, x_dac, percentile, rngs)
-        out[name] = _calibrated(cfg, x_max, range_a)
+        return _calibrated(cfg, x_max, range_a)
+
+    records = _ProfiledRecords(lambda name, rec: profile(name, rec.input)
+                               if name in layers and layers[name].config is not None else None)
+    net.forward(x, digital=not analog_inputs, records=records)
+    out = {}
+    for name, layer in layers.items():
+        if layer.config is None:
+            continue
+        if name not in records:
+            raise ValueError(f"layer {name!r} was not recorded by net.forward; cannot profile its inputs")
+        out[name] = records[name]
     return out
+
+
+class _ProfiledRecords(dict):
+    """The ``records`` dict of :func:`calibrate_network`'s forward: each layer's record is profiled as it
+    arrives and only the result is kept, so the forward never holds every layer's input at once (a
+    layer recorded twice is profiled again on its last input, as a plain dict would keep it)."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self._fn = fn
+
+    def __setitem__(self, name, record) -> None:
+        super().__setitem__(name, self._fn(name, record))
 
 
 def calibration_ranges(config: CrossbarConfig) -> tuple[str, ...]:

@@ -365,6 +365,26 @@ class Dataset:
         return len(self.labels)
 
 
+def _first_rows(f, key: str, limit: int | None) -> np.ndarray:
+    """``f[key][:limit]`` of an open ``np.load`` npz, inflating only the first ``limit`` rows of a
+    C-order member (a compressed 5,000-image file otherwise inflates whole for a few images);
+    anything unusual takes ``f[key][:limit]`` itself."""
+    if limit is None:
+        return f[key]
+    from refsim.io.npz import read_npy_header
+
+    try:
+        with f.zip.open(f"{key}.npy") as member:
+            shape, fortran, dtype = read_npy_header(member, key)
+            n, row = min(limit, shape[0]), int(np.prod(shape[1:])) * dtype.itemsize
+            raw = bytearray(member.read(n * row)) if shape and not fortran else b""
+        if shape and not fortran and len(raw) == n * row:
+            return np.frombuffer(raw, dtype=dtype).reshape((n, *shape[1:]))
+    except Exception:  # noqa: BLE001 - any doubt: NumPy's own reader, with its own errors
+        pass
+    return f[key][:limit]
+
+
 def load_dataset(path, *, limit: int | None = None, model: Model | None = None, labels=None) -> Dataset:
     """Read a CIFAR-layout ``.npz`` or an image folder ``<class>/<image>``.
 
@@ -380,7 +400,7 @@ def load_dataset(path, *, limit: int | None = None, model: Model | None = None, 
         with np.load(path, allow_pickle=False) as f:
             if "images" not in f.files or "labels" not in f.files:
                 raise ValueError(f"--data: {str(path)!r} has arrays {f.files}; expected 'images' and 'labels'.")
-            images, labels = f["images"][:limit], np.asarray(f["labels"][:limit]).astype(np.int64)
+            images, labels = _first_rows(f, "images", limit), np.asarray(f["labels"][:limit]).astype(np.int64)
             names = [str(s) for s in f["label_names"]] if "label_names" in f.files else None
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
             raise ValueError(f"--data: images of dtype {images.dtype}, shape {images.shape} with "
