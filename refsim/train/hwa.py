@@ -164,6 +164,32 @@ class AnalogLayer:
         self.b = None if bias is None else np.asarray(bias, dtype=self.dtype).copy()
         self.alpha = np.zeros((), dtype=np.float64)  # 0: not initialised (N7)
         self.alpha_seen = 0  # batches that initialised alpha
+        self.row_order = None  # crossbar row of each input column (None: the same order)
+        self._plan = None
+
+    def set_row_order(self, row_order) -> None:
+        """The inputs arrive in another order than the crossbar's rows: column ``q`` of ``cols`` drives
+        row ``row_order[q]`` (a conv's channels-last im2col). The tiles, the IR drop's row positions
+        and the weight gradient follow the crossbar's order."""
+        ro = np.asarray(row_order, dtype=np.intp)
+        if sorted(ro.tolist()) != list(range(self.w.shape[0])):
+            raise ValueError(received("row_order", f"{ro.size} indices", f"a permutation of 0..{self.w.shape[0] - 1}"))
+        self.row_order, self._plan = ro, None
+
+    def _tiles(self):
+        """Per row tile of the crossbar: (column selector of ``cols``, the tile's rows of ``w`` in column order,
+        rows n, IR-drop position weights (n, 1))."""
+        if self._plan is None:
+            n_in = self.w.shape[0]
+            ro = np.arange(n_in) if self.row_order is None else self.row_order
+            plan = []
+            for r0, r1 in self.cfg.row_tiles(n_in):
+                idx = np.flatnonzero((ro >= r0) & (ro < r1))
+                sel = slice(int(idx[0]), int(idx[-1]) + 1) if np.all(np.diff(idx) == 1) else idx
+                pw = dev.ir_drop_position_weights(r1 - r0)[ro[idx] - r0].astype(self.dtype)[:, None]
+                plan.append((sel, ro[idx], r1 - r0, pw))
+            self._plan = plan
+        return self._plan
 
     # -- parameters --------------------------------------------------------------------------
     def effective_weight(self) -> np.ndarray:
@@ -282,7 +308,7 @@ class AnalogLayer:
         in units of ``g_max v_read``; ``cols (M, n_in)`` normalized inputs. FP layers: ``cols @ w``."""
         c = self.cfg
         if c is None:
-            return cols @ w_used
+            return cols @ (w_used if self.row_order is None else w_used[self.row_order])
         d = c.xbar.device
         n_out = w_used.shape[1]
         ir = c.ir_drop and d.ir_drop_scale > 0
@@ -291,11 +317,9 @@ class AnalogLayer:
         if nonneg is None and ir:
             nonneg = bool(cols.size == 0 or cols.min() >= 0)
         z_sum = None
-        for r0, r1 in c.row_tiles(w_used.shape[0]):
-            x_t, w_t = cols[:, r0:r1], w_used[r0:r1]
-            n = r1 - r0
+        for sel, rows, n, pw in self._tiles():
+            x_t, w_t = cols[:, sel], w_used[rows]  # the tile's inputs and rows, in the order of cols
             if ir:
-                pw = dev.ir_drop_position_weights(n).astype(self.dtype)[:, None]
                 if nonneg:  # |x| = x: one product gives the output and both sums of (O3)
                     zz = x_t @ np.concatenate([w_t, np.abs(w_t), w_t * pw], axis=1)
                     z, a_sum, p_sum = zz[:, :n_out], zz[:, n_out:2 * n_out], zz[:, 2 * n_out:]
@@ -306,16 +330,24 @@ class AnalogLayer:
                 z = z - dev.ir_drop_rasch2023_from_sums(a_sum, p_sum, n, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio)
             else:
                 z = x_t @ w_t
+            std = None
             if st:  # (R3) per device of the pair, output referred (R5)
                 g_max = c.g_max
                 wt64 = w_t.astype(np.float64)
                 var = sum(dev.read_sigma_sqrt_state_S(np.maximum(sgn * wt64, 0) * g_max, sigma_rel=d.read_sigma_rel,
                                                       g_max_S=g_max) ** 2 for sgn in (1, -1)) / g_max**2
                 std = dev.output_referred_std_A(x_t, 1.0, 1.0, var.astype(self.dtype))
-                z += std * rng.standard_normal(z.shape, dtype=self.dtype)
-            if osig > 0:
-                z = dev.add_output_noise_A(z, rng.standard_normal(z.shape, dtype=self.dtype), sigma_A=osig).astype(
-                    self.dtype, copy=False)
+            if std is not None or osig > 0:
+                # the short-term noise (R5) and the output noise (O1) are independent Gaussians added before
+                # the ADC (the IR drop does not depend on them): one draw of their joint sigma
+                if std is None:
+                    z = dev.add_output_noise_A(z, rng.standard_normal(z.shape, dtype=self.dtype), sigma_A=osig)
+                    z = z.astype(self.dtype, copy=False)
+                else:
+                    if osig > 0:
+                        np.sqrt(np.square(std, out=std) + self.dtype.type(osig * osig), out=std)
+                    std *= rng.standard_normal(z.shape, dtype=self.dtype)
+                    z += std
             if c.adc and c.xbar.adc.bits is not None:
                 lsb = c.out_bound / c.xbar.adc.n_levels
                 k, _ = adc_convert(np.ascontiguousarray(z), lsb, c.xbar.adc.code_range, overwrite=True,
@@ -338,8 +370,13 @@ class AnalogLayer:
         ``dZ = dy alpha s``, ``dw = cols^T dZ``, ``dcols = dZ w~^T``, ``ds = alpha sum_r dy Z``, ``db = sum_r dy``."""
         a = 1.0 if self.cfg is None else float(self.alpha)
         dz = dy * (self.s * self.dtype.type(a))
-        dw = cols.T @ dz
-        dcols = dz @ w_used.T
+        if self.row_order is None:
+            dw = cols.T @ dz
+            dcols = dz @ w_used.T
+        else:
+            dw = np.empty_like(w_used)
+            dw[self.row_order] = cols.T @ dz
+            dcols = dz @ w_used[self.row_order].T
         learn_s = self.cfg is not None and self.cfg.learn_out_scales
         ds = (np.einsum("ij,ij->j", dy, z) * self.dtype.type(a)) if learn_s else np.zeros_like(self.s)
         db = None if self.b is None else dy.sum(axis=0)

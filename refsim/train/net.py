@@ -2,8 +2,9 @@ r"""A CIFAR ResNet (He et al. 2016, option-A shortcuts) for training: channels-l
 every conv and the linear layer an :class:`refsim.train.hwa.AnalogLayer` (HWA, or FP with
 ``hwa=None``), BatchNorm digital with batch statistics. The operations and their backward are
 those of docs/training.md (the float64 reference is :mod:`refsim.train.resnet_grad`; the tests
-compare the two), laid out for speed: a 3x3 conv is one im2col (columns ordered ``(c, i, j)`` as
-PyTorch's weight and refsim's crossbar rows) and one matmul whose output is already NHWC.
+compare the two), laid out for speed: a 3x3 conv is one im2col (columns ordered ``(i, j, c)``: contiguous
+copies; the layer maps them to its crossbar rows ``(c, i, j)``, PyTorch's weight order, for the tiles and
+the IR drop) and one matmul whose output is already NHWC.
 
 .. math::
     a_0 = \mathrm{relu}(\mathrm{bn}(\mathrm{conv}(x))), \quad
@@ -17,34 +18,53 @@ import numpy as np
 from refsim.nn.cifar_resnet import cifar_resnet_check_params
 from refsim.train.hwa import AnalogLayer, HWAConfig
 
-__all__ = ["TrainNet", "im2col3", "col2im3"]
+__all__ = ["TrainNet", "im2col3", "col2im3", "row_order3"]
 
 _WIDTHS = (16, 32, 64)
 
 
-def im2col3(x: np.ndarray, stride: int) -> tuple[np.ndarray, int, int]:
-    """3x3 patches of ``x (N, H, W, C)`` with zero padding 1: ``cols (N OH OW, C 9)``, columns ``(c, i, j)``."""
+def _buffer(bufs: dict | None, key, shape, dtype, zero: bool = False) -> np.ndarray:
+    """A reusable array (same key and shape: the same memory, no fresh pages every step); ``zero``: the
+    border of a new one must be 0 (it stays 0: only the interior is written)."""
+    if bufs is None:
+        return (np.zeros if zero else np.empty)(shape, dtype=dtype)
+    b = bufs.get(key)
+    if b is None or b.shape != tuple(shape) or b.dtype != dtype:
+        b = bufs[key] = (np.zeros if zero else np.empty)(shape, dtype=dtype)
+    return b
+
+
+def im2col3(x: np.ndarray, stride: int, bufs: dict | None = None, key=None) -> tuple[np.ndarray, int, int]:
+    """3x3 patches of ``x (N, H, W, C)`` with zero padding 1: ``cols (N OH OW, 9 C)``, columns ``(i, j, c)``
+    (contiguous copies; :func:`row_order3` maps them to the crossbar's rows ``(c, i, j)``)."""
     n, h, w, c = x.shape
     oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
-    xp = np.zeros((n, h + 2, w + 2, c), dtype=x.dtype)
+    xp = _buffer(bufs, ("pad", x.shape), (n, h + 2, w + 2, c), x.dtype, zero=True)
     xp[:, 1:-1, 1:-1] = x
-    cols = np.empty((n, oh, ow, c, 3, 3), dtype=x.dtype)
+    cols = _buffer(bufs, ("cols", key), (n, oh, ow, 3, 3, c), x.dtype)
     for i in range(3):
         for j in range(3):
-            cols[..., i, j] = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
-    return cols.reshape(n * oh * ow, c * 9), oh, ow
+            cols[:, :, :, i, j] = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+    return cols.reshape(n * oh * ow, 9 * c), oh, ow
 
 
-def col2im3(dcols: np.ndarray, x_shape: tuple, stride: int) -> np.ndarray:
+def row_order3(c: int) -> np.ndarray:
+    """Crossbar row ``c 9 + 3 i + j`` (PyTorch's weight order) of im2col column ``(3 i + j) C + c``."""
+    q = np.arange(9 * c)
+    return (q % c) * 9 + q // c
+
+
+def col2im3(dcols: np.ndarray, x_shape: tuple, stride: int, bufs: dict | None = None) -> np.ndarray:
     """Adjoint of :func:`im2col3`: each pixel collects the gradients of the patches that read it."""
     n, h, w, c = x_shape
     oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
-    d6 = dcols.reshape(n, oh, ow, c, 3, 3)
-    dxp = np.zeros((n, h + 2, w + 2, c), dtype=dcols.dtype)
+    d6 = dcols.reshape(n, oh, ow, 3, 3, c)
+    dxp = _buffer(bufs, ("dpad", x_shape), (n, h + 2, w + 2, c), dcols.dtype)
+    dxp.fill(0)
     for i in range(3):
         for j in range(3):
-            dxp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] += d6[..., i, j]
-    return dxp[:, 1:-1, 1:-1]
+            dxp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] += d6[:, :, :, i, j]
+    return dxp[:, 1:-1, 1:-1].copy() if bufs is not None else dxp[:, 1:-1, 1:-1]
 
 
 def _bn_forward(x2, p, eps, train):
@@ -91,10 +111,12 @@ class TrainNet:
         self.bn: dict[str, dict] = {}
         self.blocks = []
         self.num_classes = int(np.shape(params["linear.weight"])[0])
+        self.buffers: dict = {}  # im2col and col2im arrays reused from step to step (no fresh pages)
 
         def conv(name):
             w = np.asarray(params[f"{name}.weight"], dtype=np.float64)
             self.layers[name] = AnalogLayer(w.reshape(w.shape[0], -1), None, hwa, name, dtype)
+            self.layers[name].set_row_order(row_order3(w.shape[1]))
 
         def bn(name):
             self.bn[name] = {"weight": np.asarray(params[f"{name}.weight"], dtype=dtype).copy(),
@@ -123,7 +145,7 @@ class TrainNet:
         if stride is None:
             cols, shape = xn, None
         else:
-            cols, oh, ow = im2col3(xn, stride)
+            cols, oh, ow = im2col3(xn, stride, self.buffers, name)
             shape = (x.shape[0], oh, ow)
         rng = ctx["rng"](name) if ctx["rng"] is not None else None
         w_used = layer.w if self.hwa is None else layer.noisy_weights(ctx["eta"], rng)
@@ -140,7 +162,7 @@ class TrainNet:
         grads[(name, "w")], grads[(name, "s")] = dw, ds
         if db is not None:
             grads[(name, "b")] = db
-        dxn = dcols if stride is None else col2im3(dcols, x_shape[:3] + (layer.w.shape[0] // 9,), stride)
+        dxn = dcols if stride is None else col2im3(dcols, x_shape[:3] + (layer.w.shape[0] // 9,), stride, self.buffers)
         dx, da = layer.input_backward(dxn, icache)
         grads[(name, "alpha")] = da
         return dx
