@@ -38,7 +38,10 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).with_name("results_train.md")
-WEIGHTS = REPO.parent / "shared" / "data" / "weights" / "resnet20-12fca82f.th"
+_DATA = [Path(os.environ["REFSIM_DATA"])] if os.environ.get("REFSIM_DATA") else []
+_DATA += [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]
+WEIGHTS = next((d / "weights" / "resnet20-12fca82f.th" for d in _DATA
+                if (d / "weights" / "resnet20-12fca82f.th").exists()), _DATA[0] / "weights" / "resnet20-12fca82f.th")
 
 
 def _state_dict():
@@ -69,7 +72,8 @@ def _refsim_stepper(sd, hwa: bool, batch: int):
     def step():
         k = state["k"]
         rng = (lambda name: keyed_rng(0, ("bench", k, name))) if hwa else None
-        logits, cache = net.forward(x, train=True, eta=1.0, rng=rng, alpha_init=k < 10)
+        # alpha is initialised from data on the first step only (refsim train: the first 10 of ~400)
+        logits, cache = net.forward(x, train=True, eta=1.0, rng=rng, alpha_init=k == 0)
         loss, c = softmax_cross_entropy_forward(logits, y)
         grads = net.backward(softmax_cross_entropy_backward(1.0, c), cache)
         net.update_running_stats(cache)

@@ -303,9 +303,10 @@ class AnalogLayer:
 
     # -- the crossbar (N4, N5) -------------------------------------------------------------------
     def mvm_forward(self, cols: np.ndarray, w_used: np.ndarray, rng: np.random.Generator | None,
-                    nonneg: bool | None = None) -> np.ndarray:
+                    nonneg: bool | None = None, scratch: dict | None = None) -> np.ndarray:
         r"""``Z = sum_t ADC(x_t w~_t - IR_t + n_t)`` (N4, N5) over the row tiles t of the preset's arrays,
-        in units of ``g_max v_read``; ``cols (M, n_in)`` normalized inputs. FP layers: ``cols @ w``."""
+        in units of ``g_max v_read``; ``cols (M, n_in)`` normalized inputs. FP layers: ``cols @ w``.
+        ``scratch``: a dict of arrays reused from call to call (the training network's)."""
         c = self.cfg
         if c is None:
             return cols @ (w_used if self.row_order is None else w_used[self.row_order])
@@ -331,12 +332,18 @@ class AnalogLayer:
             else:
                 z = x_t @ w_t
             std = None
-            if st:  # (R3) per device of the pair, output referred (R5)
+            if st:  # (R3) per device of the pair, output referred (R5): std = sqrt(x^2 @ sigma^2)
                 g_max = c.g_max
                 wt64 = w_t.astype(np.float64)
                 var = sum(dev.read_sigma_sqrt_state_S(np.maximum(sgn * wt64, 0) * g_max, sigma_rel=d.read_sigma_rel,
                                                       g_max_S=g_max) ** 2 for sgn in (1, -1)) / g_max**2
-                std = dev.output_referred_std_A(x_t, 1.0, 1.0, var.astype(self.dtype))
+                if scratch is None:
+                    std = dev.output_referred_std_A(x_t, 1.0, 1.0, var.astype(self.dtype))
+                else:  # the same (R5) with the squares in a reused array (no fresh pages every step)
+                    sq = scratch.get(("sq", x_t.shape))  # consumed at once: shared by the layers
+                    if sq is None:
+                        sq = scratch[("sq", x_t.shape)] = np.empty(x_t.shape, dtype=self.dtype)
+                    std = np.sqrt(np.square(x_t, out=sq) @ var.astype(self.dtype))
             if std is not None or osig > 0:
                 # the short-term noise (R5) and the output noise (O1) are independent Gaussians added before
                 # the ADC (the IR drop does not depend on them): one draw of their joint sigma
@@ -365,18 +372,21 @@ class AnalogLayer:
             y += self.b
         return y
 
-    def mvm_backward(self, dy: np.ndarray, z: np.ndarray, cols: np.ndarray, w_used: np.ndarray):
+    def mvm_backward(self, dy: np.ndarray, z: np.ndarray, cols: np.ndarray, w_used: np.ndarray,
+                     out: np.ndarray | None = None, want_dcols: bool = True):
         r"""(N9) from ``dy = dL/dy (M, n_out)``: ``(dcols, dw, ds, db)`` with
-        ``dZ = dy alpha s``, ``dw = cols^T dZ``, ``dcols = dZ w~^T``, ``ds = alpha sum_r dy Z``, ``db = sum_r dy``."""
+        ``dZ = dy alpha s``, ``dw = cols^T dZ``, ``dcols = dZ w~^T``, ``ds = alpha sum_r dy Z``, ``db = sum_r dy``
+        (``out``: an array of the shape of ``cols`` for ``dcols``; ``want_dcols=False`` returns ``dZ`` in its
+        place, for a caller that forms ``dZ w~^T`` as a convolution)."""
         a = 1.0 if self.cfg is None else float(self.alpha)
         dz = dy * (self.s * self.dtype.type(a))
         if self.row_order is None:
             dw = cols.T @ dz
-            dcols = dz @ w_used.T
+            dcols = np.matmul(dz, w_used.T, out=out) if want_dcols else dz
         else:
             dw = np.empty_like(w_used)
             dw[self.row_order] = cols.T @ dz
-            dcols = dz @ w_used[self.row_order].T
+            dcols = np.matmul(dz, w_used[self.row_order].T, out=out) if want_dcols else dz
         learn_s = self.cfg is not None and self.cfg.learn_out_scales
         ds = (np.einsum("ij,ij->j", dy, z) * self.dtype.type(a)) if learn_s else np.zeros_like(self.s)
         db = None if self.b is None else dy.sum(axis=0)

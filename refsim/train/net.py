@@ -149,7 +149,7 @@ class TrainNet:
             shape = (x.shape[0], oh, ow)
         rng = ctx["rng"](name) if ctx["rng"] is not None else None
         w_used = layer.w if self.hwa is None else layer.noisy_weights(ctx["eta"], rng)
-        z = layer.mvm_forward(cols, w_used, rng)
+        z = layer.mvm_forward(cols, w_used, rng, scratch=self.buffers)
         y = layer.output_forward(z)
         if shape is not None:
             y = y.reshape(shape + (y.shape[1],))
@@ -158,11 +158,22 @@ class TrainNet:
     def _layer_bwd(self, dy, cache, grads):
         name, icache, cols, z, w_used, x_shape, stride = cache
         layer = self.layers[name]
-        dcols, dw, ds, db = layer.mvm_backward(dy.reshape(-1, dy.shape[-1]), z, cols, w_used)
+        out = None if stride != 2 else _buffer(self.buffers, ("dcols", cols.shape), cols.shape, cols.dtype)
+        dcols, dw, ds, db = layer.mvm_backward(dy.reshape(-1, dy.shape[-1]), z, cols, w_used, out=out,
+                                               want_dcols=stride != 1)
         grads[(name, "w")], grads[(name, "s")] = dw, ds
         if db is not None:
             grads[(name, "b")] = db
-        dxn = dcols if stride is None else col2im3(dcols, x_shape[:3] + (layer.w.shape[0] // 9,), stride, self.buffers)
+        if stride is None:
+            dxn = dcols
+        elif stride == 1:  # dx_n = col2im(dZ w~^T), formed as the convolution of dZ with the flipped kernel
+            n_out, c_in = w_used.shape[1], w_used.shape[0] // 9
+            w4 = w_used.reshape(c_in, 3, 3, n_out)[:, ::-1, ::-1, :]  # [c, 2 - i, 2 - j, o]
+            w_flip = np.ascontiguousarray(w4.transpose(1, 2, 3, 0)).reshape(9 * n_out, c_in)
+            dcols_z, _, _ = im2col3(dcols.reshape(x_shape[:3] + (n_out,)), 1, self.buffers, "dz")
+            dxn = (dcols_z @ w_flip).reshape(x_shape[:3] + (c_in,))
+        else:
+            dxn = col2im3(dcols, x_shape[:3] + (layer.w.shape[0] // 9,), stride, self.buffers)
         dx, da = layer.input_backward(dxn, icache)
         grads[(name, "alpha")] = da
         return dx
