@@ -135,3 +135,24 @@ def test_resume_of_another_run_is_refused(files, reference_run, capsys):
     assert main(_args(files, out, "--epochs", "1")) == 0
     assert main(_args(files, out, "--lr", "0.1", "--resume")) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_set_applies_to_the_loaded_layer_configs(files, reference_run):
+    """refsim eval --calibration OUT.layers.json --set device.t_inference_s=86400: the learned alpha
+    and the evaluation time both reach every layer."""
+    import argparse
+    from refsim import presets
+    from refsim.cli.calibration import calibrate_if_needed
+    from refsim.tools.inference import build_model
+
+    paths = checkpoint_paths(str(reference_run))
+    st = _arrays(paths["state"])
+    cfg = presets.get("rasch2023_standard")
+    args = argparse.Namespace(calibrate_on=None, calibration=paths["layers"], no_calibrate=False, calibrate_n=32,
+                              quiet=True, set=["device.t_inference_s=86400"])
+    model = build_model("auto", str(reference_run), cfg)
+    model, info, notes = calibrate_if_needed(args, model, cfg, lambda lc: build_model("auto", str(reference_run), lc))
+    assert info["loaded"] and "device.t_inference_s=86400" in notes[0]
+    for name, layer in model.net.layers().items():
+        assert layer.config.device.t_inference_s == 86400
+        assert layer.config.dac.x_max == float(st[f"layer/{name}/alpha"])
