@@ -12,7 +12,7 @@ MODEL = (ROOT / "docs" / "MODEL.md").read_text(encoding="utf-8")
 
 #: A label: one of the label letters of docs/MODEL.md and a digit, optionally primed (X1'),
 #: standing alone (not inside an identifier, a dotted name or a word like "dev-D1").
-LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])([WMGFPTRODXAC][1-9]'?)(?![A-Za-z0-9_])")
+LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])([WMGFPTRODXACN][1-9]'?)(?![A-Za-z0-9_])")
 
 
 def defined(label: str) -> bool:

@@ -10,6 +10,7 @@ Sub-commands are registered by the modules that implement them (each exposes an
     refsim weights list|fetch|import
     refsim golden export|suite|compare|replay; refsim calibrate
     refsim spice                   the SPICE netlist of any physical array (and an ngspice check)
+    refsim train                   hardware-aware (or FP) fine-tuning of a CIFAR ResNet, resumable
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from refsim.cli.golden import add_golden_subcommands
 from refsim.cli.infer import add_infer_subcommands
 from refsim.cli.spice import add_spice_subcommands
 from refsim.cli.sweep import add_sweep_subcommands
+from refsim.cli.train import add_train_subcommands
 from refsim.cli.weights import add_weights_subcommands
 
 __all__ = ["main", "build_parser"]
@@ -129,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_cmd_matvec)
     for add_subcommands in (add_weights_subcommands, add_golden_subcommands, add_spice_subcommands,
-                            add_infer_subcommands, add_sweep_subcommands):
+                            add_infer_subcommands, add_sweep_subcommands, add_train_subcommands):
         add_subcommands(sub)
     return parser
 

@@ -95,6 +95,18 @@ def _images(args, model, path, *, eval_data, n_eval: int, exclude_image) -> tupl
     return x, which
 
 
+def _set_changes(args) -> dict:
+    """The ``--set FIELD=VALUE`` changes of ``args`` (none when the command has no ``--set``)."""
+    from refsim.tools.sweep import parse_value
+
+    changes = {}
+    for item in getattr(args, "set", None) or []:
+        field, eq, value = item.partition("=")
+        if eq and field.strip():
+            changes[field.strip()] = parse_value(value.strip())
+    return changes
+
+
 def calibrate_if_needed(args, model, cfg, rebuild, *, eval_data=None, n_eval: int = 0, exclude_image=None):
     """Calibrate ``model`` (built with ``cfg``) when its preset needs it or calibration was asked for.
 
@@ -125,6 +137,11 @@ def calibrate_if_needed(args, model, cfg, rebuild, *, eval_data=None, n_eval: in
         info = {"data": None, "images": None, "ranges": list(ranges), "file": os.fspath(args.calibration),
                 "loaded": True}
         note = f"calibration: the per-layer configs of {args.calibration} (saved earlier)"
+        changes = _set_changes(args)
+        if changes:  # --set applies to the loaded configs too (e.g. the evaluation time of refsim train's)
+            layer_cfgs = type(layer_cfgs)({k: c.replace(**changes) for k, c in layer_cfgs.configs.items()},
+                                          layer_cfgs.default)
+            note += "; with " + ", ".join(f"{k}={v}" for k, v in changes.items())
     else:
         path = args.calibrate_on if args.calibrate_on is not None else default_calibration_data(model)
         x, which = _images(args, model, path, eval_data=eval_data, n_eval=n_eval, exclude_image=exclude_image)

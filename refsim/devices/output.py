@@ -143,13 +143,35 @@ def ir_drop_rasch2023_delta_A(v_V, g_S, *, scale: float, g_ratio: float, g_max_S
     n = g.shape[0]
     w = g / g_max          # (rows, cols)
     x = v / v_ref          # (B, rows)
-    a = (n / g_r) * (np.abs(x) @ np.abs(w))  # (B, cols)
-    c1, c2, c3 = IR_DROP_CUBIC
-    c = a * (c1 + a * (c2 + c3 * a))          # (B, cols)
-    p = 1.0 - np.arange(n) / n                # (rows,)
-    x_pos = x * (1.0 - p**2)                  # (B, rows)
-    delta = s * c * (x_pos @ w)               # (B, cols), normalized
+    delta = ir_drop_rasch2023_from_sums(np.abs(x) @ np.abs(w), (x * ir_drop_position_weights(n)) @ w, n,
+                                        scale=s, g_ratio=g_r)  # (B, cols), normalized
     return delta * (g_max * v_ref)
+
+
+def ir_drop_position_weights(n: int) -> np.ndarray:
+    r"""Row weights of the IR-drop heuristic, eq. (O3): :math:`1 - (1 - i/n)^2`, ``(n,)`` for rows
+    ``i = 0 .. n-1`` (row 0 weighted 0, the last row about 1)."""
+    p = 1.0 - np.arange(n) / n
+    return 1.0 - p**2
+
+
+def ir_drop_rasch2023_from_sums(abs_sum, pos_sum, n: int, *, scale: float, g_ratio: float) -> np.ndarray:
+    r"""The IR-drop correction of eq. (O3) in normalized units from its two sums, without validation
+    (the one home of the cubic, shared by the crossbar and the training forward of
+    :mod:`refsim.train.hwa`):
+
+    .. math:: a_{bj} = \frac{n}{g_r} \underbrace{\sum_i |w_{ij}|\,|x_{bi}|}_{\texttt{abs\_sum}},\quad
+              \Delta_{bj} = s\,a_{bj}(0.5 - 0.2 a_{bj} + 0.05 a_{bj}^2)
+              \underbrace{\sum_i w_{ij}\,x_{bi}\,(1 - (1 - i/n)^2)}_{\texttt{pos\_sum}}
+
+    ``abs_sum``, ``pos_sum``: ``(B, cols)`` (any float dtype, kept); ``n``: rows of the array.
+    Returns ``Delta`` (B, cols), in units of ``g_max v_ref`` (subtract it from the output)."""
+    a = abs_sum * (n / g_ratio)
+    c1, c2, c3 = IR_DROP_CUBIC
+    c = a * (c1 + a * (c2 + c3 * a))
+    c *= scale
+    c *= pos_sum
+    return c
 
 
 def apply_ir_drop_rasch2023_A(i_A, v_V, g_S, *, scale: float, g_ratio: float, g_max_S: float,

@@ -12,7 +12,16 @@ equations in the docstring (collected in docs/training.md):
 * :mod:`refsim.train.attention_grad`: multi-head attention;
 * :mod:`refsim.train.resnet_grad`: a whole CIFAR ResNet in training mode;
 * :mod:`refsim.train.gradcheck`: central finite differences and the error measure the tests use.
-"""
-from refsim.train import attention_grad, functional_grad, gradcheck, layers_grad, lstm_grad, resnet_grad
 
-__all__ = ["attention_grad", "functional_grad", "gradcheck", "layers_grad", "lstm_grad", "resnet_grad"]
+Hardware-aware training (issue 18, deliverables 2-3; docs/MODEL.md section 11, N1-N9):
+
+* :mod:`refsim.train.hwa`: the HWA forward of one analog layer (Rasch et al. 2023) on the
+  inference's own physics functions, its straight-through backward, the learned input range;
+* :mod:`refsim.train.net`: the CIFAR ResNet for training (channels-last, float32, FP or HWA);
+* :mod:`refsim.train.loop`: the loop of ``refsim train`` (SGD, schedules, augmentation,
+  atomic checkpoints, bit-exact resumption).
+"""
+from refsim.train import attention_grad, functional_grad, gradcheck, hwa, layers_grad, loop, lstm_grad, net, resnet_grad
+
+__all__ = ["attention_grad", "functional_grad", "gradcheck", "hwa", "layers_grad", "loop", "lstm_grad", "net",
+           "resnet_grad"]

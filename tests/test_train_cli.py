@@ -1,0 +1,158 @@
+"""``refsim train`` on a tiny network (ResNet-8, a dozen random images, seconds): same seed same bits,
+resume after a SIGKILL gives the bits of the uninterrupted run, the output checkpoint round-trips
+into ``refsim eval`` with the learned input ranges, and bad input fails with one line."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from refsim.cli.app import main
+from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
+from refsim.nn.statedict import random_params
+from refsim.tools.calibrate import load_layer_configs
+from refsim.train.loop import checkpoint_paths
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    sd = random_params(cifar_resnet_param_shapes(8), np.random.default_rng(0))
+    np.savez(d / "net.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in sd.items()})
+    rng = np.random.default_rng(1)
+    np.savez(d / "data.npz", images=rng.integers(0, 256, size=(14, 32, 32, 3), dtype=np.uint8),
+             labels=rng.integers(0, 10, size=14))
+    return d
+
+
+def _args(files, out, *extra):
+    return ["train", "--weights", str(files / "net.npz"), "--data", str(files / "data.npz"), "--epochs", "3",
+            "--batch-size", "4", "--lr", "0.05", "--out", str(out), "--val-split", "0.2", "--quiet", *extra]
+
+
+def _arrays(path):
+    with np.load(path) as f:
+        return {k: f[k].copy() for k in f.files}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.fixture(scope="module")
+def reference_run(files):
+    out = files / "ref.npz"
+    assert main(_args(files, out)) == 0
+    return out
+
+
+def test_same_seed_same_bits_other_seed_other_bits(files, reference_run):
+    out = files / "again.npz"
+    assert main(_args(files, out)) == 0
+    assert _same(_arrays(out), _arrays(reference_run))
+    assert Path(checkpoint_paths(str(out))["layers"]).read_text() == \
+        Path(checkpoint_paths(str(reference_run))["layers"]).read_text()
+    other = files / "other.npz"
+    assert main(_args(files, other, "--seed", "1")) == 0
+    assert not _same(_arrays(other), _arrays(reference_run))
+
+
+def test_resume_after_kill_gives_the_same_bits(files, reference_run):
+    out = files / "killed.npz"
+    state = checkpoint_paths(str(out))["state"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen([sys.executable, "-m", "refsim.cli", *_args(files, out)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    t0 = time.monotonic()
+    while not os.path.exists(state) and proc.poll() is None and time.monotonic() - t0 < 120:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)  # mid-run: after the first epoch's checkpoint
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert not out.exists()
+    with np.load(state) as f:
+        epoch = json.loads(str(f["meta"]))["epoch"]
+    assert epoch < 2
+    assert main(_args(files, out, "--resume")) == 0
+    assert _same(_arrays(out), _arrays(reference_run))
+    a, b = _arrays(state), _arrays(checkpoint_paths(str(reference_run))["state"])
+    meta_a, meta_b = (json.loads(str(m.pop("meta"))) for m in (a, b))
+    assert _same(a, b)  # every parameter, momentum buffer, running statistic and alpha
+    for m in (meta_a, meta_b):
+        for h in m["history"]:
+            h.pop("seconds")
+    assert meta_a == meta_b
+
+
+def test_checkpoint_round_trip_into_eval(files, reference_run, capsys):
+    paths = checkpoint_paths(str(reference_run))
+    cfgs = load_layer_configs(paths["layers"])
+    st = _arrays(paths["state"])
+    sd = _arrays(paths["out"])
+    assert set(cfgs.configs) == {k[len("layer/"):-len("/alpha")] for k in st if k.startswith("layer/") and k.endswith("/alpha")}
+    for name, cfg in cfgs.configs.items():
+        alpha = float(st[f"layer/{name}/alpha"])
+        assert cfg.dac.x_max == alpha and alpha > 0 and cfg.dac.range_mode == "fixed"
+        w = st[f"layer/{name}/w"].astype(np.float64) * st[f"layer/{name}/s"].astype(np.float64)
+        assert np.max(np.abs(w)) > 0 and np.max(np.abs(st[f"layer/{name}/w"])) <= 1.0
+        assert np.array_equal(sd[f"{name}.weight"].reshape(w.shape[1], -1), w.T.astype(np.float32))
+    capsys.readouterr()
+    assert main(["eval", "--weights", str(reference_run), "--data", str(files / "data.npz"), "--preset",
+                 "rasch2023_standard", "--calibration", paths["layers"], "--json", "--quiet", "--limit", "6"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["calibration"]["loaded"] and res["n"] == 6
+    assert main(["infer", "--weights", str(reference_run), "--quiet", "--json"]) == 0
+
+
+def test_fp_control_writes_no_layer_configs(files):
+    out = files / "fp.npz"
+    assert main(_args(files, out, "--fp", "--epochs", "1")) == 0
+    assert out.exists() and not os.path.exists(checkpoint_paths(str(out))["layers"])
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--val-split", "1.5"], "--val-split"),
+    (["--preset", "int8"], "--preset"),
+    (["--preset", "nonexistent"], "--preset"),
+    (["--out", "/nonexistent_dir/x.npz"], "--out"),
+    (["--data", "/nonexistent.npz"], "--data"),
+])
+def test_bad_input_one_line_exit_2(files, capsys, extra, message):
+    assert main(_args(files, files / "bad.npz", *extra)) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and err[0].startswith("refsim train: error:")
+
+
+def test_resume_of_another_run_is_refused(files, reference_run, capsys):
+    out = files / "mismatch.npz"
+    assert main(_args(files, out, "--epochs", "1")) == 0
+    assert main(_args(files, out, "--lr", "0.1", "--resume")) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_set_applies_to_the_loaded_layer_configs(files, reference_run):
+    """refsim eval --calibration OUT.layers.json --set device.t_inference_s=86400: the learned alpha
+    and the evaluation time both reach every layer."""
+    import argparse
+    from refsim import presets
+    from refsim.cli.calibration import calibrate_if_needed
+    from refsim.tools.inference import build_model
+
+    paths = checkpoint_paths(str(reference_run))
+    st = _arrays(paths["state"])
+    cfg = presets.get("rasch2023_standard")
+    args = argparse.Namespace(calibrate_on=None, calibration=paths["layers"], no_calibrate=False, calibrate_n=32,
+                              quiet=True, set=["device.t_inference_s=86400"])
+    model = build_model("auto", str(reference_run), cfg)
+    model, info, notes = calibrate_if_needed(args, model, cfg, lambda lc: build_model("auto", str(reference_run), lc))
+    assert info["loaded"] and "device.t_inference_s=86400" in notes[0]
+    for name, layer in model.net.layers().items():
+        assert layer.config.device.t_inference_s == 86400
+        assert layer.config.dac.x_max == float(st[f"layer/{name}/alpha"])

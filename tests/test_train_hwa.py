@@ -1,0 +1,253 @@
+"""The HWA training forward (refsim.train.hwa, docs/MODEL.md N1-N9) and the NHWC training network.
+
+Oracles: the inference crossbar (refsim.Crossbar) for the noise-free forward (same physics
+functions: equal to round-off); central finite differences of the straight-through surrogate for
+the backward (N9); the input-range rule (N7) written out element by element; the float64
+reference network (refsim.train.resnet_grad) for the NHWC network. Planted errors must fail.
+"""
+import warnings
+
+import numpy as np
+import pytest
+
+import refsim
+from refsim import presets
+from refsim.streams import keyed_rng
+from refsim.nn.cifar_resnet import cifar_resnet_param_shapes
+from refsim.nn.statedict import random_params
+from refsim.train import resnet_grad as RG
+from refsim.train.functional_grad import softmax_cross_entropy_backward, softmax_cross_entropy_forward
+from refsim.train.gradcheck import RTOL_FINITE_DIFF, grad_rel_error, numerical_grad
+from refsim.train.hwa import AnalogLayer, HWAConfig, noise_scale_at
+from refsim.train.net import TrainNet, col2im3, im2col3
+
+STANDARD = presets.get("rasch2023_standard")
+#: rasch2023_standard with every random effect off: deterministic, comparable with the crossbar.
+QUIET = STANDARD.replace(**{"device.prog_model": "none", "device.drift_model": "none", "device.read_model": "none",
+                            "device.out_noise_rel": 0.0, "device.pcm_read_noise_held": False,
+                            "device.t_inference_s": 0.0})
+
+
+def _layer(cfg, n_in=600, n_out=12, alpha=2.0, seed=0, dtype=np.float64, bias=False):
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(n_out, n_in)) * 0.1
+    layer = AnalogLayer(W, rng.normal(size=n_out) if bias else None, None if cfg is None else HWAConfig(cfg), "l",
+                        dtype=dtype)
+    layer.alpha = np.asarray(alpha)
+    return W, layer
+
+
+def _forward(layer, x, rng=None, w=None):
+    xn, ic = layer.input_forward(x)
+    w = layer.w if w is None else w
+    z = layer.mvm_forward(xn, w, rng)
+    return layer.output_forward(z), (xn, ic, z, w)
+
+
+@pytest.mark.parametrize("changes", [{}, {"adc.bits": None}, {"adc.bits": None, "device.ir_drop_scale": 0.0},
+                                     {"dac.bits": 6, "adc.bits": 6}])
+def test_noise_free_forward_equals_the_inference_crossbar(changes):
+    """N1, N2, N4-N6 without noise are the crossbar of the preset (two row tiles of 300, IR drop,
+    DAC and ADC) to round-off: the same physics functions, no second copy."""
+    alpha = 2.0
+    cfg = QUIET.replace(**{"dac.x_max": alpha, **changes})
+    W, layer = _layer(cfg, alpha=alpha)
+    x = np.abs(np.random.default_rng(1).normal(size=(64, W.shape[1])))
+    x[:, ::7] *= 3  # some inputs beyond alpha: clipped by both
+    y, _ = _forward(layer, x)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y_ref = refsim.Crossbar(W.T, cfg).matvec(x)
+    assert np.max(np.abs(y - y_ref)) <= 1e-12 * np.max(np.abs(y_ref))
+    if changes.get("adc.bits", 8) is None and "device.ir_drop_scale" not in changes:
+        # the IR drop is in there: without it the outputs differ by far more than round-off
+        y_no_ir, _ = _forward(_layer(cfg.replace(**{"device.ir_drop_scale": 0.0}), alpha=alpha)[1], x)
+        assert np.max(np.abs(y_no_ir - y_ref)) > 1e-4 * np.max(np.abs(y_ref))
+
+
+def test_signed_inputs_take_the_two_product_ir_drop_path():
+    alpha = 2.0
+    cfg = QUIET.replace(**{"dac.x_max": alpha, "adc.bits": None})
+    W, layer = _layer(cfg, alpha=alpha)
+    x = np.random.default_rng(2).normal(size=(16, W.shape[1]))
+    y, _ = _forward(layer, x)
+    y_ref = refsim.Crossbar(W.T, cfg).matvec(x)
+    assert np.max(np.abs(y - y_ref)) <= 1e-12 * np.max(np.abs(y_ref))
+
+
+def test_ste_backward_is_the_gradient_of_the_surrogate():
+    """N9: the backward equals the exact gradient (central differences) of the straight-through
+    surrogate y = alpha s (clip(x / alpha) @ w~) + b (quantizers as identities, noise constant)."""
+    W, layer = _layer(STANDARD, n_in=40, n_out=5, bias=True)
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(6, 40))
+    x[0, :3] = [5.0, -5.0, 4.0]  # clipped inputs: no gradient to x there
+    w_used = layer.noisy_weights(1.0, keyed_rng(0, ("w",)))
+    y, (xn, ic, z, w) = _forward(layer, x, keyed_rng(0, ("y",)), w=w_used)
+    R = rng.normal(size=y.shape)
+    dcols, dw, ds, db = layer.mvm_backward(R, z, xn, w)
+    dx, _ = layer.input_backward(dcols, ic)
+    alpha = float(layer.alpha)
+    arrays = {"x": x.copy(), "w": w_used.copy(), "s": layer.s.copy(), "b": layer.b.copy()}
+
+    def surrogate():  # x enters through clip (its rounding passed straight through); w and b see x_n
+        a = arrays
+        xin = np.clip(a["x"] / alpha, -1, 1) + (xn - np.clip(x / alpha, -1, 1))
+        return float(np.sum((alpha * a["s"] * (xin @ a["w"]) + a["b"]) * R))
+
+    # ds of the STE is alpha sum dy Z with the quantized Z: compare it with Z itself
+    assert grad_rel_error(ds, alpha * np.einsum("ij,ij->j", R, z)) == 0
+    for name, got in (("x", dx), ("w", dw), ("b", db)):
+        num = numerical_grad(surrogate, arrays[name])
+        assert grad_rel_error(got, num) < RTOL_FINITE_DIFF, name
+    assert np.all(dx[0, :3] == 0)
+    planted = dw * (1 + 1e-4)
+    assert grad_rel_error(planted, numerical_grad(surrogate, arrays["w"])) > RTOL_FINITE_DIFF
+
+
+def test_alpha_gradient_is_the_input_range_rule():
+    """N7 written element by element: clipped inputs whose gradient pushes outwards grow alpha
+    (a negative gradient), and the decay shrinks it when fewer than 5 % of the inputs clip."""
+    _, layer = _layer(STANDARD, n_in=8, n_out=3, alpha=1.0)
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(50, 8)) * 0.6
+    dxn = rng.normal(size=x.shape)
+    _, ic = layer.input_forward(x)
+    _, g = layer.input_backward(dxn, ic)
+    expect, n_in = 0.0, 0
+    for xi, di in zip(x.ravel(), dxn.ravel()):
+        if xi >= 1.0:
+            expect += min(di, 0.0)
+        elif xi <= -1.0:
+            expect -= max(di, 0.0)
+        n_in += abs(xi) < 1.0
+    if n_in / x.size > 0.95:
+        expect += 0.01 * 1.0
+    assert g == pytest.approx(expect, rel=1e-12, abs=1e-15)
+    # a clipped input whose gradient asks for a larger value: alpha must grow (g < 0)
+    x1, d1 = np.array([[3.0, 0.1]]), np.array([[-2.0, 0.0]])
+    _, ic = layer.input_forward(x1)
+    assert layer.input_backward(d1, ic)[1] < 0
+    # planted error: a sign flip of the rule is detected
+    assert -g != pytest.approx(expect, rel=1e-12, abs=1e-15)
+
+
+def test_alpha_initialised_from_data():
+    _, layer = _layer(STANDARD, n_in=8, n_out=3)
+    layer.alpha, layer.alpha_seen = np.asarray(0.0), 0
+    xs = [np.random.default_rng(k).normal(size=(20, 8)) * (k + 1) for k in range(4)]
+    for x in xs:
+        layer.observe_alpha(x, 3)
+    assert float(layer.alpha) == pytest.approx(np.mean([3 * np.std(x) for x in xs[:3]]), rel=1e-12)
+
+
+def test_injected_noise_same_seed_same_bits_and_scales_with_eta():
+    """N3: the weight noise is a function of the stream (same seed, same bits), it scales with eta,
+    and its size is that of the PCM programming error (P1) plus the 20 s read noise."""
+    _, layer = _layer(STANDARD, n_in=300, n_out=40)
+    a = layer.noisy_weights(1.0, keyed_rng(7, ("layer", 0)))
+    b = layer.noisy_weights(1.0, keyed_rng(7, ("layer", 0)))
+    c = layer.noisy_weights(1.0, keyed_rng(8, ("layer", 0)))
+    h = layer.noisy_weights(0.5, keyed_rng(7, ("layer", 0)))
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert np.allclose(h - layer.w, 0.5 * (a - layer.w), rtol=0, atol=1e-15)
+    assert np.array_equal(layer.noisy_weights(0.0, keyed_rng(7, ("layer", 0))), layer.w)
+    # |w| = 1 cells: sigma_prog(g_max) = (0.26348 + 1.965 - 1.1731) / 25 = 0.0422 (P1), the 20 s 1/f
+    # noise adds sqrt(0.0422^2 + (0.0088 * sqrt(ln(20 / 5e-7)))^2) = 0.0516; the G- device at 0 S
+    # adds its clipped error (mean 0.0105 / sqrt(2 pi))
+    big = np.abs(layer.w) > 0.999
+    d = (a - layer.w)[big] * np.sign(layer.w[big])
+    assert big.sum() >= 30 and 0.03 < np.std(d) < 0.08
+
+
+def test_mvm_noise_same_seed_same_bits():
+    W, layer = _layer(STANDARD, n_in=300, n_out=10, dtype=np.float32)
+    x = np.abs(np.random.default_rng(5).normal(size=(32, 300))).astype(np.float32)
+    y1, _ = _forward(layer, x, keyed_rng(3, ("m",)))
+    y2, _ = _forward(layer, x, keyed_rng(3, ("m",)))
+    y3, _ = _forward(layer, x, keyed_rng(4, ("m",)))
+    assert y1.dtype == np.float32 and np.array_equal(y1, y2) and not np.array_equal(y1, y3)
+
+
+def test_noise_ramp_clip_and_remap():
+    h = HWAConfig(STANDARD, noise_scale=2.0, ramp_epochs=4)
+    assert [noise_scale_at(h, e) for e in range(6)] == [0.5, 1.0, 1.5, 2.0, 2.0, 2.0]
+    assert noise_scale_at(HWAConfig(STANDARD, ramp_epochs=0), 0) == 1.0
+    _, layer = _layer(STANDARD, n_in=20, n_out=4)
+    layer.w[0, 0], layer.w[1, 1] = 1.7, 0.2
+    layer.clip_and_remap(False)
+    assert np.max(np.abs(layer.w)) == 1.0
+    layer.w *= 0.5
+    before = layer.effective_weight()
+    layer.clip_and_remap(True)
+    assert np.allclose(layer.effective_weight(), before, rtol=1e-12, atol=0)
+    assert np.allclose(np.max(np.abs(layer.w), axis=0), 1.0)
+
+
+@pytest.mark.parametrize("bad", [dict(noise_scale=-1.0), dict(ramp_epochs=-1), dict(alpha_min_percentage=2.0),
+                                 dict(clip_weights=0.0), dict(alpha_init_batches=0)])
+def test_bad_options_name_the_option(bad):
+    with pytest.raises((ValueError, TypeError), match=list(bad)[0]):
+        HWAConfig(STANDARD, **bad)
+
+
+def test_configs_the_hwa_forward_does_not_model_are_refused():
+    with pytest.raises(ValueError, match="dac.range_mode"):
+        HWAConfig(presets.get("aihwkit_noise_managed"))
+    with pytest.raises(ValueError, match="weight bits"):
+        HWAConfig(presets.get("int8"))
+
+
+def test_im2col3_adjoint():
+    rng = np.random.default_rng(6)
+    for stride in (1, 2):
+        x = rng.normal(size=(2, 6, 6, 3))
+        cols, oh, ow = im2col3(x, stride)
+        C = rng.normal(size=cols.shape)
+        assert np.sum(cols * C) == pytest.approx(np.sum(x * col2im3(C, x.shape, stride)), rel=1e-12)
+
+
+def test_fp_network_equals_the_float64_reference():
+    """The NHWC training network (FP) against refsim.train.resnet_grad: loss, every weight gradient,
+    BatchNorm running statistics (ResNet-8, float64)."""
+    sd = random_params(cifar_resnet_param_shapes(8), np.random.default_rng(1))
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(3, 3, 32, 32)), np.array([1, 2, 3])
+    loss, grads, rs = RG.cifar_resnet_loss_and_grads(sd, x, y)
+    net = TrainNet(sd, None, dtype=np.float64)
+    logits, cache = net.forward(x.transpose(0, 2, 3, 1))
+    l2, cc = softmax_cross_entropy_forward(logits, y)
+    g2 = net.backward(softmax_cross_entropy_backward(1.0, cc), cache)
+    net.update_running_stats(cache)
+    assert l2 == pytest.approx(loss, rel=1e-12)
+    for name, layer in net.layers.items():
+        ref = grads[f"{name}.weight"]
+        assert grad_rel_error(g2[(name, "w")].T.reshape(ref.shape), ref) < 1e-12, name
+    for k in ("bn1", "layer2.0.bn2"):
+        assert grad_rel_error(g2[(k, "weight")], grads[f"{k}.weight"]) < 1e-12
+        assert np.allclose(net.bn[k]["running_var"], rs[f"{k}.running_var"], rtol=1e-12)
+    # planted: one conv gradient off by 1e-4 is seen
+    ref = grads["layer1.0.conv1.weight"]
+    assert grad_rel_error(g2[("layer1.0.conv1", "w")].T.reshape(ref.shape) * (1 + 1e-4), ref) > 1e-6
+
+
+def test_inputs_in_another_order_than_the_rows():
+    """A conv's channels-last im2col feeds the crossbar rows permuted (row_order3): same tiles, same IR
+    drop positions, the same output and gradients as the crossbar's own order (to round-off)."""
+    from refsim.train.net import row_order3
+    cfg = STANDARD.replace(**{"dac.x_max": 2.0})
+    W, ref = _layer(cfg, n_in=576, n_out=8)  # 64 channels x 3 x 3: two tiles of 288 rows
+    _, per = _layer(cfg, n_in=576, n_out=8)
+    ro = row_order3(64)
+    per.set_row_order(ro)
+    x = np.abs(np.random.default_rng(9).normal(size=(32, 576)))
+    w_used = ref.noisy_weights(1.0, keyed_rng(1, ("w",)))
+    y_ref, (xn, _, z, _) = _forward(ref, x, keyed_rng(2, ("y",)), w=w_used)
+    y_per, (xp, _, zp, _) = _forward(per, x[:, ro], keyed_rng(2, ("y",)), w=w_used)
+    assert np.max(np.abs(y_ref - y_per)) <= 1e-9 * np.max(np.abs(y_ref))
+    R = np.random.default_rng(3).normal(size=y_ref.shape)
+    dc_ref, dw_ref, _, _ = ref.mvm_backward(R, z, xn, w_used)
+    dc_per, dw_per, _, _ = per.mvm_backward(R, zp, xp, w_used)
+    assert np.allclose(dw_per, dw_ref, rtol=1e-12, atol=1e-12) and np.allclose(dc_per, dc_ref[:, ro], rtol=1e-12)
+    with pytest.raises(ValueError, match="row_order"):
+        per.set_row_order(ro[:-1])
