@@ -106,6 +106,8 @@ def calibration_problem(config: CrossbarConfig | None, where: str) -> str | None
     parts = _name_parts(config.name)
     if what is None or "cal" in parts or _UNCALIBRATED in parts:
         return None
+    if "hwa" in parts and what.startswith("dac:"):  # refsim train learned the input range alpha (N-labels)
+        return None
     return (
         f"{where}: preset {base!r}" + (f" (config {config.name!r})" if config.name != base else "")
         + f" needs calibration ({what}); uncalibrated it "
@@ -119,7 +121,9 @@ def calibration_problem(config: CrossbarConfig | None, where: str) -> str | None
 def check_calibrated(config: CrossbarConfig | None, where: str) -> None:
     """Raise :class:`CalibrationRequiredError` when ``config`` derives from a preset that needs
     calibration (:func:`needs_calibration`) and is neither calibrated (a ``+cal`` part in its
-    name, as :mod:`refsim.tools.calibrate` names its results) nor marked :func:`uncalibrated`.
+    name, as :mod:`refsim.tools.calibrate` names its results; or a ``+hwa`` part, the input range
+    alpha learned by ``refsim train``, where the input range is all the preset calibrates) nor
+    marked :func:`uncalibrated`.
     ``where`` names the layer (or crossbar) in the message."""
     problem = calibration_problem(config, where)
     if problem is not None:

@@ -80,3 +80,13 @@ def test_calibrate_crossbar_works_with_bound_management(name):
         assert r.config.name == f"{name}+cal"
         assert r.config.dac.bound_management == presets.get(name).dac.bound_management
         assert r.mse < r.mse_uncalibrated
+
+
+def test_learned_input_range_counts_as_calibration_only_where_it_is_all_a_preset_calibrates():
+    # refsim train names its learned-alpha configs "<preset>+hwa": Rasch et al.'s preset calibrates
+    # only the input range, which training learned; Xiao et al.'s also needs its ADC ranges.
+    rasch = presets.get("rasch2023_standard")
+    assert presets.calibration_problem(rasch.replace(name=rasch.name + "+hwa"), "conv1") is None
+    assert "conv1" in presets.calibration_problem(rasch, "conv1")
+    xiao = presets.get("xiao2022_resnet50")
+    assert "needs calibration" in presets.calibration_problem(xiao.replace(name=xiao.name + "+hwa"), "conv1")
