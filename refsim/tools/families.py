@@ -1,0 +1,249 @@
+r"""The cross-family study (docs/results/families/): stages, results and summaries.
+
+``python -m refsim.tools.families STAGE [options]``, from the repository root:
+
+* ``levels --out L.jsonl [--target 0.2]``: every knob of :data:`refsim.tools.stress.KNOBS` at the
+  level where the standard MVM error (docs/MODEL.md X6) reaches the target, and the error of
+  ``rasch2023_standard`` at each time of ``RASCH2023_TIMES_S`` (one JSON line each).
+* ``direct --out D.jsonl``: every family under ``rasch2023_standard`` at the times ``--times``.
+* ``stress --levels L.jsonl --out S.jsonl``: every family on :func:`refsim.tools.stress.stress_base`
+  alone and with each knob at its level; knobs without randomness (DAC and ADC bits, IR drop) once.
+* ``table FILE.jsonl``: Markdown table of A* (mean and standard error of the mean over repeats).
+* ``figures --direct D.jsonl --stress S.jsonl --outdir DIR``: the study's figures.
+
+Common options: ``--families`` (comma list of :data:`refsim.tools.family_models.FAMILIES`),
+``--size FAMILY=N`` and ``--cal FAMILY=N`` (repeatable; defaults ``DEFAULT_SIZES`` and
+``DEFAULT_CAL``), ``--repeats R`` and ``--seed S`` (repeat ``r`` is built with
+``SeedSequence(S, spawn_key=(r,))``, as ``refsim sweep``), ``--data ROOT``.
+
+The points run through :func:`refsim.tools.sweep.run_sweep` with :func:`evaluate_task`, so a
+results file is resumable as a sweep's. Each record is a sweep record (docs/sweep.md) whose
+``accuracy`` is the normalized accuracy A* and whose extra keys are ``family``, ``metric``,
+``value`` (the task metric), ``digital_value``, ``e_chance``, ``a_star``, ``stage``, ``knob``
+and ``level_mvm_error``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from refsim.config import CrossbarConfig
+from refsim.tools.family_models import DEFAULT_CAL, DEFAULT_SIZES, FAMILIES, data_root, evaluate_family
+from refsim.tools.stress import KNOBS, find_level, mvm_error, mvm_error_setup, stress_base
+from refsim.tools.sweep import read_results, repeat_seed, run_sweep
+
+__all__ = ["DETERMINISTIC_KNOBS", "make_task", "evaluate_task", "direct_tasks", "stress_tasks", "summarize",
+           "markdown", "main"]
+
+#: Knobs with no random draw: evaluated once.
+DETERMINISTIC_KNOBS = ("dac_bits", "adc_bits", "ir_drop", "none")
+
+
+def make_task(family: str, config: CrossbarConfig, *, stage: str, varied: dict, repeat: int, seed: int, size: int,
+              n_cal: int, root, knob: str | None = None, level_mvm_error: float | None = None) -> dict:
+    """One point (a sweep task, docs/sweep.md, with the study's fields)."""
+    return {"model": family, "weights": "builtin", "data": str(root), "limit": size, "calibrate": n_cal,
+            "preset": f"{stage}:{config.name}", "varied": varied, "seed": seed, "repeat": repeat,
+            "point_seed": repeat_seed(seed, repeat), "config": config.to_dict(), "stage": stage, "knob": knob,
+            "level_mvm_error": level_mvm_error}
+
+
+def evaluate_task(task: dict) -> dict:
+    """Evaluate one point (:func:`refsim.tools.family_models.evaluate_family`); A* goes to ``accuracy``."""
+    import warnings
+
+    cfg = CrossbarConfig.from_dict(task["config"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # dead-layer warnings at the coarse stress levels are expected
+        res = evaluate_family(task["model"], cfg, seed=task["point_seed"], size=task["limit"],
+                              n_cal=task["calibrate"], root=task["data"])
+    return {"accuracy": res["a_star"], "correct": res["correct"], "n": res["n"], "seconds": res["seconds"],
+            "family": res["family"], "metric": res["metric"], "value": res["value"],
+            "digital_value": res["digital_value"], "e_chance": res["e_chance"], "a_star": res["a_star"],
+            "stage": task["stage"], "knob": task["knob"], "level_mvm_error": task["level_mvm_error"]}
+
+
+def direct_tasks(families, times: dict, *, repeats: int, seed: int, sizes: dict, cals: dict, root) -> list:
+    """``rasch2023_standard`` at each ``{label: t_s}`` for every family, repeat slowest."""
+    from refsim import presets
+
+    base = presets.get("rasch2023_standard")
+    return [make_task(f, base.replace(**{"device.t_inference_s": t}), stage="direct",
+                      varied={"device.t_inference_s": t}, repeat=r, seed=seed, size=sizes[f], n_cal=cals[f],
+                      root=root, knob=label)
+            for r in range(repeats) for f in families for label, t in times.items()]
+
+
+def stress_tasks(families, levels: list, *, repeats: int, seed: int, sizes: dict, cals: dict, root) -> list:
+    """The stress base alone and with each knob of ``levels`` (records of the ``levels`` stage)."""
+    base = stress_base()
+    points = [("none", {}, 0.0)] + [(lv["knob"], lv["fields"], lv["mvm_error"]) for lv in levels if lv["knob"] in KNOBS]
+    tasks = []
+    for r in range(repeats):
+        for f in families:
+            for knob, fields, err in points:
+                if r > 0 and knob in DETERMINISTIC_KNOBS:
+                    continue
+                tasks.append(make_task(f, base.replace(**fields), stage="stress", varied=dict(fields), repeat=r,
+                                       seed=seed, size=sizes[f], n_cal=cals[f], root=root, knob=knob,
+                                       level_mvm_error=err))
+    return tasks
+
+
+def summarize(records: list) -> list:
+    """Rows ``{"stage", "family", "knob", "a_star", "sem", "value", "value_sem", "digital_value", "repeats",
+    "level_mvm_error"}`` (mean and standard error of the mean over repeats; 0 for one repeat)."""
+    groups: dict = {}
+    for r in records:
+        if "a_star" in r:
+            groups.setdefault((r["stage"], r["family"], r["knob"]), []).append(r)
+    rows = []
+    for (stage, fam, knob), rs in groups.items():
+        a, v = np.array([r["a_star"] for r in rs]), np.array([r["value"] for r in rs])
+
+        def sem(x):
+            return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
+        rows.append({"stage": stage, "family": fam, "knob": knob, "a_star": float(a.mean()), "sem": sem(a),
+                     "value": float(v.mean()), "value_sem": sem(v), "digital_value": rs[0]["digital_value"],
+                     "metric": rs[0]["metric"], "repeats": len(rs), "level_mvm_error": rs[0].get("level_mvm_error")})
+    order = {f: i for i, f in enumerate(FAMILIES)}
+    knobs = {k: i for i, k in enumerate(["none", *KNOBS, "1s", "1h", "1d", "1y"])}
+    return sorted(rows, key=lambda r: (r["stage"], knobs.get(r["knob"], 99), order.get(r["family"], 99)))
+
+
+def markdown(rows: list) -> str:
+    """The rows of :func:`summarize` as a Markdown table."""
+    out = ["| stage | condition | MVM error | family | metric | digital | analog (mean ± s.e.m.) | A* (mean ± s.e.m.) "
+           "| repeats |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        err = "" if r["level_mvm_error"] is None else f"{100 * r['level_mvm_error']:.1f} %"
+        out.append(f"| {r['stage']} | {r['knob']} | {err} | {r['family']} | {r['metric']} | {r['digital_value']:.4f} "
+                   f"| {r['value']:.4f} ± {r['value_sem']:.4f} | {r['a_star']:.3f} ± {r['sem']:.3f} | {r['repeats']} |")
+    return "\n".join(out)
+
+
+def _figures(direct, stress, outdir: Path) -> list:
+    from refsim.plot.figures import bar_plot, line_plot
+
+    made = []
+    if direct:
+        rows = summarize(read_results(direct))
+        t = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 3.15576e7}
+        series = []
+        for f in FAMILIES:
+            pts = sorted((t[r["knob"]], r["a_star"], r["sem"]) for r in rows if r["family"] == f and r["knob"] in t)
+            if pts:
+                series.append((f, [p[0] for p in pts], [p[1] for p in pts], [p[2] for p in pts]))
+        line_plot(outdir / "direct_a_star.png", series, title="rasch2023_standard: A* vs time after programming",
+                  xlabel="t_inference (s)", ylabel="normalized accuracy A*", xlog=True)
+        made.append(outdir / "direct_a_star.png")
+    if stress:
+        rows = summarize(read_results(stress))
+        knobs = [k for k in ["none", *KNOBS] if any(r["knob"] == k for r in rows)]
+        series = []
+        for f in FAMILIES:
+            by = {r["knob"]: r for r in rows if r["family"] == f}
+            if by:
+                series.append((f, [by[k]["a_star"] if k in by else 0.0 for k in knobs],
+                               [by[k]["sem"] if k in by else 0.0 for k in knobs]))
+        bar_plot(outdir / "stress_a_star.png", knobs, series, size=(1000, 520),
+                 title="One non-ideality at a time, each at MVM error ~20 % (X6)", xlabel="non-ideality",
+                 ylabel="normalized accuracy A*")
+        made.append(outdir / "stress_a_star.png")
+    return made
+
+
+def _pairs(items, what: str) -> dict:
+    out = {}
+    for item in items:
+        fam, eq, n = item.partition("=")
+        if not eq or fam not in FAMILIES or not n.isdigit() or int(n) < 1:
+            raise ValueError(f"--{what}: received {item!r}; expected FAMILY=N with FAMILY one of {FAMILIES} "
+                             "and N a positive int")
+        out[fam] = int(n)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m refsim.tools.families", description=__doc__.split("\n")[0])
+    p.add_argument("stage", choices=["levels", "direct", "stress", "table", "figures"])
+    p.add_argument("results", nargs="?", help="JSONL file (table)")
+    p.add_argument("--out", help="JSONL results file (levels, direct, stress); appended, resumable")
+    p.add_argument("--levels", help="levels JSONL (stress)")
+    p.add_argument("--target", type=float, default=0.2, help="MVM error of the stress levels (default 0.2)")
+    p.add_argument("--families", default=",".join(FAMILIES))
+    p.add_argument("--size", action="append", default=[], metavar="FAMILY=N")
+    p.add_argument("--cal", action="append", default=[], metavar="FAMILY=N")
+    p.add_argument("--times", default="1s,1h,1d,1y", help="labels of presets.RASCH2023_TIMES_S (direct)")
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None, help="data root (default $REFSIM_DATA or ../shared/data)")
+    p.add_argument("--direct", help="direct JSONL (figures)")
+    p.add_argument("--stress", help="stress JSONL (figures)")
+    p.add_argument("--outdir", default=".", help="figure folder (figures)")
+    p.add_argument("--quiet", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        fams = [f.strip() for f in a.families.split(",") if f.strip()]
+        bad = [f for f in fams if f not in FAMILIES]
+        if bad or not fams:
+            raise ValueError(f"--families: received {a.families!r}; expected a comma list of {FAMILIES}")
+        if a.repeats < 1:
+            raise ValueError(f"--repeats: received {a.repeats}; expected a positive int")
+        sizes, cals = {**DEFAULT_SIZES, **_pairs(a.size, "size")}, {**DEFAULT_CAL, **_pairs(a.cal, "cal")}
+        root = data_root(a.data).resolve()
+        if a.stage in ("levels", "direct", "stress") and not a.out:
+            raise ValueError(f"--out: the {a.stage} stage needs a results file")
+        if a.stage == "levels":
+            _levels(a.out, a.target)
+        elif a.stage == "direct":
+            from refsim.presets import RASCH2023_TIMES_S as T
+
+            labels = [t.strip() for t in a.times.split(",")]
+            if any(t not in T for t in labels):
+                raise ValueError(f"--times: received {a.times!r}; expected labels of {sorted(T)}")
+            run_sweep(direct_tasks(fams, {t: T[t] for t in labels}, repeats=a.repeats, seed=a.seed, sizes=sizes,
+                                   cals=cals, root=root), a.out, evaluate=evaluate_task, progress=not a.quiet)
+        elif a.stage == "stress":
+            if not a.levels or not Path(a.levels).is_file():
+                raise ValueError(f"--levels: received {a.levels!r}; expected the JSONL of the levels stage")
+            run_sweep(stress_tasks(fams, read_results(a.levels), repeats=a.repeats, seed=a.seed, sizes=sizes,
+                                   cals=cals, root=root), a.out, evaluate=evaluate_task, progress=not a.quiet)
+        elif a.stage == "table":
+            if not a.results or not Path(a.results).is_file():
+                raise ValueError(f"results: received {a.results!r}; expected a JSONL file of this study")
+            print(markdown(summarize(read_results(a.results))))
+        else:
+            for f in _figures(a.direct, a.stress, Path(a.outdir)):
+                print(f)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"refsim.tools.families: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _levels(out, target: float) -> None:
+    """The levels stage: one JSON line per knob, then the error of rasch2023_standard at each time."""
+    from refsim import presets
+    from refsim.tools.sweep import append_record
+
+    done = {r.get("knob") for r in read_results(out)}
+    for k in KNOBS:
+        if k not in done:
+            append_record(out, find_level(k, target).to_dict())
+    W, X, x_max = mvm_error_setup()
+    for label, t in presets.RASCH2023_TIMES_S.items():
+        if f"rasch2023_standard@{label}" not in done:
+            cfg = presets.get("rasch2023_standard").replace(**{"device.t_inference_s": t, "dac.x_max": x_max})
+            append_record(out, {"knob": f"rasch2023_standard@{label}", "value": t, "mvm_error": mvm_error(cfg, W, X),
+                                "target": None, "reached": None, "evaluations": 1, "fields": {}, "kind": "preset",
+                                "label": f"rasch2023_standard at {label}"})
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
