@@ -152,3 +152,30 @@ def test_levels_stage_writes_every_knob_once(tmp_path, monkeypatch):
     module._levels(out, 0.2)  # resumes: nothing twice
     knobs = [json.loads(line)["knob"] for line in out.read_text().splitlines()]
     assert calls == list(KNOBS) and knobs[: len(KNOBS)] == list(KNOBS) and len(knobs) == len(KNOBS) + 4
+
+
+def test_layer_errors_of_the_cifar_network(shared_data):
+    from refsim.tools.family_models import layer_errors
+
+    clean = layer_errors("cifar_resnet20", stress_base(), n_probe=2, n_cal=2, root=shared_data)
+    noisy = layer_errors("cifar_resnet20", stress_base().replace(**knob_fields("out_noise", 0.5)), n_probe=2,
+                         n_cal=2, root=shared_data)
+    assert clean["n_layers"] == noisy["n_layers"] == 20  # 19 convolutions and the classifier
+    assert clean["median"] < 0.1 < noisy["median"]
+    assert clean["median"] <= clean["max"] and set(clean["layers"]) == set(noisy["layers"])
+
+
+def test_layers_stage_records_every_condition_once(tmp_path, monkeypatch):
+    import refsim.tools.families as module
+    import refsim.tools.family_models as fm
+
+    seen = []
+    monkeypatch.setattr(fm, "layer_errors", lambda f, cfg, **kw: seen.append((f, cfg.name)) or {
+        "median": 0.1, "mean": 0.1, "max": 0.2, "pooled": 0.1, "n_layers": 1, "layers": {"a": 0.1}})
+    levels = [find_level("out_noise", 0.2, n=16, batch=8).to_dict()]
+    out = tmp_path / "layers.jsonl"
+    for _ in range(2):
+        module._layers(["textgenrnn"], levels, out, cals={"textgenrnn": 4}, root=tmp_path, seed=0)
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["knob"] for r in recs] == ["none", "out_noise", "rasch2023_standard@1h"] and len(seen) == 3
+    assert recs[1]["random_layer_mvm_error"] == pytest.approx(levels[0]["mvm_error"])

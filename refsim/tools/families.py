@@ -8,6 +8,10 @@ r"""The cross-family study (docs/results/families/): stages, results and summari
 * ``direct --out D.jsonl``: every family under ``rasch2023_standard`` at the times ``--times``.
 * ``stress --levels L.jsonl --out S.jsonl``: every family on :func:`refsim.tools.stress.stress_base`
   alone and with each knob at its level; knobs without randomness (DAC and ADC bits, IR drop) once.
+* ``layers --levels L.jsonl --out E.jsonl``: per-layer errors (X6 on each layer's recorded input,
+  :func:`refsim.tools.family_models.layer_errors`) of every family on a few evaluated inputs, on the
+  stress base, at each knob's level and under ``rasch2023_standard`` at 1 h: how far the MVM error
+  of the random layer is from the error the real layers see.
 * ``table FILE.jsonl``: Markdown table of A* (mean and standard error of the mean over repeats).
 * ``figures --direct D.jsonl --stress S.jsonl --outdir DIR``: the study's figures.
 
@@ -171,7 +175,7 @@ def _pairs(items, what: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m refsim.tools.families", description=__doc__.split("\n")[0])
-    p.add_argument("stage", choices=["levels", "direct", "stress", "table", "figures"])
+    p.add_argument("stage", choices=["levels", "direct", "stress", "layers", "table", "figures"])
     p.add_argument("results", nargs="?", help="JSONL file (table)")
     p.add_argument("--out", help="JSONL results file (levels, direct, stress); appended, resumable")
     p.add_argument("--levels", help="levels JSONL (stress)")
@@ -197,7 +201,7 @@ def main(argv=None) -> int:
             raise ValueError(f"--repeats: received {a.repeats}; expected a positive int")
         sizes, cals = {**DEFAULT_SIZES, **_pairs(a.size, "size")}, {**DEFAULT_CAL, **_pairs(a.cal, "cal")}
         root = data_root(a.data).resolve()
-        if a.stage in ("levels", "direct", "stress") and not a.out:
+        if a.stage in ("levels", "direct", "stress", "layers") and not a.out:
             raise ValueError(f"--out: the {a.stage} stage needs a results file")
         if a.stage == "levels":
             _levels(a.out, a.target)
@@ -214,6 +218,10 @@ def main(argv=None) -> int:
                 raise ValueError(f"--levels: received {a.levels!r}; expected the JSONL of the levels stage")
             run_sweep(stress_tasks(fams, read_results(a.levels), repeats=a.repeats, seed=a.seed, sizes=sizes,
                                    cals=cals, root=root), a.out, evaluate=evaluate_task, progress=not a.quiet)
+        elif a.stage == "layers":
+            if not a.levels or not Path(a.levels).is_file():
+                raise ValueError(f"--levels: received {a.levels!r}; expected the JSONL of the levels stage")
+            _layers(fams, read_results(a.levels), a.out, cals=cals, root=root, seed=a.seed)
         elif a.stage == "table":
             if not a.results or not Path(a.results).is_file():
                 raise ValueError(f"results: received {a.results!r}; expected a JSONL file of this study")
@@ -225,6 +233,33 @@ def main(argv=None) -> int:
         print(f"refsim.tools.families: error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _layers(families, levels: list, out, *, cals: dict, root, seed: int) -> None:
+    """The layers stage: one JSON line per (family, condition); resumes."""
+    import time
+    import warnings
+
+    from refsim import presets
+    from refsim.tools.family_models import layer_errors
+    from refsim.tools.sweep import append_record
+
+    base = stress_base()
+    points = [("none", base, 0.0)] + [(lv["knob"], base.replace(**lv["fields"]), lv["mvm_error"])
+                                      for lv in levels if lv["knob"] in KNOBS]
+    std = {lv["knob"]: lv["mvm_error"] for lv in levels}.get("rasch2023_standard@1h")
+    points.append(("rasch2023_standard@1h", presets.get("rasch2023_standard"), std))
+    done = {(r.get("family"), r.get("knob")) for r in read_results(out)}
+    for f in families:
+        for knob, cfg, err in points:
+            if (f, knob) in done:
+                continue
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                res = layer_errors(f, cfg, seed=repeat_seed(seed, 0), n_cal=cals[f], root=root)
+            append_record(out, {"family": f, "knob": knob, "random_layer_mvm_error": err, **res,
+                                "seconds": time.perf_counter() - t0})
 
 
 def _levels(out, target: float) -> None:

@@ -42,8 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["FAMILIES", "DEFAULT_SIZES", "DEFAULT_CAL", "METRICS", "normalized_accuracy", "dac_ranges",
-           "with_ranges", "evaluate_family", "data_root"]
+__all__ = ["FAMILIES", "DEFAULT_SIZES", "DEFAULT_CAL", "METRICS", "PROBE_SIZES", "normalized_accuracy", "dac_ranges",
+           "with_ranges", "evaluate_family", "layer_errors", "data_root"]
 
 FAMILIES = ("cifar_resnet20", "mobilenet_v2", "textgenrnn", "minilm")
 #: Evaluated items per family by default (images, images, scored characters, sentence pairs).
@@ -53,6 +53,8 @@ DEFAULT_CAL = {"cifar_resnet20": 32, "mobilenet_v2": 12, "textgenrnn": 256, "min
 #: family -> (metric name, higher is better)
 METRICS = {"cifar_resnet20": ("top1", True), "mobilenet_v2": ("top1", True),
            "textgenrnn": ("bits_per_char", False), "minilm": ("spearman", True)}
+#: Inputs of the per-layer error probe (:func:`layer_errors`): images, images, contexts, sentences.
+PROBE_SIZES = {"cifar_resnet20": 16, "mobilenet_v2": 2, "textgenrnn": 64, "minilm": 32}
 _CALIBRATED_KINDS = ("linear", "conv2d", "lstm")
 _CACHE: dict = {}
 
@@ -117,10 +119,13 @@ def _cifar(config, seed, size, n_cal, root, digital):
         m0 = build_model("cifar-resnet20", os.fspath(w), None)
         cal = load_dataset(root / "cifar10" / "cifar10_train_subset.npz", limit=n_cal, model=m0)
         _CACHE[key] = dac_ranges(m0.net, np.stack([preprocess_image(i, m0) for i in cal.images]))
-    model = build_model("cifar-resnet20", os.fspath(w), None if digital else with_ranges(config, _CACHE[key]),
+    model = build_model("cifar-resnet20", os.fspath(w), None if digital is True else with_ranges(config, _CACHE[key]),
                         seed=seed)
+    if digital == "probe":
+        ds = load_dataset(root / "cifar10" / "cifar10_test_subset.npz", limit=size, model=model)
+        return model.net, np.stack([preprocess_image(i, model) for i in ds.images])
     ds = load_dataset(root / "cifar10" / "cifar10_test_subset.npz", limit=size, model=model)
-    r = evaluate(model, ds, digital=digital)
+    r = evaluate(model, ds, digital=True if digital is True else False)
     return r["accuracy"], r["correct"], r["n"]
 
 
@@ -139,7 +144,7 @@ def _mobilenet(config, seed, size, n_cal, root, digital):
     from refsim.tools.preprocess import load_image
 
     w = os.fspath(root / "mobilenet" / "mobilenet_v2_1.0_224_quant.tflite")
-    files, labels = _imagenet_samples(root, size)
+    files, labels = _imagenet_samples(root, size if digital != "probe" else DEFAULT_SIZES["mobilenet_v2"])
     key = ("mobilenet_x", size, str(root))
     if key not in _CACHE:
         m0 = build_model("mobilenet_v2", w, None)
@@ -150,11 +155,14 @@ def _mobilenet(config, seed, size, n_cal, root, digital):
     correct = 0
     for k, (ev, cal) in enumerate(folds):  # each half evaluated with ranges calibrated on the other half
         rkey = ("mobilenet", size, n_cal, k, str(root))
-        if rkey not in _CACHE and not digital:
+        if rkey not in _CACHE and digital is not True:
             _CACHE[rkey] = dac_ranges(build_model("mobilenet_v2", w, None).net, x[cal[:n_cal]])
-        model = build_model("mobilenet_v2", w, None if digital else with_ranges(config, _CACHE[rkey]), seed=seed)
+        model = build_model("mobilenet_v2", w, None if digital is True else with_ranges(config, _CACHE[rkey]),
+                            seed=seed)
+        if digital == "probe":
+            return model.net, x[ev[:size]]
         correct += int(np.sum(np.argmax(model.net(x[ev], digital=digital), axis=1) == labels[ev]))
-        if digital:  # one build serves both halves
+        if digital is True:  # one build serves both halves
             correct += int(np.sum(np.argmax(model.net(x[cal], digital=True), axis=1) == labels[cal]))
             break
     return correct / len(files), correct, len(files)
@@ -182,7 +190,10 @@ def _textgen(config, seed, size, n_cal, root, digital):
         ids = encode(second, m0.vocab)[: n_cal * MAXLEN].reshape(n_cal, MAXLEN)
         _CACHE[key] = (body, dac_ranges(m0.net, ids))
     body, ranges = _CACHE[key]
-    model = load_textgenrnn(None, None, None if digital else with_ranges(config, ranges), seed=seed)
+    model = load_textgenrnn(None, None, None if digital is True else with_ranges(config, ranges), seed=seed)
+    if digital == "probe":  # the first contexts of the evaluated text, 40 characters apart
+        ids = encode(body, model.vocab)[: size * MAXLEN].reshape(-1, MAXLEN)
+        return model.net, ids
     r = bits_per_char(model, body, limit=size, digital=digital)
     return r["bits_per_char"], None, r["n"]
 
@@ -195,7 +206,10 @@ def _minilm(config, seed, size, n_cal, root, digital):
         m0 = load_sentence_model("minilm")
         sents = calibration_sentences(root / "text" / "alice_in_wonderland.txt", n_cal)
         _CACHE[key] = dac_ranges(m0.encoder, m0.tokenizer(sents))
-    model = load_sentence_model("minilm", None, None if digital else with_ranges(config, _CACHE[key]), seed=seed)
+    model = load_sentence_model("minilm", None, None if digital is True else with_ranges(config, _CACHE[key]),
+                                seed=seed)
+    if digital == "probe":  # the first sentences of the evaluated pairs, padded to one batch
+        return model.encoder, model.tokenizer(load_sts(root / "sts-b" / "dev.tsv", limit=size).sentence1)
     r = evaluate_sts(model, load_sts(root / "sts-b" / "dev.tsv", limit=size), digital=digital)
     return r["spearman"], None, r["n"]
 
@@ -236,3 +250,27 @@ def evaluate_family(family: str, config, *, seed: int = 0, size: int | None = No
     return {"family": family, "metric": METRICS[family][0], "value": float(value), "digital_value": float(_CACHE[dkey]),
             "e": e, "e_fp": e_fp, "e_chance": e_ch, "a_star": normalized_accuracy(e, e_fp, e_ch),
             "correct": correct, "n": n, "seconds": time.perf_counter() - t0}
+
+
+def layer_errors(family: str, config, *, seed: int = 0, n_probe: int | None = None, n_cal: int | None = None,
+                 root=None) -> dict:
+    r"""Per-layer relative errors (X6 on each layer's recorded input, :func:`refsim.nn.layer_report`) of
+    ``family`` with ``config`` (ranges calibrated as in :func:`evaluate_family`) on a few evaluated inputs.
+
+    Returns ``{"median", "mean", "pooled", "max", "n_layers", "layers": {name: error}}``; ``pooled`` is
+    :math:`\sqrt{\sum_\ell \epsilon_\ell^2 \lVert y_\ell \rVert^2 / \sum_\ell \lVert y_\ell \rVert^2}`.
+    """
+    from refsim.nn import layer_report
+
+    if family not in _RUNNERS:
+        raise ValueError(f"family: received {family!r}; expected one of {FAMILIES}")
+    n_probe = PROBE_SIZES[family] if n_probe is None else n_probe
+    n_cal = DEFAULT_CAL[family] if n_cal is None else n_cal
+    net, x = _RUNNERS[family](config, seed, n_probe, n_cal, data_root(root), "probe")
+    _, rows = layer_report(net, x)
+    rows = [r for r in rows if r.analog and math.isfinite(r.rel_error)]
+    e = np.array([r.rel_error for r in rows])
+    w = np.array([r.digital_norm for r in rows]) ** 2
+    return {"median": float(np.median(e)), "mean": float(e.mean()), "max": float(e.max()),
+            "pooled": float(np.sqrt(np.sum(e**2 * w) / np.sum(w))), "n_layers": len(rows),
+            "layers": {r.name: float(r.rel_error) for r in rows}}
