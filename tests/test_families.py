@@ -125,7 +125,7 @@ def test_summaries_give_mean_and_standard_error():
     (row,) = fam.summarize(recs)
     assert row["a_star"] == pytest.approx(0.8) and row["repeats"] == 3
     assert row["sem"] == pytest.approx(np.std([0.9, 0.8, 0.7], ddof=1) / math.sqrt(3))
-    assert "0.800 ± 0.058" in fam.markdown([row])
+    assert "0.800 ± 0.058" in fam.markdown([row]) and row["n"] is None
 
 
 @pytest.mark.parametrize("argv, needle", [

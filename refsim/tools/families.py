@@ -100,35 +100,47 @@ def stress_tasks(families, levels: list, *, repeats: int, seed: int, sizes: dict
 
 
 def summarize(records: list) -> list:
-    """Rows ``{"stage", "family", "knob", "a_star", "sem", "value", "value_sem", "digital_value", "repeats",
-    "level_mvm_error"}`` (mean and standard error of the mean over repeats; 0 for one repeat)."""
+    """Rows ``{"stage", "family", "knob", "n", "a_star", "sem", "value", "value_sem", "digital_value", "repeats",
+    "level_mvm_error"}`` per stage, family, condition and evaluated size ``n`` (the records' ``limit``):
+    mean and standard error of the mean over repeats (0 for one repeat)."""
     groups: dict = {}
     for r in records:
         if "a_star" in r:
-            groups.setdefault((r["stage"], r["family"], r["knob"]), []).append(r)
+            groups.setdefault((r["stage"], r["family"], r["knob"], r.get("limit")), []).append(r)
     rows = []
-    for (stage, fam, knob), rs in groups.items():
+    for (stage, fam, knob, n), rs in groups.items():
         a, v = np.array([r["a_star"] for r in rs]), np.array([r["value"] for r in rs])
 
         def sem(x):
             return float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
-        rows.append({"stage": stage, "family": fam, "knob": knob, "a_star": float(a.mean()), "sem": sem(a),
+        rows.append({"stage": stage, "family": fam, "knob": knob, "n": n, "a_star": float(a.mean()), "sem": sem(a),
                      "value": float(v.mean()), "value_sem": sem(v), "digital_value": rs[0]["digital_value"],
                      "metric": rs[0]["metric"], "repeats": len(rs), "level_mvm_error": rs[0].get("level_mvm_error")})
     order = {f: i for i, f in enumerate(FAMILIES)}
     knobs = {k: i for i, k in enumerate(["none", *KNOBS, "1s", "1h", "1d", "1y"])}
-    return sorted(rows, key=lambda r: (r["stage"], knobs.get(r["knob"], 99), order.get(r["family"], 99)))
+    return sorted(rows, key=lambda r: (r["stage"], knobs.get(r["knob"], 99), order.get(r["family"], 99),
+                                       -(r["n"] or 0)))
 
 
 def markdown(rows: list) -> str:
     """The rows of :func:`summarize` as a Markdown table."""
-    out = ["| stage | condition | MVM error | family | metric | digital | analog (mean ± s.e.m.) | A* (mean ± s.e.m.) "
-           "| repeats |", "|---|---|---|---|---|---|---|---|---|"]
+    out = ["| stage | condition | MVM error | family | N | metric | digital | analog (mean ± s.e.m.) "
+           "| A* (mean ± s.e.m.) | repeats |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         err = "" if r["level_mvm_error"] is None else f"{100 * r['level_mvm_error']:.1f} %"
-        out.append(f"| {r['stage']} | {r['knob']} | {err} | {r['family']} | {r['metric']} | {r['digital_value']:.4f} "
+        out.append(f"| {r['stage']} | {r['knob']} | {err} | {r['family']} | {r['n']} | {r['metric']} "
+                   f"| {r['digital_value']:.4f} "
                    f"| {r['value']:.4f} ± {r['value_sem']:.4f} | {r['a_star']:.3f} ± {r['sem']:.3f} | {r['repeats']} |")
     return "\n".join(out)
+
+
+def _main_rows(records: list) -> list:
+    """:func:`summarize` rows at each family's most frequent evaluated size (the study's main runs)."""
+    from collections import Counter
+
+    sizes = {f: Counter(r.get("limit") for r in records if r.get("family") == f).most_common(1)[0][0]
+             for f in {r.get("family") for r in records if "a_star" in r}}
+    return [r for r in summarize(records) if r["n"] == sizes[r["family"]]]
 
 
 def _figures(direct, stress, outdir: Path) -> list:
@@ -136,7 +148,7 @@ def _figures(direct, stress, outdir: Path) -> list:
 
     made = []
     if direct:
-        rows = summarize(read_results(direct))
+        rows = _main_rows(read_results(direct))
         t = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 3.15576e7}
         series = []
         for f in FAMILIES:
@@ -147,7 +159,7 @@ def _figures(direct, stress, outdir: Path) -> list:
                   xlabel="t_inference (s)", ylabel="normalized accuracy A*", xlog=True)
         made.append(outdir / "direct_a_star.png")
     if stress:
-        rows = summarize(read_results(stress))
+        rows = _main_rows(read_results(stress))
         knobs = [k for k in ["none", *KNOBS] if any(r["knob"] == k for r in rows)]
         series = []
         for f in FAMILIES:
