@@ -179,3 +179,11 @@ def test_layers_stage_records_every_condition_once(tmp_path, monkeypatch):
     recs = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["knob"] for r in recs] == ["none", "out_noise", "rasch2023_standard@1h"] and len(seen) == 3
     assert recs[1]["random_layer_mvm_error"] == pytest.approx(levels[0]["mvm_error"])
+
+
+def test_digital_layers_stay_digital():
+    cfgs = with_ranges(stress_base(), {"block.depthwise": 2.0, "block.pointwise": 3.0}, ("depthwise",))
+    assert cfgs("block.depthwise") is None and cfgs("block.pointwise").dac.x_max == 3.0
+    (t,) = fam.direct_tasks(["mobilenet_v2"], {"1h": 3600.0}, repeats=1, seed=0, sizes={"mobilenet_v2": 2},
+                            cals={"mobilenet_v2": 1}, root="/nowhere", digital_layers=("depthwise",))
+    assert t["varied"]["digital_layers"] == ["depthwise"] and t["knob"] == "1h+digital:depthwise"

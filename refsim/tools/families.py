@@ -5,7 +5,8 @@ r"""The cross-family study (docs/results/families/): stages, results and summari
 * ``levels --out L.jsonl [--target 0.2]``: every knob of :data:`refsim.tools.stress.KNOBS` at the
   level where the standard MVM error (docs/MODEL.md X6) reaches the target, and the error of
   ``rasch2023_standard`` at each time of ``RASCH2023_TIMES_S`` (one JSON line each).
-* ``direct --out D.jsonl``: every family under ``rasch2023_standard`` at the times ``--times``.
+* ``direct --out D.jsonl``: every family under ``rasch2023_standard`` at the times ``--times``
+  (``--digital-layers depthwise``: those layers digital, a diagnostic).
 * ``stress --levels L.jsonl --out S.jsonl``: every family on :func:`refsim.tools.stress.stress_base`
   alone and with each knob at its level; knobs without randomness (DAC and ADC bits, IR drop) once.
 * ``layers --levels L.jsonl --out E.jsonl``: per-layer errors (X6 on each layer's recorded input,
@@ -65,21 +66,26 @@ def evaluate_task(task: dict) -> dict:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dead-layer warnings at the coarse stress levels are expected
         res = evaluate_family(task["model"], cfg, seed=task["point_seed"], size=task["limit"],
-                              n_cal=task["calibrate"], root=task["data"])
+                              n_cal=task["calibrate"], root=task["data"],
+                              digital_layers=tuple(task["varied"].get("digital_layers", ())))
     return {"accuracy": res["a_star"], "correct": res["correct"], "n": res["n"], "seconds": res["seconds"],
             "family": res["family"], "metric": res["metric"], "value": res["value"],
             "digital_value": res["digital_value"], "e_chance": res["e_chance"], "a_star": res["a_star"],
             "stage": task["stage"], "knob": task["knob"], "level_mvm_error": task["level_mvm_error"]}
 
 
-def direct_tasks(families, times: dict, *, repeats: int, seed: int, sizes: dict, cals: dict, root) -> list:
-    """``rasch2023_standard`` at each ``{label: t_s}`` for every family, repeat slowest."""
+def direct_tasks(families, times: dict, *, repeats: int, seed: int, sizes: dict, cals: dict, root,
+                 digital_layers: tuple = ()) -> list:
+    """``rasch2023_standard`` at each ``{label: t_s}`` for every family, repeat slowest; layers whose
+    names contain one of ``digital_layers`` stay digital (recorded in ``varied``, and in ``knob``)."""
     from refsim import presets
 
     base = presets.get("rasch2023_standard")
+    extra = {"digital_layers": list(digital_layers)} if digital_layers else {}
+    tag = "+digital:" + ",".join(digital_layers) if digital_layers else ""
     return [make_task(f, base.replace(**{"device.t_inference_s": t}), stage="direct",
-                      varied={"device.t_inference_s": t}, repeat=r, seed=seed, size=sizes[f], n_cal=cals[f],
-                      root=root, knob=label)
+                      varied={"device.t_inference_s": t, **extra}, repeat=r, seed=seed, size=sizes[f],
+                      n_cal=cals[f], root=root, knob=label + tag)
             for r in range(repeats) for f in families for label, t in times.items()]
 
 
@@ -129,8 +135,8 @@ def markdown(rows: list) -> str:
     for r in rows:
         err = "" if r["level_mvm_error"] is None else f"{100 * r['level_mvm_error']:.1f} %"
         out.append(f"| {r['stage']} | {r['knob']} | {err} | {r['family']} | {r['n']} | {r['metric']} "
-                   f"| {r['digital_value']:.4f} "
-                   f"| {r['value']:.4f} ± {r['value_sem']:.4f} | {r['a_star']:.3f} ± {r['sem']:.3f} | {r['repeats']} |")
+                   f"| {r['digital_value']:.4f} | {r['value']:.4f} ± {r['value_sem']:.4f} "
+                   f"| {r['a_star']:.3f} ± {r['sem']:.3f} | {r['repeats']} |")
     return "\n".join(out)
 
 
@@ -196,6 +202,8 @@ def main(argv=None) -> int:
     p.add_argument("--size", action="append", default=[], metavar="FAMILY=N")
     p.add_argument("--cal", action="append", default=[], metavar="FAMILY=N")
     p.add_argument("--times", default="1s,1h,1d,1y", help="labels of presets.RASCH2023_TIMES_S (direct)")
+    p.add_argument("--digital-layers", default=None, metavar="S1,S2",
+                   help="direct: keep the layers whose names contain one of these strings digital")
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data", default=None, help="data root (default $REFSIM_DATA or ../shared/data)")
@@ -223,8 +231,10 @@ def main(argv=None) -> int:
             labels = [t.strip() for t in a.times.split(",")]
             if any(t not in T for t in labels):
                 raise ValueError(f"--times: received {a.times!r}; expected labels of {sorted(T)}")
+            keep = tuple(d.strip() for d in (a.digital_layers or "").split(",") if d.strip())
             run_sweep(direct_tasks(fams, {t: T[t] for t in labels}, repeats=a.repeats, seed=a.seed, sizes=sizes,
-                                   cals=cals, root=root), a.out, evaluate=evaluate_task, progress=not a.quiet)
+                                   cals=cals, root=root, digital_layers=keep), a.out, evaluate=evaluate_task,
+                      progress=not a.quiet)
         elif a.stage == "stress":
             if not a.levels or not Path(a.levels).is_file():
                 raise ValueError(f"--levels: received {a.levels!r}; expected the JSONL of the levels stage")

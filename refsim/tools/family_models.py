@@ -99,18 +99,19 @@ def dac_ranges(net, x, *, percentile: float = 99.9) -> dict:
     return out
 
 
-def with_ranges(config, ranges: dict):
+def with_ranges(config, ranges: dict, digital_layers: tuple = ()):
     """``callable(layer) -> config`` with the static input range of :func:`dac_ranges` set on ``config``
-    (``dac.range_mode="fixed"``); a layer without a range stays digital."""
+    (``dac.range_mode="fixed"``); a layer without a range, or whose name contains one of the
+    strings ``digital_layers``, stays digital."""
     from refsim.tools.calibrate import LayerConfigs, derived_name
 
     return LayerConfigs({n: config.replace(**{"dac.range_mode": "fixed", "dac.x_max": float(v),
-                                              "name": derived_name(config.name)}) for n, v in ranges.items()},
-                        default=None)
+                                              "name": derived_name(config.name)}) for n, v in ranges.items()
+                         if not any(d in n for d in digital_layers)}, default=None)
 
 
 # --------------------------------------------------------------------------- the families
-def _cifar(config, seed, size, n_cal, root, digital):
+def _cifar(config, seed, size, n_cal, root, digital, keep=()):
     from refsim.tools.inference import build_model, evaluate, load_dataset, preprocess_image
 
     w = root / "weights" / "resnet20-12fca82f.th"
@@ -119,8 +120,8 @@ def _cifar(config, seed, size, n_cal, root, digital):
         m0 = build_model("cifar-resnet20", os.fspath(w), None)
         cal = load_dataset(root / "cifar10" / "cifar10_train_subset.npz", limit=n_cal, model=m0)
         _CACHE[key] = dac_ranges(m0.net, np.stack([preprocess_image(i, m0) for i in cal.images]))
-    model = build_model("cifar-resnet20", os.fspath(w), None if digital is True else with_ranges(config, _CACHE[key]),
-                        seed=seed)
+    cfg = None if digital is True else with_ranges(config, _CACHE[key], keep)
+    model = build_model("cifar-resnet20", os.fspath(w), cfg, seed=seed)
     if digital == "probe":
         ds = load_dataset(root / "cifar10" / "cifar10_test_subset.npz", limit=size, model=model)
         return model.net, np.stack([preprocess_image(i, model) for i in ds.images])
@@ -139,7 +140,7 @@ def _imagenet_samples(root: Path, size: int):
     return files, np.array([wnids.index(f.name.split("_", 1)[0]) + 1 for f in files])
 
 
-def _mobilenet(config, seed, size, n_cal, root, digital):
+def _mobilenet(config, seed, size, n_cal, root, digital, keep=()):
     from refsim.tools.inference import build_model, preprocess_image
     from refsim.tools.preprocess import load_image
 
@@ -157,7 +158,7 @@ def _mobilenet(config, seed, size, n_cal, root, digital):
         rkey = ("mobilenet", size, n_cal, k, str(root))
         if rkey not in _CACHE and digital is not True:
             _CACHE[rkey] = dac_ranges(build_model("mobilenet_v2", w, None).net, x[cal[:n_cal]])
-        model = build_model("mobilenet_v2", w, None if digital is True else with_ranges(config, _CACHE[rkey]),
+        model = build_model("mobilenet_v2", w, None if digital is True else with_ranges(config, _CACHE[rkey], keep),
                             seed=seed)
         if digital == "probe":
             return model.net, x[ev[:size]]
@@ -177,7 +178,7 @@ def _alice(root: Path, vocab: dict) -> tuple[str, str]:
     return text[max(body, 0):], text[len(text) // 2:]
 
 
-def _textgen(config, seed, size, n_cal, root, digital):
+def _textgen(config, seed, size, n_cal, root, digital, keep=()):
     from refsim.tools.textgenrnn import MAXLEN, bits_per_char, encode, load_textgenrnn
 
     key = ("textgen", n_cal, str(root))
@@ -190,7 +191,7 @@ def _textgen(config, seed, size, n_cal, root, digital):
         ids = encode(second, m0.vocab)[: n_cal * MAXLEN].reshape(n_cal, MAXLEN)
         _CACHE[key] = (body, dac_ranges(m0.net, ids))
     body, ranges = _CACHE[key]
-    model = load_textgenrnn(None, None, None if digital is True else with_ranges(config, ranges), seed=seed)
+    model = load_textgenrnn(None, None, None if digital is True else with_ranges(config, ranges, keep), seed=seed)
     if digital == "probe":  # the first contexts of the evaluated text, 40 characters apart
         ids = encode(body, model.vocab)[: size * MAXLEN].reshape(-1, MAXLEN)
         return model.net, ids
@@ -198,7 +199,7 @@ def _textgen(config, seed, size, n_cal, root, digital):
     return r["bits_per_char"], None, r["n"]
 
 
-def _minilm(config, seed, size, n_cal, root, digital):
+def _minilm(config, seed, size, n_cal, root, digital, keep=()):
     from refsim.tools.sts import calibration_sentences, evaluate_sts, load_sentence_model, load_sts
 
     key = ("minilm", n_cal, str(root))
@@ -206,7 +207,7 @@ def _minilm(config, seed, size, n_cal, root, digital):
         m0 = load_sentence_model("minilm")
         sents = calibration_sentences(root / "text" / "alice_in_wonderland.txt", n_cal)
         _CACHE[key] = dac_ranges(m0.encoder, m0.tokenizer(sents))
-    model = load_sentence_model("minilm", None, None if digital is True else with_ranges(config, _CACHE[key]),
+    model = load_sentence_model("minilm", None, None if digital is True else with_ranges(config, _CACHE[key], keep),
                                 seed=seed)
     if digital == "probe":  # the first sentences of the evaluated pairs, padded to one batch
         return model.encoder, model.tokenizer(load_sts(root / "sts-b" / "dev.tsv", limit=size).sentence1)
@@ -227,8 +228,9 @@ def chance_error(family: str) -> float:
 
 
 def evaluate_family(family: str, config, *, seed: int = 0, size: int | None = None, n_cal: int | None = None,
-                    root=None) -> dict:
-    """``family`` with ``config`` on every crossbar layer (static input ranges calibrated, module docstring).
+                    root=None, digital_layers: tuple = ()) -> dict:
+    """``family`` with ``config`` on every crossbar layer (static input ranges calibrated, module docstring);
+    layers whose names contain one of ``digital_layers`` stay digital (e.g. ``("depthwise",)``).
 
     Returns ``{"family", "metric", "value", "digital_value", "e", "e_fp", "e_chance", "a_star", "correct",
     "n", "seconds"}``; the digital value is computed once per family and data in the process.
@@ -245,7 +247,7 @@ def evaluate_family(family: str, config, *, seed: int = 0, size: int | None = No
     dkey = ("digital", family, size, str(root))
     if dkey not in _CACHE:
         _CACHE[dkey] = _RUNNERS[family](None, 0, size, n_cal, root, True)[0]
-    value, correct, n = _RUNNERS[family](config, seed, size, n_cal, root, False)
+    value, correct, n = _RUNNERS[family](config, seed, size, n_cal, root, False, tuple(digital_layers))
     e, e_fp, e_ch = float(_error(family, value)), float(_error(family, _CACHE[dkey])), float(chance_error(family))
     return {"family": family, "metric": METRICS[family][0], "value": float(value), "digital_value": float(_CACHE[dkey]),
             "e": e, "e_fp": e_fp, "e_chance": e_ch, "a_star": normalized_accuracy(e, e_fp, e_ch),

@@ -35,3 +35,6 @@ $F layers --levels $OUT/levels.jsonl $CAL --out $OUT/layers.jsonl
 # 6. more repeats of the random stress knobs
 $F stress --levels $OUT/levels.jsonl --repeats $R_STRESS --families $STRESS_R2_FAMILIES $SIZES $CAL \
   --out $OUT/stress.jsonl --quiet
+# 7. diagnostic: MobileNetV2 at 1 h with its depthwise convolutions digital (every other layer analog)
+$F direct --times 1h --repeats $R_1H --families mobilenet_v2 --digital-layers depthwise $SIZES $CAL \
+  --out $OUT/direct_extra.jsonl --quiet
