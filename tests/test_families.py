@@ -187,3 +187,18 @@ def test_digital_layers_stay_digital():
     (t,) = fam.direct_tasks(["mobilenet_v2"], {"1h": 3600.0}, repeats=1, seed=0, sizes={"mobilenet_v2": 2},
                             cals={"mobilenet_v2": 1}, root="/nowhere", digital_layers=("depthwise",))
     assert t["varied"]["digital_layers"] == ["depthwise"] and t["knob"] == "1h+digital:depthwise"
+
+
+def test_real_levels_bisect_the_network_error_per_family(tmp_path, monkeypatch):
+    import refsim.tools.family_models as fm
+
+    # a stand-in network whose pooled error is 0.25 x the output-noise level: the 20 % level is 0.8
+    monkeypatch.setattr(fm, "layer_errors", lambda f, cfg, **kw: {"pooled": 0.25 * cfg.device.out_noise_rel})
+    out = tmp_path / "real.jsonl"
+    fam._real_levels(["minilm"], ["out_noise"], out, 0.2, cals={"minilm": 2}, root=tmp_path, seed=0)
+    (lv,) = [json.loads(line) for line in out.read_text().splitlines()]
+    assert lv["family"] == "minilm" and lv["value"] == pytest.approx(0.8, rel=0.03) and lv["reached"]
+    tasks = fam.stress_tasks(["minilm", "textgenrnn"], [lv], repeats=1, seed=0, sizes={"minilm": 3, "textgenrnn": 3},
+                             cals={"minilm": 2, "textgenrnn": 2}, root=tmp_path)
+    assert [(t["model"], t["knob"]) for t in tasks] == [("minilm", "none"), ("minilm", "out_noise"),
+                                                        ("textgenrnn", "none")]

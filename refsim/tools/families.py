@@ -5,6 +5,9 @@ r"""The cross-family study (docs/results/families/): stages, results and summari
 * ``levels --out L.jsonl [--target 0.2]``: every knob of :data:`refsim.tools.stress.KNOBS` at the
   level where the standard MVM error (docs/MODEL.md X6) reaches the target, and the error of
   ``rasch2023_standard`` at each time of ``RASCH2023_TIMES_S`` (one JSON line each).
+* ``real_levels --out R.jsonl [--knobs K1,K2]``: per family, each knob at the level where the
+  network's own pooled per-layer error (X6 on its real layers) reaches the target; ``stress
+  --levels R.jsonl`` then evaluates each family at its own levels.
 * ``direct --out D.jsonl``: every family under ``rasch2023_standard`` at the times ``--times``
   (``--digital-layers depthwise``: those layers digital, a diagnostic).
 * ``stress --levels L.jsonl --out S.jsonl``: every family on :func:`refsim.tools.stress.stress_base`
@@ -92,10 +95,11 @@ def direct_tasks(families, times: dict, *, repeats: int, seed: int, sizes: dict,
 def stress_tasks(families, levels: list, *, repeats: int, seed: int, sizes: dict, cals: dict, root) -> list:
     """The stress base alone and with each knob of ``levels`` (records of the ``levels`` stage)."""
     base = stress_base()
-    points = [("none", {}, 0.0)] + [(lv["knob"], lv["fields"], lv["mvm_error"]) for lv in levels if lv["knob"] in KNOBS]
     tasks = []
     for r in range(repeats):
-        for f in families:
+        for f in families:  # a level with a "family" (real-layer levels) applies to that family only
+            points = [("none", {}, 0.0)] + [(lv["knob"], lv["fields"], lv["mvm_error"]) for lv in levels
+                                            if lv["knob"] in KNOBS and lv.get("family", f) == f]
             for knob, fields, err in points:
                 if r > 0 and knob in DETERMINISTIC_KNOBS:
                     continue
@@ -193,7 +197,8 @@ def _pairs(items, what: str) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m refsim.tools.families", description=__doc__.split("\n")[0])
-    p.add_argument("stage", choices=["levels", "direct", "stress", "layers", "table", "figures"])
+    p.add_argument("stage", choices=["levels", "real_levels", "direct", "stress", "layers", "table", "figures"])
+    p.add_argument("--knobs", default=",".join(KNOBS), help="real_levels: comma list of knobs")
     p.add_argument("results", nargs="?", help="JSONL file (table)")
     p.add_argument("--out", help="JSONL results file (levels, direct, stress); appended, resumable")
     p.add_argument("--levels", help="levels JSONL (stress)")
@@ -221,10 +226,15 @@ def main(argv=None) -> int:
             raise ValueError(f"--repeats: received {a.repeats}; expected a positive int")
         sizes, cals = {**DEFAULT_SIZES, **_pairs(a.size, "size")}, {**DEFAULT_CAL, **_pairs(a.cal, "cal")}
         root = data_root(a.data).resolve()
-        if a.stage in ("levels", "direct", "stress", "layers") and not a.out:
+        if a.stage in ("levels", "real_levels", "direct", "stress", "layers") and not a.out:
             raise ValueError(f"--out: the {a.stage} stage needs a results file")
         if a.stage == "levels":
             _levels(a.out, a.target)
+        elif a.stage == "real_levels":
+            knobs = [k.strip() for k in a.knobs.split(",") if k.strip()]
+            if not knobs or any(k not in KNOBS for k in knobs):
+                raise ValueError(f"--knobs: received {a.knobs!r}; expected a comma list of {list(KNOBS)}")
+            _real_levels(fams, knobs, a.out, a.target, cals=cals, root=root, seed=a.seed)
         elif a.stage == "direct":
             from refsim.presets import RASCH2023_TIMES_S as T
 
@@ -282,6 +292,39 @@ def _layers(families, levels: list, out, *, cals: dict, root, seed: int) -> None
                 res = layer_errors(f, cfg, seed=repeat_seed(seed, 0), n_cal=cals[f], root=root)
             append_record(out, {"family": f, "knob": knob, "random_layer_mvm_error": err, **res,
                                 "seconds": time.perf_counter() - t0})
+
+
+def _real_levels(families, knobs, out, target: float, *, cals: dict, root, seed: int) -> None:
+    """The real_levels stage: per family, each knob's level where the network's pooled per-layer error
+    (:func:`refsim.tools.family_models.layer_errors`) reaches ``target`` (bisection; bit knobs: nearest)."""
+    import warnings
+
+    from refsim.tools.family_models import layer_errors
+    from refsim.tools.stress import bisect_log, knob_fields
+    from refsim.tools.sweep import append_record
+
+    base, done = stress_base(), {(r.get("family"), r.get("knob")) for r in read_results(out)}
+    for f in families:
+        for k in knobs:
+            if (f, k) in done:
+                continue
+
+            def err(v, f=f, k=k):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    return layer_errors(f, base.replace(**knob_fields(k, v)), seed=repeat_seed(seed, 0),
+                                        n_cal=cals[f], root=root)["pooled"]
+            kb = KNOBS[k]
+            if kb.integer:
+                errs = {b: err(b) for b in range(int(kb.lo), int(kb.hi) + 1)}
+                v = min(errs, key=lambda b: abs(errs[b] - target))
+                e, n = errs[v], len(errs)
+            else:
+                v, e, n = bisect_log(err, kb.lo, kb.hi, target, rtol=0.03)
+            append_record(out, {"family": f, "knob": k, "value": v, "mvm_error": e, "target": target,
+                                "reached": abs(e / target - 1) <= 0.05, "evaluations": n,
+                                "fields": knob_fields(k, v), "kind": kb.kind, "label": kb.label,
+                                "measure": "pooled per-layer error of the network (layer_errors)"})
 
 
 def _levels(out, target: float) -> None:
