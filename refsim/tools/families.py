@@ -144,6 +144,28 @@ def markdown(rows: list) -> str:
     return "\n".join(out)
 
 
+def _table(records: list) -> str:
+    """The Markdown table of any results file of this study (A* records, levels or per-layer errors)."""
+    if any("a_star" in r for r in records):
+        return markdown(summarize(records))
+    if any("median" in r for r in records):
+        out = ["| family | condition | random-layer MVM error | layers: median | mean | pooled | max | layers |",
+               "|---|---|---|---|---|---|---|---|"]
+        for r in records:
+            e = r.get("random_layer_mvm_error")
+            out.append(f"| {r['family']} | {r['knob']} | {'' if e is None else f'{100 * e:.1f} %'} "
+                       f"| {100 * r['median']:.1f} % | {100 * r['mean']:.1f} % | {100 * r['pooled']:.1f} % "
+                       f"| {100 * r['max']:.0f} % | {r['n_layers']} |")
+        return "\n".join(out)
+    out = ["| family | knob | kind | level | MVM error | reached |", "|---|---|---|---|---|---|"]
+    for r in records:
+        v = r["value"]
+        shown = f"{v:d}" if isinstance(v, int) else f"{v:.4g}"
+        out.append(f"| {r.get('family', 'random 512 x 512 layer')} | {r['knob']} | {r.get('kind')} | {shown} "
+                   f"| {100 * r['mvm_error']:.1f} % | {r.get('reached')} |")
+    return "\n".join(out)
+
+
 def _main_rows(records: list) -> list:
     """:func:`summarize` rows at each family's most frequent evaluated size (the study's main runs)."""
     from collections import Counter
@@ -257,7 +279,7 @@ def main(argv=None) -> int:
         elif a.stage == "table":
             if not a.results or not Path(a.results).is_file():
                 raise ValueError(f"results: received {a.results!r}; expected a JSONL file of this study")
-            print(markdown(summarize(read_results(a.results))))
+            print(_table(read_results(a.results)))
         else:
             for f in _figures(a.direct, a.stress, Path(a.outdir)):
                 print(f)
