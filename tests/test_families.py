@@ -193,7 +193,7 @@ def test_real_levels_bisect_the_network_error_per_family(tmp_path, monkeypatch):
     import refsim.tools.family_models as fm
 
     # a stand-in network whose pooled error is 0.25 x the output-noise level: the 20 % level is 0.8
-    monkeypatch.setattr(fm, "layer_errors", lambda f, cfg, **kw: {"pooled": 0.25 * cfg.device.out_noise_rel})
+    monkeypatch.setattr(fm, "layer_errors", lambda f, cfg, **kw: {"median": 0.25 * cfg.device.out_noise_rel})
     out = tmp_path / "real.jsonl"
     fam._real_levels(["minilm"], ["out_noise"], out, 0.2, cals={"minilm": 2}, root=tmp_path, seed=0)
     (lv,) = [json.loads(line) for line in out.read_text().splitlines()]

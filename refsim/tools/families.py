@@ -6,7 +6,7 @@ r"""The cross-family study (docs/results/families/): stages, results and summari
   level where the standard MVM error (docs/MODEL.md X6) reaches the target, and the error of
   ``rasch2023_standard`` at each time of ``RASCH2023_TIMES_S`` (one JSON line each).
 * ``real_levels --out R.jsonl [--knobs K1,K2]``: per family, each knob at the level where the
-  network's own pooled per-layer error (X6 on its real layers) reaches the target; ``stress
+  median per-layer error of the network (X6 on its real layers) reaches the target; ``stress
   --levels R.jsonl`` then evaluates each family at its own levels.
 * ``direct --out D.jsonl``: every family under ``rasch2023_standard`` at the times ``--times``
   (``--digital-layers depthwise``: those layers digital, a diagnostic).
@@ -317,8 +317,10 @@ def _layers(families, levels: list, out, *, cals: dict, root, seed: int) -> None
 
 
 def _real_levels(families, knobs, out, target: float, *, cals: dict, root, seed: int) -> None:
-    """The real_levels stage: per family, each knob's level where the network's pooled per-layer error
-    (:func:`refsim.tools.family_models.layer_errors`) reaches ``target`` (bisection; bit knobs: nearest)."""
+    """The real_levels stage: per family, each knob's level where the median over the network's layers of
+    the per-layer error (:func:`refsim.tools.family_models.layer_errors`) reaches ``target`` (bisection;
+    bit knobs: nearest). The median, not the norm-weighted pool: one large layer (MiniLM's static-range
+    outlier, textgenrnn's output layer) would otherwise set it alone."""
     import warnings
 
     from refsim.tools.family_models import layer_errors
@@ -335,7 +337,7 @@ def _real_levels(families, knobs, out, target: float, *, cals: dict, root, seed:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     return layer_errors(f, base.replace(**knob_fields(k, v)), seed=repeat_seed(seed, 0),
-                                        n_cal=cals[f], root=root)["pooled"]
+                                        n_cal=cals[f], root=root)["median"]
             kb = KNOBS[k]
             if kb.integer:
                 errs = {b: err(b) for b in range(int(kb.lo), int(kb.hi) + 1)}
@@ -346,7 +348,7 @@ def _real_levels(families, knobs, out, target: float, *, cals: dict, root, seed:
             append_record(out, {"family": f, "knob": k, "value": v, "mvm_error": e, "target": target,
                                 "reached": abs(e / target - 1) <= 0.05, "evaluations": n,
                                 "fields": knob_fields(k, v), "kind": kb.kind, "label": kb.label,
-                                "measure": "pooled per-layer error of the network (layer_errors)"})
+                                "measure": "median per-layer error of the network (layer_errors)"})
 
 
 def _levels(out, target: float) -> None:

@@ -39,7 +39,7 @@ $F stress --levels $OUT/levels.jsonl --repeats $R_STRESS --families $STRESS_R2_F
 $F direct --times 1h --repeats $R_1H --families mobilenet_v2 --digital-layers depthwise $SIZES $CAL \
   --out $OUT/direct_extra.jsonl --quiet
 # 8. the stress test at equal error on each network's own layers: per family, each knob at the level where
-#    the pooled per-layer error of the real network is 20 % (MobileNetV2 left out: 20-60 s per probe here)
+#    the median per-layer error of the real network is 20 % (MobileNetV2 left out: 20-60 s per probe here)
 REAL_FAMILIES=${REAL_FAMILIES:-cifar_resnet20,textgenrnn,minilm}
 $F real_levels --target 0.2 --families $REAL_FAMILIES --knobs dac_bits,adc_bits,out_noise,prog_noise,read_noise \
   $CAL --out $OUT/real_levels.jsonl
