@@ -45,3 +45,6 @@ $F real_levels --target 0.2 --families $REAL_FAMILIES --knobs dac_bits,adc_bits,
   $CAL --out $OUT/real_levels.jsonl
 $F stress --levels $OUT/real_levels.jsonl --repeats 1 --families $REAL_FAMILIES $SIZES $CAL \
   --out $OUT/stress_real.jsonl --quiet
+# 9. the stress test at a milder level, MVM error 10 % on the random layer (one repeat)
+$F levels --target 0.1 --out $OUT/levels_10.jsonl
+$F stress --levels $OUT/levels_10.jsonl --repeats 1 $SIZES $CAL --out $OUT/stress_10.jsonl --quiet
