@@ -17,7 +17,8 @@ r"""The cross-family study (docs/results/families/): stages, results and summari
   stress base, at each knob's level and under ``rasch2023_standard`` at 1 h: how far the MVM error
   of the random layer is from the error the real layers see.
 * ``table FILE.jsonl``: Markdown table of A* (mean and standard error of the mean over repeats).
-* ``figures --direct D.jsonl --stress S.jsonl --outdir DIR``: the study's figures.
+* ``figures --direct D.jsonl --stress S.jsonl --outdir DIR [--tag T --title TEXT]``: the study's figures
+  (``direct_a_star.png``, ``stress_a_star{T}.png``).
 
 Common options: ``--families`` (comma list of :data:`refsim.tools.family_models.FAMILIES`),
 ``--size FAMILY=N`` and ``--cal FAMILY=N`` (repeatable; defaults ``DEFAULT_SIZES`` and
@@ -175,7 +176,7 @@ def _main_rows(records: list) -> list:
     return [r for r in summarize(records) if r["n"] == sizes[r["family"]]]
 
 
-def _figures(direct, stress, outdir: Path) -> list:
+def _figures(direct, stress, outdir: Path, tag: str = "", title: str | None = None) -> list:
     from refsim.plot.figures import bar_plot, line_plot
 
     made = []
@@ -199,10 +200,11 @@ def _figures(direct, stress, outdir: Path) -> list:
             if by:
                 series.append((f, [by[k]["a_star"] if k in by else 0.0 for k in knobs],
                                [by[k]["sem"] if k in by else 0.0 for k in knobs]))
-        bar_plot(outdir / "stress_a_star.png", knobs, series, size=(1000, 520),
-                 title="One non-ideality at a time, each at MVM error ~20 % (X6)", xlabel="non-ideality",
+        name = f"stress_a_star{tag}.png"
+        bar_plot(outdir / name, knobs, series, size=(1000, 520),
+                 title=title or "One non-ideality at a time, each at MVM error ~20 % (X6)", xlabel="non-ideality",
                  ylabel="normalized accuracy A*")
-        made.append(outdir / "stress_a_star.png")
+        made.append(outdir / name)
     return made
 
 
@@ -237,6 +239,8 @@ def main(argv=None) -> int:
     p.add_argument("--direct", help="direct JSONL (figures)")
     p.add_argument("--stress", help="stress JSONL (figures)")
     p.add_argument("--outdir", default=".", help="figure folder (figures)")
+    p.add_argument("--tag", default="", help="figures: suffix of the stress figure's file name")
+    p.add_argument("--title", default=None, help="figures: title of the stress figure")
     p.add_argument("--quiet", action="store_true")
     a = p.parse_args(argv)
     try:
@@ -281,7 +285,7 @@ def main(argv=None) -> int:
                 raise ValueError(f"results: received {a.results!r}; expected a JSONL file of this study")
             print(_table(read_results(a.results)))
         else:
-            for f in _figures(a.direct, a.stress, Path(a.outdir)):
+            for f in _figures(a.direct, a.stress, Path(a.outdir), a.tag, a.title):
                 print(f)
     except (ValueError, FileNotFoundError) as exc:
         print(f"refsim.tools.families: error: {exc}", file=sys.stderr)

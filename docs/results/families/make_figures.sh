@@ -4,10 +4,9 @@ set -euo pipefail
 R=docs/results/families
 F="python -m refsim.tools.families"
 $F figures --direct $R/direct.jsonl --stress $R/stress.jsonl --outdir $R
-$F table $R/direct.jsonl
-$F table $R/direct_extra.jsonl
-$F table $R/stress.jsonl
-# the same A* against time with refsim plot (one line per family, mean and std over repeats)
-python -m refsim.cli.sweep plot $R/direct.jsonl --x device.t_inference_s --hue family --y a_star --xlog \
-  --title "rasch2023_standard: A* vs time (refsim plot)" --xlabel "t_inference (s)" --ylabel "A*" \
-  --out $R/direct_a_star_sweep_plot.png
+$F figures --stress $R/stress_real.jsonl --outdir $R --tag _real \
+  --title "One non-ideality at a time, each at 20 % median error of the network's own layers"
+$F figures --stress $R/stress_10.jsonl --outdir $R --tag _10 --title "One non-ideality at a time, each at MVM error ~10 % (X6)"
+for f in levels direct direct_extra stress layers real_levels stress_real levels_10 stress_10; do
+  echo "## $f.jsonl"; $F table $R/$f.jsonl; echo
+done
