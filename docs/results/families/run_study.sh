@@ -4,7 +4,7 @@
 # Re-running resumes: points already in a results file are skipped (refsim.tools.sweep.run_sweep).
 # Sizes are options: the defaults are the reduced sizes of the README (2 shared cores, about an hour);
 # the full version is e.g.
-#   CIFAR_N=932 MOBILE_N=24 TEXT_N=50000 STS_N=1500 R_1H=5 R=3 R_STRESS=3 STRESS_R2_FAMILIES=all bash ...
+#   CIFAR_N=932 MOBILE_N=24 TEXT_N=50000 STS_N=1500 R_1H=5 R=3 R_STRESS=3 bash ...
 set -euo pipefail
 export REFSIM_DATA=${REFSIM_DATA:-/work/shared/data}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
@@ -14,9 +14,9 @@ MOBILE_N=${MOBILE_N:-12}   # ImageNet samples (first N of the 24 shared; two hal
 TEXT_N=${TEXT_N:-2000}     # scored characters of Alice, from chapter I
 STS_N=${STS_N:-100}        # STS-B dev pairs (the first N)
 R_1H=${R_1H:-2}            # programming repeats at 1 h
-R=${R:-1}                  # programming repeats at 1 s, 1 day, 1 year
+R=${R:-2}                  # programming repeats at 1 s, 1 day, 1 year
 R_STRESS=${R_STRESS:-2}    # repeats of the random stress knobs (the others run once) ...
-STRESS_R2_FAMILIES=${STRESS_R2_FAMILIES:-cifar_resnet20,textgenrnn}  # ... for these families (all: every one)
+STRESS_R2_FAMILIES=${STRESS_R2_FAMILIES:-all}  # ... for these families (comma list, or all)
 [ "$STRESS_R2_FAMILIES" = all ] && STRESS_R2_FAMILIES=cifar_resnet20,mobilenet_v2,textgenrnn,minilm
 F="python -m refsim.tools.families"
 SIZES="--size cifar_resnet20=$CIFAR_N --size mobilenet_v2=$MOBILE_N --size textgenrnn=$TEXT_N --size minilm=$STS_N"
