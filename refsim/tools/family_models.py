@@ -10,8 +10,9 @@ family                   task and metric                        chance level    
 ======================  =====================================  ================  ============================
 ``cifar_resnet20``      CIFAR-10 top-1                          0.1 (10 classes)  test subset, first N / the
                                                                                   first n_cal *training* images
-``mobilenet_v2``        ImageNet top-1 (uint8 TFLite network)   0.001             the 24 samples in two halves:
-                                                                                  each half calibrated on the other
+``mobilenet_v2``        ImageNet top-1 (uint8 TFLite network)   0.001             the first N of the 24 samples in
+                                                                                  two halves, each calibrated on
+                                                                                  the other
 ``textgenrnn``          next-character bits per character       log2(464)         Alice from chapter I, N scored
                          (lower is better)                       (uniform)         positions / contexts from the
                                                                                   second half of the book
@@ -215,6 +216,8 @@ def _minilm(config, seed, size, n_cal, root, digital, keep=()):
     return r["spearman"], None, r["n"]
 
 
+#: family -> runner ``(config, seed, size, n_cal, root, digital, keep=()) -> (value, correct, n)``; with
+#: ``digital="probe"`` it returns ``(net, inputs)`` of the first ``size`` evaluated items (for layer_errors).
 _RUNNERS = {"cifar_resnet20": _cifar, "mobilenet_v2": _mobilenet, "textgenrnn": _textgen, "minilm": _minilm}
 
 
