@@ -245,7 +245,9 @@ def _record(task: dict, result: dict) -> dict:
     from refsim import __version__
 
     full = {**task, **result, "schema": SCHEMA_VERSION, "refsim_version": __version__}
-    return {k: full[k] for k in RECORD_FIELDS}
+    out = {k: full[k] for k in RECORD_FIELDS}
+    out.update({k: v for k, v in result.items() if k not in out})  # an evaluate function's extra fields
+    return out
 
 
 # --------------------------------------------------------------------------- running
@@ -267,8 +269,9 @@ def run_sweep(tasks: list[dict], out, *, evaluate: Callable[[dict], dict] = eval
     ----------
     tasks : from :func:`make_tasks`.
     out : path of the JSONL results file (created if absent; existing records are kept).
-    evaluate : ``task -> {"accuracy", "correct", "n", "seconds"}``; must be picklable for
-        ``jobs > 1`` or ``dask`` (a module-level function).
+    evaluate : ``task -> {"accuracy", "correct", "n", "seconds", ...}``; must be picklable for
+        ``jobs > 1`` or ``dask`` (a module-level function). Further keys of its result are written
+        after :data:`RECORD_FIELDS` (e.g. :mod:`refsim.tools.families`' metric and A*).
     jobs : worker processes (``concurrent.futures.ProcessPoolExecutor``); 1 runs in this process.
     dask : address of a running Dask scheduler (``tcp://host:8786``); points are submitted
         there and the records are written here, by this process only. Needs the
