@@ -47,6 +47,8 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         x_max = np.empty(x.shape[0])
         for blk in row_blocks(*x.shape):
             np.maximum(np.max(x[blk], axis=1, out=x_max[blk]), -np.min(x[blk], axis=1), out=x_max[blk])
+    elif x[0].min() < 0:  # signed inputs (a negative in the first vector): the whole-array test would fail
+        x_max = np.maximum(np.max(x, axis=1), -np.min(x, axis=1))
     else:
         hi = np.max(x, axis=1)
         x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))

@@ -33,6 +33,10 @@ ZERO_FRACTION_WARN = 0.95
 MIN_LEVELS_WARN = 4
 #: Widest ADC (bits) whose codes are tallied in a dense histogram; wider ones by np.unique.
 _DENSE_BITS = 12
+#: Codes spanning at most this many values are counted value by value (one comparison of small integers
+#: each), more by np.bincount (whose increments of one counter form a dependency chain: slow on codes
+#: concentrated on a few values, as an ADC's are).
+_PER_VALUE_MAX = 32
 
 
 class DeadCrossbarWarning(UserWarning):
@@ -54,12 +58,23 @@ class CodeTally:
         self._dense = width <= 2**_DENSE_BITS
         self.counts = np.zeros(width, dtype=np.int64) if self._dense else None  # index = code - k_lo
         self._sparse: dict[int, int] = {}
+        #: the smallest integer type holding every code (None: none of 8 or 16 bits does)
+        self._small = next((t for t in (np.int8, np.uint8, np.int16, np.uint16)
+                            if np.iinfo(t).min <= self.k_lo and self.k_hi <= np.iinfo(t).max), None)
 
     def add(self, codes: np.ndarray) -> None:
         """Count an array of integer-valued ADC codes (any shape)."""
         c = np.asarray(codes)
         if not c.size:
             return
+        if self._dense and self._small is not None:
+            s = c.astype(self._small)  # exact: integer-valued codes in the code range
+            lo, hi = int(s.min()), int(s.max())
+            if hi - lo < _PER_VALUE_MAX:
+                eq = np.empty(s.shape, dtype=bool)
+                for v in range(lo, hi + 1):
+                    self.counts[v - self.k_lo] += np.count_nonzero(np.equal(s, v, out=eq))
+                return
         if self._dense:
             # one pass: the (integer-valued) codes cast to indices while the offset is subtracted
             idx = np.subtract(c, self.k_lo, dtype=np.intp, casting="unsafe").ravel()

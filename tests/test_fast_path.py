@@ -177,3 +177,27 @@ def test_dac_codes_equal_exact_rational_rounding(data):
     c_max = cfg.code_max
     expected = [[round(Fraction(float(v)) * c_max / Fraction(float(m))) for v in row] for row, m in zip(x, x_max)]
     np.testing.assert_array_equal(codes, np.array(expected, dtype=float))
+
+
+# -- the input range's reductions -------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(5, 7), (40, 300), (3000, 300)])
+def test_input_range_equals_max_abs_whatever_the_signs(shape):
+    """D1 against ``max |x|`` per vector on each branch: signed inputs (a negative in the first vector),
+    non-negative ones, a negative only after the first vector, short and long rows, small and large
+    batches; an all-zero vector gets 1 and a NaN propagates."""
+    from refsim.dac import input_range
+
+    cfg = refsim.presets.get("int8").dac
+    rng = np.random.default_rng(11)
+    signed = rng.standard_normal(shape)
+    relu = np.maximum(signed, 0.0)
+    late = relu.copy()
+    late[-1, -1] = -9.0
+    for x in (signed, relu, late, -relu):
+        x = x.copy()
+        x[1] = 0.0
+        expected = np.max(np.abs(x), axis=1)
+        expected[1] = 1.0
+        np.testing.assert_array_equal(input_range(x, cfg), expected)
+        x[2, 3] = np.nan
+        assert np.isnan(input_range(x, cfg)[2])
