@@ -293,7 +293,7 @@ class Crossbar:
         if tr is not None:
             stats.fill(tr)
         if stats.codes is not None and not self._health_warned:
-            self._health_warned = health.check_codes(stats.codes, cfg, bool(np.any(x2)), self.name)
+            self._health_warned = health.check_codes(stats.codes, cfg, x2, self.name)
         return y
 
     def _bound_management(self, ti: int, t: TileArrays, drive: RowDrive, acc: np.ndarray, rows_clipped: np.ndarray,

@@ -17,7 +17,7 @@ from functools import cached_property
 import numpy as np
 
 from refsim.config import DACConfig, slice_widths
-from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
+from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, row_loops, scratch_array
 
 __all__ = ["input_range", "dac_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
@@ -83,7 +83,7 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     rows = block_rows(x.shape[1])
     if cfg.bits is not None and (work is None or work.shape[0] < min(rows, x.shape[0]) or work.shape[1:] != x.shape[1:]):
         work = np.empty((min(rows, x.shape[0]), x.shape[1]))
-    with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", invalid="ignore"), row_loops(x.shape[1]):
         scale = (c_max / x_max)[:, None]  # (B, 1)
         # x_max below ~c_max * 5.6e-309: c_max / x_max overflows; those rows are formed as (x / x_max) * c_max
         tiny = ~np.isfinite(scale[:, 0]) if scale.size and not np.isfinite(scale.max()) else None

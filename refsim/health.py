@@ -138,10 +138,11 @@ def is_dead(zero_fraction: float, levels_used: int, n_codes: int, levels_availab
     return n_codes >= 4 * MIN_LEVELS_WARN and levels_used < few
 
 
-def check_codes(tally: CodeTally, config, x_nonzero: bool, name: str, stacklevel: int = 4) -> bool:
+def check_codes(tally: CodeTally, config, x: np.ndarray, name: str, stacklevel: int = 4) -> bool:
     """Warn (:class:`DeadCrossbarWarning`) if ``tally`` describes a dead multiply (H1) while some
-    input was non-zero; ``name`` names the crossbar (or its layer). Returns True if it warned."""
-    if not x_nonzero or not is_dead(tally.zero_fraction, tally.levels_used, tally.n_codes, tally.levels_available):
+    input ``x`` was non-zero (looked at only then); ``name`` names the crossbar (or its layer).
+    Returns True if it warned."""
+    if not is_dead(tally.zero_fraction, tally.levels_used, tally.n_codes, tally.levels_available) or not np.any(x):
         return False
     adc, arr = config.adc, config.array
     z, lv = tally.zero_fraction, tally.levels_used
