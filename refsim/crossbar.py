@@ -329,9 +329,12 @@ class Crossbar:
         rows_clipped = np.zeros(b, dtype=bool) if cfg.dac.bound_management == "iterative" else None
         shape = (b, t.c1 - t.c0)
         terms = []  # per slice (terms (array, factor), 2^shift): p_k = sum factor * array in net-level units
+        # one slice without a digital offset, not recorded: its codes may go straight into the output
+        direct_out = (out if out is not None and out.flags.c_contiguous and len(t.slices) == 1 and ttr is None
+                      and not t.slices[0].digital_offset else None)
         for k, s in enumerate(t.slices):
             s_terms = self._reader.slice_reads(s, drive.passes, DrawKey(ti, k, tag), draws, stats, ttr=ttr,
-                                               rows_clipped=rows_clipped, scratch=scratch)
+                                               rows_clipped=rows_clipped, scratch=scratch, codes_out=direct_out)
             if stats.codes is not None:
                 for codes_k, _ in s_terms:
                     stats.codes.add(codes_k)  # H1
