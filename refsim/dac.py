@@ -56,7 +56,7 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
 
 
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
-              work: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+              work: np.ndarray | None = None, fill_range: bool = False) -> tuple[np.ndarray, float]:
     """DAC codes and the fraction of clipped inputs.
 
     .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\, c_{max} / x_{max}),\\ c_{lo},\\ c_{max})  \\tag{D2}
@@ -73,7 +73,9 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     ``(x / x_max) * c_max`` instead; either estimate is rounded as the exact quotient, as in the
     integer oracle. ``out``: optional contiguous float64 array of the shape of ``x`` for the
     codes; ``work``: optional scratch of :func:`refsim.scratch.block_rows` rows (the steps run on
-    blocks of rows that stay in cache).
+    blocks of rows that stay in cache). ``fill_range``: ``x_max`` is an empty ``(B,)`` array that this
+    call fills with the per-vector range (D1, the values of :func:`input_range`) block by block, each
+    block's just before its codes (``x`` is then read from memory once).
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
@@ -84,15 +86,18 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     if cfg.bits is not None and (work is None or work.shape[0] < min(rows, x.shape[0]) or work.shape[1:] != x.shape[1:]):
         work = np.empty((min(rows, x.shape[0]), x.shape[1]))
     with np.errstate(over="ignore", invalid="ignore"), row_loops(x.shape[1]):
-        scale = (c_max / x_max)[:, None]  # (B, 1)
-        # x_max below ~c_max * 5.6e-309: c_max / x_max overflows; those rows are formed as (x / x_max) * c_max
-        tiny = ~np.isfinite(scale[:, 0]) if scale.size and not np.isfinite(scale.max()) else None
         n_clipped = 0
         for blk in row_blocks(*x.shape):  # every row on its own: blocks only keep the passes in cache
             xb = x[blk]
-            c = np.multiply(xb, scale[blk], out=out[blk] if cfg.bits is None else work[: xb.shape[0]])
-            if tiny is not None and tiny[blk].any():
-                t = tiny[blk]
+            buf = out[blk] if cfg.bits is None else work[: xb.shape[0]]
+            if fill_range:  # (D1): max |x| per vector, 1 for an all-zero one; NaN and inf pass through
+                m = np.max(np.abs(xb, out=buf), axis=1, out=x_max[blk])
+                m[m == 0] = 1.0
+            scale = (c_max / x_max[blk])[:, None]  # (b, 1)
+            c = np.multiply(xb, scale, out=buf)
+            # x_max below ~c_max * 5.6e-309: c_max / x_max overflows; those rows are formed as (x / x_max) * c_max
+            if scale.size and not np.isfinite(scale.max()):
+                t = ~np.isfinite(scale[:, 0])
                 c[t] = xb[t] / x_max[blk][t, None] * c_max  # (D2) without the overflow
             if cfg.bits is not None:
                 c = _round_exact(c, xb, x_max[blk], c_max, out=out[blk])
@@ -201,14 +206,18 @@ class RowDrive:
     d_sum: np.ndarray | None
 
 
-def row_drive(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, offset_sum: bool, scratch: Scratch | None = None,
-              name: tuple = ()) -> RowDrive:
+def row_drive(x: np.ndarray, x_max: np.ndarray | None, cfg: DACConfig, *, offset_sum: bool,
+              scratch: Scratch | None = None, name: tuple = ()) -> RowDrive:
     """The DAC codes (D2), drive passes (D4) and, if ``offset_sum``, the code sum of ``x (B, rows)``
-    driven with the range ``x_max (B,)``. With ``scratch`` the codes are written into its arrays
-    ``name + ("codes",)`` and ``name + ("dac",)``."""
+    driven with the range ``x_max (B,)``; ``x_max`` None: the range of ``x`` (D1), found here (with a
+    per-vector range, block by block with the codes: :func:`dac_codes`). With ``scratch`` the codes are
+    written into its arrays ``name + ("codes",)`` and ``name + ("dac",)``."""
+    fill = x_max is None and cfg.range_mode == "abs_max" and x.size > 0
+    if x_max is None:
+        x_max = np.empty(x.shape[0]) if fill else input_range(x, cfg)
     codes, clip = dac_codes(x, x_max, cfg, out=scratch_array(scratch, name + ("codes",), x.shape),
                             work=scratch_array(scratch, name + ("dac",), (min(block_rows(x.shape[1]), x.shape[0]),
-                                                                         x.shape[1])))
+                                                                         x.shape[1])), fill_range=fill)
     d_sum = None
     if offset_sum:
         d_sum = codes.sum(axis=1, keepdims=True) / (1 if cfg.bits is None else cfg.code_max)
