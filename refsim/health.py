@@ -71,9 +71,19 @@ class CodeTally:
             s = c.astype(self._small)  # exact: integer-valued codes in the code range
             lo, hi = int(s.min()), int(s.max())
             if hi - lo < _PER_VALUE_MAX:
-                eq = np.empty(s.shape, dtype=bool)
-                for v in range(lo, hi + 1):
-                    self.counts[v - self.k_lo] += np.count_nonzero(np.equal(s, v, out=eq))
+                rest = s.size  # codes not counted yet: the top value's count is what is left at the end
+                if lo <= 0 <= hi:  # zeros without a comparison
+                    zeros = s.size - np.count_nonzero(s)
+                    self.counts[-self.k_lo] += zeros
+                    rest -= zeros
+                eq = None
+                for v in range(lo, hi):
+                    if v != 0:
+                        eq = np.equal(s, v, out=eq)
+                        n = np.count_nonzero(eq)
+                        self.counts[v - self.k_lo] += n
+                        rest -= n
+                self.counts[hi - self.k_lo] += rest
                 return
         if self._dense:
             # one pass: the (integer-valued) codes cast to indices while the offset is subtracted

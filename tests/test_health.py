@@ -92,9 +92,13 @@ def test_tally_counts_every_code_whatever_its_spread(code_range):
     small integer type holds, against np.unique."""
     lo, hi = code_range
     rng = np.random.default_rng(5)
-    for spread in (1, 5, 31, 32, 33, hi - lo + 1):
-        first = rng.integers(lo, hi - min(spread, hi - lo + 1) + 2)
-        codes = rng.integers(first, first + spread, size=(37, 11)).clip(lo, hi).astype(float)
+    cases = [rng.integers(first, first + spread, size=(37, 11))
+             for spread in (1, 5, 31, 32, 33, hi - lo + 1)
+             for first in [rng.integers(lo, hi - min(spread, hi - lo + 1) + 2)]]
+    cases += [np.full((4, 5), v) for v in (0, 1, hi)]  # one value, zero or not
+    cases += [rng.integers(a, b + 1, size=(6, 7)) for a, b in ((0, 1), (-1, 0), (1, 3), (-3, -1), (-2, 2))]
+    for codes in cases:
+        codes = codes.clip(lo, hi).astype(float)
         tally = CodeTally(code_range)
         tally.add(codes)
         tally.add(codes[:0])  # nothing to count
