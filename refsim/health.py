@@ -37,6 +37,8 @@ _DENSE_BITS = 12
 #: each), more by np.bincount (whose increments of one counter form a dependency chain: slow on codes
 #: concentrated on a few values, as an ADC's are).
 _PER_VALUE_MAX = 32
+#: small integer types, narrowest first, with their ranges
+_SMALL_TYPES = tuple((t, (int(np.iinfo(t).min), int(np.iinfo(t).max))) for t in (np.int8, np.uint8, np.int16, np.uint16))
 
 
 class DeadCrossbarWarning(UserWarning):
@@ -59,8 +61,7 @@ class CodeTally:
         self.counts = np.zeros(width, dtype=np.int64) if self._dense else None  # index = code - k_lo
         self._sparse: dict[int, int] = {}
         #: the smallest integer type holding every code (None: none of 8 or 16 bits does)
-        self._small = next((t for t in (np.int8, np.uint8, np.int16, np.uint16)
-                            if np.iinfo(t).min <= self.k_lo and self.k_hi <= np.iinfo(t).max), None)
+        self._small = next((t for t, (t_lo, t_hi) in _SMALL_TYPES if t_lo <= self.k_lo and self.k_hi <= t_hi), None)
 
     def add(self, codes: np.ndarray) -> None:
         """Count an array of integer-valued ADC codes (any shape)."""
