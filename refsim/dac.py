@@ -1,11 +1,8 @@
-"""docs/MODEL.md steps 7-8: input scaling, the DAC, and bit-serial input slices.
+"""docs/MODEL.md steps 7-8 (D1-D4): input scaling, the DAC, and bit-serial input slices.
 
-Shapes: ``x`` is ``(B, rows)`` (a batch of input vectors for one array's rows).
-A DAC code ``c`` drives the row voltage
-
-.. math:: V = c / c_{max} \\cdot v_{read}                                    \\tag{D3}
-
-so ``v_read_V`` is the full-scale read voltage (one LSB is ``v_read_V / c_max``).
+Shapes: ``x`` is ``(B, rows)`` (a batch of input vectors for one array's rows). A DAC code
+``c`` drives the row voltage of (D3), so ``v_read_V`` is the full-scale read voltage (one LSB
+is ``v_read_V / c_max``).
 """
 
 from __future__ import annotations
@@ -28,11 +25,8 @@ LONG_ROWS = 256
 
 
 def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
-    """Input value driven at full scale, ``x_max``, shape ``(B,)``.
-
-    .. math:: x_{max} = \\max_i |x_i|\\ \\text{(abs\\_max, per vector)} \\quad\\text{or}\\quad x_{max,fixed}  \\tag{D1}
-
-    An all-zero vector gets ``x_max = 1`` (its codes are 0 either way).
+    """Input value driven at full scale, ``x_max`` (D1), shape ``(B,)``: per vector
+    (``range_mode="abs_max"``; an all-zero vector gets 1, its codes are 0 either way) or fixed.
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
@@ -57,16 +51,12 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
 
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
               work: np.ndarray | None = None, fill_range: bool = False) -> tuple[np.ndarray, float]:
-    """DAC codes and the fraction of clipped inputs.
+    """DAC codes (D2, docs/MODEL.md) and the fraction of clipped inputs.
 
-    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\, c_{max} / x_{max}),\\ c_{lo},\\ c_{max})  \\tag{D2}
-
-    (docs/MODEL.md): ``x (B, rows)`` with its input range ``x_max (B,)`` (D1), codes ``c (B, rows)``
-    rounded as the exact quotient ``x c_max / x_max`` (not its float64 estimate, which carries a
-    second rounding: :func:`_round_exact`), with ``c_lo = -c_max`` (signed, sign-magnitude,
-    ``2^b - 1`` levels; two's complement: ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``,
-    ``2^b`` levels) or 0 (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code"
-    is the real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
+    ``x (B, rows)`` with its input range ``x_max (B,)`` (D1) gives the codes ``c (B, rows)``, rounded
+    as the exact quotient (its float64 estimate carries a second rounding: :func:`_round_exact`),
+    in the code range of ``cfg`` (:attr:`refsim.DACConfig.code_range`); an ideal DAC
+    (``bits=None``) gives real-valued "codes" with ``c_max = 1``.
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
     fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``. For a range so small
     that ``c_max / x_max`` overflows (subnormal ``x_max``) the estimate is formed as
@@ -142,9 +132,9 @@ def _round_exact(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int, ou
 class DrivePass:
     """One analog read of an array: the codes driven on the rows and their digital weight.
 
-    ``codes`` ``(B, rows)`` drive ``V = codes / code_max * v_read`` (D3); the read's
-    digital result is multiplied by ``coef`` before summation, where
-    ``coef = sign * 2^shift * code_max / c_max`` so that ``sum_passes coef * codes / code_max = c / c_max``.
+    ``codes`` ``(B, rows)`` drive the row voltages of (D3) with the pass's own full scale
+    ``code_max``; the read's digital result is multiplied by ``coef``, the pass coefficient ``a_j`` of
+    (D4), before summation.
     """
 
     codes: np.ndarray  # (B, rows) integer-valued float64 (real-valued for an ideal DAC)
@@ -155,7 +145,7 @@ class DrivePass:
 
     @cached_property
     def volts_V(self) -> np.ndarray:
-        """Row voltages (D3) ``V = codes / code_max * v_read``, V, ``(B, rows)``; computed once, on demand."""
+        """Row voltages (D3), V, ``(B, rows)``; computed once, on demand."""
         return self.codes * (self.v_read_V / self.code_max)
 
 
@@ -166,8 +156,8 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
     positive part ``max(c, 0)`` and the negative part ``max(-c, 0)``, the latter with
     a negative coefficient). With ``slice_bits`` the magnitude ``|c|`` is split into
     slices ``c_j`` of ``slice_bits`` bits, least significant first (the top slice takes
-    the remainder), ``|c| = sum_j 2^{sigma_j} c_j`` (D4); ``bipolar`` drives
-    ``sign(c) c_j``, ``two_pass`` drives the slices of the two parts separately.
+    the remainder) as in (D4); ``bipolar`` drives ``sign(c) c_j``, ``two_pass`` drives the slices
+    of the two parts separately.
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     if cfg.signed_inputs == "two_pass" and cfg.signed:

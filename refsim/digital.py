@@ -64,8 +64,7 @@ def _scale_rows(a: np.ndarray, x_max: np.ndarray, c: float, out: np.ndarray | No
 
 def combine_terms(slices: list[tuple[list[tuple[np.ndarray, float]], float]], shape: tuple[int, int],
                   x_max: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
-    """Equation (X3): ``x_max[:, None] * scale * sum_k 2^sigma_k sum_t f_t a_t``, shape
-    ``shape = (B, cols)``.
+    """Equation (X3) for one tile from its terms: ``(B, cols)`` with ``shape = (B, cols)``.
 
     ``slices``: per weight slice ``(terms, 2^sigma_k)``, the terms as in the module docstring
     (arrays of the full shape are scratch space, overwritten). Each slice is summed first, then

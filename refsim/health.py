@@ -1,18 +1,14 @@
 """Is a crossbar computing anything? ADC code usage and the warning for a dead multiply.
 
-An ADC whose full-scale current is far wider than the column currents it converts (A1:
-``I_lsb = I_fs / N`` much larger than the signal) rounds every current to code 0, or to a
-handful of codes: the multiply returns (almost) zeros with no clipping at all, so an ADC
-clip fraction of 0 % looks healthy. refsim counts the codes of every multiply:
-
-.. math:: z = \\frac{\\#\\{k = 0\\}}{\\#\\{k\\}}, \\qquad
-          L = \\#\\{\\text{distinct codes } k\\}                                  \\tag{H1}
-
-(the zero-code fraction ``z`` and the ADC levels used ``L``, over every read, pass, weight
-slice and tile of one multiply; ``Trace.adc_zero_fraction``, ``Trace.adc_levels_used``), and
-warns with :class:`DeadCrossbarWarning`, once per crossbar, when ``z >= ZERO_FRACTION_WARN``
-or ``L < MIN_LEVELS_WARN`` (while some input is non-zero): the warning names the crossbar
-(its layer, in a network) and the config fields that move the ADC's range onto the signal.
+An ADC whose full-scale current is far wider than the column currents it converts (its step
+of (A1) much larger than the signal) rounds every current to code 0, or to a handful of codes:
+the multiply returns (almost) zeros with no clipping at all, so an ADC clip fraction of 0 %
+looks healthy. refsim counts the codes of every multiply: the zero-code fraction ``z`` and the
+ADC levels used ``L`` of (H1, docs/MODEL.md) (``Trace.adc_zero_fraction``,
+``Trace.adc_levels_used``), and warns with :class:`DeadCrossbarWarning`, once per crossbar,
+when ``z >= ZERO_FRACTION_WARN`` or ``L < MIN_LEVELS_WARN`` (while some input is non-zero):
+the warning names the crossbar (its layer, in a network) and the config fields that move the
+ADC's range onto the signal.
 
 ``log2(L)`` is the ADC's effective resolution on this data, in bits (:func:`effective_bits`).
 """

@@ -185,9 +185,10 @@ class SliceReader:
     def slice_reads(self, s: SliceArrays, passes: list[DrivePass], dk: DrawKey, draws: MultiplyDraws,
                     stats: MultiplyStats, *, ttr: TileTrace | None = None, rows_clipped: np.ndarray | None = None,
                     scratch: Scratch | None = None, codes_out: np.ndarray | None = None):
-        """All ADC reads of weight slice ``dk.k``: returns the digital terms ``(array, factor)`` with
-        ``p (B, cols) = sum factor * array`` in net-level units (X2):
-        ``p = sum_reads sign sum_passes a I_q / i_unit``; counts the conversions in ``stats``.
+        """All ADC reads of weight slice ``dk.k``: returns the digital terms ``(array, factor)`` whose
+        weighted sum ``sum factor * array`` is the slice's digital value ``p (B, cols)`` of (X2) in
+        net-level units, without the offset term (:mod:`refsim.digital`); counts the conversions in
+        ``stats``.
 
         When nothing acts on the currents between the array and the ADC (no read or output
         noise, no current limit, no IR-drop heuristic) they are formed directly in units of
