@@ -138,7 +138,8 @@ def main(argv=None) -> list[dict]:
     args = ap.parse_args(argv)
     for name in ("old", "new"):
         if not (Path(getattr(args, name)) / "refsim" / "__init__.py").is_file():
-            ap.error(f"{name}: received {getattr(args, name)!r}; expected a checkout of refsim (with refsim/__init__.py)")
+            ap.error(f"{name}: received {getattr(args, name)!r}; "
+                     "expected a checkout of refsim (with refsim/__init__.py)")
     if args.rounds < 1:
         ap.error(f"--rounds: received {args.rounds}; expected an integer >= 1")
     results = []

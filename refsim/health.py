@@ -34,7 +34,8 @@ _DENSE_BITS = 12
 #: concentrated on a few values, as an ADC's are).
 _PER_VALUE_MAX = 32
 #: small integer types, narrowest first, with their ranges
-_SMALL_TYPES = tuple((t, (int(np.iinfo(t).min), int(np.iinfo(t).max))) for t in (np.int8, np.uint8, np.int16, np.uint16))
+_SMALL_TYPES = tuple((t, (int(np.iinfo(t).min), int(np.iinfo(t).max)))
+                     for t in (np.int8, np.uint8, np.int16, np.uint16))
 
 
 class DeadCrossbarWarning(UserWarning):
