@@ -1,13 +1,8 @@
 """docs/MODEL.md step 11: the analog-to-digital converter.
 
-An ADC with full-scale current ``I_fs`` (A) and largest code ``N`` has the step
-``I_lsb = I_fs / N`` and converts a current ``I`` to
-
-.. math:: k = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(I / I_{lsb}),\\ k_{lo},\\ N)     \\tag{A1}
-
-with ``k_lo = -N`` (signed, sign-magnitude: ``N = 2^(b-1) - 1``) or 0 (unsigned:
-``N = 2^b - 1``); a two's-complement ADC has ``N = 2^(b-1)`` steps to full scale and codes
-``-N .. N - 1`` (2^b levels, the top one missing). Its digital output is ``k * I_lsb`` (A).
+An ADC with full-scale current ``I_fs`` (A) and largest code ``N`` converts a current ``I`` to
+the code ``k`` of (A1), in the code range :attr:`refsim.ADCConfig.code_range` (sign-magnitude,
+unsigned or two's complement); its digital output is ``k * I_lsb`` (A), ``I_lsb = I_fs / N``.
 A midrise ADC (A4, CrossSim's signed ``QuantizerADC``) has ``N = 2^b - 1`` and the odd codes
 ``-N, -N + 2, .., N``: 2^b levels evenly over ``[-I_fs, I_fs]``, zero not among them.
 
@@ -33,12 +28,10 @@ TIE_ULPS = 16.0
 
 
 def tie_window(rows: int, n_levels: int, span_ratio: float) -> float:
-    """Half-width, in LSBs, of the band around a decision level treated as an exact tie.
-
-    .. math:: \\delta = \\mathrm{TIE\\_ULPS}\\ \\varepsilon\\ (rows + 1)\\ N\\ r     \\tag{A2}
-
-    where ``r`` is the ratio of the largest current a sum's terms can reach to the ADC
-    range (``g_max / span``); ``delta`` bounds the float64 error of the analog sum in LSBs.
+    """Half-width ``delta``, in LSBs, of the band around a decision level treated as an exact tie
+    (A2): ``rows`` of the array, ``n_levels`` the ADC's ``N``, ``span_ratio`` the ratio of the largest
+    current a sum's terms can reach to the ADC range (``G_max / span``); ``delta`` bounds the float64
+    error of the analog sum in LSBs.
     """
     return TIE_ULPS * np.finfo(np.float64).eps * (rows + 1) * n_levels * span_ratio
 
@@ -48,11 +41,10 @@ def adc_convert(
     u: np.ndarray | None = None, overwrite: bool = False, check_clip: bool = True, out: np.ndarray | None = None,
     midrise: bool = False,
 ) -> tuple[np.ndarray, int]:
-    """Equation (A1) with the tie rule: integer-valued codes (float64) and the number clipped.
+    """Equation (A1) with the tie rule (A2): integer-valued codes (float64) and the number clipped.
 
     With uniform draws ``u`` in [0, 1) (same shape as ``i_A``) the rounding is stochastic
-    instead (A3): ``k = floor(I / I_lsb + u)``, which rounds up with probability equal to
-    the fractional part (unbiased: ``E[k] = I / I_lsb`` before clipping).
+    instead (A3).
 
     Parameters
     ----------

@@ -8,9 +8,7 @@ __all__ = ["analog_multiply", "conductances_per_code", "multiply_per_code", "per
 
 
 def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np.ndarray) -> np.ndarray:
-    """Ohm's and Kirchhoff's laws on an ideal array: column currents in A.
-
-    .. math:: V_i = \\frac{c_i}{c_{max}} v_{read}, \\qquad I_j = \\sum_i V_i G_{ij}     \\tag{X1}
+    """Ohm's and Kirchhoff's laws on an ideal array (X1): column currents in A.
 
     ``codes (B, rows)``, ``g_S (rows, cols)`` in S -> ``(B, cols)`` in A. The scale
     ``v_read / c_max`` is applied to the ``(B, cols)`` sums (the same numbers up to
@@ -25,10 +23,8 @@ def analog_multiply(codes: np.ndarray, code_max: float, v_read_V: float, g_S: np
 
 
 def conductances_per_code(g_S: np.ndarray, v_read_V: float, code_max: float, unit_A: float) -> np.ndarray:
-    """The array's conductances scaled to output units per DAC code (X1 with the constants folded in):
-
-    .. math:: \\tilde G_{ij} = G_{ij} \\frac{v_{read}}{c_{max} u}, \\qquad
-              \\frac{I_j}{u} = \\sum_i c_i \\tilde G_{ij}                              \\tag{X1'}
+    """The array's conductances scaled to output units per DAC code, ``G~`` of (X1'): X1 with the
+    constants folded in.
 
     ``g_S (rows, cols)`` in S, ``unit_A`` the current unit ``u`` in A (the ADC's step ``I_lsb``, or
     ``i_unit`` for an ideal ADC) -> ``(rows, cols)``, dimensionless. The crossbar uses it when
@@ -60,9 +56,8 @@ def multiply_per_code(codes: np.ndarray, g_per_code: np.ndarray, rescale: float 
 
 def per_cell_currents(g_S: np.ndarray, sigma_S: np.ndarray, v_V: np.ndarray, blocks, *, clip,
                       wire=None) -> np.ndarray:
-    """Column currents (A) when every input vector reads its own noisy copy of the array.
-
-    .. math:: I_{bj} = \\sum_i V_{bi} (G_{ij} + \\sigma_{ij} \\xi_{bij})     \\text{(devices R4, then X1)}
+    """Column currents (A) when every input vector reads its own noisy copy of the array: the
+    read noise of every cell (R4), then (X1) per vector.
 
     ``g_S``, ``sigma_S`` ``(rows, cols)`` in S; ``v_V`` ``(B, rows)`` in V; ``blocks`` yields
     ``(b0, b1, xi)`` with ``xi`` ``(b1 - b0, rows, cols)`` standard normals, in batch order.

@@ -43,6 +43,13 @@ __all__ = ["Crossbar", "draws_random_numbers"]
 BATCH_CHUNK = 1024
 
 
+def _check_ranges(x2: np.ndarray, ranges) -> None:
+    """Raise naming ``x`` if a per-vector input range (D1) of ``x2`` is NaN or inf: it propagates them."""
+    if not all(not v.size or np.isfinite(v.max()) for v in ranges):
+        bad = int(np.size(x2) - np.count_nonzero(np.isfinite(x2)))
+        raise ValueError(f"x: received {bad} non-finite value(s) (NaN or inf); expected finite numbers")
+
+
 class Crossbar:
     """A weight matrix ``W (n_in, n_out)`` programmed into analog crossbar arrays.
 
@@ -174,24 +181,25 @@ class Crossbar:
         return self._reader.direct
 
     # -- multiply ---------------------------------------------------------------
-    def _inputs(self, x) -> tuple[np.ndarray, tuple[int, ...], dict | None]:
+    def _inputs(self, x, *, lazy_ranges: bool = False) -> tuple[np.ndarray, tuple[int, ...], dict | None]:
         """``x`` validated, once: ``(x (B, n_in), its leading shape, ranges)`` with ``ranges`` the input
         range ``x_max (B,)`` (D1) of every row block ``(r0, r1)`` (None for a linear crossbar).
-        With per-vector ranges their row-wise max/min reveal any NaN/inf."""
+        With per-vector ranges their max reveals any NaN/inf. ``lazy_ranges``: with per-vector ranges
+        and one block of vectors (:data:`BATCH_CHUNK`), ``ranges`` is None: :meth:`_forward` finds them
+        with the DAC codes and checks them before any read."""
         later = not self._linear and self._config.dac.range_mode == "abs_max"
         arr = as_float_array("x", x, min_ndim=1, check_finite=not later)
         if arr.shape[-1] != self.shape[0]:
             raise ValueError(f"x: received shape {arr.shape}; expected shape (..., {self.shape[0]})")
         x2 = arr.reshape(-1, self.shape[0])
-        if self._linear:
+        if self._linear or (later and lazy_ranges and x2.shape[0] <= BATCH_CHUNK):
             return x2, arr.shape[:-1], None
         ranges = {}
         for t in self._tiles:
             if (t.r0, t.r1) not in ranges:
                 ranges[(t.r0, t.r1)] = input_range(x2[:, t.r0 : t.r1], self._config.dac)
-        if later and not all(not v.size or np.isfinite(v.max()) for v in ranges.values()):
-            bad = int(np.size(x2) - np.count_nonzero(np.isfinite(x2)))
-            raise ValueError(f"x: received {bad} non-finite value(s) (NaN or inf); expected finite numbers")
+        if later:
+            _check_ranges(x2, ranges.values())
         return x2, arr.shape[:-1], ranges
 
     def matvec(self, x, *, draws: dict | None = None) -> np.ndarray:
@@ -200,7 +208,7 @@ class Crossbar:
         ``draws`` replays the per-multiply draws of a recorded trace (``Trace.draws``)
         instead of drawing fresh ones; the result is then bit for bit the trace's ``y``.
         """
-        x2, lead, ranges = self._inputs(x)
+        x2, lead, ranges = self._inputs(x, lazy_ranges=True)
         if self._linear:
             y = self._reader.linear_multiply(x2)
         elif draws is None and x2.shape[0] > BATCH_CHUNK:
@@ -274,7 +282,8 @@ class Crossbar:
     def _forward(self, x2: np.ndarray, ranges: dict, draws: MultiplyDraws, *, tiles: list[TileArrays] | None = None,
                  tr: Trace | None = None, out: np.ndarray | None = None, scratch: Scratch | None = None) -> np.ndarray:
         """The step-by-step multiply of ``x2 (B, n_in)`` with the input ranges ``ranges`` of its row
-        blocks (:meth:`_inputs`); recorded into ``tr`` if given, written into ``out`` if given.
+        blocks (:meth:`_inputs`; None: found with the DAC codes, and checked before any read);
+        recorded into ``tr`` if given, written into ``out`` if given.
         ``scratch`` (not with ``tr``): the arrays of the temporaries (:mod:`refsim.scratch`)."""
         cfg = self._config
         tiles = self._tiles if tiles is None else tiles
@@ -284,15 +293,18 @@ class Crossbar:
             stats.codes = health.CodeTally(cfg.adc.code_range)  # H1
         written = set()  # column ranges holding a partial already: later row tiles add to them
         drives: dict[tuple[int, int], RowDrive] = {}  # DAC codes and drive passes of every row block
-        for ti, t in enumerate(tiles):
+        for t in tiles:
             block = (t.r0, t.r1)
             if block not in drives:  # shared by the block's column tiles
-                drives[block] = drive = row_drive(x2[:, t.r0 : t.r1], ranges[block], cfg.dac,
-                                                  offset_sum=any(s.digital_offset for s in t.slices),
+                drives[block] = drive = row_drive(x2[:, t.r0 : t.r1], None if ranges is None else ranges[block],
+                                                  cfg.dac, offset_sum=any(s.digital_offset for s in t.slices),
                                                   scratch=scratch, name=("drive",) + block)
                 stats.dac_clip += drive.dac_clip
                 stats.row_blocks += 1
-            drive = drives[block]
+        if ranges is None:
+            _check_ranges(x2, [d.x_max for d in drives.values()])
+        for ti, t in enumerate(tiles):
+            drive = drives[(t.r0, t.r1)]
             ttr = None
             if tr is not None:
                 ttr = TileTrace(t.r0, t.r1, t.c0, t.c1, drive.x_max, drive.codes, drive.dac_clip,
@@ -316,7 +328,7 @@ class Crossbar:
         if tr is not None:
             stats.fill(tr)
         if stats.codes is not None and not self._health_warned:
-            self._health_warned = health.check_codes(stats.codes, cfg, bool(np.any(x2)), self.name)
+            self._health_warned = health.check_codes(stats.codes, cfg, x2, self.name)
         return y
 
     def _bound_management(self, ti: int, t: TileArrays, drive: RowDrive, acc: np.ndarray, rows_clipped: np.ndarray,
@@ -352,9 +364,12 @@ class Crossbar:
         rows_clipped = np.zeros(b, dtype=bool) if cfg.dac.bound_management == "iterative" else None
         shape = (b, t.c1 - t.c0)
         terms = []  # per slice (terms (array, factor), 2^shift): p_k = sum factor * array in net-level units
+        # one slice without a digital offset, not recorded: its codes may go straight into the output
+        direct_out = (out if out is not None and out.flags.c_contiguous and len(t.slices) == 1 and ttr is None
+                      and not t.slices[0].digital_offset else None)
         for k, s in enumerate(t.slices):
             s_terms = self._reader.slice_reads(s, drive.passes, DrawKey(ti, k, tag), draws, stats, ttr=ttr,
-                                               rows_clipped=rows_clipped, scratch=scratch)
+                                               rows_clipped=rows_clipped, scratch=scratch, codes_out=direct_out)
             if stats.codes is not None:
                 for codes_k, _ in s_terms:
                     stats.codes.add(codes_k)  # H1

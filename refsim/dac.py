@@ -1,11 +1,8 @@
-"""docs/MODEL.md steps 7-8: input scaling, the DAC, and bit-serial input slices.
+"""docs/MODEL.md steps 7-8 (D1-D4): input scaling, the DAC, and bit-serial input slices.
 
-Shapes: ``x`` is ``(B, rows)`` (a batch of input vectors for one array's rows).
-A DAC code ``c`` drives the row voltage
-
-.. math:: V = c / c_{max} \\cdot v_{read}                                    \\tag{D3}
-
-so ``v_read_V`` is the full-scale read voltage (one LSB is ``v_read_V / c_max``).
+Shapes: ``x`` is ``(B, rows)`` (a batch of input vectors for one array's rows). A DAC code
+``c`` drives the row voltage of (D3), so ``v_read_V`` is the full-scale read voltage (one LSB
+is ``v_read_V / c_max``).
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from functools import cached_property
 import numpy as np
 
 from refsim.config import DACConfig, slice_widths
-from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, scratch_array
+from refsim.scratch import BLOCK_ELEMENTS, Scratch, block_rows, row_blocks, row_loops, scratch_array
 
 __all__ = ["input_range", "average_abs_max", "abs_max_np_sum", "dac_codes", "aihwkit_float32_codes", "DrivePass", "drive_passes", "code_slices", "stacked_codes", "RowDrive",
            "row_drive"]
@@ -28,11 +25,8 @@ LONG_ROWS = 256
 
 
 def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
-    """Input value driven at full scale, ``x_max``, shape ``(B,)``.
-
-    .. math:: x_{max} = \\max_i |x_i|\\ \\text{(abs\\_max, per vector)} \\quad\\text{or}\\quad x_{max,fixed}  \\tag{D1}
-
-    An all-zero vector gets ``x_max = 1`` (its codes are 0 either way).
+    """Input value driven at full scale, ``x_max`` (D1), shape ``(B,)``: per vector
+    (``range_mode="abs_max"``; an all-zero vector gets 1, its codes are 0 either way) or fixed.
     """
     if cfg.range_mode == "fixed":
         return np.full(x.shape[0], cfg.x_max)
@@ -56,6 +50,8 @@ def input_range(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
         x_max = np.empty(x.shape[0])
         for blk in row_blocks(*x.shape):
             np.maximum(np.max(x[blk], axis=1, out=x_max[blk]), -np.min(x[blk], axis=1), out=x_max[blk])
+    elif x[0].min() < 0:  # signed inputs (a negative in the first vector): the whole-array test would fail
+        x_max = np.maximum(np.max(x, axis=1), -np.min(x, axis=1))
     else:
         hi = np.max(x, axis=1)
         x_max = hi if x.min() >= 0 else np.maximum(hi, -np.min(x, axis=1))
@@ -109,27 +105,29 @@ def abs_max_np_sum(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
 
 
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
-              work: np.ndarray | None = None) -> tuple[np.ndarray, float]:
-    """DAC codes and the fraction of clipped inputs.
+              work: np.ndarray | None = None, fill_range: bool = False) -> tuple[np.ndarray, float]:
+    """DAC codes (D2, docs/MODEL.md) and the fraction of clipped inputs.
 
-    .. math:: c = \\mathrm{clip}(\\mathrm{round\\_half\\_even}(x \\, c_{max} / x_{max}),\\ c_{lo},\\ c_{max})  \\tag{D2}
-
-    (docs/MODEL.md): ``x (B, rows)`` with its input range ``x_max (B,)`` (D1), codes ``c (B, rows)``
-    rounded as the exact quotient ``x c_max / x_max`` (not its float64 estimate, which carries a
-    second rounding: :func:`_round_exact`), with ``c_lo = -c_max`` (signed, sign-magnitude,
-    ``2^b - 1`` levels; two's complement: ``c_max = 2^(b-1)`` and codes ``-c_max .. c_max - 1``,
-    ``2^b`` levels) or 0 (unsigned, ``2^b`` levels). For an ideal DAC (``bits=None``) the "code"
-    is the real number ``clip(x / x_max, c_lo, 1)`` with ``c_max = 1``.
+    ``x (B, rows)`` with its input range ``x_max (B,)`` (D1) gives the codes ``c (B, rows)``, rounded
+    as the exact quotient (its float64 estimate carries a second rounding: :func:`_round_exact`),
+    in the code range of ``cfg`` (:attr:`refsim.DACConfig.code_range`); an ideal DAC
+    (``bits=None``) gives real-valued "codes" with ``c_max = 1``.
     Returns float64 codes ``(B, rows)`` (integer-valued for a real DAC) and the
     fraction of inputs outside ``[c_lo, c_max] * x_max / c_max``. For a range so small
     that ``c_max / x_max`` overflows (subnormal ``x_max``) the estimate is formed as
     ``(x / x_max) * c_max`` instead; either estimate is rounded as the exact quotient, as in the
     integer oracle. ``out``: optional contiguous float64 array of the shape of ``x`` for the
     codes; ``work``: optional scratch of :func:`refsim.scratch.block_rows` rows (the steps run on
-    blocks of rows that stay in cache).
+    blocks of rows that stay in cache). ``fill_range``: ``x_max`` is an empty ``(B,)`` array that this
+    call fills with the per-vector range (D1, the values of :func:`input_range`) block by block, each
+    block's just before its codes (``x`` is then read from memory once).
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
+    if fill_range and (cfg.range_mode != "abs_max" or cfg.x_max_cap is not None or cfg.arithmetic != "exact"):
+        raise ValueError(f"fill_range: only for dac.range_mode='abs_max' without x_max_cap in exact arithmetic; "
+                         f"received range_mode={cfg.range_mode!r}, x_max_cap={cfg.x_max_cap!r}, "
+                         f"arithmetic={cfg.arithmetic!r} (pass x_max from input_range)")
     if cfg.arithmetic == "aihwkit_float32":
         return aihwkit_float32_codes(x, x_max, c_max, out=out)
     # with a per-vector range |x| <= x_max: a signed DAC whose top code is c_max cannot clip
@@ -138,16 +136,19 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     rows = block_rows(x.shape[1])
     if cfg.bits is not None and (work is None or work.shape[0] < min(rows, x.shape[0]) or work.shape[1:] != x.shape[1:]):
         work = np.empty((min(rows, x.shape[0]), x.shape[1]))
-    with np.errstate(over="ignore", invalid="ignore"):
-        scale = (c_max / x_max)[:, None]  # (B, 1)
-        # x_max below ~c_max * 5.6e-309: c_max / x_max overflows; those rows are formed as (x / x_max) * c_max
-        tiny = ~np.isfinite(scale[:, 0]) if scale.size and not np.isfinite(scale.max()) else None
+    with np.errstate(over="ignore", invalid="ignore"), row_loops(x.shape[1]):
         n_clipped = 0
         for blk in row_blocks(*x.shape):  # every row on its own: blocks only keep the passes in cache
             xb = x[blk]
-            c = np.multiply(xb, scale[blk], out=out[blk] if cfg.bits is None else work[: xb.shape[0]])
-            if tiny is not None and tiny[blk].any():
-                t = tiny[blk]
+            buf = out[blk] if cfg.bits is None else work[: xb.shape[0]]
+            if fill_range:  # (D1): max |x| per vector, 1 for an all-zero one; NaN and inf pass through
+                m = np.max(np.abs(xb, out=buf), axis=1, out=x_max[blk])
+                m[m == 0] = 1.0
+            scale = (c_max / x_max[blk])[:, None]  # (b, 1)
+            c = np.multiply(xb, scale, out=buf)
+            # x_max below ~c_max * 5.6e-309: c_max / x_max overflows; those rows are formed as (x / x_max) * c_max
+            if scale.size and not np.isfinite(scale.max()):
+                t = ~np.isfinite(scale[:, 0])
                 c[t] = xb[t] / x_max[blk][t, None] * c_max  # (D2) without the overflow
             if cfg.bits is not None and cfg.levels == "midrise":
                 c = _round_midrise(c, xb, x_max[blk], c_max, out=out[blk])
@@ -243,9 +244,9 @@ def _round_midrise(c: np.ndarray, x: np.ndarray, x_max: np.ndarray, c_max: int, 
 class DrivePass:
     """One analog read of an array: the codes driven on the rows and their digital weight.
 
-    ``codes`` ``(B, rows)`` drive ``V = codes / code_max * v_read`` (D3); the read's
-    digital result is multiplied by ``coef`` before summation, where
-    ``coef = sign * 2^shift * code_max / c_max`` so that ``sum_passes coef * codes / code_max = c / c_max``.
+    ``codes`` ``(B, rows)`` drive the row voltages of (D3) with the pass's own full scale
+    ``code_max``; the read's digital result is multiplied by ``coef``, the pass coefficient ``a_j`` of
+    (D4), before summation.
     """
 
     codes: np.ndarray  # (B, rows) integer-valued float64 (real-valued for an ideal DAC)
@@ -256,7 +257,7 @@ class DrivePass:
 
     @cached_property
     def volts_V(self) -> np.ndarray:
-        """Row voltages (D3) ``V = codes / code_max * v_read``, V, ``(B, rows)``; computed once, on demand."""
+        """Row voltages (D3), V, ``(B, rows)``; computed once, on demand."""
         return self.codes * (self.v_read_V / self.code_max)
 
 
@@ -267,9 +268,9 @@ def drive_passes(c: np.ndarray, cfg: DACConfig) -> list[DrivePass]:
     positive part ``max(c, 0)`` and the negative part ``max(-c, 0)``, the latter with
     a negative coefficient). With ``slice_bits`` the magnitude ``|c|`` is split into
     slices ``c_j`` of ``slice_bits`` bits, least significant first (the top slice takes
-    the remainder), ``|c| = sum_j 2^{sigma_j} c_j`` (D4); ``bipolar`` drives
-    ``sign(c) c_j``, ``two_pass`` drives the slices of the two parts separately. With
-    ``slice_scale="uniform"`` every pass's full scale is ``2^slice_bits - 1`` (D6).
+    the remainder) as in (D4); ``bipolar`` drives ``sign(c) c_j``, ``two_pass`` drives the slices
+    of the two parts separately. With ``slice_scale="uniform"`` every pass's full scale is
+    ``2^slice_bits - 1`` (D6).
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     if cfg.signed_inputs == "two_pass" and cfg.signed:
@@ -308,14 +309,19 @@ class RowDrive:
     d_sum: np.ndarray | None
 
 
-def row_drive(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, offset_sum: bool, scratch: Scratch | None = None,
-              name: tuple = ()) -> RowDrive:
+def row_drive(x: np.ndarray, x_max: np.ndarray | None, cfg: DACConfig, *, offset_sum: bool,
+              scratch: Scratch | None = None, name: tuple = ()) -> RowDrive:
     """The DAC codes (D2), drive passes (D4) and, if ``offset_sum``, the code sum of ``x (B, rows)``
-    driven with the range ``x_max (B,)``. With ``scratch`` the codes are written into its arrays
-    ``name + ("codes",)`` and ``name + ("dac",)``."""
+    driven with the range ``x_max (B,)``; ``x_max`` None: the range of ``x`` (D1), found here (with a
+    per-vector range, block by block with the codes: :func:`dac_codes`). With ``scratch`` the codes are
+    written into its arrays ``name + ("codes",)`` and ``name + ("dac",)``."""
+    fill = (x_max is None and cfg.range_mode == "abs_max" and cfg.x_max_cap is None and cfg.arithmetic == "exact"
+            and x.size > 0)
+    if x_max is None:
+        x_max = np.empty(x.shape[0]) if fill else input_range(x, cfg)
     codes, clip = dac_codes(x, x_max, cfg, out=scratch_array(scratch, name + ("codes",), x.shape),
                             work=scratch_array(scratch, name + ("dac",), (min(block_rows(x.shape[1]), x.shape[0]),
-                                                                         x.shape[1])))
+                                                                         x.shape[1])), fill_range=fill)
     d_sum = None
     if offset_sum:
         d_sum = codes.sum(axis=1, keepdims=True) / (1 if cfg.bits is None else cfg.code_max)

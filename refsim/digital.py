@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from refsim.scratch import row_loops
+
 __all__ = ["combine_terms", "weighted_sum"]
 
 _TINY = float(np.finfo(np.float64).tiny)
@@ -54,15 +56,15 @@ def _sum_into_scratch(terms: list[tuple[np.ndarray, float]], shape: tuple[int, i
 def _scale_rows(a: np.ndarray, x_max: np.ndarray, c: float, out: np.ndarray | None) -> np.ndarray:
     """``a * x_max[:, None] * c`` in one pass (``a`` is scratch); where ``x_max * c`` would be subnormal,
     ``a * c`` first and ``x_max`` last, so that a subnormal result is rounded once."""
-    if not x_max.size or abs(c) * x_max.min() >= _TINY:  # x_max > 0: the smallest |x_max * c| is normal
-        return np.multiply(a, (x_max * c)[:, None], out=out)
-    return np.multiply(np.multiply(a, c, out=a), x_max[:, None], out=out)
+    with row_loops(a.shape[-1]):
+        if not x_max.size or abs(c) * x_max.min() >= _TINY:  # x_max > 0: the smallest |x_max * c| is normal
+            return np.multiply(a, (x_max * c)[:, None], out=out)
+        return np.multiply(np.multiply(a, c, out=a), x_max[:, None], out=out)
 
 
 def combine_terms(slices: list[tuple[list[tuple[np.ndarray, float]], float]], shape: tuple[int, int],
                   x_max: np.ndarray, scale: float, out: np.ndarray | None = None) -> np.ndarray:
-    """Equation (X3): ``x_max[:, None] * scale * sum_k 2^sigma_k sum_t f_t a_t``, shape
-    ``shape = (B, cols)``.
+    """Equation (X3) for one tile from its terms: ``(B, cols)`` with ``shape = (B, cols)``.
 
     ``slices``: per weight slice ``(terms, 2^sigma_k)``, the terms as in the module docstring
     (arrays of the full shape are scratch space, overwritten). Each slice is summed first, then

@@ -1,18 +1,14 @@
 """Is a crossbar computing anything? ADC code usage and the warning for a dead multiply.
 
-An ADC whose full-scale current is far wider than the column currents it converts (A1:
-``I_lsb = I_fs / N`` much larger than the signal) rounds every current to code 0, or to a
-handful of codes: the multiply returns (almost) zeros with no clipping at all, so an ADC
-clip fraction of 0 % looks healthy. refsim counts the codes of every multiply:
-
-.. math:: z = \\frac{\\#\\{k = 0\\}}{\\#\\{k\\}}, \\qquad
-          L = \\#\\{\\text{distinct codes } k\\}                                  \\tag{H1}
-
-(the zero-code fraction ``z`` and the ADC levels used ``L``, over every read, pass, weight
-slice and tile of one multiply; ``Trace.adc_zero_fraction``, ``Trace.adc_levels_used``), and
-warns with :class:`DeadCrossbarWarning`, once per crossbar, when ``z >= ZERO_FRACTION_WARN``
-or ``L < MIN_LEVELS_WARN`` (while some input is non-zero): the warning names the crossbar
-(its layer, in a network) and the config fields that move the ADC's range onto the signal.
+An ADC whose full-scale current is far wider than the column currents it converts (its step
+of (A1) much larger than the signal) rounds every current to code 0, or to a handful of codes:
+the multiply returns (almost) zeros with no clipping at all, so an ADC clip fraction of 0 %
+looks healthy. refsim counts the codes of every multiply: the zero-code fraction ``z`` and the
+ADC levels used ``L`` of (H1, docs/MODEL.md) (``Trace.adc_zero_fraction``,
+``Trace.adc_levels_used``), and warns with :class:`DeadCrossbarWarning`, once per crossbar,
+when ``z >= ZERO_FRACTION_WARN`` or ``L < MIN_LEVELS_WARN`` (while some input is non-zero):
+the warning names the crossbar (its layer, in a network) and the config fields that move the
+ADC's range onto the signal.
 
 ``log2(L)`` is the ADC's effective resolution on this data, in bits (:func:`effective_bits`).
 """
@@ -33,6 +29,13 @@ ZERO_FRACTION_WARN = 0.95
 MIN_LEVELS_WARN = 4
 #: Widest ADC (bits) whose codes are tallied in a dense histogram; wider ones by np.unique.
 _DENSE_BITS = 12
+#: Codes spanning at most this many values are counted value by value (one comparison of small integers
+#: each), more by np.bincount (whose increments of one counter form a dependency chain: slow on codes
+#: concentrated on a few values, as an ADC's are).
+_PER_VALUE_MAX = 32
+#: small integer types, narrowest first, with their ranges
+_SMALL_TYPES = tuple((t, (int(np.iinfo(t).min), int(np.iinfo(t).max)))
+                     for t in (np.int8, np.uint8, np.int16, np.uint16))
 
 
 class DeadCrossbarWarning(UserWarning):
@@ -54,12 +57,32 @@ class CodeTally:
         self._dense = width <= 2**_DENSE_BITS
         self.counts = np.zeros(width, dtype=np.int64) if self._dense else None  # index = code - k_lo
         self._sparse: dict[int, int] = {}
+        #: the smallest integer type holding every code (None: none of 8 or 16 bits does)
+        self._small = next((t for t, (t_lo, t_hi) in _SMALL_TYPES if t_lo <= self.k_lo and self.k_hi <= t_hi), None)
 
     def add(self, codes: np.ndarray) -> None:
         """Count an array of integer-valued ADC codes (any shape)."""
         c = np.asarray(codes)
         if not c.size:
             return
+        if self._dense and self._small is not None:
+            s = c.astype(self._small)  # exact: integer-valued codes in the code range
+            lo, hi = int(s.min()), int(s.max())
+            if hi - lo < _PER_VALUE_MAX:
+                rest = s.size  # codes not counted yet: the top value's count is what is left at the end
+                if lo <= 0 <= hi:  # zeros without a comparison
+                    zeros = s.size - np.count_nonzero(s)
+                    self.counts[-self.k_lo] += zeros
+                    rest -= zeros
+                eq = None
+                for v in range(lo, hi):
+                    if v != 0:
+                        eq = np.equal(s, v, out=eq)
+                        n = np.count_nonzero(eq)
+                        self.counts[v - self.k_lo] += n
+                        rest -= n
+                self.counts[hi - self.k_lo] += rest
+                return
         if self._dense:
             # one pass: the (integer-valued) codes cast to indices while the offset is subtracted
             idx = np.subtract(c, self.k_lo, dtype=np.intp, casting="unsafe").ravel()
@@ -123,10 +146,11 @@ def is_dead(zero_fraction: float, levels_used: int, n_codes: int, levels_availab
     return n_codes >= 4 * MIN_LEVELS_WARN and levels_used < few
 
 
-def check_codes(tally: CodeTally, config, x_nonzero: bool, name: str, stacklevel: int = 4) -> bool:
+def check_codes(tally: CodeTally, config, x: np.ndarray, name: str, stacklevel: int = 4) -> bool:
     """Warn (:class:`DeadCrossbarWarning`) if ``tally`` describes a dead multiply (H1) while some
-    input was non-zero; ``name`` names the crossbar (or its layer). Returns True if it warned."""
-    if not x_nonzero or not is_dead(tally.zero_fraction, tally.levels_used, tally.n_codes, tally.levels_available):
+    input ``x`` was non-zero (looked at only then); ``name`` names the crossbar (or its layer).
+    Returns True if it warned."""
+    if not is_dead(tally.zero_fraction, tally.levels_used, tally.n_codes, tally.levels_available) or not np.any(x):
         return False
     adc, arr = config.adc, config.array
     z, lv = tally.zero_fraction, tally.levels_used

@@ -1,10 +1,7 @@
 """docs/MODEL.md step 3: mapping of slice levels to conductances, in siemens.
 
-A device holding level ``s`` of a slice whose largest level is ``L`` is programmed to
-
-.. math::  G = G_{min} + (G_{max} - G_{min})\\, s / L                      \\tag{M1}
-
-which, with the device levels of :func:`refsim.weights.device_levels`, gives the
+A device holding level ``s`` of a slice whose largest level is ``L`` is programmed to the
+conductance of (M1), which, with the device levels of :func:`refsim.weights.device_levels`, gives the
 one-sided (``G± = Gmin + ΔG max(±w, 0)``), two-sided (``G± = Gmin + ΔG (1 ± w)/2``)
 and offset (``G = Gmin + ΔG (w + 1)/2``) mappings of docs/MODEL.md (M1).
 """
@@ -20,9 +17,8 @@ __all__ = ["levels_to_conductance", "round_to_cell_levels", "reference_conductan
 
 
 def round_to_cell_levels(u: np.ndarray, cell_bits: int) -> np.ndarray:
-    """Round analog levels ``u`` in [0, 1] to ``2^cell_bits`` evenly spaced programmable levels.
-
-    .. math:: u' = \\mathrm{round\\_half\\_even}(u\\,(2^{c} - 1)) / (2^{c} - 1)          \\tag{M2}
+    """Round analog levels ``u`` in [0, 1] to ``2^cell_bits`` evenly spaced programmable levels (M2),
+    half to even; same shape as ``u``.
     """
     n = 2**cell_bits - 1
     return np.rint(u * n) / n

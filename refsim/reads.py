@@ -194,10 +194,11 @@ class SliceReader:
 
     def slice_reads(self, s: SliceArrays, passes: list[DrivePass], dk: DrawKey, draws: MultiplyDraws,
                     stats: MultiplyStats, *, ttr: TileTrace | None = None, rows_clipped: np.ndarray | None = None,
-                    scratch: Scratch | None = None):
-        """All ADC reads of weight slice ``dk.k``: returns the digital terms ``(array, factor)`` with
-        ``p (B, cols) = sum factor * array`` in net-level units (X2):
-        ``p = sum_reads sign sum_passes a I_q / i_unit``; counts the conversions in ``stats``.
+                    scratch: Scratch | None = None, codes_out: np.ndarray | None = None):
+        """All ADC reads of weight slice ``dk.k``: returns the digital terms ``(array, factor)`` whose
+        weighted sum ``sum factor * array`` is the slice's digital value ``p (B, cols)`` of (X2) in
+        net-level units, without the offset term (:mod:`refsim.digital`); counts the conversions in
+        ``stats``.
 
         When nothing acts on the currents between the array and the ADC (no read or output
         noise, no current limit, no IR-drop heuristic) they are formed directly in units of
@@ -205,7 +206,10 @@ class SliceReader:
         one pass fewer (:func:`refsim.analog.conductances_per_code`). There, where the largest
         current the array can carry stays below the ADC's outermost decision levels (an ADC
         range of ``"max"``), the ADC skips its clip test: nothing can clip. ``scratch`` holds the
-        direct path's currents and codes (the terms returned are then scratch arrays)."""
+        direct path's currents and codes (the terms returned are then scratch arrays); ``codes_out``, a
+        contiguous ``(B, cols)`` array, takes the codes instead where the slice has a single conversion
+        (one read of one drive pass: the tile's output, which :func:`refsim.digital.combine_terms` then
+        scales in place, one array fewer in cache)."""
         cfg, adc, d = self.config, self.config.adc, self.config.device
         analog_acc = cfg.dac.accumulation == "analog" and len(passes) > 1
         out_sigma = 0.0
@@ -253,7 +257,10 @@ class SliceReader:
                     u = None
                     if adc.rounding == "stochastic":
                         u = draws.uniform(dk, (read.name, label, "adc"), i_a.shape)
-                    k_out = scratch.get((dk.k, read.name, p, "k"), i_a.shape) if scratch_ok and u is None else None
+                    k_out = None
+                    if scratch_ok and u is None:
+                        single = codes_out is not None and len(s.reads) == 1 and len(groups) == 1
+                        k_out = codes_out if single else scratch.get((dk.k, read.name, p, "k"), i_a.shape)
                     codes, n_clip = self._convert(s, i_a, lsb / unit, u=u, can_clip=analog_acc or self._can_clip(s, read),
                                                   rows_clipped=rows_clipped, other_axes=1, out=k_out)
                     stats.adc_clipped += n_clip

@@ -125,3 +125,19 @@ def test_bench_presets_runs_and_reports(tmp_path, shared_data):
     text = out.read_text()
     assert f"<= {TARGETS['faithful_vs_noisefree']:g}x int8" in text and text.count("an evaluation of the same") == 2
     assert "| xiao2022_resnet50 | dac and adc |" in text
+
+
+def test_bench_ab_compares_a_checkout_with_itself(tmp_path):
+    """bench.bench_ab on the smallest network, this checkout against itself: the same output bit
+    for bit, both times measured, the report written; a path that is no checkout is refused."""
+    import pytest
+
+    from bench.bench_ab import REPO, main as ab_main
+
+    out = tmp_path / "ab.md"
+    (res,) = ab_main([str(REPO), str(REPO), "--cases", "int8", "--net", "cifar_resnet20", "--rounds", "1",
+                      "--out", str(out)])
+    assert res["same_output"] and res["old_s"] > 0 and res["new_s"] > 0 and res["time_quotient"] > 0
+    assert "| int8 |" in out.read_text() and "Largest new / old" in out.read_text()
+    with pytest.raises(SystemExit):
+        ab_main([str(tmp_path), "--no-write"])

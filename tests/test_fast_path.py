@@ -177,3 +177,46 @@ def test_dac_codes_equal_exact_rational_rounding(data):
     c_max = cfg.code_max
     expected = [[round(Fraction(float(v)) * c_max / Fraction(float(m))) for v in row] for row, m in zip(x, x_max)]
     np.testing.assert_array_equal(codes, np.array(expected, dtype=float))
+
+
+# -- the input range's reductions -------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(5, 7), (40, 300), (3000, 300)])
+def test_input_range_equals_max_abs_whatever_the_signs(shape):
+    """D1 against ``max |x|`` per vector on each branch: signed inputs (a negative in the first vector),
+    non-negative ones, a negative only after the first vector, short and long rows, small and large
+    batches; an all-zero vector gets 1 and a NaN propagates."""
+    from refsim.dac import input_range
+
+    cfg = refsim.presets.get("int8").dac
+    rng = np.random.default_rng(11)
+    signed = rng.standard_normal(shape)
+    relu = np.maximum(signed, 0.0)
+    late = relu.copy()
+    late[-1, -1] = -9.0
+    for x in (signed, relu, late, -relu):
+        x = x.copy()
+        x[1] = 0.0
+        expected = np.max(np.abs(x), axis=1)
+        expected[1] = 1.0
+        np.testing.assert_array_equal(input_range(x, cfg), expected)
+        x[2, 3] = np.nan
+        assert np.isnan(input_range(x, cfg)[2])
+
+
+@pytest.mark.parametrize("batch", [5, 1100])
+def test_non_finite_input_is_refused_before_any_read(batch):
+    """With per-vector ranges the DAC finds them (one block of vectors) or the crossbar does up front
+    (several blocks); either way a NaN or inf anywhere, here in the last row block, is refused before a
+    read draws noise: the next multiply is that of a fresh crossbar of the same seed."""
+    rng = np.random.default_rng(4)
+    w, x = rng.standard_normal((30, 7)), rng.standard_normal((batch, 30))
+    cfg = refsim.presets.get("int8").replace(**{"array.rows_max": 16, "device.read_model": "independent",
+                                                "device.read_sigma_rel": 0.02})
+    xb = refsim.Crossbar(w, cfg, rng=np.random.default_rng(9))
+    for bad in (np.nan, np.inf):
+        x_bad = x.copy()
+        x_bad[-1, -1] = bad
+        with pytest.raises(ValueError, match=r"x: received 1 non-finite"):
+            xb.matvec(x_bad)
+    fresh = refsim.Crossbar(w, cfg, rng=np.random.default_rng(9))
+    np.testing.assert_array_equal(xb.matvec(x), fresh.matvec(x))

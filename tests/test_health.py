@@ -84,3 +84,26 @@ def test_tally_dense_and_sparse_agree_and_merge():
     assert effective_bits(16) == 4.0 and np.isnan(effective_bits(0))
     with pytest.raises(ValueError, match="code range"):
         dense.merge(CodeTally((0, 7)))
+
+
+@pytest.mark.parametrize("code_range", [(-127, 127), (0, 255), (-128, 127), (-2047, 2047), (-2**20, 2**20)])
+def test_tally_counts_every_code_whatever_its_spread(code_range):
+    """Codes spanning a few values (counted value by value), many values (np.bincount) and a range no
+    small integer type holds, against np.unique."""
+    lo, hi = code_range
+    rng = np.random.default_rng(5)
+    cases = [rng.integers(first, first + spread, size=(37, 11))
+             for spread in (1, 5, 31, 32, 33, hi - lo + 1)
+             for first in [rng.integers(lo, hi - min(spread, hi - lo + 1) + 2)]]
+    cases += [np.full((4, 5), v) for v in (0, 1, hi)]  # one value, zero or not
+    cases += [rng.integers(a, b + 1, size=(6, 7)) for a, b in ((0, 1), (-1, 0), (1, 3), (-3, -1), (-2, 2))]
+    for codes in cases:
+        codes = codes.clip(lo, hi).astype(float)
+        tally = CodeTally(code_range)
+        tally.add(codes)
+        tally.add(codes[:0])  # nothing to count
+        vals, cnt = np.unique(codes, return_counts=True)
+        got = {int(v) + lo: int(n) for v, n in enumerate(tally.counts) if n} if tally.counts is not None \
+            else dict(tally._sparse)
+        assert got == {int(v): int(n) for v, n in zip(vals, cnt)}
+        assert tally.levels_used == len(vals) and tally.zero_fraction == np.mean(codes == 0)

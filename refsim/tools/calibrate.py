@@ -7,19 +7,14 @@ inference nothing is taken from the data being evaluated.
 
 Two methods:
 
-* ``"percentile"`` (profiling, as CrossSim's calibrated ranges):
-
-  .. math:: x_{max} = P_p(|x|)  \\qquad (\\text{over every element of every calibration input})   \\tag{C1}
-
-  .. math:: I_{fs,k} = P_p(|I_{k}|)  \\qquad (\\text{over every column current of every read of slice } k)  \\tag{C2}
-
-  The currents of (C2) are profiled with the DAC already at its calibrated range and an
-  ideal ADC (``adc.bits=None``), so they are the currents the ADC will see.
+* ``"percentile"`` (profiling, as CrossSim's calibrated ranges): the ``p``-th percentile of
+  ``|x|`` over every element of every calibration input (C1), and of ``|I_k|`` over every column
+  current of every read of slice ``k`` (C2). The currents of (C2) are profiled with the DAC
+  already at its calibrated range and an ideal ADC (``adc.bits=None``), so they are the
+  currents the ADC will see.
 * ``"search"``: a grid over candidate ranges, ``x_max = s max|x|`` then (with that DAC)
-  ``I_fs,k = s' max|I_k|``, each chosen to minimize the output mean squared error against
-  the exact product on the calibration set:
-
-  .. math:: \\mathrm{MSE} = \\mathrm{mean}_{b,j} (y_{bj} - (x W)_{bj})^2           \\tag{C3}
+  ``I_fs,k = s' max|I_k|``, each chosen to minimize the output mean squared error (C3) against
+  the exact product on the calibration set.
 
 ``ranges`` chooses what is calibrated: ``("dac", "adc")`` (both, as CrossSim/Xiao et al.),
 ``("dac",)`` (the static input range alpha of Rasch et al.; the ADC keeps its range) or
