@@ -12,7 +12,7 @@ MODEL = (ROOT / "docs" / "MODEL.md").read_text(encoding="utf-8")
 
 #: A label: one of the label letters of docs/MODEL.md and a digit, optionally primed (X1'),
 #: standing alone (not inside an identifier, a dotted name or a word like "dev-D1").
-LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])([WMGFPTRODXACN][1-9]'?)(?![A-Za-z0-9_])")
+LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])([WMGFPTRODXACNH][1-9]'?)(?![A-Za-z0-9_])")
 
 
 def defined(label: str) -> bool:
@@ -43,7 +43,7 @@ def test_no_retired_label_style():
 def test_the_scan_finds_the_labels_it_must():
     labels = cited_labels()
     # the DAC, ADC, multiply and drift labels are cited by their modules
-    for label in ("D2", "A1", "X1'", "X3", "T3", "P2"):
+    for label in ("D2", "A1", "X1'", "X3", "T3", "P2", "H1"):
         assert label in labels, label
     assert not defined("Z9") and not defined("D9")
 

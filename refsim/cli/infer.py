@@ -8,7 +8,7 @@
                 [--preset ideal] [--seed 0] [--labels FILE] [--json] [--quiet] [calibration options]
     refsim eval --model minilm --data STS.tsv [--weights FILE] [--runtime-attention] [--no-digital]
                 [--report] [--limit N] [--batch-size 64] [--preset ideal] [--seed 0] [--json]
-    refsim eval --model textgenrnn --data TEXT [--weights H5] [--vocab JSON] [--limit N] [--stride S]
+    refsim eval --model textgenrnn --data TEXT [--weights FILE.hdf5] [--vocab JSON] [--limit N] [--stride S]
                 [--report] [--no-digital] ...   (bits per character; refsim.cli.textgen)
 
 Calibration options (:mod:`refsim.cli.calibration`): a preset that needs calibration is
