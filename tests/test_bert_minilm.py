@@ -9,6 +9,7 @@ from checks import minilm, minilm_dir as model_dir
 from refsim.io import load_state_dict
 from refsim.nn import BertEncoder, layer_report
 from refsim.nn.bert import bert_param_shapes
+from tests.tolerances import ATOL_EXACT, TOL_TORCH
 
 SENTENCES = ["A man is playing a guitar.", "A man plays the guitar on a stage in front of a crowd.",
              "A woman is slicing an onion.", "Héllo!", "The cat sat on the mat, and then it slept for hours."]
@@ -59,10 +60,10 @@ def test_random_bert_matches_torch_with_padding_and_token_types():
     types = rng.integers(0, 2, size=(3, 7))
     net = BertEncoder(sd, 3)
     tok_ref, e_ref = torch_bert(sd, 3, ids, mask, types)
-    np.testing.assert_allclose(net(ids, mask, types), e_ref, atol=1e-12)
-    np.testing.assert_allclose(net.token_embeddings(ids, mask, types), tok_ref, atol=1e-10)
+    np.testing.assert_allclose(net(ids, mask, types), e_ref, atol=ATOL_EXACT)
+    np.testing.assert_allclose(net.token_embeddings(ids, mask, types), tok_ref, atol=TOL_TORCH)
     # a padded sentence embeds exactly as the same sentence alone
-    np.testing.assert_allclose(net(ids[1:2, :4], mask[1:2, :4], types[1:2, :4]), e_ref[1:2], atol=1e-12)
+    np.testing.assert_allclose(net(ids[1:2, :4], mask[1:2, :4], types[1:2, :4]), e_ref[1:2], atol=ATOL_EXACT)
 
 
 def test_minilm_digital_matches_torch():
@@ -74,7 +75,7 @@ def test_minilm_digital_matches_torch():
     e = m.encoder(enc, digital=True)
     assert e.shape == (len(SENTENCES), 384)
     np.testing.assert_allclose(e, e_ref, atol=1e-6)
-    assert np.max(np.abs(e - e_ref)) < 1e-10  # float64 both: round-off only
+    assert np.max(np.abs(e - e_ref)) < TOL_TORCH  # float64 both: round-off only
     real = enc.attention_mask.astype(bool)
     np.testing.assert_allclose(m.encoder.token_embeddings(enc, digital=True)[real], tok_ref[real], atol=1e-6)
 
