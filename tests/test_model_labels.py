@@ -10,9 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 MODEL = (ROOT / "docs" / "MODEL.md").read_text(encoding="utf-8")
 
-#: A label: one of the label letters of docs/MODEL.md and a digit, optionally primed (X1'),
-#: standing alone (not inside an identifier, a dotted name or a word like "dev-D1").
-LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])([WMGFPTRODXACNH][1-9]'?)(?![A-Za-z0-9_])")
+#: A label: one of the label letters of docs/MODEL.md and a digit (the layers' L up to two digits,
+#: L1-L18), optionally primed (X1'), standing alone (not inside an identifier, a dotted name or a
+#: word like "dev-D1"; [R23] and F32 are a source and a dtype, not labels).
+LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])((?:[WMGFPTRODXACNH][1-9]|L[1-9][0-9]?)'?)(?![A-Za-z0-9_])")
 
 
 def defined(label: str) -> bool:
@@ -43,7 +44,7 @@ def test_no_retired_label_style():
 def test_the_scan_finds_the_labels_it_must():
     labels = cited_labels()
     # the DAC, ADC, multiply and drift labels are cited by their modules
-    for label in ("D2", "A1", "X1'", "X3", "T3", "P2", "H1"):
+    for label in ("D2", "A1", "X1'", "X3", "T3", "P2", "H1", "L2", "L18"):
         assert label in labels, label
     assert not defined("Z9") and not defined("D9")
 

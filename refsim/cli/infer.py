@@ -80,7 +80,7 @@ def _nan_to_none(v: float):
 
 
 def _snr_db(r) -> float | None:
-    """SNR = 20 log10(||digital|| / ||analog - digital||) in dB; None where it says nothing: digital
+    """The SNR of docs/MODEL.md (L18) in dB; None where it says nothing: digital
     layers, a dead layer, a layer whose digital output is zero, an exact layer (infinite SNR)."""
     if not r.analog or r.dead or not r.rel_error > 0 or not r.digital_norm > 0:
         return None

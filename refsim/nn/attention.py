@@ -41,9 +41,7 @@ def _float_mask(mask, name: str) -> np.ndarray:
 
 
 def merge_masks(attn_mask, key_padding_mask, n_batch: int, num_heads: int, L: int, S: int):
-    r"""Combine PyTorch's two masks into one additive mask of shape (N, H, L, S).
-
-    .. math:: M = M_{attn} + M_{kpd}[:, \mathrm{None}, \mathrm{None}, :]
+    """Combine PyTorch's two masks into one additive mask of shape (N, H, L, S) (L13).
 
     Boolean entries that are True mean "may not attend" and become ``-inf``;
     float entries are added to the scores. ``attn_mask`` is (L, S) or
@@ -70,9 +68,8 @@ def merge_masks(attn_mask, key_padding_mask, n_batch: int, num_heads: int, L: in
 
 
 class AttentionCore:
-    r"""Scaled dot-product attention per head: the activation-by-activation products.
-
-    .. math:: A = \mathrm{softmax}\!\left(\frac{Q}{\sqrt{d}} K^\top + M\right), \qquad O = A V
+    """Scaled dot-product attention per head (L13): the activation-by-activation products
+    ``Q K^T`` and ``A V``.
 
     Digital by default. With ``runtime_config``, for each (batch, head) a
     crossbar is programmed at run time with ``K^T`` (d, S) and multiplied by
@@ -136,10 +133,7 @@ class AttentionCore:
 
 
 class MultiheadAttention:
-    r"""PyTorch ``nn.MultiheadAttention`` (``kdim = vdim = embed_dim``, eval mode).
-
-    .. math:: \mathrm{MHA}(Q, K, V) = \mathrm{concat}_h\big(
-              \mathrm{softmax}(Q W_q^h (K W_k^h)^\top / \sqrt{d} + M) V W_v^h\big) W_o + b_o
+    """PyTorch ``nn.MultiheadAttention`` (``kdim = vdim = embed_dim``, eval mode; L13).
 
     Parameters
     ----------

@@ -1,16 +1,9 @@
 r"""BERT encoder (Hugging Face ``BertModel``, eval mode) with mean pooling: sentence embeddings.
 
 Sentence-transformers models such as all-MiniLM-L6-v2 (6 layers, hidden 384,
-12 heads) are this network followed by mean pooling and L2 normalization.
-With input ids ``t`` (N, L), token types ``s`` and attention mask ``m``
-(1 = token, 0 = padding):
-
-.. math::
-    x^{(0)} &= \mathrm{LN}_e\big(E_{word}[t] + E_{type}[s] + E_{pos}[0..L-1]\big)          \\
-    x^{(l)} &= \mathrm{EncoderLayer}_l\big(x^{(l-1)};\ \text{keys with } m = 0 \text{ masked}\big)
-            \quad (l = 1..n)                                                               \\
-    u &= \frac{\sum_j m_j x^{(n)}_j}{\max(\sum_j m_j,\ 10^{-9})}, \qquad
-    e = \frac{u}{\max(\lVert u \rVert_2,\ 10^{-12})}
+12 heads) are this network followed by mean pooling and normalization to unit
+Euclidean norm: the equations of docs/MODEL.md (L16), with input ids ``t`` (N, L),
+token types ``s`` (N, L) and attention mask ``m`` (N, L) (1 = token, 0 = padding).
 
 Each encoder layer is a post-norm :class:`refsim.nn.TransformerEncoderLayer`
 with exact GELU and ``eps = layer_norm_eps``: its six weight matrices (Q, K, V,
@@ -101,7 +94,7 @@ def _layer_params(p: dict, i: int) -> dict:
 
 
 class BertEncoder:
-    r"""BERT encoder with mean pooling and L2 normalization (equations in the module docstring).
+    r"""BERT encoder with mean pooling and unit-norm normalization (L16).
 
     Parameters
     ----------
@@ -113,7 +106,7 @@ class BertEncoder:
     layer_norm_eps : float
         ``layer_norm_eps`` of config.json (1e-12 for BERT).
     normalize : bool
-        L2-normalize the pooled embedding (sentence-transformers' ``Normalize``).
+        Normalize the pooled embedding to unit Euclidean norm (sentence-transformers' ``Normalize``).
     config, seed, runtime_config
         As for :class:`refsim.nn.TransformerEncoderLayer`; layer names are
         listed in the module docstring (``config`` may be a callable of them).

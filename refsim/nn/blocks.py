@@ -3,10 +3,8 @@ skeleton of a residual network (:class:`ResidualNetwork`).
 
 A :class:`ConvBN` is a :class:`refsim.nn.Conv2d` followed by an inference
 BatchNorm, either kept digital or folded into the convolution
-(``fold_bn=True``, :func:`refsim.nn.functional.fold_batch_norm`):
-
-.. math:: W' = W \\frac{\\gamma}{\\sqrt{\\sigma^2 + \\epsilon}}, \\qquad
-          b' = \\beta + (b - \\mu) \\frac{\\gamma}{\\sqrt{\\sigma^2 + \\epsilon}}
+(``fold_bn=True``, :func:`refsim.nn.functional.fold_batch_norm`, docs/MODEL.md L9).
+The blocks and the skeleton are the equations of (L15).
 """
 from __future__ import annotations
 
@@ -61,7 +59,7 @@ class ConvBN:
 
 
 class BasicBlock:
-    r"""Two 3x3 ConvBN with a residual: :math:`y = \mathrm{relu}(\mathrm{bn_2 conv_2}(\mathrm{relu}(\mathrm{bn_1 conv_1} x)) + s(x))`.
+    """Two 3x3 ConvBN with a residual (L15): (N, C_in, H, W) -> (N, planes, OH, OW), OH and OW of (L1).
 
     ``shortcut`` is a callable ``(x, digital, records) -> s(x)``; ``extra_units`` the ConvBN
     units it runs (a projection shortcut), listed by :meth:`units`.
@@ -114,10 +112,8 @@ def identity_shortcut(x, digital, records):
 
 
 def option_a_shortcut(planes: int):
-    r"""He et al. 2016 CIFAR option A: subsample and zero-pad channels.
-
-    .. math:: s(x) = \mathrm{pad}_C\big(x[:, :, ::2, ::2],\ \lfloor planes/4 \rfloor \text{ each side}\big)
-    """
+    """He et al. 2016 CIFAR option A (L15): subsample by 2 and zero-pad ``planes // 4`` channels
+    each side, (N, C, H, W) -> (N, C + 2 (planes // 4), ceil(H/2), ceil(W/2))."""
     pad = planes // 4
 
     def shortcut(x, digital, records):
@@ -144,12 +140,9 @@ def as_rgb_batch(x) -> np.ndarray:
 
 
 class ResidualNetwork:
-    r"""The skeleton every ResNet here shares (torchvision's and He et al.'s CIFAR ResNets):
-
-    .. math:: \mathrm{logits} = \mathrm{head}(\mathrm{gap}(\mathrm{stages}(\mathrm{pool}(
-              \mathrm{relu}(\mathrm{bn}(\mathrm{conv}(x)))))))
-
-    with ``gap`` the global average pool over H and W. Subclasses build ``self.stem`` (a
+    """The skeleton every ResNet here shares (torchvision's and He et al.'s CIFAR ResNets), (L15):
+    stem conv, BatchNorm, relu, optional pool, the stages, the global average pool and the head.
+    Subclasses build ``self.stem`` (a
     :class:`ConvBN`), ``self.stages`` (a list of lists of blocks, ``layer1`` first) and
     ``self.head`` (a :class:`refsim.nn.Linear`), and may set ``stem_pool`` (a function of x).
 

@@ -4,11 +4,7 @@ PyTorch layout and names: ``weight`` (out_channels, in_channels/groups, kh, kw),
 ``bias`` (out_channels,). The input is unfolded into patches
 (:func:`refsim.nn.functional.im2col`, columns ordered ``(c, i, j)``), and group
 ``g`` multiplies its patch columns with its own crossbar holding
-
-.. math:: W_g = \\mathrm{weight}[g\\,o_g : (g+1)\\,o_g]\\mathrm{.reshape}(o_g, -1)^\\top
-          \\quad (C_{in}/G \\cdot k_h k_w,\\ o_g)
-
-with :math:`o_g = C_{out}/G`. The bias is added digitally.
+``W_g`` (C_in/G * kh * kw, C_out/G) of docs/MODEL.md (L11). The bias is added digitally.
 """
 from __future__ import annotations
 
@@ -22,10 +18,7 @@ __all__ = ["Conv2d"]
 
 
 class Conv2d(WeightLayer):
-    r"""2-D convolution, each group on its own crossbar.
-
-    .. math:: y[n, o, p, q] = b_o + \sum_{c, i, j} w[o, c, i, j]\,
-              x_p[n, g o_g' + c,\ s_h p + d_h i,\ s_w q + d_w j]
+    """2-D convolution, each group on its own crossbar (L11): (N, C_in, H, W) -> (N, C_out, OH, OW).
 
     Parameters
     ----------

@@ -4,8 +4,9 @@ Nothing here models hardware: these are the operations an AIMC accelerator
 performs in its digital periphery (pooling, activations, normalization,
 residual adds), written once, exactly, with PyTorch's semantics.
 
-Every function is pure, takes and returns float64 NumPy arrays, and documents
-its equation and shapes. Layouts follow PyTorch: images are NCHW.
+Every function is pure, takes and returns float64 NumPy arrays, cites its
+equation's label in docs/MODEL.md section 8.1 (L1-L9) and gives its shapes.
+Layouts follow PyTorch: images are NCHW.
 """
 from __future__ import annotations
 
@@ -83,12 +84,8 @@ def pair(value, name: str, minimum: int = 0) -> tuple[int, int]:
 
 
 def conv_output_size(size: int, kernel: int, stride: int, pad_total: int, dilation: int) -> int:
-    r"""Output length of a convolution or pooling window along one axis.
-
-    .. math:: O = \left\lfloor \frac{I + P - d (k - 1) - 1}{s} \right\rfloor + 1
-
-    with ``P`` the total padding of both sides.
-    """
+    """Output length of a convolution or pooling window along one axis (L1), ``pad_total``
+    the padding of both sides together; all arguments and the result are ints (elements)."""
     return (size + pad_total - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -123,15 +120,10 @@ def im2col(
     dilation: tuple[int, int] = (1, 1),
     pad_value: float = 0.0,
 ) -> tuple[np.ndarray, int, int]:
-    r"""Unfold image patches into rows so that a convolution becomes one matmul.
+    """Unfold image patches into rows so that a convolution becomes one matmul (L2).
 
-    Row ``(n, oh, ow)`` holds the patch
-
-    .. math:: \mathrm{cols}[(n, o_h, o_w), (c, i, j)] =
-              x_p[n, c, s_h o_h + d_h i, s_w o_w + d_w j]
-
-    with ``x_p`` the padded input, columns ordered ``(c, i, j)`` exactly like
-    PyTorch's weight ``(out, in, kh, kw).reshape(out, -1)``. Built from one
+    Row ``(n, oh, ow)`` holds the patch of the padded input, columns ordered
+    ``(c, i, j)`` exactly like PyTorch's weight ``(out, in, kh, kw).reshape(out, -1)``. Built from one
     strided view (``sliding_window_view``) and one reshape copy.
 
     Parameters
@@ -178,10 +170,7 @@ def col2im(
     padding: tuple[int, int, int, int] = (0, 0, 0, 0),
     dilation: tuple[int, int] = (1, 1),
 ) -> np.ndarray:
-    r"""The adjoint of :func:`im2col`: add every patch entry back onto the pixel it came from.
-
-    .. math:: x[n, c, h, w] = \sum_{(o_h, o_w, i, j):\ s_h o_h + d_h i - p_t = h,\
-              s_w o_w + d_w j - p_l = w} \mathrm{cols}[(n, o_h, o_w), (c, i, j)]
+    """The adjoint of :func:`im2col` (L2): add every patch entry back onto the pixel it came from.
 
     Entries that came from the padded border are dropped. This is the backward of ``im2col``:
     if ``cols = im2col(x)`` then ``dx = col2im(dcols)`` (a pixel shared by overlapping
@@ -220,9 +209,7 @@ def col2im(
 
 
 def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1) -> np.ndarray:
-    r"""2-D max pooling (PyTorch ``max_pool2d``, ``ceil_mode=False``).
-
-    .. math:: y[n, c, o_h, o_w] = \max_{i, j} x_p[n, c, s_h o_h + d_h i, s_w o_w + d_w j]
+    """2-D max pooling (L3; PyTorch ``max_pool2d``, ``ceil_mode=False``).
 
     Padding is implicit ``-inf`` (never selected). Shapes: (N, C, H, W) ->
     (N, C, OH, OW).
@@ -242,9 +229,7 @@ def max_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0, dilation=1) -
 
 
 def avg_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0) -> np.ndarray:
-    r"""2-D average pooling (PyTorch ``avg_pool2d`` defaults: zero padding counted).
-
-    .. math:: y[n, c, o_h, o_w] = \frac{1}{k_h k_w} \sum_{i, j} x_p[n, c, s_h o_h + i, s_w o_w + j]
+    """2-D average pooling (L4; PyTorch ``avg_pool2d`` defaults: zero padding counted).
 
     Shapes: (N, C, H, W) -> (N, C, OH, OW).
     """
@@ -258,11 +243,8 @@ def avg_pool2d(x: np.ndarray, kernel_size, stride=None, padding=0) -> np.ndarray
 
 
 def adaptive_avg_pool2d(x: np.ndarray, output_size) -> np.ndarray:
-    r"""Adaptive average pooling with PyTorch's bin edges.
-
-    Output bin ``i`` of an axis of length ``I`` split into ``O`` bins averages
-    input indices ``floor(i I / O) <= t < ceil((i + 1) I / O)``. With
-    ``output_size=1`` this is the global mean over H and W.
+    """Adaptive average pooling with PyTorch's bin edges (L4); with ``output_size=1``
+    the global mean over H and W.
     Shapes: (N, C, H, W) -> (N, C, OH, OW).
     """
     x = as_float64(x, "x", ndim=4)
@@ -280,26 +262,18 @@ def adaptive_avg_pool2d(x: np.ndarray, output_size) -> np.ndarray:
 
 
 def relu(x: np.ndarray) -> np.ndarray:
-    r"""Rectified linear unit, :math:`y = \max(x, 0)`, elementwise."""
+    """Rectified linear unit (L5), elementwise; any shape."""
     return np.maximum(x, 0.0)
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
-    r"""Logistic sigmoid, :math:`\sigma(z) = 1 / (1 + e^{-z})`, elementwise."""
+    """Logistic sigmoid (L5), elementwise; any shape."""
     return 1.0 / (1.0 + np.exp(-z))
 
 
 def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
-    r"""Gaussian error linear unit, as PyTorch's ``gelu``.
-
-    ``approximate="none"`` (exact):
-
-    .. math:: y = \frac{x}{2} \left(1 + \operatorname{erf}(x / \sqrt{2})\right)
-
-    ``approximate="tanh"``:
-
-    .. math:: y = \frac{x}{2} \left(1 + \tanh\!\left(\sqrt{2/\pi}\,(x + 0.044715 x^3)\right)\right)
-    """
+    """Gaussian error linear unit, as PyTorch's ``gelu`` (L5): ``approximate="none"`` (exact,
+    with erf) or ``"tanh"``; elementwise, any shape."""
     if approximate == "none":
         return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
     if approximate == "tanh":
@@ -308,9 +282,7 @@ def gelu(x: np.ndarray, approximate: str = "none") -> np.ndarray:
 
 
 def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
-    r"""Numerically stable softmax along ``axis``.
-
-    .. math:: y_i = \frac{e^{x_i - m}}{\sum_j e^{x_j - m}}, \quad m = \max_j x_j
+    """Numerically stable softmax along ``axis`` (L6); same shape as ``x``.
 
     A slice that is entirely ``-inf`` (fully masked) gives NaN, as in PyTorch.
     """
@@ -321,9 +293,7 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 def layer_norm(x: np.ndarray, weight=None, bias=None, eps: float = 1e-5, n_dims: int = 1) -> np.ndarray:
-    r"""Layer normalization over the last ``n_dims`` axes (biased variance).
-
-    .. math:: y = \frac{x - \mathrm{E}[x]}{\sqrt{\mathrm{Var}[x] + \epsilon}} \gamma + \beta
+    """Layer normalization over the last ``n_dims`` axes (L7, biased variance); same shape as ``x``.
 
     ``weight`` (gamma) and ``bias`` (beta) have shape ``x.shape[-n_dims:]``.
     """
@@ -339,9 +309,7 @@ def layer_norm(x: np.ndarray, weight=None, bias=None, eps: float = 1e-5, n_dims:
 
 
 def batch_norm_eval(x, running_mean, running_var, weight=None, bias=None, eps: float = 1e-5) -> np.ndarray:
-    r"""Batch normalization in inference mode, per channel (axis 1).
-
-    .. math:: y = \frac{x - \mu_c}{\sqrt{\sigma^2_c + \epsilon}} \gamma_c + \beta_c
+    """Batch normalization in inference mode, per channel (axis 1) (L8).
 
     Shapes: x (N, C, ...); running_mean, running_var, weight, bias (C,).
     """
@@ -356,12 +324,7 @@ def batch_norm_eval(x, running_mean, running_var, weight=None, bias=None, eps: f
 
 
 def fold_batch_norm(weight, bias, bn_weight, bn_bias, running_mean, running_var, eps: float = 1e-5):
-    r"""Fold an inference-mode BatchNorm into the preceding convolution/linear.
-
-    With :math:`a_c = \gamma_c / \sqrt{\sigma^2_c + \epsilon}`:
-
-    .. math:: W'_{c} = a_c W_{c}, \qquad b'_c = \beta_c + (b_c - \mu_c)\, a_c
-
+    """Fold an inference-mode BatchNorm into the preceding convolution/linear (L9),
     so that ``bn(conv(x; W, b)) == conv(x; W', b')`` exactly in real numbers.
 
     Parameters

@@ -24,9 +24,7 @@ def check_bias(bias, n_out: int, name: str):
     return b
 
 class Linear(WeightLayer):
-    r"""Fully connected layer: every weight multiply on a crossbar.
-
-    .. math:: y = \mathrm{xbar}(x;\ W^\top) + b \approx x W^\top + b
+    """Fully connected layer: every weight multiply on a crossbar (L10): (..., in) -> (..., out).
 
     Parameters
     ----------

@@ -23,16 +23,8 @@ _KEY = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 
 
 class LSTM(WeightLayer):
-    r"""Multi-layer, optionally bidirectional LSTM (PyTorch ``nn.LSTM``, eval).
-
-    For each layer and direction, with gate order i, f, g, o:
-
-    .. math::
-        z_t = \mathrm{xbar}_{ih}(x_t) + b_{ih} + \mathrm{xbar}_{hh}(h_{t-1}) + b_{hh}
-
-        i, f, o = \sigma(z^{(i)}), \sigma(z^{(f)}), \sigma(z^{(o)}), \quad g = \tanh(z^{(g)})
-
-        c_t = f \odot c_{t-1} + i \odot g, \qquad h_t = o \odot \tanh(c_t)
+    """Multi-layer, optionally bidirectional LSTM (PyTorch ``nn.LSTM``, eval): the cell of
+    docs/MODEL.md (L12) for each layer and direction, gate order i, f, g, o.
 
     The reverse direction runs t = L-1 ... 0; layer k > 0 takes the
     concatenated (forward, reverse) outputs of layer k-1.

@@ -3,10 +3,8 @@
 For each analog layer of a network, the output recorded in one forward pass
 is compared with the same layer recomputed with exact float64 matmuls from
 the *same recorded input* (``layer.digital_replay(record)``), so errors do
-not accumulate from earlier layers:
-
-.. math:: \\varepsilon_\\ell = \\frac{\\lVert y^{analog}_\\ell - y^{digital}_\\ell(x_\\ell) \\rVert_2}
-                                 {\\lVert y^{digital}_\\ell(x_\\ell) \\rVert_2}
+not accumulate from earlier layers: the relative error of docs/MODEL.md (L18),
+dimensionless, the norm over all of the layer's outputs.
 """
 from __future__ import annotations
 

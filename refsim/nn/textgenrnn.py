@@ -35,12 +35,7 @@ _RNN = re.compile(r"^rnn_(\d+)\.(.+)$")
 
 
 def attention_weighted_average(x: np.ndarray, w: np.ndarray, eps: float = KERAS_EPSILON):
-    r"""textgenrnn's ``AttentionWeightedAverage`` (no mask), digital and exact.
-
-    .. math::
-        s_t = x_t \cdot w, \qquad
-        a_t = \frac{e^{s_t - \max_u s_u}}{\sum_u e^{s_u - \max_u s_u} + \epsilon}, \qquad
-        y = \sum_t a_t\, x_t
+    """textgenrnn's ``AttentionWeightedAverage`` (no mask, L17), digital and exact.
 
     Parameters
     ----------

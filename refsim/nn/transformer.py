@@ -18,19 +18,8 @@ _ACTIVATIONS = {"relu": relu, "gelu": gelu}
 
 
 class TransformerEncoderLayer:
-    r"""One encoder layer: self-attention and feed-forward, each with a residual.
-
-    Post-norm (``norm_first=False``, PyTorch default):
-
-    .. math:: x \leftarrow \mathrm{LN}_1(x + \mathrm{SA}(x)), \qquad
-              x \leftarrow \mathrm{LN}_2(x + \mathrm{FF}(x))
-
-    Pre-norm (``norm_first=True``):
-
-    .. math:: x \leftarrow x + \mathrm{SA}(\mathrm{LN}_1(x)), \qquad
-              x \leftarrow x + \mathrm{FF}(\mathrm{LN}_2(x))
-
-    with :math:`\mathrm{FF}(x) = \mathrm{linear2}(\mathrm{act}(\mathrm{linear1}(x)))`.
+    """One encoder layer: self-attention and feed-forward, each with a residual (L14):
+    post-norm (``norm_first=False``, PyTorch default) or pre-norm (``norm_first=True``).
     The linear maps and the attention projections run on crossbars; LayerNorm,
     activation and residual adds are digital and exact.
 
