@@ -20,9 +20,8 @@ The Python side of ``refsim infer`` and ``refsim eval`` (:mod:`refsim.cli.infer`
   fixed seed (:func:`random_state_dict`), so a default run needs no file.
 * **Demo image** (:func:`demo_image`): drawn procedurally, no file.
 
-Datasets (:func:`load_dataset`): the CIFAR ``.npz`` layout (``images`` uint8
-``(N, 32, 32, 3)``, ``labels``, optional ``label_names``) or an image folder
-``<class>/<image>``.
+Datasets and class-name files (:func:`load_dataset`, :func:`load_labels`) are read by
+:mod:`refsim.tools.datasets` (re-exported here).
 """
 from __future__ import annotations
 
@@ -39,6 +38,8 @@ from refsim.nn.cifar_resnet import cifar_resnet_from_state_dict, cifar_resnet_pa
 from refsim.nn.engine import announcing
 from refsim.nn.resnet import RESNET_LAYOUTS, infer_resnet_depth, resnet_from_state_dict, resnet_param_shapes
 from refsim.nn.statedict import strip_prefix
+# datasets and class-name files (re-exported here: refsim.tools.inference.load_dataset keeps working)
+from refsim.tools.datasets import IMAGE_SUFFIXES, Dataset, load_dataset, load_labels
 from refsim.tools.preprocess import cifar_preprocess, imagenet_preprocess, load_image, tflite_preprocess
 
 __all__ = [
@@ -54,9 +55,6 @@ MODEL_NAMES = ("auto",) + tuple(f"resnet{d}" for d in RESNET_LAYOUTS) + tuple(
 TFLITE_MODELS = ("mobilenet_v2",)
 #: CIFAR-10 class names in the dataset's index order (batches.meta).
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
-#: File suffixes read as images from a dataset folder (lower case).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
-_WNID = re.compile(r"^n\d{8}$")
 
 
 @dataclass
@@ -308,38 +306,8 @@ def input_mismatch_notes(path, model: Model) -> list:
     return notes
 
 
-def load_labels(path, num_classes: int | None = None) -> list:
-    """Class names from a text file: ``<wnid> <label>`` or one label per line (line k = class k).
-
-    Blank lines at the end are ignored. ``num_classes`` given: the count must match.
-    """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--labels: no file at {os.fspath(path)!r}; expected a text file of class names "
-                                "('<wnid> <label>' or one label per line)")
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = [line.strip() for line in fh.read().splitlines()]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"--labels: cannot read {os.fspath(path)!r} as UTF-8 text: {exc}") from exc
-    while lines and not lines[-1]:
-        lines.pop()
-    names = []
-    for line in lines:
-        first, _, rest = line.partition(" ")
-        names.append(rest.strip() if _WNID.match(first) and rest.strip() else line)
-    if num_classes is not None and len(names) != num_classes:
-        raise ValueError(f"--labels: {os.fspath(path)!r} has {len(names)} lines; the model has {num_classes} "
-                         "classes (one label per line, in class-index order).")
-    return names
-
-
-def _wnids(path) -> list:
-    with open(path, encoding="utf-8") as fh:
-        return [line.split(" ", 1)[0] for line in fh.read().splitlines() if line.strip()]
-
-
 def softmax(logits: np.ndarray) -> np.ndarray:
-    r""":math:`p_k = e^{z_k - \max z} / \sum_j e^{z_j - \max z}` over the last axis."""
+    """Softmax (docs/MODEL.md L6) over the last axis: logits (..., C) -> probabilities (..., C)."""
     z = logits - np.max(logits, axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
@@ -350,80 +318,6 @@ def topk(probs: np.ndarray, k: int, class_names=None) -> list:
     order = np.argsort(-probs, kind="stable")[:k]
     return [{"rank": r + 1, "index": int(i), "label": class_names[i] if class_names else str(int(i)),
              "prob": float(probs[i])} for r, i in enumerate(order)]
-
-
-@dataclass
-class Dataset:
-    """Labelled images: ``images`` is a uint8 array ``(N, H, W, 3)`` or a list of file paths."""
-
-    images: Any
-    labels: np.ndarray
-    class_names: list | None
-    kind: str  # "npz" or "folder"
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-def _first_rows(f, key: str, limit: int | None) -> np.ndarray:
-    """``f[key][:limit]`` of an open ``np.load`` npz, inflating only the first ``limit`` rows of a
-    C-order member (a compressed 5,000-image file otherwise inflates whole for a few images);
-    anything unusual takes ``f[key][:limit]`` itself."""
-    if limit is None:
-        return f[key]
-    from refsim.io.npz import read_npy_header
-
-    try:
-        with f.zip.open(f"{key}.npy") as member:
-            shape, fortran, dtype = read_npy_header(member, key)
-            n, row = min(limit, shape[0]), int(np.prod(shape[1:])) * dtype.itemsize
-            raw = bytearray(member.read(n * row)) if shape and not fortran else b""
-        if shape and not fortran and len(raw) == n * row:
-            return np.frombuffer(raw, dtype=dtype).reshape((n, *shape[1:]))
-    except Exception:  # noqa: BLE001 - any doubt: NumPy's own reader, with its own errors
-        pass
-    return f[key][:limit]
-
-
-def load_dataset(path, *, limit: int | None = None, model: Model | None = None, labels=None) -> Dataset:
-    """Read a CIFAR-layout ``.npz`` or an image folder ``<class>/<image>``.
-
-    Folder labels: when every folder name is a class name (or, with ``labels``
-    in ``<wnid> <label>`` form, a wnid) of ``model``, the class index is that
-    name's index; otherwise folders are numbered in sorted order (as
-    torchvision's ``ImageFolder``). ``limit`` keeps the first ``limit`` images.
-    """
-    if limit is not None and limit < 1:
-        raise ValueError(f"--limit: expected a positive int; received {limit}.")
-    path = Path(os.fspath(path))
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as f:
-            if "images" not in f.files or "labels" not in f.files:
-                raise ValueError(f"--data: {str(path)!r} has arrays {f.files}; expected 'images' and 'labels'.")
-            images, labels = _first_rows(f, "images", limit), np.asarray(f["labels"][:limit]).astype(np.int64)
-            names = [str(s) for s in f["label_names"]] if "label_names" in f.files else None
-        if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
-            raise ValueError(f"--data: images of dtype {images.dtype}, shape {images.shape} with "
-                             f"{len(labels)} labels; expected uint8 (N, H, W, 3) and N labels.")
-        return Dataset(images, labels, names, "npz")
-    if not path.is_dir():
-        raise FileNotFoundError(f"--data: no .npz file or folder at {str(path)!r}")
-    folders = sorted(p for p in path.iterdir() if p.is_dir())
-    known = list(model.class_names or []) if model is not None else []
-    lookup = {n: i for i, n in enumerate(known)}
-    if labels is not None:
-        lookup.update({w: i for i, w in enumerate(_wnids(labels))})
-    mapped = bool(folders) and all(p.name in lookup for p in folders)
-    files, ys = [], []
-    for k, d in enumerate(folders):
-        for f in sorted(d.iterdir()):
-            if f.suffix.lower() in IMAGE_SUFFIXES:
-                files.append(f)
-                ys.append(lookup[d.name] if mapped else k)
-    if not files:
-        raise ValueError(f"--data: no images ({', '.join(IMAGE_SUFFIXES)}) in {str(path)!r}/<class>/.")
-    names = known if mapped else [p.name for p in folders]
-    return Dataset(files[:limit], np.asarray(ys[:limit], dtype=np.int64), names, "folder")
 
 
 def _batch_input(ds: Dataset, sl: slice, model: Model) -> np.ndarray:
