@@ -10,6 +10,7 @@ import pytest
 import refsim
 from refsim import presets
 from refsim.tools import calibrate as cal
+from refsim.tools import calibrate_ranges
 from refsim.tools import inference as inf
 from refsim.io import write_npz
 
@@ -74,7 +75,7 @@ def test_calibrate_network_profiles_only_what_it_needs(monkeypatch):
     model = inf.build_model("cifar-resnet20", "random", presets.get("xiao2022_resnet50"))
     x = inf.cifar_preprocess(np.random.default_rng(1).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8))
     n_xbars = sum(len(getattr(layer, "matmuls", [None])) for layer in model.net.layers().values())
-    monkeypatch.setattr(cal, "_mse", lambda *a, **k: pytest.fail("calibrate_network measured an error"))
+    monkeypatch.setattr(calibrate_ranges, "_mse", lambda *a, **k: pytest.fail("calibrate_network measured an error"))
     layer_cfgs = cal.calibrate_model(model, x)
     assert calls["currents"] == n_xbars == 20 and calls["trace"] == 0
     # (C2) on 2 images of 32 x 32 (2048 vectors < MAX_PROFILE_VECTORS): every current of every read

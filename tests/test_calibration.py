@@ -56,7 +56,7 @@ def test_ranges_do_not_depend_on_the_evaluated_batch(calibrated):
 
 def test_search_picks_the_best_grid_point():
     """(C3): with the searched DAC range, the searched ADC range is the best of the grid."""
-    from refsim.tools.calibrate import _calibrated, _mse, profile_adc_ranges
+    from refsim.tools.calibrate_ranges import _calibrated, _mse, profile_adc_ranges
 
     W, x = random_case(32, 8, 32, 1)
     cfg = refsim.presets.get("int8").replace(**{"adc.bits": 5})
