@@ -31,7 +31,7 @@ from refsim.tools.calibrate_ranges import (DEFAULT_SCALES, RANGES, CalibrationRe
 
 __all__ = ["MAX_PROFILE_VECTORS", "CalibrationResult", "profile_input_range", "profile_adc_ranges", "calibrate_crossbar",
            "calibrate_network", "calibrate_model", "calibration_ranges", "save_layer_configs", "load_layer_configs",
-           "LayerConfigs", "DEFAULT_SCALES", "RANGES"]
+           "LayerConfigs", "DEFAULT_SCALES", "RANGES", "derived_name"]
 
 
 #: calibrate_network's ADC profile (C2) multiplies at most this many input vectors per crossbar.

@@ -26,7 +26,9 @@ The Python side of ``refsim sweep`` and ``refsim plot`` (:mod:`refsim.cli.sweep`
 * **Results** (docs/sweep.md, :data:`RECORD_FIELDS`): one JSON object per line, appended by
   the submitting process with a single ``os.write`` on an ``O_APPEND`` descriptor,
   then ``fsync``: a killed sweep loses no finished point. A re-run skips every task
-  whose :func:`task_key` is already in the file.
+  whose :func:`task_key` is already in the file. Writing, reading and summarizing that file
+  (:func:`append_record`, :func:`read_results`, :func:`aggregate`) is
+  :mod:`refsim.tools.sweep_results`, re-exported here.
 """
 from __future__ import annotations
 
@@ -35,14 +37,14 @@ import json
 import math
 import os
 import time
-import warnings
-from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 
 from refsim.config import CrossbarConfig
 from refsim.tools._proc import die_with_parent, results_lock
+# the results file and its summaries (re-exported: refsim.tools.sweep.read_results keeps working)
+from refsim.tools.sweep_results import aggregate, append_record, read_results, record_value
 
 __all__ = ["SCHEMA_VERSION", "RECORD_FIELDS", "parse_value", "parse_vary", "expand_grid", "repeat_seed",
            "make_tasks", "task_key", "evaluate_point", "append_record", "read_results", "run_sweep",
@@ -198,49 +200,6 @@ def evaluate_point(task: dict) -> dict:
             "seconds": time.perf_counter() - t0}
 
 
-# --------------------------------------------------------------------------- results file
-def append_record(path, record: dict) -> None:
-    """Append ``record`` as one JSON line: one ``os.write`` on an ``O_APPEND`` fd, then ``fsync``.
-
-    A file whose last line is unterminated (a crash of some other writer) first gets a
-    newline, so the fragment stays on a line of its own and is skipped by :func:`read_results`.
-    """
-    line = (json.dumps(record, sort_keys=False, allow_nan=False) + "\n").encode("utf-8")
-    fd = os.open(os.fspath(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if size:
-            with open(os.fspath(path), "rb") as fh:
-                fh.seek(size - 1)
-                if fh.read(1) != b"\n":
-                    line = b"\n" + line
-        n = os.write(fd, line)
-        if n != len(line):
-            raise OSError(f"{os.fspath(path)!r}: short write ({n} of {len(line)} bytes)")
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_results(path) -> list[dict]:
-    """Every record of a results file; unparsable lines are skipped with a warning."""
-    p = Path(path)
-    if not p.exists():
-        return []
-    out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{str(p)!r} line {i}: not valid JSON (an interrupted write?); skipped", stacklevel=2)
-            continue
-        if isinstance(rec, dict):
-            out.append(rec)
-    return out
-
-
 def _record(task: dict, result: dict) -> dict:
     from refsim import __version__
 
@@ -336,70 +295,3 @@ def _results(todo: list[dict], evaluate, jobs: int, dask: str | None) -> Iterabl
         yield from _completed(futures, None)
     finally:  # on an interruption, drop the points not started instead of waiting for them
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-# --------------------------------------------------------------------------- summaries
-def record_value(record: dict, name: str):
-    """A field of a record: a top-level key (``accuracy``), a varied field, or a dotted config field.
-
-    Raises ``KeyError`` when the record has none of them.
-    """
-    if name in record:
-        return record[name]
-    if name in record.get("varied", {}):
-        return record["varied"][name]
-    node = record.get("config", {})
-    for part in name.split("."):
-        if not isinstance(node, dict) or part not in node:
-            raise KeyError(name)
-        node = node[part]
-    return node
-
-
-def _pick_x(record: dict, x: str) -> tuple[str, object]:
-    """``x`` is one field (:func:`record_value`) or alternatives ``a|b``: the first one the record varied.
-
-    With alternatives a record that varied none of them is left out (``KeyError``), so sweeps
-    of different fields appended to one file do not mix.
-    """
-    if "|" not in x:
-        return x, record_value(record, x)
-    for n in x.split("|"):
-        if n in record.get("varied", {}):
-            return n, record["varied"][n]
-    raise KeyError(x)
-
-
-def aggregate(records: list[dict], *, x: str, hue: str | None = None, y: str = "accuracy",
-              where: dict | None = None) -> dict:
-    """Mean and sample std (ddof=1; 0 for one repeat) of ``y`` over repeats, per (hue, x).
-
-    Returns ``{(x_name, hue_value): [(x_value, mean, std, count), ...]}`` sorted by x;
-    records not matching every ``where`` field, or lacking ``x``, are left out.
-    """
-    groups: dict = {}
-    for rec in records:
-        try:
-            if where and any(record_value(rec, k) != v for k, v in where.items()):
-                continue
-            x_name, xv = _pick_x(rec, x)
-            hv = record_value(rec, hue) if hue else None
-            yv = record_value(rec, y)
-        except KeyError:
-            continue
-        groups.setdefault((x_name, hv), {}).setdefault(json.dumps(xv), []).append(float(yv))
-    out = {}
-    for key, by_x in groups.items():
-        rows = []
-        for xs, ys in by_x.items():
-            a = np.asarray(ys)
-            rows.append((json.loads(xs), float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0, a.size))
-        out[key] = sorted(rows, key=lambda r: _sort_key(r[0]))
-    return out
-
-
-def _sort_key(v) -> tuple:
-    """Numbers first, by value (ints and floats together), then everything else by its JSON text."""
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return (0, float(v), "")
-    return (1, 0.0, json.dumps(v))
