@@ -49,7 +49,7 @@ def test_the_scan_finds_the_labels_it_must():
     assert not defined("Z9") and not defined("D9")
 
 
-@pytest.mark.parametrize("doc", ["devices.md"])
+@pytest.mark.parametrize("doc", ["devices.md", "layers.md"])
 def test_topic_pages_use_model_md_labels(doc):
     text = (ROOT / "docs" / doc).read_text(encoding="utf-8")
     used = {m.group(1) for m in LABEL.finditer(text)}
