@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def add_train_subcommands(subparsers: argparse._SubParsersAction) -> None:
     """Register ``train`` on the main parser's ``subparsers``."""
     p = subparsers.add_parser("train", help="hardware-aware (or FP) fine-tuning of a CIFAR ResNet; resumable")
-    p.add_argument("--model", default="auto", help="cifar-resnet20/32/44/56/110 or auto (from the checkpoint)")
+    p.add_argument("--model", default="auto", help="cifar-resnet20/32/44/56/110 or auto (from the checkpoint) (default: auto)")
     p.add_argument("--weights", required=True, help="checkpoint to start from (any format refsim reads), or random")
     p.add_argument("--data", required=True, help="training images: CIFAR-layout .npz (images, labels) or folder "
                    "<class>/<image>")
