@@ -304,7 +304,7 @@ class AnalogLayer:
         if self.cfg.alpha_decay > 0 and inside > self.cfg.alpha_min_percentage:
             g += self.cfg.alpha_decay * alpha
         dx = dx_n * self.dtype.type(1.0 / alpha)
-        dx[(x > alpha) | (x < -alpha)] = 0  # aihwkit's clamp passes x = +-alpha
+        dx[np.abs(x) > alpha] = 0  # aihwkit's clamp passes x = +-alpha
         return dx, g
 
     # -- weights (N3) ---------------------------------------------------------------------------
