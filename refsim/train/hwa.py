@@ -298,13 +298,16 @@ class AnalogLayer:
             return dx_n, 0.0
         x, alpha, _ = cache
         up, lo = x >= alpha, x <= -alpha
-        g = float(np.minimum(dx_n[up], 0).sum(dtype=np.float64) - np.maximum(dx_n[lo], 0).sum(dtype=np.float64))
+        n_up, n_lo = np.count_nonzero(up), np.count_nonzero(lo)  # (after a ReLU no x is <= -alpha)
+        g = float(np.minimum(dx_n[up], 0).sum(dtype=np.float64)) if n_up else 0.0
+        g -= float(np.maximum(dx_n[lo], 0).sum(dtype=np.float64)) if n_lo else 0.0
         g *= self.cfg.alpha_grad_scale
-        inside = 1.0 - (np.count_nonzero(up) + np.count_nonzero(lo)) / x.size
+        inside = 1.0 - (n_up + n_lo) / x.size
         if self.cfg.alpha_decay > 0 and inside > self.cfg.alpha_min_percentage:
             g += self.cfg.alpha_decay * alpha
         dx = dx_n * self.dtype.type(1.0 / alpha)
-        dx[np.abs(x) > alpha] = 0  # aihwkit's clamp passes x = +-alpha
+        if n_up or n_lo:
+            dx[np.abs(x) > alpha] = 0  # aihwkit's clamp passes x = +-alpha
         return dx, g
 
     # -- weights (N3) ---------------------------------------------------------------------------
