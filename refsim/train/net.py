@@ -2,9 +2,10 @@ r"""A CIFAR ResNet (He et al. 2016, option-A shortcuts) for training: channels-l
 every conv and the linear layer an :class:`refsim.train.hwa.AnalogLayer` (HWA, or FP with
 ``hwa=None``), BatchNorm digital with batch statistics. The operations and their backward are
 those of docs/training.md (the float64 reference is :mod:`refsim.train.resnet_grad`; the tests
-compare the two), laid out for speed: a 3x3 conv is one im2col (columns ordered ``(i, j, c)``: contiguous
-copies; the layer maps them to its crossbar rows ``(c, i, j)``, PyTorch's weight order, for the tiles and
-the IR drop) and one matmul whose output is already NHWC.
+compare the two), laid out for speed: a 3x3 conv is an im2col (columns ordered ``(i, j, c)``: one strided
+view copied once; the layer maps them to its crossbar rows ``(c, i, j)``, PyTorch's weight order, for the
+tiles and the IR drop) and one matmul per array tile whose output is already NHWC, run block by block of
+images (:data:`BLOCK_BYTES`) so that the patches stay in the CPU's cache.
 
 .. math::
     a_0 = \mathrm{relu}(\mathrm{bn}(\mathrm{conv}(x))), \quad
@@ -70,7 +71,8 @@ def row_order3(c: int) -> np.ndarray:
 
 
 def col2im3(dcols: np.ndarray, x_shape: tuple, stride: int, bufs: dict | None = None) -> np.ndarray:
-    """Adjoint of :func:`im2col3`: each pixel collects the gradients of the patches that read it."""
+    """Adjoint of :func:`im2col3`: each pixel collects the gradients of the patches that read it
+    (``dx (N, H, W, C)``; with ``bufs`` a view of a reused array, valid until the next call)."""
     n, h, w, c = x_shape
     oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
     d6 = dcols.reshape(n, oh, ow, 3, 3, c)
