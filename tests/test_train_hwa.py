@@ -251,3 +251,47 @@ def test_inputs_in_another_order_than_the_rows():
     assert np.allclose(dw_per, dw_ref, rtol=1e-12, atol=1e-12) and np.allclose(dc_per, dc_ref[:, ro], rtol=1e-12)
     with pytest.raises(ValueError, match="row_order"):
         per.set_row_order(ro[:-1])
+
+
+def test_box_muller_draws_are_standard_normal_and_keyed():
+    """The HWA forward's noise draws (Box-Muller): N(0, 1) by a Kolmogorov-Smirnov test against scipy's
+    normal CDF, independent halves of each pair, the same bits from the same stream; a planted error
+    (the sine half replaced by the cosine half: pairs fully correlated) is seen."""
+    from scipy import stats
+
+    from refsim.train.hwa import standard_normal
+    xi = standard_normal(keyed_rng(0, ("bm",)), (40001,), np.float32)
+    assert xi.dtype == np.float32 and xi.shape == (40001,)
+    assert stats.kstest(xi.astype(np.float64), "norm").pvalue > 1e-3
+    h = (xi.size + 1) // 2
+    assert abs(np.corrcoef(xi[:h - 1], xi[h:])[0, 1]) < 0.03
+    assert np.array_equal(xi, standard_normal(keyed_rng(0, ("bm",)), (40001,), np.float32))
+    assert not np.array_equal(xi, standard_normal(keyed_rng(1, ("bm",)), (40001,), np.float32))
+    planted = np.concatenate([xi[:h], xi[:h]])
+    assert abs(np.corrcoef(planted[:h - 1], planted[h:2 * h - 1])[0, 1]) > 0.5
+    x64 = standard_normal(keyed_rng(0, ("bm",)), (3, 5), np.float64)
+    assert x64.dtype == np.float64 and x64.shape == (3, 5)
+
+
+@pytest.mark.parametrize("hwa", [False, True])
+def test_conv_blocks_do_not_change_the_result(hwa, monkeypatch):
+    """The convs run block by block of images (refsim.train.net.BLOCK_BYTES): one image per block gives
+    the loss and every gradient of one block for the whole batch, to round-off (FP, and HWA without its
+    random effects, float64; ResNet-8)."""
+    import refsim.train.net as trainnet
+    sd = random_params(cifar_resnet_param_shapes(8), np.random.default_rng(2))
+    rng = np.random.default_rng(1)
+    x, y = rng.normal(size=(5, 32, 32, 3)), np.array([0, 1, 2, 3, 4])
+
+    def run(block_bytes):
+        monkeypatch.setattr(trainnet, "BLOCK_BYTES", block_bytes)
+        net = TrainNet(sd, HWAConfig(STANDARD).without_noise() if hwa else None, dtype=np.float64)
+        logits, cache = net.forward(x, alpha_init=True)
+        loss, c = softmax_cross_entropy_forward(logits, y)
+        return loss, net.backward(softmax_cross_entropy_backward(1.0, c), cache)
+
+    (l1, g1), (lb, gb) = run(1 << 40), run(1)
+    assert lb == pytest.approx(l1, rel=1e-12)
+    for k, g in g1.items():
+        assert grad_rel_error(gb[k], g) < 1e-10, k
+    assert trainnet.image_blocks(5, 1) == [slice(i, i + 1) for i in range(5)]

@@ -17,125 +17,61 @@ programming error and the 20 s read noise drawn once per mini-batch and scaled b
 refsim.adc.adc_convert, refsim.devices.program_conductances, pcm_read_sigma_S,
 read_noise_sigma_S, output_referred_std_A, add_output_noise_A, ir_drop_rasch2023_from_sums).
 
+The options (:class:`HWAConfig`) and the noise ramp (:func:`noise_scale_at`) live in
+:mod:`refsim.train.hwa_config` and are re-exported here.
+
 Backward (N9): in floating point, straight through the quantizers and the noise:
 ``dZ = dy alpha s``, ``dw = x_n^T dZ``, ``dx_n = dZ w~^T``, ``dx = dx_n / alpha`` inside the range
 (0 outside), ``ds = sum dy alpha Z``, ``db = sum dy``; ``d alpha`` by aihwkit's input-range rule (N7).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from refsim import devices as dev
-from refsim._validate import check_choice, check_scalar, received
+from refsim._validate import received
 from refsim.adc import adc_convert
-from refsim.config import CrossbarConfig
 from refsim.dac import dac_codes
-from refsim.tiling import tile_bounds
+from refsim.train.hwa_config import EVAL_ONLY, TRAIN_ONLY, HWAConfig, noise_scale_at
 
-__all__ = ["HWAConfig", "AnalogLayer", "noise_scale_at", "TRAIN_ONLY", "EVAL_ONLY"]
+__all__ = ["HWAConfig", "AnalogLayer", "CrossbarTile", "standard_normal", "noise_scale_at", "TRAIN_ONLY", "EVAL_ONLY"]
 
-#: Non-idealities of the training forward (with ``HWAConfig`` defaults), and those only at evaluation.
-TRAIN_ONLY = ("DAC quantization and input clipping at alpha", "PCM programming error (P1, G5, G6)",
-              "1/f read noise at t0 = 20 s (P3)", "short-term read noise (R3, R5)", "IR-drop heuristic (O3)",
-              "output noise (O1)", "ADC quantization and clipping (A1)", "row tiling (digital sum)")
-EVAL_ONLY = ("conductance drift (P2) and global drift compensation", "the 1/f read noise at the evaluation time",
-             "weight quantization / bit slicing, stuck-at faults, wire resistance (not in rasch2023_standard)")
+def standard_normal(rng: np.random.Generator, shape: tuple, dtype=np.float32) -> np.ndarray:
+    r"""Standard normal draws of ``shape`` by the Box-Muller transform: from uniforms ``u1`` (float64) and
+    ``u2`` in [0, 1), each pair
 
+    .. math:: r = \sqrt{-2 \ln(1 - u_1)}, \qquad \xi = (r \cos 2\pi u_2,\ r \sin 2\pi u_2)
 
-@dataclass(frozen=True)
-class HWAConfig:
-    """What the HWA forward models; every field is one option of docs/MODEL.md section 11.
-
-    ``xbar``: the crossbar config evaluated after training (e.g. ``rasch2023_standard``): its DAC,
-    ADC, arrays, output noise, short-term read noise, IR drop and programming model are used.
-    The switches turn single non-idealities off; ``noise_scale`` (eta_max) and ``ramp_epochs``
-    set the ramp of the injected weight noise (N3)."""
-
-    xbar: CrossbarConfig
-    dac: bool = True                 # N2: DAC quantization (input clipping at alpha stays)
-    adc: bool = True                 # N5: ADC quantization and clipping
-    out_noise: bool = True           # N5: output noise (O1)
-    short_term_noise: bool = True    # N4: short-term read noise (R3, R5)
-    ir_drop: bool = True             # N4: IR-drop heuristic (O3)
-    prog_noise: bool = True          # N3: programming error (P1, G5, G6)
-    read_noise_20s: bool = True      # N3: 1/f read noise at t0 (P3)
-    noise_scale: float = 1.0         # N3: eta_max
-    ramp_epochs: int = 1             # N3: eta reaches eta_max after this many epochs
-    learn_alpha: bool = True         # N7
-    alpha_init_std: float = 3.0      # N7: alpha_0 = alpha_init_std * std(x)
-    alpha_init_batches: int = 10     # N7: over the first this many training batches
-    alpha_decay: float = 0.01        # N7
-    alpha_min_percentage: float = 0.95  # N7
-    alpha_grad_scale: float = 1.0    # N7 (gradient relative to alpha, times this)
-    learn_out_scales: bool = True    # N6
-    clip_weights: float | None = 1.0  # N8: |w| <= clip after every update; None: no clip
-    remap_per_epoch: bool = False    # N8: w[:, j] /= max|w[:, j]|, s_j *= max|w[:, j]| once per epoch
-    extras: dict = field(default_factory=dict)
-
-    def __post_init__(self):
-        if not isinstance(self.xbar, CrossbarConfig):
-            raise TypeError(received("xbar", type(self.xbar).__name__, "a refsim.CrossbarConfig"))
-        c = self.xbar
-        if c.weight.n_slices != 1 or c.weight.bits is not None or c.wire.enabled:
-            raise ValueError(received("xbar", f"config {c.name!r} (weight bits/slices or wire resistance)",
-                                      "a config with analog weights in one slice and ideal wires (the HWA "
-                                      "forward of Rasch et al.)"))
-        if c.dac.range_mode != "fixed":
-            raise ValueError(received("xbar.dac.range_mode", repr(c.dac.range_mode),
-                                      "'fixed' (HWA training learns the static input range alpha)"))
-        if c.adc.bits is not None and c.adc.range_mode != "fixed":
-            raise ValueError(received("xbar.adc.range_mode", repr(c.adc.range_mode), "'fixed' (a bound in "
-                                      "units of g_max v_read, as aihwkit's out_bound)"))
-        if c.device.read_model not in ("none", "sqrt_state"):
-            raise ValueError(received("xbar.device.read_model", repr(c.device.read_model),
-                                      "'none' or 'sqrt_state' (aihwkit's PCM_READ short-term noise)"))
-        for name in ("noise_scale", "alpha_init_std", "alpha_decay", "alpha_grad_scale"):
-            check_scalar(name, getattr(self, name), low=0.0)
-        check_scalar("alpha_min_percentage", self.alpha_min_percentage, low=0.0, high=1.0)
-        if isinstance(self.ramp_epochs, bool) or not isinstance(self.ramp_epochs, int) or self.ramp_epochs < 0:
-            raise ValueError(received("ramp_epochs", repr(self.ramp_epochs), "an int >= 0"))
-        if isinstance(self.alpha_init_batches, bool) or not isinstance(self.alpha_init_batches, int) \
-                or self.alpha_init_batches < 1:
-            raise ValueError(received("alpha_init_batches", repr(self.alpha_init_batches), "an int >= 1"))
-        check_scalar("clip_weights", self.clip_weights, low=0.0, low_open=True, allow_none=True)
-
-    # -- derived constants (normalized units) ---------------------------------------------
-    @property
-    def g_max(self) -> float:
-        return self.xbar.mapping.g_max_S
-
-    @property
-    def out_bound(self) -> float:
-        """ADC full scale in units of g_max v_read (aihwkit's out_bound; 10 for rasch2023_standard)."""
-        r = self.xbar.adc.range_A
-        r = r[0] if isinstance(r, (tuple, list)) else r
-        return float(r) / (self.g_max * self.xbar.dac.v_read_V)
-
-    @property
-    def out_sigma(self) -> float:
-        """(O1) sigma in units of g_max v_read."""
-        d = self.xbar.device
-        ref = self.out_bound if d.out_noise_reference == "adc_bound" else 1.0
-        return dev.output_noise_sigma_A(d.out_noise_rel, ref) if d.out_noise_rel > 0 else 0.0
-
-    def row_tiles(self, n_in: int) -> list[tuple[int, int]]:
-        """Row ranges of the arrays the layer is split over (refsim.tiling, as at inference)."""
-        a = self.xbar.array
-        return tile_bounds(n_in, a.rows_max, a.split)
-
-    def without_noise(self) -> "HWAConfig":
-        """Every random effect off (quantizers, IR drop and tiling kept): a deterministic forward."""
-        return replace(self, out_noise=False, short_term_noise=False, prog_noise=False, read_noise_20s=False)
+    is two independent N(0, 1) (exact in distribution; the float64 ``u1`` reaches 8.5 sigma). The
+    noise of the HWA forward (about 25 million draws per ResNet-20 step at batch 128) costs a third of
+    ``Generator.standard_normal``'s ziggurat this way. Drawn from ``rng``: same stream, same bits."""
+    n = int(np.prod(shape))
+    h = (n + 1) // 2
+    r = np.sqrt(-2.0 * np.log1p(-rng.random(h))).astype(dtype)
+    theta = rng.random(h, dtype=dtype)
+    theta *= np.dtype(dtype).type(2 * np.pi)
+    xi = np.empty(2 * h, dtype=dtype)
+    np.cos(theta, out=xi[:h])
+    np.sin(theta, out=xi[h:])
+    xi[:h] *= r
+    xi[h:] *= r
+    return xi[:n].reshape(shape)
 
 
-def noise_scale_at(cfg: HWAConfig, epoch: int) -> float:
-    r"""The injected-noise scale of epoch ``epoch`` (0-based), eq. (N3):
-    :math:`\eta_e = \eta_{max} \min(1, (e + 1) / E_{ramp})` (``E_ramp = 0``: eta_max from the start)."""
-    if cfg.ramp_epochs == 0:
-        return cfg.noise_scale
-    return cfg.noise_scale * min(1.0, (epoch + 1) / cfg.ramp_epochs)
+class CrossbarTile(NamedTuple):
+    """One row tile's operands of (N4) (:meth:`AnalogLayer.crossbar_tiles`): ``sel`` its columns of ``cols``,
+    ``n`` its rows in the array, ``w_cat`` the matrix of its product, ``w_abs`` ``|w_t|`` (signed inputs with
+    IR drop, else None), ``var`` the read variance (R3) or None, ``ir`` whether (O3) applies."""
+
+    sel: slice | np.ndarray
+    n: int
+    w_cat: np.ndarray
+    w_abs: np.ndarray | None
+    var: np.ndarray | None
+    ir: bool
 
 
 class AnalogLayer:
@@ -262,13 +198,16 @@ class AnalogLayer:
             return dx_n, 0.0
         x, alpha, _ = cache
         up, lo = x >= alpha, x <= -alpha
-        g = float(np.minimum(dx_n[up], 0).sum(dtype=np.float64) - np.maximum(dx_n[lo], 0).sum(dtype=np.float64))
+        n_up, n_lo = np.count_nonzero(up), np.count_nonzero(lo)  # (after a ReLU no x is <= -alpha)
+        g = float(np.minimum(dx_n[up], 0).sum(dtype=np.float64)) if n_up else 0.0
+        g -= float(np.maximum(dx_n[lo], 0).sum(dtype=np.float64)) if n_lo else 0.0
         g *= self.cfg.alpha_grad_scale
-        inside = 1.0 - (np.count_nonzero(up) + np.count_nonzero(lo)) / x.size
+        inside = 1.0 - (n_up + n_lo) / x.size
         if self.cfg.alpha_decay > 0 and inside > self.cfg.alpha_min_percentage:
             g += self.cfg.alpha_decay * alpha
         dx = dx_n * self.dtype.type(1.0 / alpha)
-        dx[(x > alpha) | (x < -alpha)] = 0  # aihwkit's clamp passes x = +-alpha
+        if n_up or n_lo:
+            dx[np.abs(x) > alpha] = 0  # aihwkit's clamp passes x = +-alpha
         return dx, g
 
     # -- weights (N3) ---------------------------------------------------------------------------
@@ -302,59 +241,80 @@ class AnalogLayer:
         return (w + eta * (w_prog - w)).astype(self.dtype)
 
     # -- the crossbar (N4, N5) -------------------------------------------------------------------
-    def mvm_forward(self, cols: np.ndarray, w_used: np.ndarray, rng: np.random.Generator | None,
-                    nonneg: bool | None = None, scratch: dict | None = None) -> np.ndarray:
-        r"""``Z = sum_t ADC(x_t w~_t - IR_t + n_t)`` (N4, N5) over the row tiles t of the preset's arrays,
-        in units of ``g_max v_read``; ``cols (M, n_in)`` normalized inputs. FP layers: ``cols @ w``.
-        ``scratch``: a dict of arrays reused from call to call (the training network's)."""
+    def crossbar_tiles(self, w_used: np.ndarray, nonneg: bool = True) -> list[CrossbarTile]:
+        r"""The weight-side operands of (N4) per row tile, formed once per mini-batch (the rows of
+        ``cols`` then stream through them block by block). FP layers: one tile, ``w_cat = w`` in the
+        order of ``cols``. HWA, per tile ``t`` with rows ``w_t`` and IR-drop position weights ``p``:
+
+        * ``w_cat = [w_t | |w_t| | w_t p]`` (IR drop, ``nonneg`` inputs: one product ``x_t w_cat`` gives
+          the output and both sums of (O3), as ``|x| = x``), ``[w_t | w_t p]`` (signed inputs: the
+          absolute sum is ``|x_t| @ w_abs``) or ``w_t`` (no IR drop);
+        * ``var`` (n_t, n_out): the per-cell variance of the short-term read noise (R3), both devices of
+          the pair, in units of ``g_max^2`` (None without it)."""
         c = self.cfg
         if c is None:
-            return cols @ (w_used if self.row_order is None else w_used[self.row_order])
+            w = w_used if self.row_order is None else w_used[self.row_order]
+            return [CrossbarTile(slice(None), w.shape[0], w, None, None, False)]
         d = c.xbar.device
-        n_out = w_used.shape[1]
         ir = c.ir_drop and d.ir_drop_scale > 0
-        st = c.short_term_noise and d.read_model == "sqrt_state" and d.read_sigma_rel > 0 and rng is not None
-        osig = c.out_sigma if (c.out_noise and rng is not None) else 0.0
-        if nonneg is None and ir:
-            nonneg = bool(cols.size == 0 or cols.min() >= 0)
-        z_sum = None
+        st = c.short_term_noise and d.read_model == "sqrt_state" and d.read_sigma_rel > 0
+        tiles = []
         for sel, rows, n, pw in self._tiles():
-            x_t, w_t = cols[:, sel], w_used[rows]  # the tile's inputs and rows, in the order of cols
-            if ir:
-                if nonneg:  # |x| = x: one product gives the output and both sums of (O3)
-                    zz = x_t @ np.concatenate([w_t, np.abs(w_t), w_t * pw], axis=1)
-                    z, a_sum, p_sum = zz[:, :n_out], zz[:, n_out:2 * n_out], zz[:, 2 * n_out:]
-                else:
-                    zz = x_t @ np.concatenate([w_t, w_t * pw], axis=1)
-                    z, p_sum = zz[:, :n_out], zz[:, n_out:]
-                    a_sum = np.abs(x_t) @ np.abs(w_t)
-                z = z - dev.ir_drop_rasch2023_from_sums(a_sum, p_sum, n, scale=d.ir_drop_scale, g_ratio=d.ir_drop_g_ratio)
+            w_t = w_used[rows]  # the tile's rows, in the order of cols
+            w_abs = None
+            if not ir:
+                w_cat = w_t
+            elif nonneg:
+                w_cat = np.concatenate([w_t, np.abs(w_t), w_t * pw], axis=1)
             else:
-                z = x_t @ w_t
-            std = None
-            if st:  # (R3) per device of the pair, output referred (R5): std = sqrt(x^2 @ sigma^2)
-                g_max = c.g_max
-                wt64 = w_t.astype(np.float64)
+                w_cat, w_abs = np.concatenate([w_t, w_t * pw], axis=1), np.abs(w_t)
+            var = None
+            if st:  # (R3) sigma^2 of G+ = max(w, 0) g_max and G- = max(-w, 0) g_max, output referred (R5)
+                g_max, wt64 = c.g_max, w_t.astype(np.float64)
                 var = sum(dev.read_sigma_sqrt_state_S(np.maximum(sgn * wt64, 0) * g_max, sigma_rel=d.read_sigma_rel,
                                                       g_max_S=g_max) ** 2 for sgn in (1, -1)) / g_max**2
-                if scratch is None:
-                    std = dev.output_referred_std_A(x_t, 1.0, 1.0, var.astype(self.dtype))
-                else:  # the same (R5) with the squares in a reused array (no fresh pages every step)
-                    sq = scratch.get(("sq", x_t.shape))  # consumed at once: shared by the layers
-                    if sq is None:
-                        sq = scratch[("sq", x_t.shape)] = np.empty(x_t.shape, dtype=self.dtype)
-                    std = np.sqrt(np.square(x_t, out=sq) @ var.astype(self.dtype))
-            if std is not None or osig > 0:
+                var = var.astype(self.dtype)
+            tiles.append(CrossbarTile(sel, n, np.ascontiguousarray(w_cat), w_abs, var, ir))
+        return tiles
+
+    def mvm_forward(self, cols: np.ndarray, w_used: np.ndarray, rng: np.random.Generator | None,
+                    nonneg: bool | None = None, tiles: list | None = None) -> np.ndarray:
+        r"""``Z = sum_t ADC(x_t w~_t - IR_t + n_t)`` (N4, N5) over the row tiles t of the preset's arrays,
+        in units of ``g_max v_read``; ``cols (M, n_in)`` normalized inputs -> ``Z (M, n_out)``. FP layers:
+        ``cols @ w``. ``tiles``: :meth:`crossbar_tiles` of ``w_used`` (formed here when None; ``nonneg``:
+        whether every input is >= 0, looked up here when None). The noise ``n_t`` (R5 + O1) is drawn from
+        ``rng`` tile by tile, in the order of the rows: the rows of ``cols`` passed in blocks draw the
+        same numbers as all at once (one tile)."""
+        c = self.cfg
+        if tiles is None:
+            if nonneg is None:
+                nonneg = bool(cols.size == 0 or cols.min() >= 0)
+            tiles = self.crossbar_tiles(w_used, nonneg)
+        if c is None:
+            return cols @ tiles[0].w_cat
+        d = c.xbar.device
+        n_out = w_used.shape[1]
+        osig = c.out_sigma if (c.out_noise and rng is not None) else 0.0
+        z_sum = None
+        for t in tiles:
+            x_t = cols[:, t.sel]
+            zz = x_t @ t.w_cat  # (M, k n_out): the output [and the two sums of (O3)]
+            z = zz[:, :n_out]
+            if t.ir:  # (O3) the IR drop from its sums
+                a_sum = zz[:, n_out:2 * n_out] if t.w_abs is None else np.abs(x_t) @ t.w_abs
+                z = z - dev.ir_drop_rasch2023_from_sums(a_sum, zz[:, -n_out:], t.n, scale=d.ir_drop_scale,
+                                                         g_ratio=d.ir_drop_g_ratio)
+            if t.var is not None and rng is not None:
                 # the short-term noise (R5) and the output noise (O1) are independent Gaussians added before
-                # the ADC (the IR drop does not depend on them): one draw of their joint sigma
-                if std is None:
-                    z = dev.add_output_noise_A(z, rng.standard_normal(z.shape, dtype=self.dtype), sigma_A=osig)
-                    z = z.astype(self.dtype, copy=False)
-                else:
-                    if osig > 0:
-                        np.sqrt(np.square(std, out=std) + self.dtype.type(osig * osig), out=std)
-                    std *= rng.standard_normal(z.shape, dtype=self.dtype)
-                    z += std
+                # the ADC: one draw of their joint sigma sqrt(x^2 @ var + sigma_out^2)
+                std = dev.output_referred_std_A(x_t, 1.0, 1.0, t.var)
+                if osig > 0:
+                    np.sqrt(np.square(std, out=std) + self.dtype.type(osig * osig), out=std)
+                std *= standard_normal(rng, z.shape, self.dtype)
+                z += std
+            elif osig > 0:
+                z = dev.add_output_noise_A(z, standard_normal(rng, z.shape, self.dtype), sigma_A=osig)
+                z = z.astype(self.dtype, copy=False)
             if c.adc and c.xbar.adc.bits is not None:
                 lsb = c.out_bound / c.xbar.adc.n_levels
                 k, _ = adc_convert(np.ascontiguousarray(z), lsb, c.xbar.adc.code_range, overwrite=True,
@@ -372,22 +332,32 @@ class AnalogLayer:
             y += self.b
         return y
 
-    def mvm_backward(self, dy: np.ndarray, z: np.ndarray, cols: np.ndarray, w_used: np.ndarray,
-                     out: np.ndarray | None = None, want_dcols: bool = True):
-        r"""(N9) from ``dy = dL/dy (M, n_out)``: ``(dcols, dw, ds, db)`` with
-        ``dZ = dy alpha s``, ``dw = cols^T dZ``, ``dcols = dZ w~^T``, ``ds = alpha sum_r dy Z``, ``db = sum_r dy``
-        (``out``: an array of the shape of ``cols`` for ``dcols``; ``want_dcols=False`` returns ``dZ`` in its
-        place, for a caller that forms ``dZ w~^T`` as a convolution)."""
+    # -- backward (N9) ---------------------------------------------------------------------------
+    def output_backward(self, dy: np.ndarray, z: np.ndarray):
+        r"""(N6, N9) from ``dy = dL/dy (M, n_out)``: ``(dZ, ds, db)`` with ``dZ = dy alpha s``,
+        ``ds = alpha sum_r dy Z`` (0 unless the scales are learned), ``db = sum_r dy`` (None without a bias)."""
         a = 1.0 if self.cfg is None else float(self.alpha)
         dz = dy * (self.s * self.dtype.type(a))
-        if self.row_order is None:
-            dw = cols.T @ dz
-            dcols = np.matmul(dz, w_used.T, out=out) if want_dcols else dz
-        else:
-            dw = np.empty_like(w_used)
-            dw[self.row_order] = cols.T @ dz
-            dcols = np.matmul(dz, w_used[self.row_order].T, out=out) if want_dcols else dz
         learn_s = self.cfg is not None and self.cfg.learn_out_scales
         ds = (np.einsum("ij,ij->j", dy, z) * self.dtype.type(a)) if learn_s else np.zeros_like(self.s)
         db = None if self.b is None else dy.sum(axis=0)
-        return dcols, dw, ds, db
+        return dz, ds, db
+
+    def weight_grad(self, cols: np.ndarray, dz: np.ndarray) -> np.ndarray:
+        r"""(N9) ``dw = cols^T dZ`` (n_in, n_out), rows in the crossbar's order (like ``w``)."""
+        if self.row_order is None:
+            return cols.T @ dz
+        dw = np.empty((self.w.shape[0], dz.shape[1]), dtype=np.result_type(cols, dz))
+        dw[self.row_order] = cols.T @ dz
+        return dw
+
+    def input_grad(self, dz: np.ndarray, w_used: np.ndarray) -> np.ndarray:
+        r"""(N9) straight through the crossbar: ``dcols = dZ w~^T`` (M, n_in), in the order of ``cols``."""
+        return dz @ (w_used if self.row_order is None else w_used[self.row_order]).T
+
+    def mvm_backward(self, dy: np.ndarray, z: np.ndarray, cols: np.ndarray, w_used: np.ndarray):
+        r"""(N9) from ``dy = dL/dy (M, n_out)``: ``(dcols, dw, ds, db)`` with
+        ``dZ = dy alpha s``, ``dw = cols^T dZ``, ``dcols = dZ w~^T``, ``ds = alpha sum_r dy Z``, ``db = sum_r dy``
+        (:meth:`output_backward`, :meth:`weight_grad`, :meth:`input_grad`)."""
+        dz, ds, db = self.output_backward(dy, z)
+        return self.input_grad(dz, w_used), self.weight_grad(cols, dz), ds, db

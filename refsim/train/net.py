@@ -2,9 +2,10 @@ r"""A CIFAR ResNet (He et al. 2016, option-A shortcuts) for training: channels-l
 every conv and the linear layer an :class:`refsim.train.hwa.AnalogLayer` (HWA, or FP with
 ``hwa=None``), BatchNorm digital with batch statistics. The operations and their backward are
 those of docs/training.md (the float64 reference is :mod:`refsim.train.resnet_grad`; the tests
-compare the two), laid out for speed: a 3x3 conv is one im2col (columns ordered ``(i, j, c)``: contiguous
-copies; the layer maps them to its crossbar rows ``(c, i, j)``, PyTorch's weight order, for the tiles and
-the IR drop) and one matmul whose output is already NHWC.
+compare the two), laid out for speed: a 3x3 conv is an im2col (columns ordered ``(i, j, c)``: one strided
+view copied once; the layer maps them to its crossbar rows ``(c, i, j)``, PyTorch's weight order, for the
+tiles and the IR drop) and one matmul per array tile whose output is already NHWC, run block by block of
+images (:data:`BLOCK_BYTES`) so that the patches stay in the CPU's cache.
 
 .. math::
     a_0 = \mathrm{relu}(\mathrm{bn}(\mathrm{conv}(x))), \quad
@@ -14,13 +15,18 @@ the IR drop) and one matmul whose output is already NHWC.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from refsim.nn.cifar_resnet import cifar_resnet_check_params
 from refsim.train.hwa import AnalogLayer, HWAConfig
 
-__all__ = ["TrainNet", "im2col3", "col2im3", "row_order3"]
+__all__ = ["TrainNet", "im2col3", "col2im3", "row_order3", "image_blocks", "BLOCK_BYTES"]
 
 _WIDTHS = (16, 32, 64)
+#: Patches formed at a time (bytes): a conv runs over blocks of images whose patch matrix stays in the
+#: CPU's cache from its im2col to its matmul (and the crossbar's steps); the backward forms the
+#: patches of a block again instead of keeping every layer's in memory.
+BLOCK_BYTES = 4 << 20
 
 
 def _buffer(bufs: dict | None, key, shape, dtype, zero: bool = False) -> np.ndarray:
@@ -34,17 +40,27 @@ def _buffer(bufs: dict | None, key, shape, dtype, zero: bool = False) -> np.ndar
     return b
 
 
-def im2col3(x: np.ndarray, stride: int, bufs: dict | None = None, key=None) -> tuple[np.ndarray, int, int]:
+def image_blocks(n: int, bytes_per_image: int) -> list[slice]:
+    """Slices of the batch axis, each holding at most :data:`BLOCK_BYTES` of patches (at least one image)."""
+    step = max(1, BLOCK_BYTES // max(bytes_per_image, 1))
+    return [slice(b0, min(b0 + step, n)) for b0 in range(0, n, step)]
+
+
+def im2col3(x: np.ndarray, stride: int, bufs: dict | None = None) -> tuple[np.ndarray, int, int]:
     """3x3 patches of ``x (N, H, W, C)`` with zero padding 1: ``cols (N OH OW, 9 C)``, columns ``(i, j, c)``
-    (contiguous copies; :func:`row_order3` maps them to the crossbar's rows ``(c, i, j)``)."""
+    (:func:`row_order3` maps them to the crossbar's rows ``(c, i, j)``).
+
+    Patch ``(i, j, c)`` of output pixel ``(p, q)`` is ``x_pad[s p + i, s q + j, c]``: for a fixed ``i`` its
+    ``3 C`` values ``(j, c)`` lie side by side in ``x_pad``, so the patches are one strided view of
+    ``x_pad`` (shape ``(N, OH, OW, 3, 3 C)``, no data moved) copied once into ``cols``."""
     n, h, w, c = x.shape
     oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
     xp = _buffer(bufs, ("pad", x.shape), (n, h + 2, w + 2, c), x.dtype, zero=True)
     xp[:, 1:-1, 1:-1] = x
-    cols = _buffer(bufs, ("cols", key), (n, oh, ow, 3, 3, c), x.dtype)
-    for i in range(3):
-        for j in range(3):
-            cols[:, :, :, i, j] = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+    sn, sh, sw, sc = xp.strides
+    patches = as_strided(xp, (n, oh, ow, 3, 3 * c), (sn, stride * sh, stride * sw, sh, sc), writeable=False)
+    cols = _buffer(bufs, ("cols", patches.shape), patches.shape, x.dtype)
+    np.copyto(cols, patches)
     return cols.reshape(n * oh * ow, 9 * c), oh, ow
 
 
@@ -55,7 +71,8 @@ def row_order3(c: int) -> np.ndarray:
 
 
 def col2im3(dcols: np.ndarray, x_shape: tuple, stride: int, bufs: dict | None = None) -> np.ndarray:
-    """Adjoint of :func:`im2col3`: each pixel collects the gradients of the patches that read it."""
+    """Adjoint of :func:`im2col3`: each pixel collects the gradients of the patches that read it
+    (``dx (N, H, W, C)``; with ``bufs`` a view of a reused array, valid until the next call)."""
     n, h, w, c = x_shape
     oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
     d6 = dcols.reshape(n, oh, ow, 3, 3, c)
@@ -64,7 +81,7 @@ def col2im3(dcols: np.ndarray, x_shape: tuple, stride: int, bufs: dict | None = 
     for i in range(3):
         for j in range(3):
             dxp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride] += d6[:, :, :, i, j]
-    return dxp[:, 1:-1, 1:-1].copy() if bufs is not None else dxp[:, 1:-1, 1:-1]
+    return dxp[:, 1:-1, 1:-1]
 
 
 def _bn_forward(x2, p, eps, train):
@@ -137,46 +154,65 @@ class TrainNet:
 
     # -- one analog layer ------------------------------------------------------------------------
     def _layer_fwd(self, name, x, ctx, stride=None):
-        """Conv (``stride`` given; x NHWC) or linear (x (N, n_in)) through its AnalogLayer."""
+        """Conv (``stride`` given; x NHWC) or linear (x (N, n_in)) through its AnalogLayer. A conv runs block
+        by block of images (:func:`image_blocks`): im2col of the block, then the crossbar on its patches."""
         layer = self.layers[name]
         if ctx["train"] and self.hwa is not None and ctx["alpha_init"]:
             layer.observe_alpha(x, self.hwa.alpha_init_batches)
         xn, icache = layer.input_forward(x)
-        if stride is None:
-            cols, shape = xn, None
-        else:
-            cols, oh, ow = im2col3(xn, stride, self.buffers, name)
-            shape = (x.shape[0], oh, ow)
         rng = ctx["rng"](name) if ctx["rng"] is not None else None
         w_used = layer.w if self.hwa is None else layer.noisy_weights(ctx["eta"], rng)
-        z = layer.mvm_forward(cols, w_used, rng, scratch=self.buffers)
+        tiles = layer.crossbar_tiles(w_used, nonneg=self.hwa is None or bool(xn.size == 0 or xn.min() >= 0))
+        if stride is None:
+            z = layer.mvm_forward(xn, w_used, rng, tiles=tiles)
+        else:
+            n, h, w, c = xn.shape
+            oh, ow = (h - 1) // stride + 1, (w - 1) // stride + 1
+            z = np.empty((n, oh, ow, w_used.shape[1]), dtype=self.dtype)
+            for blk in image_blocks(n, oh * ow * 9 * c * self.dtype.itemsize):
+                cols, _, _ = im2col3(xn[blk], stride, self.buffers)
+                z[blk] = layer.mvm_forward(cols, w_used, rng, tiles=tiles).reshape(z[blk].shape)
+            z = z.reshape(-1, w_used.shape[1])
         y = layer.output_forward(z)
-        if shape is not None:
-            y = y.reshape(shape + (y.shape[1],))
-        return y, (name, icache, cols, z, w_used, x.shape, stride)
+        if stride is not None:
+            y = y.reshape(xn.shape[0], oh, ow, y.shape[1])
+        return y, (name, icache, xn, z, w_used, stride)
 
     def _layer_bwd(self, dy, cache, grads):
-        name, icache, cols, z, w_used, x_shape, stride = cache
+        name, icache, xn, z, w_used, stride = cache
         layer = self.layers[name]
-        out = None if stride != 2 else _buffer(self.buffers, ("dcols", cols.shape), cols.shape, cols.dtype)
-        dcols, dw, ds, db = layer.mvm_backward(dy.reshape(-1, dy.shape[-1]), z, cols, w_used, out=out,
-                                               want_dcols=stride != 1)
-        grads[(name, "w")], grads[(name, "s")] = dw, ds
+        dz, grads[(name, "s")], db = layer.output_backward(dy.reshape(-1, dy.shape[-1]), z)
         if db is not None:
             grads[(name, "b")] = db
         if stride is None:
-            dxn = dcols
-        elif stride == 1:  # dx_n = col2im(dZ w~^T), formed as the convolution of dZ with the flipped kernel
-            n_out, c_in = w_used.shape[1], w_used.shape[0] // 9
-            w4 = w_used.reshape(c_in, 3, 3, n_out)[:, ::-1, ::-1, :]  # [c, 2 - i, 2 - j, o]
-            w_flip = np.ascontiguousarray(w4.transpose(1, 2, 3, 0)).reshape(9 * n_out, c_in)
-            dcols_z, _, _ = im2col3(dcols.reshape(x_shape[:3] + (n_out,)), 1, self.buffers, "dz")
-            dxn = (dcols_z @ w_flip).reshape(x_shape[:3] + (c_in,))
+            grads[(name, "w")], dxn = layer.weight_grad(xn, dz), layer.input_grad(dz, w_used)
         else:
-            dxn = col2im3(dcols, x_shape[:3] + (layer.w.shape[0] // 9,), stride, self.buffers)
-        dx, da = layer.input_backward(dxn, icache)
-        grads[(name, "alpha")] = da
+            grads[(name, "w")], dxn = self._conv_grads(layer, xn, dz, w_used, stride)
+        dx, grads[(name, "alpha")] = layer.input_backward(dxn, icache)
         return dx
+
+    def _conv_grads(self, layer, xn, dz, w_used, stride):
+        r"""``dw = sum_blocks cols^T dZ`` and ``dx_n = col2im(dZ w~^T)``, block by block of images (the patches
+        ``cols`` of a block formed again from ``x_n``). Stride 1: ``dx_n`` is the convolution of ``dZ`` with the
+        flipped kernel, ``im2col(dZ) w_flip`` (no col2im); stride 2: ``col2im3(dZ w~^T)``."""
+        n, h, w, c = xn.shape
+        oh, ow, n_out = (h - 1) // stride + 1, (w - 1) // stride + 1, dz.shape[1]
+        dz4 = dz.reshape(n, oh, ow, n_out)
+        if stride == 1:
+            w4 = w_used.reshape(c, 3, 3, n_out)[:, ::-1, ::-1, :]  # [c, 2 - i, 2 - j, o] (crossbar rows c 9 + 3 i + j)
+            w_flip = np.ascontiguousarray(w4.transpose(1, 2, 3, 0)).reshape(9 * n_out, c)
+        dw, dxn = None, np.empty_like(xn)
+        for blk in image_blocks(n, oh * ow * 9 * max(c, n_out) * self.dtype.itemsize):
+            cols, _, _ = im2col3(xn[blk], stride, self.buffers)
+            dz_b = dz4[blk].reshape(-1, n_out)
+            dw_b = layer.weight_grad(cols, dz_b)
+            dw = dw_b if dw is None else dw + dw_b
+            if stride == 1:
+                dcols_z, _, _ = im2col3(dz4[blk], 1, self.buffers)
+                dxn[blk] = (dcols_z @ w_flip).reshape(dxn[blk].shape)
+            else:
+                dxn[blk] = col2im3(layer.input_grad(dz_b, w_used), dxn[blk].shape, stride, self.buffers)
+        return dw, dxn
 
     def _conv_bn(self, x, conv, bn, stride, ctx, relu):
         y, c1 = self._layer_fwd(conv, x, ctx, stride)
