@@ -366,8 +366,9 @@ class AnalogLayer:
 
     def output_forward(self, z: np.ndarray) -> np.ndarray:
         r"""(N6) ``y = alpha s * Z + b`` (FP layers: ``alpha = 1``)."""
-        a = 1.0 if self.cfg is None else float(self.alpha)
-        y = z * (self.s * self.dtype.type(a))
+        if self.cfg is None:  # s = 1, alpha = 1: nothing to scale
+            return z + self.b if self.b is not None else z
+        y = z * (self.s * self.dtype.type(float(self.alpha)))
         if self.b is not None:
             y += self.b
         return y
@@ -379,7 +380,7 @@ class AnalogLayer:
         (``out``: an array of the shape of ``cols`` for ``dcols``; ``want_dcols=False`` returns ``dZ`` in its
         place, for a caller that forms ``dZ w~^T`` as a convolution)."""
         a = 1.0 if self.cfg is None else float(self.alpha)
-        dz = dy * (self.s * self.dtype.type(a))
+        dz = dy if self.cfg is None else dy * (self.s * self.dtype.type(a))  # FP: s = 1, alpha = 1
         if self.row_order is None:
             dw = cols.T @ dz
             dcols = np.matmul(dz, w_used.T, out=out) if want_dcols else dz

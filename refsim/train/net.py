@@ -80,7 +80,8 @@ def _bn_forward(x2, p, eps, train):
     inv = (1.0 / np.sqrt(var + eps)).astype(dt)
     xhat = xc
     xhat *= inv
-    y = xhat * p["weight"] + p["bias"]
+    y = xhat * p["weight"]
+    y += p["bias"]
     return y, (xhat, inv, mu, var)
 
 
@@ -90,8 +91,9 @@ def _bn_backward(dy, cache, gamma):
     m = dy.shape[0]
     dbeta = dy.sum(axis=0, dtype=np.float64)
     dgamma = np.einsum("ij,ij->j", dy, xhat, dtype=np.float64)
-    dx = dy - (dbeta / m).astype(dy.dtype)
-    dx -= xhat * (dgamma / m).astype(dy.dtype)
+    t = xhat * (dgamma / m).astype(dy.dtype)
+    t += (dbeta / m).astype(dy.dtype)
+    dx = np.subtract(dy, t, out=t)
     dx *= gamma * inv
     return dx, dgamma, dbeta
 
@@ -190,7 +192,7 @@ class TrainNet:
         c1, bn, c2, relu_out = cache
         d2 = dy.reshape(-1, dy.shape[-1])
         if relu_out is not None:
-            d2 = d2 * (relu_out > 0)
+            d2 = np.where(relu_out > 0, d2, d2.dtype.type(0))
         d2, grads[(bn, "weight")], grads[(bn, "bias")] = _bn_backward(d2, c2, self.bn[bn]["weight"])
         return self._layer_bwd(d2.reshape(dy.shape), c1, grads)
 
@@ -227,7 +229,7 @@ class TrainNet:
         n, h, w, c = cache["hw"]
         da = np.broadcast_to((dpool / (h * w))[:, None, None, :], (n, h, w, c))
         for cb1, cb2, out, (option_a, pad, a_shape) in reversed(cache["blocks"]):
-            d = da * (out > 0)
+            d = np.where(out > 0, da, da.dtype.type(0))
             dmain = self._conv_bn_bwd(d, cb2, grads)
             dmain = self._conv_bn_bwd(dmain, cb1, grads)
             if option_a:
