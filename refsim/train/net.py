@@ -14,6 +14,7 @@ the IR drop) and one matmul whose output is already NHWC.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from refsim.nn.cifar_resnet import cifar_resnet_check_params
 from refsim.train.hwa import AnalogLayer, HWAConfig
@@ -42,9 +43,10 @@ def im2col3(x: np.ndarray, stride: int, bufs: dict | None = None, key=None) -> t
     xp = _buffer(bufs, ("pad", x.shape), (n, h + 2, w + 2, c), x.dtype, zero=True)
     xp[:, 1:-1, 1:-1] = x
     cols = _buffer(bufs, ("cols", key), (n, oh, ow, 3, 3, c), x.dtype)
-    for i in range(3):
-        for j in range(3):
-            cols[:, :, :, i, j] = xp[:, i:i + stride * (oh - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
+    # cols[n, p, q, i, j, c] = xp[n, s p + i, s q + j, c]: one strided view of xp, copied once
+    s_n, s_h, s_w, s_c = xp.strides
+    np.copyto(cols, as_strided(xp, (n, oh, ow, 3, 3, c), (s_n, stride * s_h, stride * s_w, s_h, s_w, s_c),
+                               writeable=False))
     return cols.reshape(n * oh * ow, 9 * c), oh, ow
 
 
