@@ -152,6 +152,9 @@ def _summary(args) -> None:
           + "; ".join(f"{t}: {_diff(stats, 'hwa', 'direct', t)} / {_diff(stats, 'hwa', 'fp_control', t)}"
                       for t in TIMES if ('hwa', t) in stats and ('direct', t) in stats and ('fp_control', t) in stats)
           + ". A difference within about two s.e.m. is not resolved by this reduced run.", "",
+          "The fine-tuned checkpoints of this table were trained at commit 9c0ad89 (branch hwa18); later speed "
+          "changes re-associate float32 sums in BatchNorm's backward, so training again today gives nearby, not "
+          "bit-identical, weights.", "",
           "Training runs (`refsim train`):", *[f"- {t['variant']}: `{t['command']}` ({t['seconds']:.0f} s)"
                                               for t in trains], ""]
     (HERE / "study.md").write_text("\n".join(md) + "\n")
