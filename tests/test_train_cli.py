@@ -156,3 +156,20 @@ def test_set_applies_to_the_loaded_layer_configs(files, reference_run):
     for name, layer in model.net.layers().items():
         assert layer.config.device.t_inference_s == 86400
         assert layer.config.dac.x_max == float(st[f"layer/{name}/alpha"])
+
+
+def test_image_folder_data(files, tmp_path):
+    """--data as a folder <class>/<image>: images resized to 32 x 32, classes numbered in sorted order."""
+    from PIL import Image
+    rng = np.random.default_rng(5)
+    for cls in ("a", "b"):
+        (tmp_path / cls).mkdir()
+        for k in range(3):
+            Image.fromarray(rng.integers(0, 256, size=(40, 36, 3), dtype=np.uint8)).save(tmp_path / cls / f"{k}.png")
+    from refsim.train.loop import load_images
+    images, labels = load_images(tmp_path)
+    assert images.shape == (6, 32, 32, 3) and images.dtype == np.uint8 and list(labels) == [0, 0, 0, 1, 1, 1]
+    out = tmp_path / "folder.npz"
+    args = _args(files, out, "--epochs", "1")
+    args[args.index("--data") + 1] = str(tmp_path)
+    assert main(args) == 0 and out.exists()

@@ -119,7 +119,7 @@ def _summary(args) -> None:
     ev = [r for r in recs if r.get("kind") == "eval"]
     e_fp = 100 * (1 - next(r["accuracy"] for r in ev if r["variant"] == "fp"))
     n = next(r["n"] for r in ev if r["variant"] == "fp")
-    rows, series = [], []
+    rows, series, stats = [], [], {}
     names = {"direct": "direct mapping", "hwa": "HWA fine-tuned", "fp_control": "FP fine-tuned control"}
     for variant in ("direct", "hwa", "fp_control"):
         xs, ys, es = [], [], []
@@ -130,6 +130,7 @@ def _summary(args) -> None:
             m, sem = e.mean(), (e.std(ddof=1) / np.sqrt(e.size) if e.size > 1 else float("nan"))
             a_star = 100 * (1 - (m - e_fp) / (90.0 - e_fp))
             rows.append(f"| {names[variant]} | {tname} | {m:.2f} +- {sem:.2f} | {a_star:.1f} | {e.size} |")
+            stats[(variant, tname)] = (m, sem)
             xs.append(t), ys.append(m), es.append(0.0 if not np.isfinite(sem) else sem)
         if xs:
             series.append((names[variant], xs, ys, es))
@@ -146,6 +147,14 @@ def _summary(args) -> None:
           "A* = 1 - (e - e_FP) / (e_chance - e_FP), e_chance = 90 %. Paper (Rasch et al. 2023, CIFAR-10 "
           f"ResNet-32, their Tables 2 and 3): FP {PAPER['FP']} %, direct mapping at 1 h {PAPER['direct 1h']} % "
           f"(A* {PAPER['A* direct 1h']} %), HWA at 1 h {PAPER['HWA 1h']} % (A* {PAPER['A* HWA 1h']} %).", "",
+          "**What this shows** (computed from the table): HWA minus direct mapping, and HWA minus the "
+          "FP-fine-tuned control, in error points with the combined s.e.m.: "
+          + "; ".join(f"{t}: {_diff(stats, 'hwa', 'direct', t)} / {_diff(stats, 'hwa', 'fp_control', t)}"
+                      for t in TIMES if ('hwa', t) in stats and ('direct', t) in stats and ('fp_control', t) in stats)
+          + ". A difference within about two s.e.m. is not resolved by this reduced run.", "",
+          "The fine-tuned checkpoints of this table were trained at commit 9c0ad89 (branch hwa18); later speed "
+          "changes re-associate float32 sums in BatchNorm's backward, so training again today gives nearby, not "
+          "bit-identical, weights.", "",
           "Training runs (`refsim train`):", *[f"- {t['variant']}: `{t['command']}` ({t['seconds']:.0f} s)"
                                               for t in trains], ""]
     (HERE / "study.md").write_text("\n".join(md) + "\n")
@@ -154,6 +163,11 @@ def _summary(args) -> None:
         line_plot(HERE / "study.png", series, title=f"ResNet-20, rasch2023_standard ({args.test_limit} test images)",
                   xlabel="time after programming (s)", ylabel="test error (%)", xlog=True)
     print("\n".join(md))
+
+
+def _diff(stats, a, b, t) -> str:
+    (ma, sa), (mb, sb) = stats[(a, t)], stats[(b, t)]
+    return f"{ma - mb:+.2f} +- {float(np.hypot(sa, sb)):.2f}"
 
 
 def main(argv=None) -> int:
