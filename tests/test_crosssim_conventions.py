@@ -8,12 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import refsim
-from checks import assert_codes_equal, assert_y_exact, check_against_oracle
-from refsim.oracles.crossbar import integer_oracle, tile_ranges_naive
-from refsim.reference import reference_multiply
+from checks import check_against_oracle
+from refsim.oracles.crossbar import tile_ranges_naive
 from refsim.tiling import split_sizes
 from strategies import DYADIC, crosssim_convention_problems, noisy_problems
-from test_reference import check, reference_codes
+from test_reference import check, reference_against_oracle
 
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -27,13 +26,8 @@ def test_crosssim_conventions_equal_the_integer_oracle(problem):
 @SETTINGS
 @given(crosssim_convention_problems())
 def test_crosssim_conventions_reference_equals_oracle_and_fast_path(problem):
-    cfg, w, x = problem
-    ref = reference_multiply(w, x, cfg)
-    oracle = integer_oracle(w, x, cfg)
-    if cfg.adc.bits is not None:
-        assert_codes_equal(reference_codes(ref), oracle["adc_codes"])
-    assert_y_exact(ref.y, oracle["y"], x, w, cfg)
-    check(cfg, w, x)
+    reference_against_oracle(*problem)
+    check(*problem)
 
 
 def test_defaults_are_refsim_exact():

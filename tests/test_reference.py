@@ -310,7 +310,11 @@ def test_comparison_detects_a_planted_output_error():
 @SETTINGS
 @given(quantized_problems())
 def test_reference_equals_the_integer_oracle(problem):
-    cfg, w, x = problem
+    reference_against_oracle(*problem)
+
+
+def reference_against_oracle(cfg, w, x) -> None:
+    """The reference multiply's ADC codes equal the integer oracle's, its output to the exact tolerance."""
     ref = reference_multiply(w, x, cfg)
     oracle = integer_oracle(w, x, cfg)
     if cfg.adc.bits is not None:

@@ -94,19 +94,23 @@ def _evaluate(args, ds_test, cal_images) -> None:
     base = presets.get("rasch2023_standard")
     variants = {"direct": str(WEIGHTS), "hwa": str(RUNS / "hwa_resnet20.npz"),
                 "fp_control": str(RUNS / "fp_control_resnet20.npz")}
+    cfgs_of = {}
     for variant, weights in variants.items():
         if variant == "hwa":
             layer_cfgs = load_layer_configs(RUNS / "hwa_resnet20.layers.json").configs
         else:  # Table 2 procedure: alpha calibrated on training images (same seed, weights untouched)
             model = build_model("cifar-resnet20", weights, base, seed=0)
             layer_cfgs = calibrate_model(model, cal_images, ranges=("dac",)).configs
-        for tname, t in TIMES.items():
-            cfgs = LayerConfigs({k: c.replace(**{"device.t_inference_s": t}) for k, c in layer_cfgs.items()})
-            for seed in range(args.repeats):
+        cfgs_of[variant] = {tname: LayerConfigs({k: c.replace(**{"device.t_inference_s": t})
+                                                 for k, c in layer_cfgs.items()}) for tname, t in TIMES.items()}
+    # seeds outermost: a run stopped early still has every (variant, time) at the same number of seeds
+    for seed in range(args.repeats):
+        for variant, weights in variants.items():
+            for tname, t in TIMES.items():
                 if (variant, tname, seed) in done:
                     continue
                 t0 = time.time()
-                m = build_model("cifar-resnet20", weights, cfgs, seed=seed)
+                m = build_model("cifar-resnet20", weights, cfgs_of[variant][tname], seed=seed)
                 r = evaluate(m, ds_test, batch_size=100)
                 rec = {"kind": "eval", "variant": variant, "time": tname, "t_inference_s": t, "seed": seed,
                        "accuracy": r["accuracy"], "n": r["n"], "seconds": time.time() - t0}
