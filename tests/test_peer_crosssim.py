@@ -275,8 +275,68 @@ def test_bad_input_is_named():
                        "core.mapping.inputs.mvm.min": 0.0})
     with pytest.raises(TypeError, match="params"):
         from_crosssim(3)
-    with pytest.raises(ValueError, match="could not read"):
+    with pytest.raises(ValueError, match="does not exist"):
         from_crosssim("/nonexistent/crosssim.json")
+
+
+@pytest.mark.parametrize("params, exc, key, expected", [
+    ({"xbar.device.Rmin": "abc"}, TypeError, "xbar.device.Rmin", "a real number"),
+    ({"xbar.device.Rmin": 0}, ValueError, "xbar.device.Rmin", "> 0"),
+    ({"xbar.device.Rmin": float("nan")}, ValueError, "xbar.device.Rmin", "finite"),
+    ({"xbar.device.Vread": float("inf")}, ValueError, "xbar.device.Vread", "finite"),
+    ({"xbar.adc.mvm.bits": 7.9}, TypeError, "xbar.adc.mvm.bits", "an int"),
+    ({"xbar.adc.mvm.bits": "8"}, TypeError, "xbar.adc.mvm.bits", "an int"),
+    ({"xbar.adc.mvm.bits": True}, TypeError, "xbar.adc.mvm.bits", "an int"),
+    ({"xbar.dac.mvm.bits": -3}, ValueError, "xbar.dac.mvm.bits", "an int in"),
+    ({"core.rows_max": 3.5}, TypeError, "core.rows_max", "an int"),
+    ({"core.style": "BITSLICED", "core.weight_bits": 8, "core.bit_sliced.num_slices": 0}, ValueError,
+     "core.bit_sliced.num_slices", "an int in"),
+    ({"core.complex_matrix": "false"}, TypeError, "core.complex_matrix", "true or false"),
+    ({"xbar.adc.mvm.model": ["QuantizerADC"]}, TypeError, "xbar.adc.mvm.model", "a name"),
+    ({"xbar.device.read_noise.enable": True, "xbar.device.read_noise.model": [1]}, TypeError,
+     "xbar.device.read_noise.model", "a name"),
+    ({"xbar.device.read_noise.magnitude": -0.1}, ValueError, "xbar.device.read_noise.magnitude", ">= 0"),
+    ({"core.mapping.inputs.mvm.max": "1"}, TypeError, "core.mapping.inputs.mvm.max", "a real number"),
+    ({"core.mapping.weights.percentile": None, "core.mapping.weights.min": -1.0, "core.mapping.weights.max": "1"},
+     TypeError, "core.mapping.weights.max", "a real number"),
+    ({"xbar.array.Icol_max": "x"}, TypeError, "xbar.array.Icol_max", "a real number"),
+    ({"xbar.array.parasitics.Rp_row": -1.0}, ValueError, "xbar.array.parasitics.Rp_row", ">= 0"),
+    ({"core.mapping.weights.row_partition_priority": 5}, TypeError, "row_partition_priority", "a list"),
+    ({"simulation.convolution.x_par": "a"}, TypeError, "simulation.convolution.x_par", "an int"),
+    ({"xbar.adc.mvm.model": "QuantizerADC", "xbar.adc.mvm.bits": 8, "xbar.adc.mvm.calibrated_range": [[-1, 1, 2]]},
+     ValueError, "calibrated_range", "shape"),
+    ({"xbar.adc.mvm.model": "QuantizerADC", "xbar.adc.mvm.bits": 8, "xbar.adc.mvm.calibrated_range": [-1, 1, 3]},
+     ValueError, "calibrated_range", "shape"),
+    ({"core.style": "BITSLICED", "core.weight_bits": 8, "xbar.adc.mvm.model": "QuantizerADC", "xbar.adc.mvm.bits": 8,
+      "xbar.adc.mvm.calibrated_range": [[-1, 1], [-1]]}, ValueError, "calibrated_range", "pair"),
+    ({"xbar.adc.mvm.model": "QuantizerADC", "xbar.adc.mvm.bits": 8, "xbar.adc.mvm.calibrated_range": ["a", "b"]},
+     ValueError, "calibrated_range", "pair"),
+    ({"xbar.adc.mvm.model": "QuantizerADC", "xbar.adc.mvm.bits": 8,
+      "xbar.adc.mvm.calibrated_range": [float("nan")] * 2}, ValueError, "calibrated_range", "finite"),
+])
+def test_bad_values_are_named(params, exc, key, expected):
+    """Every wrong type or value is refused at the entry, naming the key, what came and what is expected."""
+    with pytest.raises(exc, match=key.replace(".", r"\.")) as info:
+        from_crosssim(params)
+    assert "received" in str(info.value) and expected in str(info.value)
+
+
+def test_bad_files_are_named(tmp_path):
+    """A directory, bytes that are not UTF-8, text that is not JSON or nests too deeply, a file too big,
+    an integer literal too long to convert: each a ValueError naming the file."""
+    from refsim.peers.crosssim_input import MAX_FILE_BYTES
+    files = {"dir.json": None, "bin.json": b"\xff\xfe\x00", "bad.json": b"{not json",
+             "deep.json": b"[" * 100_000 + b"]" * 100_000, "huge.json": b" " * (MAX_FILE_BYTES + 1)}
+    for name, content in files.items():
+        path = tmp_path / name
+        path.mkdir() if content is None else path.write_bytes(content)
+        with pytest.raises(ValueError, match=f"params .*{name}.*: received"):
+            from_crosssim(path)
+    (tmp_path / "long.json").write_text('{"core": {"rows_max": ' + "9" * 5000 + "}}")
+    with pytest.raises(ValueError, match="core.rows_max: received an integer of 5000 digits"):
+        from_crosssim(tmp_path / "long.json")
+    with pytest.raises(TypeError, match="v_read_V: received"):
+        from_crosssim({}, v_read_V="abc")
 
 
 @pytest.mark.parametrize("key, value", [

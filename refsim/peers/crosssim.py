@@ -20,14 +20,15 @@ checks it (tests/data/peer_cases/crosssim/).
 
 from __future__ import annotations
 
-import json
 import numbers
 from pathlib import Path
 
 import numpy as np
 
+from refsim._validate import check_scalar
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig, WireConfig
 from refsim.devices.config import NoiseConfig
+from refsim.peers.crosssim_input import check_values, calibrated_pairs, read_json
 
 __all__ = ["from_crosssim", "CROSSSIM_KEYS"]
 
@@ -117,11 +118,7 @@ def _load(params) -> dict:
     if hasattr(params, "as_dict") and callable(params.as_dict):  # a CrossSimParameters object
         params = params.as_dict()
     if isinstance(params, (str, Path)):
-        path = Path(params)
-        try:
-            params = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ValueError(f"params: could not read CrossSim's JSON dump {str(path)!r}: {exc}") from None
+        params = read_json(Path(params))
     if not isinstance(params, dict):
         raise TypeError(f"params: received {type(params).__name__}; expected CrossSim's parameter dump (a dict, "
                         f"the path of the file CrossSimParameters.to_json wrote, or a CrossSimParameters)")
@@ -134,16 +131,6 @@ def _known(key: str) -> bool:
     if ".vmm." in key:  # the VMM (transposed multiply) twin of an MVM key
         return key.replace(".vmm.", ".mvm.") in CROSSSIM_KEYS or key.rsplit(".", 1)[-1] in _ADC_MODEL_KEYS
     return key.startswith("xbar.adc.mvm.") and key.rsplit(".", 1)[-1] in _ADC_MODEL_KEYS
-
-
-def _pairs(value) -> list[tuple[float, float]]:
-    """``calibrated_range`` as (min, max) pairs: one pair, or one per bit slice (arrays or nested lists)."""
-    v = value.tolist() if hasattr(value, "tolist") else value
-    if not isinstance(v, (list, tuple)) or not v:
-        return []
-    if all(isinstance(e, (list, tuple)) for e in v):
-        return [(float(a), float(b)) for a, b in v]
-    return [(float(v[0]), float(v[1]))]
 
 
 def from_crosssim(params, *, v_read_V: float | None = None, name: str = "crosssim") -> CrossbarConfig:
@@ -163,6 +150,8 @@ def from_crosssim(params, *, v_read_V: float | None = None, name: str = "crosssi
     p = {**CROSSSIM_KEYS, **{k: v for k, v in flat.items() if k in CROSSSIM_KEYS}}
     for key in _ENUMS:
         p[key] = _enum(key, p[key])
+    check_values(p, CROSSSIM_KEYS, _ENUMS)
+    v_read_V = check_scalar("v_read_V", v_read_V, low=0.0, low_open=True, allow_none=True)
 
     def refuse(key, ok, why="not modelled by refsim"):
         if not ok:
@@ -338,7 +327,7 @@ def _adc(p: dict, style: str, scheme: str, in_array: bool, signed_in: bool, unit
         signed = style == "BITSLICED" or signed_in or (scheme != "offset" and in_array)
         out = {"range_mode": "max", "max_span": "g_max"}  # (A5) [-rows, rows] or [0, rows] units of G_max Vread
     else:
-        pairs = _pairs(p["xbar.adc.mvm.calibrated_range"])
+        pairs = calibrated_pairs(p["xbar.adc.mvm.calibrated_range"])
         n_sl = int(p["core.bit_sliced.num_slices"]) if style == "BITSLICED" else 1
         refuse("xbar.adc.mvm.calibrated_range", len(pairs) == n_sl,
                f"expected {n_sl} (min, max) pair(s) for a {style} core")
