@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import refsim
-from refsim.peers import from_aihwkit
+from refsim.peers import from_aihwkit, from_aihwkit_io
 from refsim.peers.aihwkit import AIHWKIT_VERSION
 from refsim.reference import reference_multiply
 
@@ -207,3 +207,48 @@ def test_noise_model_translation():
         from_aihwkit({"noise_model": "CustomDriftPCMLikeNoiseModel"}, t_inference_s=1.0)
     with pytest.raises(ValueError, match="g_max_S"):
         from_aihwkit({"noise_model": {"g_max": 10.0}}, t_inference_s=1.0)
+
+
+@pytest.mark.parametrize("rpu, kw, exc, field, expected", [
+    ({"forward": {"inp_res": "x"}}, {}, TypeError, "aihwkit forward.inp_res", "a real number"),
+    ({"forward": {"inp_res": float("nan")}}, {}, ValueError, "aihwkit forward.inp_res", "finite"),
+    ({"forward": {"inp_res": True}}, {}, TypeError, "aihwkit forward.inp_res", "a real number"),
+    ({"forward": {"inp_res": 1e30}}, {}, ValueError, "aihwkit forward.inp_res", "2^31 steps"),
+    ({"forward": {"out_bound": "12"}}, {}, TypeError, "aihwkit forward.out_bound", "a real number"),
+    ({"forward": {"out_noise": -0.1}}, {}, ValueError, "aihwkit forward.out_noise", ">= 0"),
+    ({"forward": {"is_perfect": "no"}}, {}, TypeError, "aihwkit forward.is_perfect", "True or False"),
+    ({"forward": {"max_bm_factor": float("nan")}}, {}, TypeError, "aihwkit forward.max_bm_factor", "an int"),
+    ({"forward": {"max_bm_factor": -5}}, {}, ValueError, "aihwkit forward.max_bm_factor", "an int in"),
+    ({"forward": {"ir_drop_g_ratio": "x"}}, {}, TypeError, "aihwkit forward.ir_drop_g_ratio", "a real number"),
+    ({"forward": {"nm_thres": float("nan")}}, {}, ValueError, "aihwkit forward.nm_thres", "finite"),
+    ({"forward": {"w_noise": -0.1, "w_noise_type": "PCM_READ"}}, {}, ValueError, "aihwkit forward.w_noise", ">= 0"),
+    ({"mapping": {"weight_scaling_omega": "1"}}, {}, TypeError, "aihwkit mapping.weight_scaling_omega", "a real"),
+    ({"mapping": {"max_input_size": "512"}}, {}, TypeError, "aihwkit mapping.max_input_size", "an int"),
+    ({"mapping": {"max_input_size": -3}}, {}, ValueError, "aihwkit mapping.max_input_size", "an int in"),
+    ({"mapping": {"weight_scaling_columnwise": "yes"}}, {}, TypeError, "weight_scaling_columnwise", "True or False"),
+    ({"noise_model": {"g_max": "25"}}, {"t_inference_s": 1.0}, TypeError, "aihwkit noise_model.g_max", "a real"),
+    ({"noise_model": {"g_max": float("nan")}}, {"t_inference_s": 1.0}, ValueError, "noise_model.g_max", "finite"),
+    ({"noise_model": {"prog_coeff": 5}}, {"t_inference_s": 1.0}, TypeError, "noise_model.prog_coeff", "a list"),
+    ({"noise_model": {"type": ["x"]}}, {"t_inference_s": 1.0}, TypeError, "noise_model.type", "a class name"),
+    ({"noise_model": "PCMLikeNoiseModel"}, {"t_inference_s": "abc"}, TypeError, "t_inference_s", "a real number"),
+    ({}, {"g_max_S": "x"}, TypeError, "g_max_S", "a real number"),
+    ({}, {"v_read_V": float("nan")}, ValueError, "v_read_V", "finite"),
+])
+def test_bad_values_are_named(rpu, kw, exc, field, expected):
+    """Wrong types, NaN, negative or absurd values: refused at the entry, naming aihwkit's field."""
+    with pytest.raises(exc, match=field.replace(".", r"\.") + ": received") as info:
+        from_aihwkit(rpu, **kw)
+    assert expected in str(info.value)
+
+
+def test_from_aihwkit_io_bad_arguments():
+    with pytest.raises(ValueError, match="noise_model: received 3; expected one of"):
+        from_aihwkit_io(noise_model=3)
+    with pytest.raises(TypeError, match="drift_compensation: received 'no'"):
+        from_aihwkit_io(noise_model="pcm", t_inference_s=1.0, drift_compensation="no")
+    with pytest.raises(ValueError, match="aihwkit mapping.max_input_size: received -5"):
+        from_aihwkit_io(max_input_size=-5)
+    with pytest.raises(TypeError, match="aihwkit forward.inp_res: received 'x'"):
+        from_aihwkit_io(inp_res="x")
+    with pytest.raises(ValueError, match="aihwkit forward.max_bm_factor: received 0"):
+        from_aihwkit_io(bound_management="iterative", max_bm_factor=0)

@@ -23,12 +23,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
+
+from refsim._validate import check_choice, check_scalar, received, show
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 from refsim.devices.config import NoiseConfig, pcm_rasch2023_noise
 # aihwkit's defaults and the readers of its values (re-exported: the public names stay here)
 from refsim.peers.aihwkit_params import (_F32, _OFF, _TRAINING_ONLY, AIHWKIT_VERSION, IO_DEFAULTS, MAPPING_DEFAULTS,
                                          PCM_DEFAULTS, _bits, _enum, _pow2_above, _section, _steps,
-                                         resolution_to_bits)
+                                         check_fields, resolution_to_bits)
 
 __all__ = ["from_aihwkit", "from_aihwkit_io", "resolution_to_bits", "AIHWKIT_VERSION", "IO_DEFAULTS",
            "MAPPING_DEFAULTS"]
@@ -69,13 +72,18 @@ def from_aihwkit(rpu_config, *, t_inference_s: float | None = None, g_max_S: flo
     if bad:
         raise ValueError(f"aihwkit forward: unknown IOParameters field(s) {bad}; expected some of {sorted(IO_DEFAULTS)}")
     io = {**IO_DEFAULTS, **io}
+    check_fields("forward", io, IO_DEFAULTS)
     mp = _section(top.get("mapping"), "mapping")
     bad = sorted(set(mp) - set(MAPPING_DEFAULTS))
     if bad:
         raise ValueError(f"aihwkit mapping: unknown MappingParameter field(s) {bad}; expected some of "
                          f"{sorted(MAPPING_DEFAULTS)}")
     mp = {**MAPPING_DEFAULTS, **mp}
+    check_fields("mapping", mp, MAPPING_DEFAULTS)
     _check_runtime(top)
+    t_inference_s = check_scalar("t_inference_s", t_inference_s, low=0.0, allow_none=True)
+    g_max_S = check_scalar("g_max_S", g_max_S, low=0.0, low_open=True)
+    v_read_V = check_scalar("v_read_V", v_read_V, low=0.0, low_open=True)
 
     weight, g_max_eff = _weight_mapping(mp, g_max_S)
     omega = float(mp["weight_scaling_omega"])
@@ -261,6 +269,8 @@ def _noise_model(nm) -> dict | None:
         kind = params.pop("type", "PCMLikeNoiseModel")
     else:
         kind, params = type(nm).__name__, {k: v for k, v in vars(nm).items() if k in PCM_DEFAULTS}
+    if not isinstance(kind, str):
+        raise TypeError(received("aihwkit noise_model.type", show(kind), "a class name such as 'PCMLikeNoiseModel'"))
     if kind in ("NullNoiseModel", "None", "none"):
         return None
     if kind not in ("PCMLikeNoiseModel", "pcm"):
@@ -269,6 +279,7 @@ def _noise_model(nm) -> dict | None:
     if bad:
         raise ValueError(f"aihwkit noise_model: unknown PCMLikeNoiseModel field(s) {bad}")
     p = {**PCM_DEFAULTS, **params}
+    check_fields("noise_model", p, PCM_DEFAULTS)
     if list(p["prog_coeff"]) != PCM_DEFAULTS["prog_coeff"]:
         raise NotImplementedError(f"aihwkit noise_model.prog_coeff={p['prog_coeff']!r}: refsim has the [R23] "
                                   f"polynomial only")
@@ -300,13 +311,14 @@ def from_aihwkit_io(*, inp_res: float = 1 / 254, out_res: float = 1 / 254, inp_b
     ``POS_NEG_SEPARATE_DIGITAL_SUM``; ``noise_model="pcm"`` applies ``PCMLikeNoiseModel`` at
     ``t_inference_s``; ``max_bm_factor`` is aihwkit's (the largest factor used is the power of two
     above it, ``max_bm_res`` off)."""
+    check_choice("noise_model", noise_model, ("none", "pcm"))
+    if not isinstance(drift_compensation, (bool, np.bool_)):
+        raise TypeError(received("drift_compensation", show(drift_compensation), "True or False"))
     forward = {k: v for k, v in locals().items() if k in IO_DEFAULTS}  # the IOParameters among the arguments
     forward["mv_type"] = {"two_pass": "POS_NEG_SEPARATE_DIGITAL_SUM", "split": "SPLIT_MODE"}.get(mv_type, mv_type)
     forward["max_bm_res"] = float("inf")
     mapping = {"weight_scaling_omega": 1.0, "weight_scaling_columnwise": weight_scaling_columnwise,
                "max_input_size": max_input_size or 0, "max_output_size": max_output_size or 0}
-    if noise_model not in ("none", "pcm"):
-        raise NotImplementedError(f"aihwkit noise_model={noise_model!r}: refsim has 'none' and 'pcm' (PCMLikeNoiseModel)")
     rpu = {"forward": forward, "mapping": mapping, "noise_model": "PCMLikeNoiseModel" if noise_model == "pcm" else None,
            "drift_compensation": "GlobalDriftCompensation" if drift_compensation else None}
     return from_aihwkit(rpu, t_inference_s=t_inference_s if noise_model == "pcm" else None, g_max_S=g_max_S,

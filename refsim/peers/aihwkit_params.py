@@ -14,6 +14,8 @@ import math
 
 import numpy as np
 
+from refsim._validate import check_int, check_scalar, received, show
+
 __all__ = ["resolution_to_bits", "AIHWKIT_VERSION", "IO_DEFAULTS", "MAPPING_DEFAULTS", "PCM_DEFAULTS"]
 
 #: The aihwkit release whose defaults and conventions this module follows.
@@ -76,6 +78,36 @@ def _section(value, name: str) -> dict:
     raise TypeError(f"aihwkit {name}: received {type(value).__name__}; expected a dict of its fields")
 
 
+# fields that must be >= 0, > 0, integers (with their range), or may be infinite; other numbers: finite reals
+_NONNEG = {"out_noise", "w_noise", "ir_drop", "weight_scaling_omega", "prog_noise_scale", "read_noise_scale",
+           "drift_scale"}
+_POSITIVE = {"ir_drop_g_ratio", "g_max", "t_read", "t_0"}
+_INTS = {"max_bm_factor": (1, 2**31), "max_input_size": (0, 2**20), "max_output_size": (0, 2**20)}
+_MAY_BE_INF = {"max_bm_res"}
+
+
+def check_fields(section: str, values: dict, defaults: dict) -> None:
+    """Check each field of ``values`` (merged with ``defaults``) against its default's kind, in place:
+    bools are bools, integers ints in range, numbers real and not NaN (finite unless aihwkit allows
+    infinity), lists lists. Enum names (string defaults) are checked where they are read (:func:`_enum`).
+    Each error names ``aihwkit <section>.<field>``, what was received and what is expected."""
+    for key, default in defaults.items():
+        v, name = values[key], f"aihwkit {section}.{key}"
+        if isinstance(default, bool):
+            if not isinstance(v, (bool, np.bool_)):
+                raise TypeError(received(name, f"{show(v)} ({type(v).__name__})", "True or False"))
+            values[key] = bool(v)
+        elif key in _INTS:
+            values[key] = check_int(name, v, low=_INTS[key][0], high=_INTS[key][1])
+        elif isinstance(default, (int, float)):
+            if key in _MAY_BE_INF and isinstance(v, (float, np.floating)) and np.isinf(v):
+                continue
+            low = 0.0 if key in _NONNEG | _POSITIVE else None
+            values[key] = check_scalar(name, v, low=low, low_open=key in _POSITIVE)
+        elif isinstance(default, list) and not isinstance(v, (list, tuple, np.ndarray)):
+            raise TypeError(received(name, f"{show(v)} ({type(v).__name__})", f"a list like {default}"))
+
+
 def _steps(res: float, name: str) -> int | None:
     """aihwkit resolution -> number of steps N over ``[-bound, bound]`` (None: not quantized).
 
@@ -86,6 +118,8 @@ def _steps(res: float, name: str) -> int | None:
     if res <= 0:
         return None
     steps = 1.0 / res if res < 1 else res
+    if steps > 2**31:
+        raise ValueError(received(f"aihwkit {name}", show(res), "a resolution of at least 2^-31 (at most 2^31 steps)"))
     n = round(steps)
     if n < 2 or abs(steps - n) > 1e-6 * n or n % 2:
         raise NotImplementedError(
