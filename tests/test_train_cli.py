@@ -173,3 +173,146 @@ def test_image_folder_data(files, tmp_path):
     args = _args(files, out, "--epochs", "1")
     args[args.index("--data") + 1] = str(tmp_path)
     assert main(args) == 0 and out.exists()
+
+
+def _data_file(path, **arrays):
+    rng = np.random.default_rng(2)
+    arrays.setdefault("images", rng.integers(0, 256, size=(8, 32, 32, 3), dtype=np.uint8))
+    arrays.setdefault("labels", np.arange(8) % 10)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("name, arrays, message", [
+    ("float_labels", {"labels": np.arange(8) + 0.7}, "labels of dtype float64"),
+    ("nan_labels", {"labels": np.full(8, np.nan)}, "labels of dtype float64"),
+    ("str_labels", {"labels": np.array(["a"] * 8)}, "labels of dtype <U1"),
+    ("scalar_labels", {"labels": np.array(3)}, "shape ()"),
+    ("column_labels", {"labels": (np.arange(8) % 10)[:, None]}, "shape (8, 1)"),
+    ("negative_labels", {"labels": -np.arange(8)}, "labels in [-7, 0]; expected class indices in [0, 9]"),
+    ("large_labels", {"labels": np.arange(8) + 10}, "labels in [10, 17]; expected class indices in [0, 9]"),
+    ("float_images", {"images": np.full((8, 32, 32, 3), np.nan, np.float32)}, "dtype float32"),
+])
+def test_bad_data_arrays_one_line_exit_2(files, tmp_path, capsys, name, arrays, message):
+    """Labels that are not one integer class per image, or outside the model's classes: refused
+    before training (float labels used to be truncated silently, NaN labels cast to garbage)."""
+    data = _data_file(tmp_path / f"{name}.npz", **arrays)
+    args = _args(files, tmp_path / "o.npz", "--fp", "--epochs", "1")
+    args[args.index("--data") + 1] = str(data)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refsim train: error: --data: received") and message in err[0]
+    assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("content", [b"PK\x03\x04garbage" * 10, b"hello", b""])
+def test_corrupt_data_file_one_line_exit_2(files, tmp_path, capsys, content):
+    """A file that is not a zip (BadZipFile used to escape as a traceback), or text: one line naming --data."""
+    data = tmp_path / "corrupt.npz"
+    data.write_bytes(content)
+    args = _args(files, tmp_path / "o.npz", "--fp", "--epochs", "1")
+    args[args.index("--data") + 1] = str(data)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data: received" in err[0] and "not a readable .npz" in err[0]
+
+
+def test_out_that_would_overwrite_an_input_is_refused(files, tmp_path, capsys):
+    """--out equal to --data (or --weights) used to overwrite the training set after the run."""
+    data = _data_file(tmp_path / "d.npz")
+    before = data.read_bytes()
+    args = _args(files, data, "--fp", "--epochs", "1")
+    args[args.index("--data") + 1] = str(data)
+    assert main(args) == 2
+    assert "--out" in capsys.readouterr().err and data.read_bytes() == before
+    assert main(_args(files, files / "net.npz", "--fp", "--epochs", "1")) == 2
+    assert "overwrite --weights" in capsys.readouterr().err
+
+
+def test_unwritable_out_is_refused_before_training(files, capsys):
+    """A folder where no file can be created (/proc): refused before the first epoch, naming --out."""
+    if not os.path.isdir("/proc"):
+        pytest.skip("no /proc on this system")
+    assert main(_args(files, "/proc/refsim_x.npz", "--fp", "--epochs", "1")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--out: received" in err[0]
+
+
+def test_unreadable_image_in_folder_names_data(files, tmp_path, capsys):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "a.png").write_bytes(b"not a png")
+    (tmp_path / "cat" / "b.png").write_bytes(b"not a png")
+    args = _args(files, tmp_path / "o.npz", "--fp", "--epochs", "1")
+    args[args.index("--data") + 1] = str(tmp_path)
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--data: received an image folder with an unreadable image" in err[0]
+
+
+@pytest.fixture(scope="module")
+def fp_state(files):
+    """The state file of a one-epoch FP run (the base of the corrupted checkpoints below)."""
+    out = files / "fpstate.npz"
+    assert main(_args(files, out, "--fp", "--epochs", "1")) == 0
+    return _arrays(checkpoint_paths(str(out))["state"])
+
+
+def _corrupt(arrays, how):
+    a = dict(arrays)
+    key = next(k for k in a if k.startswith("layer/") and k.endswith("/w"))
+    meta = json.loads(str(a["meta"]))
+    if how == "nan":
+        a[key] = np.full_like(a[key], np.nan)
+    elif how == "shape":
+        a[key] = np.ones((2, 2), np.float32)
+    elif how == "extra":
+        a["bn/nonexistent/weight"] = np.ones(3, np.float32)
+    elif how == "missing":
+        del a[key]
+    elif how == "no_meta":
+        del a["meta"]
+    elif how == "bad_meta":
+        a["meta"] = np.array("{not json")
+    elif how == "list_meta":
+        a["meta"] = np.array("[1, 2]")
+    elif how == "epoch_str":
+        meta["epoch"] = "x"
+        a["meta"] = np.array(json.dumps(meta))
+    elif how == "momentum":
+        a["mom/nonexistent/w"] = np.ones(3, np.float32)
+    return a
+
+
+@pytest.mark.parametrize("how, message", [
+    ("nan", "non-finite values"), ("shape", "shape (2, 2)"), ("extra", "another model"), ("missing", "another model"),
+    ("no_meta", "'meta'"), ("bad_meta", "'meta'"), ("list_meta", "'meta'"), ("epoch_str", "'meta'"),
+    ("momentum", "momentum entry"), ("garbage", "not a readable .npz"),
+])
+def test_corrupt_resume_state_one_line_exit_2(files, fp_state, tmp_path, capsys, how, message):
+    """A damaged OUT.state.npz: one line naming --resume (KeyError/IndexError tracebacks or a silent
+    NaN run before), and the damaged file is left as it was."""
+    out = tmp_path / "r.npz"
+    state = Path(checkpoint_paths(str(out))["state"])
+    if how == "garbage":
+        state.write_bytes(b"garbage")
+    else:
+        np.savez(state, **_corrupt(fp_state, how))
+    before = state.read_bytes()
+    assert main(_args(files, out, "--fp", "--epochs", "2", "--resume")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refsim train: error: --resume: received") and message in err[0]
+    assert state.read_bytes() == before and not out.exists()
+
+
+def test_resume_with_another_model_is_refused(files, fp_state, tmp_path, capsys):
+    """The state of a ResNet-8 resumed with ResNet-14 weights and the same options used to load
+    partially and train on silently."""
+    sd = random_params(cifar_resnet_param_shapes(14), np.random.default_rng(0))
+    np.savez(tmp_path / "net14.npz", **{k: np.asarray(v, dtype=np.float32) for k, v in sd.items()})
+    out = tmp_path / "r.npz"
+    np.savez(checkpoint_paths(str(out))["state"], **fp_state)
+    args = _args(files, out, "--fp", "--epochs", "2", "--resume")
+    args[args.index("--weights") + 1] = str(tmp_path / "net14.npz")
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--resume: received" in err and "another model" in err

@@ -18,10 +18,12 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 
 from tqdm import tqdm
 
+from refsim._validate import received
 from refsim.cli.common import float_arg, int_arg
 
 __all__ = ["add_train_subcommands", "cmd_train"]
@@ -52,6 +54,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"--out: received {args.out!r}; expected a path in an existing folder")
     if not args.out.endswith(".npz"):
         raise ValueError(f"--out: received {args.out!r}; expected a file name ending in .npz")
+    try:  # a file the run can write (checked before training, so that no epoch is lost)
+        tempfile.TemporaryFile(dir=out_dir).close()
+    except OSError as exc:
+        raise ValueError(received("--out", f"{args.out!r} in a folder where no file can be written "
+                                  f"({exc.strerror or exc})", "a path in a writable folder")) from None
+    _check_outputs(args.out, {"--data": args.data, "--weights": args.weights})
     model = build_model(args.model, args.weights, None)  # reads and checks the checkpoint (digital)
     if not model.name.startswith("cifar-"):
         raise ValueError(f"--weights: the checkpoint is a {model.name}; expected a CIFAR ResNet")
@@ -62,8 +70,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         from refsim.tools.inference import random_state_dict
         sd = random_state_dict(model.name, 0)
     images, labels = load_images(args.data, args.limit)
-    if len(labels) and int(labels.max()) >= model.num_classes:
-        raise ValueError(f"--data: label {int(labels.max())} out of range for {model.num_classes} classes")
+    if len(labels) and not 0 <= int(labels.min()) <= int(labels.max()) < model.num_classes:
+        raise ValueError(received("--data", f"labels in [{int(labels.min())}, {int(labels.max())}]",
+                                  f"class indices in [0, {model.num_classes - 1}] for {model.name}"))
+    if args.limit is not None and args.limit > len(labels) and not args.quiet:
+        print(f"refsim train: note: --limit {args.limit} exceeds the {len(labels)} images of {args.data}; "
+              "using all of them", file=sys.stderr)
     opts = TrainOptions(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, momentum=args.momentum,
                         weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, limit=args.limit,
                         val_split=args.val_split, crop_pad=0 if args.no_augment else args.crop_pad,
@@ -101,6 +113,17 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"evaluate: refsim eval --weights {args.out} --preset {cfg.name} --calibration "
                   f"{res['paths']['layers']} --data TEST.npz")
     return 0
+
+
+def _check_outputs(out: str, inputs: dict) -> None:
+    """Refuse an --out whose files (OUT.npz, OUT.state.npz, OUT.layers.json) would overwrite an input."""
+    from refsim.train.loop import checkpoint_paths
+
+    for kind, path in checkpoint_paths(out).items():
+        for flag, given in inputs.items():
+            if given and os.path.exists(given) and os.path.exists(path) and os.path.samefile(path, given):
+                raise ValueError(received("--out", repr(out), f"a path whose outputs do not overwrite {flag} "
+                                          f"{given!r} (its {kind} file {path!r} is that file)"))
 
 
 def add_train_subcommands(subparsers: argparse._SubParsersAction) -> None:

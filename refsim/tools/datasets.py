@@ -92,6 +92,23 @@ def _first_rows(f, key: str, limit: int | None) -> np.ndarray:
     return f[key][:limit]
 
 
+def _unreadable(path: Path, exc: Exception) -> ValueError:
+    return ValueError(f"--data: received {str(path)!r}, which is not a readable .npz ({type(exc).__name__}: "
+                      f"{str(exc)[:120]}); expected a CIFAR-layout .npz (images, labels) or an image folder")
+
+
+def _labels(raw: np.ndarray, path: Path) -> np.ndarray:
+    """The ``labels`` array as int64 ``(N,)``: integers, or floats that are whole numbers (no NaN)."""
+    ok = raw.ndim == 1 and (raw.dtype.kind in "iu" or (raw.dtype.kind == "f" and bool(np.all(np.isfinite(raw)))
+                                                         and bool(np.all(raw == np.round(raw)))))
+    if ok and raw.dtype.kind == "u" and raw.size and int(raw.max()) > np.iinfo(np.int64).max:
+        ok = False
+    if not ok:
+        raise ValueError(f"--data: received labels of dtype {raw.dtype}, shape {raw.shape} in {str(path)!r}; "
+                         "expected one integer class index per image, shape (N,)")
+    return raw.astype(np.int64)
+
+
 def load_dataset(path, *, limit: int | None = None, model: Model | None = None, labels=None) -> Dataset:
     """Read a CIFAR-layout ``.npz`` or an image folder ``<class>/<image>``.
 
@@ -104,13 +121,23 @@ def load_dataset(path, *, limit: int | None = None, model: Model | None = None, 
         raise ValueError(f"--limit: expected a positive int; received {limit}.")
     path = Path(os.fspath(path))
     if path.is_file():
-        with np.load(path, allow_pickle=False) as f:
-            if "images" not in f.files or "labels" not in f.files:
-                raise ValueError(f"--data: {str(path)!r} has arrays {f.files}; expected 'images' and 'labels'.")
-            images, labels = _first_rows(f, "images", limit), np.asarray(f["labels"][:limit]).astype(np.int64)
-            names = [str(s) for s in f["label_names"]] if "label_names" in f.files else None
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                if "images" not in f.files or "labels" not in f.files:
+                    raise ValueError(f"--data: received {str(path)!r} with arrays {f.files}; "
+                                     "expected 'images' and 'labels'.")
+                raw_labels = f["labels"]
+                images = _first_rows(f, "images", limit)
+                names = [str(s) for s in f["label_names"]] if "label_names" in f.files else None
+        except ValueError as exc:
+            if str(exc).startswith("--data"):
+                raise
+            raise _unreadable(path, exc) from None
+        except Exception as exc:  # noqa: BLE001 - not a zip, truncated, bad headers: all "not a dataset file"
+            raise _unreadable(path, exc) from None
+        labels = _labels(raw_labels, path)[:limit]
         if images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3 or len(images) != len(labels):
-            raise ValueError(f"--data: images of dtype {images.dtype}, shape {images.shape} with "
+            raise ValueError(f"--data: received images of dtype {images.dtype}, shape {images.shape} with "
                              f"{len(labels)} labels; expected uint8 (N, H, W, 3) and N labels.")
         return Dataset(images, labels, names, "npz")
     if not path.is_dir():

@@ -81,7 +81,13 @@ def load_images(path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]
             raise ValueError(received("--data", f"images of shape {ds.images.shape[1:]}", "(32, 32, 3) CIFAR images"))
         return np.ascontiguousarray(ds.images), ds.labels
     from PIL import Image
-    imgs = [np.asarray(load_image(p).resize((32, 32), Image.BILINEAR), dtype=np.uint8) for p in ds.images]
+    imgs = []
+    for p in ds.images:
+        try:
+            imgs.append(np.asarray(load_image(p).convert("RGB").resize((32, 32), Image.BILINEAR), dtype=np.uint8))
+        except (OSError, ValueError) as exc:
+            raise ValueError(received("--data", f"an image folder with an unreadable image {str(p)!r} ({exc})",
+                                      "image files (.png, .jpg, ...) in <class>/ folders")) from None
     return np.stack(imgs), ds.labels
 
 
@@ -136,18 +142,59 @@ def _save_state(path: str, net: TrainNet, mom: dict, meta: dict) -> None:
 
 
 def _load_state(path: str, net: TrainNet) -> tuple[dict, dict]:
-    with np.load(path, allow_pickle=False) as f:
-        meta = json.loads(str(f["meta"]))
-        layers, mom = {}, {}
-        for key in f.files:
-            kind, _, rest = key.partition("/")
-            name, _, field = rest.rpartition("/")
-            if kind == "layer":
-                layers.setdefault(name, {})[field] = f[key]
-            elif kind == "bn":
-                net.bn[name][field] = f[key].copy()
-            elif kind == "mom":
-                mom[(name, field)] = f[key].copy()
+    """Read the training state of ``path`` into ``net``; every defect (not an .npz, no or bad ``meta``,
+    arrays of another model, shapes or names that differ, NaN or inf) is a ValueError naming
+    ``--resume``, raised before ``net`` is touched."""
+    expected_file = "the OUT.state.npz that refsim train wrote for this --out"
+
+    def bad(what: str) -> ValueError:
+        return ValueError(received("--resume", f"a checkpoint {path!r} with {what}", expected_file))
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except Exception as exc:  # noqa: BLE001 - not a zip, truncated, pickled, bad headers: all "not this file"
+        raise ValueError(received("--resume", f"a file {path!r} that is not a readable .npz "
+                                  f"({type(exc).__name__}: {str(exc)[:120]})", expected_file)) from None
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except (KeyError, ValueError, RecursionError):
+        raise bad("no readable 'meta' entry") from None
+    ok = (isinstance(meta, dict) and isinstance(meta.get("run"), dict) and isinstance(meta["run"].get("options"), dict)
+          and type(meta.get("epoch")) is int and meta["epoch"] >= 0 and isinstance(meta.get("history"), list)
+          and all(isinstance(h, dict) and type(h.get("steps")) is int for h in meta["history"]))
+    if not ok:
+        raise bad("a 'meta' entry that lacks the run, epoch or history")
+    want = {f"layer/{n}/{k}": np.shape(v) for n, layer in net.layers.items() for k, v in layer.state().items()}
+    want.update({f"bn/{n}/{k}": np.shape(v) for n, p in net.bn.items() for k, v in p.items()})
+    params = {k: np.shape(v) for k, v in net.params().items()}
+    params.update({(n, "alpha"): () for n in net.layers})
+    have = {k: v for k, v in arrays.items() if not k.startswith("mom/")}
+    if set(have) != set(want):
+        diff = sorted(set(have) ^ set(want))
+        raise bad(f"the arrays of another model or mode ({len(diff)} differ, e.g. {diff[:3]})")
+    for key, arr in arrays.items():
+        if key.startswith("mom/"):
+            name, _, field = key[4:].rpartition("/")
+            if (name, field) not in params:
+                raise bad(f"a momentum entry {key!r} for no parameter of this model")
+            shape = params[(name, field)]
+        else:
+            shape = want[key]
+        if arr.shape != shape or arr.dtype.kind not in "biuf":
+            raise bad(f"{key!r} of dtype {arr.dtype}, shape {arr.shape} (this model's is {shape})")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise bad(f"non-finite values (NaN or inf) in {key!r}")
+    layers, mom = {}, {}
+    for key, arr in arrays.items():
+        kind, _, rest = key.partition("/")
+        name, _, field = rest.rpartition("/")
+        if kind == "layer":
+            layers.setdefault(name, {})[field] = arr
+        elif kind == "bn":
+            net.bn[name][field] = arr.copy()
+        else:
+            mom[(name, field)] = arr.copy()
     for name, st in layers.items():
         net.layers[name].load_state(st)
     return meta, mom
@@ -188,7 +235,8 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
         meta, mom = _load_state(paths["state"], net)
         same = {k: v for k, v in meta["run"]["options"].items() if k != "epochs"}
         mine = {k: v for k, v in meta_run["options"].items() if k != "epochs"}
-        if same != mine or meta["run"]["hwa"] != meta_run["hwa"] or meta["run"]["n_images"] != meta_run["n_images"]:
+        if (same != mine or meta["run"].get("hwa") != meta_run["hwa"]
+                or meta["run"].get("n_images") != meta_run["n_images"]):
             diff = sorted(k for k in set(same) | set(mine) if same.get(k) != mine.get(k)) or ["preset or data"]
             raise ValueError(received("--resume", f"a checkpoint {paths['state']!r} of a different run (differs in "
                                       f"{', '.join(diff)})", "the options of the run that wrote it"))
