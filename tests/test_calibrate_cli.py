@@ -180,3 +180,51 @@ def test_set_names_a_derived_config_that_is_still_calibrated(run, ckpt, data):
     assert presets.base_name(res["preset"]) == "rasch2023_standard" and presets.base_name("nope+x") is None
     code, _, err = run("infer", "--weights", ckpt, "--set", "adc.bits")
     assert code == 2 and "--set" in err
+
+
+_LAYER_FILES = {
+    "not_json": (b"{not json", "text that is not valid JSON"),
+    "not_utf8": (b"\xff\xfe", "bytes that are not UTF-8"),
+    "list": (b"[1, 2]", "JSON of type list"),
+    "too_deep": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    "one_config": (json.dumps(presets.get("rasch2023_standard").to_dict()).encode(), "a single crossbar config"),
+    "bad_field": (json.dumps({"conv1": {"weight": {"bits": "x"}}}).encode(), "layer 'conv1': weight.bits: received"),
+    "layer_list": (json.dumps({"conv1": [1]}).encode(), "layer 'conv1': config: received list"),
+    "huge_int": (b'{"conv1": {"adc": {"bits": ' + b"9" * 5000 + b"}}}", "an integer of 5000 digits"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_LAYER_FILES))
+def test_corrupt_layer_config_files_are_named(tmp_path, kind):
+    """load_layer_configs: every defect names the file and what it held (JSONDecodeError,
+    UnicodeDecodeError and RecursionError used to escape without the file's name)."""
+    content, message = _LAYER_FILES[kind]
+    path = tmp_path / "cal.json"
+    path.write_bytes(content)
+    with pytest.raises((ValueError, TypeError), match="layer configs .*cal.json") as info:
+        cal.load_layer_configs(path)
+    assert message in str(info.value)
+    with pytest.raises(ValueError, match="received a directory"):
+        cal.load_layer_configs(tmp_path)
+    with pytest.raises(ValueError, match="received a path that does not exist"):
+        cal.load_layer_configs(tmp_path / "none.json")
+
+
+def test_eval_with_a_corrupt_or_foreign_calibration_file(run, ckpt, data, tmp_path):
+    """refsim eval --calibration FILE: a corrupt file or another model's is one line naming
+    --calibration, and the file is left as it was; a save path in a missing folder is refused
+    before calibrating."""
+    bad = tmp_path / "cal.json"
+    bad.write_bytes(b"{not json")
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"fc": presets.get("rasch2023_standard").to_dict()}))
+    for path, message in ((bad, "not valid JSON"), (foreign, "has no config for layer(s)")):
+        before = path.read_bytes()
+        code, _, err = run("eval", "--weights", ckpt, "--data", data, "--limit", "2", "--preset",
+                           "rasch2023_standard", "--calibration", path, "--quiet")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and lines[0].startswith("refsim eval: error: --calibration:")
+        assert message in lines[0] and path.read_bytes() == before
+    code, _, err = run("eval", "--weights", ckpt, "--data", data, "--limit", "2", "--preset", "rasch2023_standard",
+                       "--calibrate-on", data, "--calibration", tmp_path / "missing" / "c.json", "--quiet")
+    assert code == 2 and "--calibration: received" in err and "before calibrating" in err

@@ -129,7 +129,10 @@ def calibrate_if_needed(args, model, cfg, rebuild, *, eval_data=None, n_eval: in
     t0 = time.perf_counter()
     ranges = calibration_ranges(cfg)
     if args.calibration is not None and os.path.exists(args.calibration) and args.calibrate_on is None:
-        layer_cfgs = load_layer_configs(args.calibration, default=None)
+        try:
+            layer_cfgs = load_layer_configs(args.calibration, default=None)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"--calibration: {exc}") from None
         missing = sorted(set(model.net.layers()) - set(layer_cfgs.configs))
         if missing:
             raise ValueError(f"--calibration: {args.calibration!r} has no config for layer(s) {missing[:3]}; "
@@ -143,6 +146,9 @@ def calibrate_if_needed(args, model, cfg, rebuild, *, eval_data=None, n_eval: in
                                           layer_cfgs.default)
             note += "; with " + ", ".join(f"{k}={v}" for k, v in changes.items())
     else:
+        if args.calibration is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.calibration))):
+            raise ValueError(f"--calibration: received {os.fspath(args.calibration)!r}; expected a path in an existing "
+                             "folder (the calibration is saved there; checked before calibrating)")
         path = args.calibrate_on if args.calibrate_on is not None else default_calibration_data(model)
         x, which = _images(args, model, path, eval_data=eval_data, n_eval=n_eval, exclude_image=exclude_image)
         if not getattr(args, "quiet", False):

@@ -218,12 +218,43 @@ class LayerConfigs:
 
 
 def load_layer_configs(path: str | Path, default=LayerConfigs._MISSING) -> LayerConfigs:
-    """Read a file of :func:`save_layer_configs`; returns the per-layer callable."""
+    """Read a file of :func:`save_layer_configs`; returns the per-layer callable.
+
+    Every defect is a ``ValueError`` (``TypeError`` for an entry of the wrong kind) naming the file:
+    a missing file or a directory, bytes that are not UTF-8, text that is not JSON or nests too
+    deeply, JSON that is not an object ``{layer_name: config}`` (a single config, a list), and any
+    layer whose config is invalid (named).
+    """
+    from refsim._validate import HugeInt, received
+
     p = Path(path)
+    where = f"layer configs {str(p)!r}"
+    expected = "a JSON object {layer_name: config} written by refsim (calibration or refsim train)"
     try:
-        data = json.loads(p.read_text())
+        text = p.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        raise ValueError(f"layer configs {str(p)!r} do not exist") from None
+        raise ValueError(received(where, "a path that does not exist", expected)) from None
+    except IsADirectoryError:
+        raise ValueError(received(where, "a directory", expected)) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})", expected)) \
+            from None
+    except OSError as exc:
+        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})", expected)) from None
+    try:
+        data = json.loads(text, parse_int=lambda t: int(t) if len(t.lstrip("-")) <= 4000 else HugeInt(t))
+    except RecursionError:
+        raise ValueError(received(where, "JSON nested too deeply to parse", expected)) from None
+    except ValueError as exc:
+        raise ValueError(received(where, f"text that is not valid JSON ({exc})", expected)) from None
     if not isinstance(data, dict):
-        raise ValueError(f"{str(p)!r}: expected a JSON object {{layer_name: config}}")
-    return LayerConfigs({k: CrossbarConfig.from_dict(v) for k, v in data.items()}, default)
+        raise ValueError(received(where, f"JSON of type {type(data).__name__}", expected))
+    if "mapping" in data and isinstance(data.get("mapping"), dict) and "g_max_S" in data["mapping"]:
+        raise ValueError(received(where, "a single crossbar config (sections weight, mapping, ...)", expected))
+    configs = {}
+    for name, cfg in data.items():
+        try:
+            configs[name] = CrossbarConfig.from_dict(cfg)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{where}: layer {name!r}: {exc}") from None
+    return LayerConfigs(configs, default)
