@@ -202,3 +202,45 @@ def test_real_levels_bisect_the_network_error_per_family(tmp_path, monkeypatch):
                              cals={"minilm": 2, "textgenrnn": 2}, root=tmp_path)
     assert [(t["model"], t["knob"]) for t in tasks] == [("minilm", "none"), ("minilm", "out_noise"),
                                                         ("textgenrnn", "none")]
+
+
+@pytest.mark.parametrize("argv, files, needle", [
+    (["table", "r.jsonl"], {"r.jsonl": b'{"a": 1}\n'}, "results: received 'r.jsonl' with a record this study"),
+    (["table", "r.jsonl"], {"r.jsonl": b'{"a_star": 0.5}\n'}, "results: received 'r.jsonl' with a record this study"),
+    (["table", "r.jsonl"], {"r.jsonl": b"\xff\xfe\n"}, "cannot be read as UTF-8 JSONL"),
+    (["figures", "--direct", "d.jsonl"], {"d.jsonl": b'{"a": 1}\n'}, "--direct: received 'd.jsonl' with no A* record"),
+    (["figures", "--stress", "s.jsonl"], {"s.jsonl": b'{"family": "cifar_resnet20", "a_star": 0.5}\n'},
+     "--stress: received 's.jsonl' whose record 1 lacks"),
+    (["figures"], {}, "neither --direct nor --stress"),
+    (["stress", "--out", "s.jsonl", "--levels", "l.jsonl"], {"l.jsonl": b'{"knob": "dac_bits"}\n'},
+     "--levels: received 'l.jsonl' whose record 1 lacks ['fields', 'mvm_error']"),
+    (["layers", "--out", "s.jsonl", "--levels", "l.jsonl"], {"l.jsonl": b'{"knob": "dac_bits", "fields": 3, '
+                                                                       b'"mvm_error": 0.1}\n'}, "fields (a dict)"),
+    (["stress", "--out", "s.jsonl", "--levels", "l.jsonl"],
+     {"l.jsonl": b'{"knob": "dac_bits", "fields": {"dac.bits": "x"}, "mvm_error": 0.1}\n'},
+     "--levels: 'l.jsonl': dac.bits: received 'x'"),
+    (["direct", "--out", "folder"], {"folder/": None}, "--out: received the directory 'folder'"),
+])
+def test_foreign_or_corrupt_files_and_bad_numbers_name_the_argument(argv, files, needle, capsys, tmp_path,
+                                                                     monkeypatch):
+    """Foreign or corrupt results/levels files used to end in a KeyError/IsADirectoryError traceback, a
+    NaN --target or negative --seed reached the computation; all are one line, exit 2, before any work."""
+    monkeypatch.chdir(tmp_path)
+    for name, content in files.items():
+        (tmp_path / name).mkdir() if content is None else (tmp_path / name).write_bytes(content)
+    assert fam.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("refsim.tools.families: error:") and needle in err[0]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["levels", "--out", "l.jsonl", "--target", "nan"], "argument --target: received 'nan'"),
+    (["levels", "--out", "l.jsonl", "--target", "-0.2"], "argument --target: received '-0.2'"),
+    (["direct", "--out", "d.jsonl", "--seed", "-1"], "argument --seed: received '-1'"),
+    (["direct", "--out", "d.jsonl", "--repeats", "x"], "argument --repeats: received 'x'"),
+])
+def test_bad_numbers_are_refused_by_the_parser(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as info:
+        fam.main(argv)
+    assert info.value.code == 2 and needle in capsys.readouterr().err

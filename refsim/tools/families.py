@@ -41,6 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
+from refsim._validate import received
+from refsim.cli.common import USER_ERRORS, float_arg, int_arg
 from refsim.config import CrossbarConfig
 from refsim.tools.family_models import DEFAULT_CAL, DEFAULT_SIZES, FAMILIES, data_root, evaluate_family
 from refsim.tools.stress import KNOBS, find_level, mvm_error, mvm_error_setup, stress_base
@@ -180,8 +182,10 @@ def _figures(direct, stress, outdir: Path, tag: str = "", title: str | None = No
     from refsim.plot.figures import bar_plot, line_plot
 
     made = []
+    if not (direct or stress):
+        raise ValueError("figures: received neither --direct nor --stress; expected one or both JSONL files")
     if direct:
-        rows = _main_rows(read_results(direct))
+        rows = _astar_rows(direct, "direct")
         t = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 3.15576e7}
         series = []
         for f in FAMILIES:
@@ -192,7 +196,7 @@ def _figures(direct, stress, outdir: Path, tag: str = "", title: str | None = No
                   xlabel="t_inference (s)", ylabel="normalized accuracy A*", xlog=True)
         made.append(outdir / "direct_a_star.png")
     if stress:
-        rows = _main_rows(read_results(stress))
+        rows = _astar_rows(stress, "stress")
         knobs = [k for k in ["none", *KNOBS] if any(r["knob"] == k for r in rows)]
         series = []
         for f in FAMILIES:
@@ -206,6 +210,37 @@ def _figures(direct, stress, outdir: Path, tag: str = "", title: str | None = No
                  ylabel="normalized accuracy A*")
         made.append(outdir / name)
     return made
+
+
+_ASTAR_KEYS = ("stage", "family", "knob", "value", "digital_value", "metric")
+_LEVEL_KEYS = ("knob", "fields", "mvm_error")
+
+
+def _records(path, flag: str, needed: tuple = (), what: str = "a JSONL file of this study") -> list:
+    """A results file's records, each with the keys ``needed`` (A* records only, for _ASTAR_KEYS)."""
+    if not path or not Path(path).is_file():
+        raise ValueError(received(flag, repr(path), what))
+    try:
+        recs = read_results(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(received(flag, f"{str(path)!r}, which cannot be read as UTF-8 JSONL ({exc})", what)) \
+            from None
+    for i, r in enumerate(recs, 1):
+        if needed is _ASTAR_KEYS and "a_star" not in r:
+            continue
+        missing = [k for k in needed if k not in r]
+        if missing or ("fields" in needed and not isinstance(r["fields"], dict)):
+            raise ValueError(received(flag, f"{str(path)!r} whose record {i} lacks {missing or ['fields (a dict)']}",
+                                      what))
+    return recs
+
+
+def _astar_rows(path, stage: str) -> list:
+    """:func:`_main_rows` of the ``--direct``/``--stress`` file; refused when it holds no A* record."""
+    rows = _main_rows(_records(path, f"--{stage}", _ASTAR_KEYS, f"the JSONL of the {stage} stage"))
+    if not rows:
+        raise ValueError(received(f"--{stage}", f"{str(path)!r} with no A* record", f"the JSONL of the {stage} stage"))
+    return rows
 
 
 def _pairs(items, what: str) -> dict:
@@ -226,15 +261,16 @@ def main(argv=None) -> int:
     p.add_argument("results", nargs="?", help="JSONL file (table)")
     p.add_argument("--out", help="JSONL results file (levels, direct, stress); appended, resumable")
     p.add_argument("--levels", help="levels JSONL (stress)")
-    p.add_argument("--target", type=float, default=0.2, help="MVM error of the stress levels (default 0.2)")
+    p.add_argument("--target", type=float_arg(0, low_open=True), default=0.2,
+                   help="MVM error of the stress levels (default 0.2)")
     p.add_argument("--families", default=",".join(FAMILIES))
     p.add_argument("--size", action="append", default=[], metavar="FAMILY=N")
     p.add_argument("--cal", action="append", default=[], metavar="FAMILY=N")
     p.add_argument("--times", default="1s,1h,1d,1y", help="labels of presets.RASCH2023_TIMES_S (direct)")
     p.add_argument("--digital-layers", default=None, metavar="S1,S2",
                    help="direct: keep the layers whose names contain one of these strings digital")
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeats", type=int_arg(1), default=1)
+    p.add_argument("--seed", type=int_arg(0), default=0)
     p.add_argument("--data", default=None, help="data root (default $REFSIM_DATA or ../shared/data)")
     p.add_argument("--direct", help="direct JSONL (figures)")
     p.add_argument("--stress", help="stress JSONL (figures)")
@@ -252,8 +288,11 @@ def main(argv=None) -> int:
             raise ValueError(f"--repeats: received {a.repeats}; expected a positive int")
         sizes, cals = {**DEFAULT_SIZES, **_pairs(a.size, "size")}, {**DEFAULT_CAL, **_pairs(a.cal, "cal")}
         root = data_root(a.data).resolve()
-        if a.stage in ("levels", "real_levels", "direct", "stress", "layers") and not a.out:
-            raise ValueError(f"--out: the {a.stage} stage needs a results file")
+        if a.stage in ("levels", "real_levels", "direct", "stress", "layers"):
+            if not a.out:
+                raise ValueError(f"--out: the {a.stage} stage needs a results file")
+            if Path(a.out).is_dir():
+                raise ValueError(received("--out", f"the directory {a.out!r}", "a JSONL results file (new or resumed)"))
         if a.stage == "levels":
             _levels(a.out, a.target)
         elif a.stage == "real_levels":
@@ -271,23 +310,27 @@ def main(argv=None) -> int:
             run_sweep(direct_tasks(fams, {t: T[t] for t in labels}, repeats=a.repeats, seed=a.seed, sizes=sizes,
                                    cals=cals, root=root, digital_layers=keep), a.out, evaluate=evaluate_task,
                       progress=not a.quiet)
-        elif a.stage == "stress":
-            if not a.levels or not Path(a.levels).is_file():
-                raise ValueError(f"--levels: received {a.levels!r}; expected the JSONL of the levels stage")
-            run_sweep(stress_tasks(fams, read_results(a.levels), repeats=a.repeats, seed=a.seed, sizes=sizes,
-                                   cals=cals, root=root), a.out, evaluate=evaluate_task, progress=not a.quiet)
-        elif a.stage == "layers":
-            if not a.levels or not Path(a.levels).is_file():
-                raise ValueError(f"--levels: received {a.levels!r}; expected the JSONL of the levels stage")
-            _layers(fams, read_results(a.levels), a.out, cals=cals, root=root, seed=a.seed)
+        elif a.stage in ("stress", "layers"):
+            levels = _records(a.levels, "--levels", _LEVEL_KEYS, "the JSONL of the levels stage")
+            try:
+                tasks = stress_tasks(fams, levels, repeats=a.repeats, seed=a.seed, sizes=sizes, cals=cals, root=root)
+            except (ValueError, TypeError) as exc:  # a level's fields that are no valid config
+                raise ValueError(f"--levels: {a.levels!r}: {exc}") from None
+            if a.stage == "stress":
+                run_sweep(tasks, a.out, evaluate=evaluate_task, progress=not a.quiet)
+            else:
+                _layers(fams, levels, a.out, cals=cals, root=root, seed=a.seed)
         elif a.stage == "table":
-            if not a.results or not Path(a.results).is_file():
-                raise ValueError(f"results: received {a.results!r}; expected a JSONL file of this study")
-            print(_table(read_results(a.results)))
+            recs = _records(a.results, "results", (), "a JSONL file of this study")
+            try:
+                print(_table(recs))
+            except (KeyError, TypeError, ValueError) as exc:
+                raise ValueError(received("results", f"{a.results!r} with a record this study does not write "
+                                          f"({type(exc).__name__}: {exc})", "a JSONL file of this study")) from None
         else:
             for f in _figures(a.direct, a.stress, Path(a.outdir), a.tag, a.title):
                 print(f)
-    except (ValueError, FileNotFoundError) as exc:
+    except USER_ERRORS as exc:
         print(f"refsim.tools.families: error: {exc}", file=sys.stderr)
         return 2
     return 0
