@@ -123,6 +123,7 @@ def test_fp_control_writes_no_layer_configs(files):
     (["--preset", "nonexistent"], "--preset"),
     (["--out", "/nonexistent_dir/x.npz"], "--out"),
     (["--data", "/nonexistent.npz"], "--data"),
+    (["--noise-scale", "1e300"], "--noise-scale: received 1e+300; expected a value <= 1000"),
 ])
 def test_bad_input_one_line_exit_2(files, capsys, extra, message):
     assert main(_args(files, files / "bad.npz", *extra)) == 2
@@ -316,3 +317,23 @@ def test_resume_with_another_model_is_refused(files, fp_state, tmp_path, capsys)
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "--resume: received" in err and "another model" in err
+
+
+def test_random_weights_need_a_model(files, tmp_path, capsys):
+    """--weights random with --model auto used to say 'the checkpoint is a resnet18'."""
+    args = _args(files, tmp_path / "o.npz", "--fp", "--epochs", "1")
+    args[args.index("--weights") + 1] = "random"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--model: received auto with --weights random" in err and "resnet18" not in err
+
+
+def test_hwa_noise_scale_bound():
+    """eta_max beyond MAX_NOISE_SCALE overflows the noisy conductances (g_S NaN deep in the forward)."""
+    from refsim import presets
+    from refsim.train.hwa import HWAConfig
+    from refsim.train.hwa_config import MAX_NOISE_SCALE
+
+    HWAConfig(presets.get("rasch2023_standard"), noise_scale=MAX_NOISE_SCALE)
+    with pytest.raises(ValueError, match="noise_scale: received 1e\\+300; expected a value <= 1000"):
+        HWAConfig(presets.get("rasch2023_standard"), noise_scale=1e300)

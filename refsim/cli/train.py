@@ -38,6 +38,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.model not in ("auto",) and not args.model.startswith("cifar-resnet"):
         raise ValueError(f"--model: received {args.model!r}; expected auto or a CIFAR ResNet (cifar-resnet20, 32, "
                          "44, 56, 110): refsim train trains CIFAR ResNets")
+    if args.weights == "random" and args.model == "auto":
+        raise ValueError(received("--model", "auto with --weights random", "a CIFAR ResNet (cifar-resnet20, 32, 44, "
+                                  "56, 110): a random start has no checkpoint to read the architecture from"))
+    from refsim.train.hwa_config import MAX_NOISE_SCALE
+    if args.noise_scale > MAX_NOISE_SCALE:
+        raise ValueError(received("--noise-scale", repr(args.noise_scale), f"a value <= {MAX_NOISE_SCALE:g} "
+                                  "(1 is the preset's own noise)"))
     cfg = resolve_config(args.preset, quiet=args.quiet)
     hwa = None
     if not args.fp:

@@ -9,7 +9,10 @@ from refsim._validate import check_scalar, received
 from refsim.config import CrossbarConfig
 from refsim.tiling import tile_bounds
 
-__all__ = ["HWAConfig", "noise_scale_at", "TRAIN_ONLY", "EVAL_ONLY"]
+__all__ = ["HWAConfig", "noise_scale_at", "TRAIN_ONLY", "EVAL_ONLY", "MAX_NOISE_SCALE"]
+
+#: Largest eta_max accepted (1000 times the preset's noise; far larger ones overflow the noisy conductances).
+MAX_NOISE_SCALE = 1e3
 
 #: Non-idealities of the training forward (with ``HWAConfig`` defaults), and those only at evaluation.
 TRAIN_ONLY = ("DAC quantization and input clipping at alpha", "PCM programming error (P1, G5, G6)",
@@ -66,8 +69,9 @@ class HWAConfig:
         if c.device.read_model not in ("none", "sqrt_state"):
             raise ValueError(received("xbar.device.read_model", repr(c.device.read_model),
                                       "'none' or 'sqrt_state' (aihwkit's PCM_READ short-term noise)"))
-        for name in ("noise_scale", "alpha_init_std", "alpha_decay", "alpha_grad_scale"):
+        for name in ("alpha_init_std", "alpha_decay", "alpha_grad_scale"):
             check_scalar(name, getattr(self, name), low=0.0)
+        check_scalar("noise_scale", self.noise_scale, low=0.0, high=MAX_NOISE_SCALE)  # beyond: conductances overflow
         check_scalar("alpha_min_percentage", self.alpha_min_percentage, low=0.0, high=1.0)
         if isinstance(self.ramp_epochs, bool) or not isinstance(self.ramp_epochs, int) or self.ramp_epochs < 0:
             raise ValueError(received("ramp_epochs", repr(self.ramp_epochs), "an int >= 0"))
