@@ -228,3 +228,16 @@ def test_eval_with_a_corrupt_or_foreign_calibration_file(run, ckpt, data, tmp_pa
     code, _, err = run("eval", "--weights", ckpt, "--data", data, "--limit", "2", "--preset", "rasch2023_standard",
                        "--calibrate-on", data, "--calibration", tmp_path / "missing" / "c.json", "--quiet")
     assert code == 2 and "--calibration: received" in err and "before calibrating" in err
+
+
+def test_eval_notes_a_calibration_file_with_layers_the_model_lacks(run, ckpt, data, tmp_path):
+    """A deeper model's file covers every layer of this one: loaded, with a note naming the extra layers."""
+    import refsim.tools.inference as infm
+    model = infm.build_model("auto", str(ckpt), presets.get("rasch2023_standard"))
+    cfg = presets.get("rasch2023_standard").replace(name="rasch2023_standard+cal").to_dict()
+    path = tmp_path / "deeper.json"
+    path.write_text(json.dumps({**{name: cfg for name in model.net.layers()}, "layer4.0.conv1": cfg}))
+    code, out, err = run("eval", "--weights", ckpt, "--data", data, "--limit", "2", "--preset", "rasch2023_standard",
+                         "--calibration", path, "--json", "--quiet")
+    assert code == 0, err
+    assert any("1 layer(s) this model lacks" in n and "layer4.0.conv1" in n for n in json.loads(out)["notes"])

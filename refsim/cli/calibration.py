@@ -140,6 +140,10 @@ def calibrate_if_needed(args, model, cfg, rebuild, *, eval_data=None, n_eval: in
         info = {"data": None, "images": None, "ranges": list(ranges), "file": os.fspath(args.calibration),
                 "loaded": True}
         note = f"calibration: the per-layer configs of {args.calibration} (saved earlier)"
+        extra = sorted(set(layer_cfgs.configs) - set(model.net.layers()))
+        if extra:  # every layer of the model is there, and more: most likely another (deeper) model's file
+            note += (f"; it also has configs for {len(extra)} layer(s) this model lacks (e.g. {extra[:2]}): "
+                     "a calibration of another model?")
         changes = _set_changes(args)
         if changes:  # --set applies to the loaded configs too (e.g. the evaluation time of refsim train's)
             layer_cfgs = type(layer_cfgs)({k: c.replace(**changes) for k, c in layer_cfgs.configs.items()},
