@@ -364,3 +364,18 @@ def _flat(d: dict, prefix: str = "") -> dict:
     for k, v in d.items():
         out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {prefix + k: v})
     return out
+
+
+def test_invalid_translations_and_deep_dicts_are_named():
+    """Rmax < Rmin (g_min > g_max) names the translation and refsim's field; a dict nested absurdly
+    deep is a ValueError, not a RecursionError."""
+    with pytest.raises(ValueError, match=r"CrossSim parameters give an invalid refsim config: mapping\.g_min_S: "
+                                         r"received 0\.002; expected a value < mapping\.g_max_S"):
+        from_crosssim({"xbar.device.Rmax": 500.0})
+    deep: dict = {}
+    node = deep
+    for _ in range(5000):
+        node["a"] = {}
+        node = node["a"]
+    with pytest.raises(ValueError, match="nested more than 8 levels deep"):
+        from_crosssim(deep)

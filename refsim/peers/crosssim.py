@@ -88,11 +88,14 @@ _NOISE = {"IdealDevice": "none", "NormalIndependentDevice": "independent",
           "NormalProportionalDevice": "proportional"}
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
+def _flatten(d: dict, prefix: str = "", depth: int = 0) -> dict:
     out = {}
     for k, v in d.items():
+        if isinstance(v, dict) and depth >= 8:  # CrossSim's dump nests 6 levels deep
+            raise ValueError(f"CrossSim parameters: received a dict nested more than 8 levels deep at "
+                             f"{(prefix + str(k))[:80]!r}; expected CrossSim 3.2's CrossSimParameters dump")
         if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
+            out.update(_flatten(v, f"{prefix}{k}.", depth + 1))
         else:
             out[prefix + str(k)] = v
     return out
@@ -236,18 +239,21 @@ def from_crosssim(params, *, v_read_V: float | None = None, name: str = "crosssi
     refuse("core.mapping.weights.row_partition_strategy", len(parts) == 1,
            "refsim splits rows and columns alike; set row and column strategies equal")
     rows_max, cols_max = int(p["core.rows_max"]), int(p["core.cols_max"])
-    return CrossbarConfig(
-        weight=WeightConfig(**weight),
-        mapping=MappingConfig(scheme=scheme, g_min_S=0.0 if p["xbar.device.infinite_on_off_ratio"] else 1.0 / rmax,
-                              g_max_S=1.0 / rmin, **mapping),
-        dac=DACConfig(**dac),
-        adc=ADCConfig(**adc),
-        array=ArrayConfig(rows_max=rows_max or None, cols_max=cols_max or None,
-                          split="crosssim_max" if parts == {"MAX"} else "crosssim_equal"),
-        device=NoiseConfig(**dev),
-        wire=WireConfig(**wire),
-        name=name,
-    )
+    try:
+        return CrossbarConfig(
+            weight=WeightConfig(**weight),
+            mapping=MappingConfig(scheme=scheme, g_min_S=0.0 if p["xbar.device.infinite_on_off_ratio"] else 1.0 / rmax,
+                                  g_max_S=1.0 / rmin, **mapping),
+            dac=DACConfig(**dac),
+            adc=ADCConfig(**adc),
+            array=ArrayConfig(rows_max=rows_max or None, cols_max=cols_max or None,
+                              split="crosssim_max" if parts == {"MAX"} else "crosssim_equal"),
+            device=NoiseConfig(**dev),
+            wire=WireConfig(**wire),
+            name=name,
+        )
+    except (ValueError, TypeError) as exc:  # e.g. Rmax < Rmin: name the translation, then refsim's field
+        raise type(exc)(f"CrossSim parameters give an invalid refsim config: {exc}") from None
 
 
 def _weights(p: dict, style: str, refuse) -> tuple[dict, dict, str]:
