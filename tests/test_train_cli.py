@@ -337,3 +337,9 @@ def test_hwa_noise_scale_bound():
     HWAConfig(presets.get("rasch2023_standard"), noise_scale=MAX_NOISE_SCALE)
     with pytest.raises(ValueError, match="noise_scale: received 1e\\+300; expected a value <= 1000"):
         HWAConfig(presets.get("rasch2023_standard"), noise_scale=1e300)
+
+
+def test_resume_without_a_state_file_says_so(files, tmp_path, capsys):
+    args = [a for a in _args(files, tmp_path / "fresh.npz", "--fp", "--epochs", "1", "--resume") if a != "--quiet"]
+    assert main(args) == 0
+    assert "--resume: no training state at" in capsys.readouterr().err

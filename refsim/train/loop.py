@@ -244,6 +244,8 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
         resumed_from = meta["epoch"]
         if log:
             log(f"resuming after epoch {start} of {opts.epochs} from {paths['state']}")
+    elif resume and log:
+        log(f"note: --resume: no training state at {paths['state']}; starting from the first epoch")
     t_start = time.perf_counter()
     params = net.params()
     step = sum(h["steps"] for h in history)
