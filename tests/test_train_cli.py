@@ -228,6 +228,11 @@ def test_out_that_would_overwrite_an_input_is_refused(files, tmp_path, capsys):
     assert "--out" in capsys.readouterr().err and data.read_bytes() == before
     assert main(_args(files, files / "net.npz", "--fp", "--epochs", "1")) == 2
     assert "overwrite --weights" in capsys.readouterr().err
+    from refsim import presets
+    preset = tmp_path / "p.layers.json"
+    presets.get("rasch2023_standard").to_json(preset)
+    assert main(_args(files, tmp_path / "p.npz", "--preset", str(preset), "--epochs", "1")) == 2
+    assert "overwrite --preset" in capsys.readouterr().err and preset.exists()
 
 
 def test_unwritable_out_is_refused_before_training(files, capsys):

@@ -66,7 +66,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise ValueError(received("--out", f"{args.out!r} in a folder where no file can be written "
                                   f"({exc.strerror or exc})", "a path in a writable folder")) from None
-    _check_outputs(args.out, {"--data": args.data, "--weights": args.weights})
+    _check_outputs(args.out, {"--data": args.data, "--weights": args.weights, "--preset": args.preset})
     model = build_model(args.model, args.weights, None)  # reads and checks the checkpoint (digital)
     if not model.name.startswith("cifar-"):
         raise ValueError(f"--weights: the checkpoint is a {model.name}; expected a CIFAR ResNet")
