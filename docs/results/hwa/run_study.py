@@ -1,9 +1,9 @@
-"""Issue 18 study (reduced): FP vs direct mapping vs HWA fine-tuning vs an FP-fine-tuned control,
+"""Issue 18 study: FP vs direct mapping vs HWA fine-tuning vs an FP-fine-tuned control,
 CIFAR-10 ResNet-20, evaluated under the faithful rasch2023_standard at 1 s, 1 h, 1 day, 1 year.
 
 Run (from the repository root; writes docs/results/hwa/study.jsonl, study.png, study.md):
 
-    PYTHONPATH=. python docs/results/hwa/run_study.py --epochs 1 --train-limit 5170 --test-limit 200 --repeats 3
+    PYTHONPATH=. python docs/results/hwa/run_study.py --epochs 10 --train-limit 5170 --test-limit 932 --repeats 10
 
 Steps (each skipped when its output exists, so the script resumes):
 
