@@ -32,6 +32,7 @@ import reprlib
 import numpy as np
 
 __all__ = [
+    "read_json_file",
     "received",
     "show",
     "HugeInt",
@@ -272,3 +273,44 @@ def check_rng(rng: object) -> np.random.Generator:
         raise TypeError(received("rng", type(rng).__name__,
                                  "numpy.random.Generator (create one with numpy.random.default_rng(seed))"))
     return rng
+
+
+def _json_int(text: str) -> "int | HugeInt":
+    """JSON integer literal -> int; one too long for ``int()`` becomes a :class:`HugeInt` (refused by field)."""
+    return int(text) if len(text.lstrip("-")) <= 4000 else HugeInt(text)
+
+
+def read_json_file(path, where: str, *, file_expected: str, json_expected: str, deep_expected: str | None = None,
+                   utf8_expected: str = "UTF-8 JSON text", max_bytes: int | None = None) -> object:
+    """The JSON value of the file ``path``, every failure a ``ValueError`` naming ``where``.
+
+    Refused: a missing path or a directory, an unreadable file, one over ``max_bytes`` (when given),
+    bytes that are not UTF-8, text that is not JSON (``json_expected``) or nests more deeply than
+    Python can parse (``deep_expected``, default ``json_expected``). Integer literals too long for
+    ``int()`` come back as :class:`HugeInt`, for the field that reads them to refuse.
+    """
+    import json
+    from pathlib import Path
+
+    p = Path(path)
+    try:
+        if max_bytes is not None:
+            size = p.stat().st_size
+            if not p.is_dir() and size > max_bytes:
+                raise ValueError(received(where, f"a file of {size} bytes", f"at most {max_bytes} bytes"))
+        text = p.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ValueError(received(where, "a path that does not exist", file_expected)) from None
+    except IsADirectoryError:
+        raise ValueError(received(where, "a directory", file_expected)) from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})",
+                                  utf8_expected)) from None
+    except OSError as exc:
+        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})", file_expected)) from None
+    try:
+        return json.loads(text, parse_int=_json_int)
+    except RecursionError:
+        raise ValueError(received(where, "JSON nested too deeply to parse", deep_expected or json_expected)) from None
+    except ValueError as exc:
+        raise ValueError(received(where, f"text that is not valid JSON ({exc})", json_expected)) from None

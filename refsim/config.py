@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from refsim._validate import HugeInt, check_choice, check_magnitude, coerce_fields, received, show
+from refsim._validate import HugeInt, check_choice, check_magnitude, coerce_fields, read_json_file, received, show
 from refsim.config_arrays import ArrayConfig, MappingConfig, WeightConfig, WireConfig
 from refsim.config_converters import ADCConfig, DACConfig
 from refsim.devices.config import NoiseConfig
@@ -258,32 +258,9 @@ def load_config(path: str | Path) -> CrossbarConfig:
     """
     p = Path(path)
     where = f"config file {str(p)!r}"
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ValueError(received(where, "a path that does not exist", "a .json config file")) from None
-    except IsADirectoryError:
-        raise ValueError(received(where, "a directory", "a .json config file")) from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})",
-                                  "UTF-8 JSON text")) from None
-    except OSError as exc:
-        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})", "a .json config file")) \
-            from None
-    try:
-        data = json.loads(text, parse_int=_parse_int)
-    except RecursionError:
-        raise ValueError(received(where, "JSON nested too deeply to parse", "a config object (two levels deep)")) \
-            from None
-    except ValueError as exc:
-        raise ValueError(received(where, f"text that is not valid JSON ({exc})", "a JSON config object")) from None
+    data = read_json_file(p, where, file_expected="a .json config file", json_expected="a JSON config object",
+                          deep_expected="a config object (two levels deep)")
     try:
         return CrossbarConfig.from_dict(data)
     except (ValueError, TypeError) as exc:
         raise type(exc)(f"{where}: {exc}") from None
-
-
-def _parse_int(text: str) -> int | HugeInt:
-    """JSON integer literal -> int; one too long for ``int()`` becomes a :class:`HugeInt` (refused by field)."""
-    digits = text.lstrip("-")
-    return int(text) if len(digits) <= 4000 else HugeInt(text)

@@ -4,12 +4,11 @@ type and range, the calibrated ADC range's shape; every error names the key (``"
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from refsim._validate import HugeInt, check_int, check_scalar, received, show
+from refsim._validate import check_int, check_scalar, read_json_file, received, show
 
 #: Largest parameter file read (CrossSim's dumps are a few kB).
 MAX_FILE_BYTES = 16 * 2**20
@@ -17,29 +16,9 @@ MAX_FILE_BYTES = 16 * 2**20
 
 def read_json(path: Path) -> object:
     """CrossSim's JSON file, every failure named (missing, a directory, too big, not UTF-8, not JSON, too deep)."""
-    where = f"params (CrossSim's JSON dump {str(path)!r})"
-    try:
-        size = path.stat().st_size
-        if path.is_dir():
-            raise ValueError(received(where, "a directory", "CrossSim's .json parameter file"))
-        if size > MAX_FILE_BYTES:
-            raise ValueError(received(where, f"a file of {size} bytes", f"at most {MAX_FILE_BYTES} bytes"))
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ValueError(received(where, "a path that does not exist", "CrossSim's .json parameter file")) from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})",
-                                  "UTF-8 JSON text")) from None
-    except OSError as exc:
-        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})",
-                                  "CrossSim's .json parameter file")) from None
-    try:
-        return json.loads(text, parse_int=lambda t: int(t) if len(t.lstrip("-")) <= 4000 else HugeInt(t))
-    except RecursionError:
-        raise ValueError(received(where, "JSON nested too deeply to parse", "CrossSim's parameter dump")) from None
-    except ValueError as exc:
-        raise ValueError(received(where, f"text that is not valid JSON ({exc})", "CrossSim's parameter dump")) \
-            from None
+    return read_json_file(path, f"params (CrossSim's JSON dump {str(path)!r})",
+                          file_expected="CrossSim's .json parameter file", json_expected="CrossSim's parameter dump",
+                          max_bytes=MAX_FILE_BYTES)
 
 
 # integer keys (the others whose default is a number are real numbers) and their least value

@@ -225,28 +225,12 @@ def load_layer_configs(path: str | Path, default=LayerConfigs._MISSING) -> Layer
     deeply, JSON that is not an object ``{layer_name: config}`` (a single config, a list), and any
     layer whose config is invalid (named).
     """
-    from refsim._validate import HugeInt, received
+    from refsim._validate import read_json_file, received
 
     p = Path(path)
     where = f"layer configs {str(p)!r}"
     expected = "a JSON object {layer_name: config} written by refsim (calibration or refsim train)"
-    try:
-        text = p.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ValueError(received(where, "a path that does not exist", expected)) from None
-    except IsADirectoryError:
-        raise ValueError(received(where, "a directory", expected)) from None
-    except UnicodeDecodeError as exc:
-        raise ValueError(received(where, f"bytes that are not UTF-8 ({exc.reason} at byte {exc.start})", expected)) \
-            from None
-    except OSError as exc:
-        raise ValueError(received(where, f"an unreadable file ({exc.strerror or exc})", expected)) from None
-    try:
-        data = json.loads(text, parse_int=lambda t: int(t) if len(t.lstrip("-")) <= 4000 else HugeInt(t))
-    except RecursionError:
-        raise ValueError(received(where, "JSON nested too deeply to parse", expected)) from None
-    except ValueError as exc:
-        raise ValueError(received(where, f"text that is not valid JSON ({exc})", expected)) from None
+    data = read_json_file(p, where, file_expected=expected, json_expected=expected, utf8_expected=expected)
     if not isinstance(data, dict):
         raise ValueError(received(where, f"JSON of type {type(data).__name__}", expected))
     if "mapping" in data and isinstance(data.get("mapping"), dict) and "g_max_S" in data["mapping"]:
