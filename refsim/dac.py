@@ -104,6 +104,13 @@ def abs_max_np_sum(x: np.ndarray, cfg: DACConfig) -> np.ndarray:
     return np.where(out == 0, 1.0, out)
 
 
+def range_fills_in_loop(cfg: DACConfig) -> bool:
+    """Whether :func:`dac_codes` may find the per-vector range (D1) itself, block by block
+    (``fill_range``): plain ``abs_max``, no cap, exact arithmetic; other ranges come from
+    :func:`input_range`."""
+    return cfg.range_mode == "abs_max" and cfg.x_max_cap is None and cfg.arithmetic == "exact"
+
+
 def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarray | None = None,
               work: np.ndarray | None = None, fill_range: bool = False) -> tuple[np.ndarray, float]:
     """DAC codes (D2, docs/MODEL.md) and the fraction of clipped inputs.
@@ -124,7 +131,7 @@ def dac_codes(x: np.ndarray, x_max: np.ndarray, cfg: DACConfig, *, out: np.ndarr
     """
     c_max = 1 if cfg.bits is None else cfg.code_max
     code_range = (-c_max if cfg.signed else 0, c_max) if cfg.bits is None else cfg.code_range
-    if fill_range and (cfg.range_mode != "abs_max" or cfg.x_max_cap is not None or cfg.arithmetic != "exact"):
+    if fill_range and not range_fills_in_loop(cfg):
         raise ValueError(f"fill_range: only for dac.range_mode='abs_max' without x_max_cap in exact arithmetic; "
                          f"received range_mode={cfg.range_mode!r}, x_max_cap={cfg.x_max_cap!r}, "
                          f"arithmetic={cfg.arithmetic!r} (pass x_max from input_range)")
@@ -315,8 +322,7 @@ def row_drive(x: np.ndarray, x_max: np.ndarray | None, cfg: DACConfig, *, offset
     driven with the range ``x_max (B,)``; ``x_max`` None: the range of ``x`` (D1), found here (with a
     per-vector range, block by block with the codes: :func:`dac_codes`). With ``scratch`` the codes are
     written into its arrays ``name + ("codes",)`` and ``name + ("dac",)``."""
-    fill = (x_max is None and cfg.range_mode == "abs_max" and cfg.x_max_cap is None and cfg.arithmetic == "exact"
-            and x.size > 0)
+    fill = x_max is None and range_fills_in_loop(cfg) and x.size > 0
     if x_max is None:
         x_max = np.empty(x.shape[0]) if fill else input_range(x, cfg)
     codes, clip = dac_codes(x, x_max, cfg, out=scratch_array(scratch, name + ("codes",), x.shape),
