@@ -27,11 +27,14 @@ class WeightConfig:
     bits_per_slice: int | None = None  # bits of every slice but the top one; None = ceil(magnitude/n_slices)
     # -- peer convention (CrossSim), default off; docs/MODEL.md W7 --
     slice_scale: str = "own"  # L_k of a slice: "own" (its largest level, W5) | "uniform" (2^b_0 - 1 for every slice)
+    # -- peer convention (aihwkit), default off; docs/MODEL.md W1 --
+    scaling_scope: str = "matrix"  # W1 over: "matrix" | "tile" (each tile its own range; one-tile cases only)
 
     def __post_init__(self) -> None:
         coerce_fields(self)
         check_choice("weight.slice_scale", self.slice_scale, ("own", "uniform"))
         check_choice("weight.scaling", self.scaling, ("max", "percentile", "column", "fixed"))
+        check_choice("weight.scaling_scope", self.scaling_scope, ("matrix", "tile"))
         check_number("weight.percentile", self.percentile, low=0.0, high=100.0, low_open=True)
         if self.scaling == "fixed":
             if self.w_max is None:

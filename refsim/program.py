@@ -19,7 +19,7 @@ from refsim.streams import keyed_rng
 from refsim.config import CrossbarConfig, MappingConfig
 from refsim.wires.parasitics import effective_conductance
 from refsim.mapping import levels_to_conductance, read_span_S, reference_conductance, round_pair_float32
-from refsim.tiling import tile_bounds
+from refsim.tiling import check_scaling_scope, tile_bounds
 from refsim.weights import (
     device_levels,
     level_offset,
@@ -77,6 +77,7 @@ def weight_levels(w: np.ndarray, cfg: CrossbarConfig) -> WeightLevels:
     """Run steps 1-2: range (:func:`~refsim.weights.weight_range`), clip and normalize,
     quantize, split into device levels and slices."""
     wc, scheme = cfg.weight, cfg.mapping.scheme
+    check_scaling_scope(w.shape, cfg)  # (W1) weight.scaling_scope="tile": one-tile blocks only
     w_max = weight_range(w, wc)
     w_norm, clip_frac = normalize_weights(w, w_max)
     q = None if wc.bits is None else quantize_weights(w_norm, wc.bits)

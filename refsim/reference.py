@@ -43,7 +43,7 @@ from refsim.mapping import levels_to_conductance, read_span_S, reference_conduct
 # the records it returns (every intermediate, as plain data)
 from refsim.reference_records import (ArrayRecord, ReadRecord, Reading, ReferenceMultiply, SliceRecord,
                                       TileRecord)
-from refsim.tiling import tile_bounds
+from refsim.tiling import check_scaling_scope, tile_bounds
 from refsim.weights import (device_levels, level_offset, level_scale, normalize_weights, quantize_weights,
                             slice_levels, weight_range)
 # the wire solver (docs/MODEL.md section 4), imported in this one place
@@ -71,6 +71,7 @@ def reference_multiply(weights, x, config: CrossbarConfig, draws: dict | None = 
     wires = cfg.wire
 
     # ---- 1. Weights (W1-W6) ----------------------------------------------------------------------
+    check_scaling_scope(w.shape, cfg)  # weight.scaling_scope="tile": refused where it differs from W1
     w_max = weight_range(w, cfg.weight)  # (W1) (n_out,)
     w_norm, w_clip = normalize_weights(w, w_max)  # (W2)
     q = None if cfg.weight.bits is None else quantize_weights(w_norm, cfg.weight.bits)  # (W3)

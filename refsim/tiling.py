@@ -6,7 +6,7 @@ sums of the tiles along the input dimension are added digitally after the ADCs.
 
 from __future__ import annotations
 
-__all__ = ["split_sizes", "tile_bounds"]
+__all__ = ["split_sizes", "tile_bounds", "check_scaling_scope"]
 
 
 def split_sizes(n: int, n_max: int | None, mode: str) -> list[int]:
@@ -45,3 +45,33 @@ def tile_bounds(n: int, n_max: int | None, mode: str) -> list[tuple[int, int]]:
         out.append((start, start + size))
         start += size
     return out
+
+
+def check_scaling_scope(shape: tuple[int, int], cfg) -> None:
+    """Refuse ``weight.scaling_scope="tile"`` where a tile's own range (W1 over the tile) could
+    differ from refsim's range over the matrix: ``NotImplementedError`` naming the fields.
+
+    ``cfg`` is a :class:`refsim.CrossbarConfig`, ``shape`` the matrix's ``(n_in, n_out)``. aihwkit
+    (``weight_scaling_omega > 0``) scales every tile by its own ``max|W|``, per column or per tile;
+    refsim's W1 is one range over the matrix, the same numbers exactly when the range's block is one
+    tile: a fixed range always, a per-column range with one row tile, a single range with one tile.
+    """
+    w, a = cfg.weight, cfg.array
+    if w.scaling_scope == "matrix" or w.scaling == "fixed":
+        return
+    n_in, n_out = shape
+    rows, cols = split_sizes(n_in, a.rows_max, a.split), split_sizes(n_out, a.cols_max, a.split)
+    if len(rows) == 1 and (w.scaling == "column" or len(cols) == 1):
+        return
+    one = "one row tile" if w.scaling == "column" else "one tile"
+    need = (f"array.rows_max >= {n_in}" if w.scaling == "column"
+            else f"array.rows_max >= {n_in} and array.cols_max >= {n_out}")
+    raise NotImplementedError(
+        f"weight.scaling_scope='tile' with weight.scaling={w.scaling!r} (aihwkit: mapping.weight_scaling_omega > 0, "
+        f"each tile scaled by its own max|W|): the {n_in} x {n_out} matrix (aihwkit in_size {n_in}, out_size {n_out}) "
+        f"splits into {len(rows)} x {len(cols)} tiles (array.rows_max={a.rows_max}, aihwkit mapping.max_input_size; "
+        f"array.cols_max={a.cols_max}, mapping.max_output_size), and refsim scales over the whole matrix "
+        f"(W1), not per tile. Use {one} ({need}: aihwkit max_input_size >= in_size, or 0"
+        + ("" if w.scaling == "column" else ", and max_output_size >= out_size, or 0")
+        + "), or one refsim crossbar per aihwkit tile (the blocks of refsim.tiling.tile_bounds(n, size_max, "
+        "'even')) and add their outputs (docs/peer_mapping.md, weight.scaling)")

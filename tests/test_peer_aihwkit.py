@@ -21,11 +21,14 @@ import refsim
 from refsim.peers import from_aihwkit, from_aihwkit_io
 from refsim.peers.aihwkit import AIHWKIT_VERSION
 from refsim.reference import reference_multiply
+from refsim.tiling import tile_bounds
 
 ALL_CASES = sorted((Path(__file__).resolve().parent / "data" / "peer_cases" / "aihwkit").glob("*.json"))
 #: the exact (noise-free) cases; the others ("kind": "statistical") hold output statistics of noisy configs
 CASES = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind", "exact") == "exact"]
-STATISTICAL = [p for p in ALL_CASES if p not in CASES]
+STATISTICAL = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind") == "statistical"]
+#: aihwkit's per-tile weight scaling (omega > 0 over several tiles): refused in one crossbar
+PER_TILE = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind") == "per_tile_scaling"]
 
 #: aihwkit computes in float32: refsim (float64) agrees to float32 round-off of the output range.
 RTOL_AIHWKIT = 1e-6
@@ -79,6 +82,28 @@ def test_noisy_case_statistics(path):
     se = np.sqrt((std**2 + case["Y_std"] ** 2) / n)
     assert np.all(np.abs(mean - case["Y_mean"]) <= 5 * se + 1e-12), np.abs(mean - case["Y_mean"]) / se
     assert np.all(np.abs(std / case["Y_std"] - 1) <= 5 / np.sqrt(n) + 0.02), std / case["Y_std"]
+
+
+@pytest.mark.parametrize("path", PER_TILE, ids=[p.stem for p in PER_TILE])
+def test_per_tile_weight_scaling(path):
+    """aihwkit scales each tile by its own max|W| (omega > 0): one refsim crossbar over the matrix
+    refuses it, naming the fields; one crossbar per aihwkit tile, outputs added, reproduces aihwkit,
+    as the error message advises; refsim's scaling over the whole matrix would not."""
+    case = load(path)
+    cfg = from_aihwkit(case["rpu_config"])
+    assert from_aihwkit(case["rpu_config_dump"]) == cfg
+    w, x, y_peer = case["W"], case["X"], case["Y"]
+    tol = RTOL_AIHWKIT * np.abs(y_peer).max()
+    for build in (lambda: refsim.Crossbar(w, cfg), lambda: reference_multiply(w, x, cfg)):
+        with pytest.raises(NotImplementedError, match=r"weight_scaling_omega.*in_size %d.*max_input_size" % w.shape[0]):
+            build()
+    y = np.zeros_like(y_peer)
+    for r0, r1 in tile_bounds(w.shape[0], cfg.array.rows_max, "even"):
+        for c0, c1 in tile_bounds(w.shape[1], cfg.array.cols_max, "even"):
+            y[:, c0:c1] += refsim.Crossbar(w[r0:r1, c0:c1], cfg).matvec(x[:, r0:r1])
+    assert np.abs(y - y_peer).max() <= tol, np.abs(y - y_peer).max()
+    y_matrix = refsim.Crossbar(w, cfg.replace(**{"weight.scaling_scope": "matrix"})).matvec(x)
+    assert np.abs(y_matrix - y_peer).max() > 100 * tol
 
 
 def _output_codes(y: np.ndarray, tr, cfg) -> np.ndarray:

@@ -48,7 +48,10 @@ def test_aihwkit_standard_forward_is_the_rasch2023_preset():
                           noise_management="abs_max", noise_model="pcm", name="aihwkit_noise_managed")
     # the translator adds aihwkit's float32 code decisions (D7) and its held 1/f read noise (P3)
     assert (cfg.dac.arithmetic, cfg.device.pcm_read_noise_held) == ("aihwkit_float32", True)
-    exact = cfg.replace(**{"dac.arithmetic": "exact", "device.pcm_read_noise_held": False})
+    # and aihwkit's per-tile weight scaling (refused where it departs from the preset's whole-matrix W1)
+    assert cfg.weight.scaling_scope == "tile"
+    exact = cfg.replace(**{"dac.arithmetic": "exact", "device.pcm_read_noise_held": False,
+                           "weight.scaling_scope": "matrix"})
     assert exact == refsim.presets.get("aihwkit_noise_managed")
 
 

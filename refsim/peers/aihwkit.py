@@ -137,13 +137,17 @@ def _weight_mapping(mp: dict, g_max_S: float) -> tuple[WeightConfig, float]:
     ``weight_scaling_omega = 0``: the weights are stored as given (refsim ``w_max = 1``);
     ``omega > 0``: ``W / alpha`` with ``alpha = max|W| / omega`` per output (columnwise) or per
     matrix, i.e. refsim's ``column``/``max`` scaling with the full-scale conductance ``omega g_max``.
+    aihwkit scales every tile (``max_input_size x max_output_size``) on its own: ``scaling_scope="tile"``
+    makes a :class:`refsim.Crossbar` refuse a matrix whose tiles would be scaled otherwise than the
+    whole (several input tiles; several tiles of a layer-wise scale) with ``NotImplementedError``.
     """
     omega = float(mp["weight_scaling_omega"])
     if omega < 0:
         raise ValueError(f"aihwkit mapping.weight_scaling_omega: received {omega!r}; expected >= 0")
     if omega == 0:
         return WeightConfig(scaling="fixed", w_max=1.0), g_max_S
-    return WeightConfig(scaling="column" if mp["weight_scaling_columnwise"] else "max"), omega * g_max_S
+    return (WeightConfig(scaling="column" if mp["weight_scaling_columnwise"] else "max", scaling_scope="tile"),
+            omega * g_max_S)
 
 
 def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:

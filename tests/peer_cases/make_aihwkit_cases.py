@@ -186,8 +186,24 @@ def cases(rng: np.random.Generator) -> list[tuple[str, str, dict, np.ndarray, np
     add("dac_ties_bm", "bound management re-reads: the largest input lands on 63.5 codes", {
         "inp_res": 1 / 254, "out_res": 1 / 254, "out_bound": 3.0},  # most vectors re-read once (factor 2)
         w_x=(f32(rng.uniform(-1, 1, (n_in, 10))), x.copy()))
+    # aihwkit scales every tile by its own max|W| (TileModuleArray.set_weights): refsim refuses these
+    # (weight.scaling_scope="tile"); the test rebuilds them from one refsim crossbar per aihwkit tile
+    add("tiling_omega1_input_tiles", "omega 1 column-wise over 3 input tiles: each tile its own column maxima", {
+        "out_bound": 6.0}, {"weight_scaling_omega": 1.0, "weight_scaling_columnwise": True,
+                            "max_input_size": 32, "max_output_size": 0},
+        w_x=(f32(rng.uniform(-1, 1, (80, 12)) * np.repeat(rng.uniform(0.2, 3.0, (3, 1)), [27, 27, 26], axis=0)),
+             f32(rng.uniform(-1, 1, (12, 80)))))
+    add("tiling_omega1_global_output_tiles", "omega 1 layer-wise over 1 x 3 tiles: each tile its own max|W|", {
+        "out_bound": 6.0}, {"weight_scaling_omega": 1.0, "weight_scaling_columnwise": False,
+                            "max_input_size": 64, "max_output_size": 4},
+        w_x=(f32(rng.uniform(-1, 1, (40, 12)) * np.repeat(rng.uniform(0.2, 3.0, (1, 3)), 4, axis=1)),
+             f32(rng.uniform(-1, 1, (12, 40)))))
     return out
 
+
+#: Cases of aihwkit's per-tile weight scaling (``"kind": "per_tile_scaling"``): refsim refuses them
+#: in one crossbar; tests/test_peer_aihwkit.py rebuilds them from one crossbar per aihwkit tile.
+PER_TILE = ("tiling_omega1_input_tiles", "tiling_omega1_global_output_tiles")
 
 #: Draws per input vector of the statistical (noisy) cases.
 N_DRAWS = 2000
@@ -218,8 +234,8 @@ def main() -> int:
         cfg = build_config(rpu)
         record = {
             "name": name, "what": what, "peer": "aihwkit", "version": aihwkit.__version__,
-            "torch": torch.__version__, "rpu_config": rpu,
-            "rpu_config_dump": {"forward": dump(cfg.forward), "mapping": dump(cfg.mapping)},
+            "torch": torch.__version__, **({"kind": "per_tile_scaling"} if name in PER_TILE else {}),
+            "rpu_config": rpu, "rpu_config_dump": {"forward": dump(cfg.forward), "mapping": dump(cfg.mapping)},
             "W": w.astype(float).tolist(), "X": x.astype(float).tolist(), "Y": y.astype(float).tolist(),
         }
         (OUT / f"{name}.json").write_text(json.dumps(record) + "\n")
