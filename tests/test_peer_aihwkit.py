@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import refsim
-from refsim.peers import from_aihwkit, from_aihwkit_io
+from refsim.peers import AihwkitStateWarning, from_aihwkit, from_aihwkit_io
 from refsim.peers.aihwkit import AIHWKIT_VERSION
 from refsim.reference import reference_multiply
 from refsim.tiling import tile_bounds
@@ -29,6 +29,8 @@ CASES = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind", "exact") 
 STATISTICAL = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind") == "statistical"]
 #: aihwkit's per-tile weight scaling (omega > 0 over several tiles): refused in one crossbar
 PER_TILE = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind") == "per_tile_scaling"]
+#: one layer called twice (AVERAGE_ABS_MAX keeps its running average between the calls)
+TWO_CALLS = [p for p in ALL_CASES if json.loads(p.read_text()).get("kind") == "two_calls"]
 
 #: aihwkit computes in float32: refsim (float64) agrees to float32 round-off of the output range.
 RTOL_AIHWKIT = 1e-6
@@ -36,7 +38,7 @@ RTOL_AIHWKIT = 1e-6
 
 def load(path: Path) -> dict:
     case = json.loads(path.read_text())
-    for key in ("W", "X", "Y", "Y_mean", "Y_std"):
+    for key in ("W", "X", "Y", "Y_mean", "Y_std", "X2", "Y2"):
         if key in case:
             case[key] = np.array(case[key], dtype=np.float64)
     return case
@@ -104,6 +106,29 @@ def test_per_tile_weight_scaling(path):
     assert np.abs(y - y_peer).max() <= tol, np.abs(y - y_peer).max()
     y_matrix = refsim.Crossbar(w, cfg.replace(**{"weight.scaling_scope": "matrix"})).matvec(x)
     assert np.abs(y_matrix - y_peer).max() > 100 * tol
+
+
+@pytest.mark.parametrize("path", TWO_CALLS, ids=[p.stem for p in TWO_CALLS])
+def test_average_abs_max_over_two_calls(path):
+    """AVERAGE_ABS_MAX: the translation warns (AihwkitStateWarning) that aihwkit carries its running
+    average between calls; refsim reproduces the first call, departs from the second alone, and
+    reproduces the second as the later vectors of one multiply of both calls' inputs (the warning's advice)."""
+    case = load(path)
+    with pytest.warns(AihwkitStateWarning, match=r"noise_management=AVERAGE_ABS_MAX.*aux_nm_value"):
+        cfg = from_aihwkit(case["rpu_config"])
+    xb = refsim.Crossbar(case["W"], cfg)
+    tol = RTOL_AIHWKIT * max(np.abs(case["Y"]).max(), np.abs(case["Y2"]).max())
+    assert np.abs(xb.matvec(case["X"]) - case["Y"]).max() <= tol
+    assert np.abs(xb.matvec(case["X2"]) - case["Y2"]).max() > 100 * tol
+    y_both = xb.matvec(np.vstack([case["X"], case["X2"]]))
+    assert np.abs(y_both[len(case["X"]):] - case["Y2"]).max() <= tol
+    assert np.abs(reference_multiply(case["W"], np.vstack([case["X"], case["X2"]]), cfg).y - y_both).max() <= tol
+
+
+def test_only_average_abs_max_warns(recwarn):
+    for nm in ("ABS_MAX", "NONE", "CONSTANT", "MAX", "ABS_MAX_NP_SUM"):
+        from_aihwkit({"forward": {"noise_management": nm}})
+    assert not [w for w in recwarn if issubclass(w.category, AihwkitStateWarning)]
 
 
 def _output_codes(y: np.ndarray, tr, cfg) -> np.ndarray:

@@ -18,7 +18,7 @@ normalized result.
 
 from __future__ import annotations
 
-from refsim.peers.aihwkit import from_aihwkit, from_aihwkit_io, resolution_to_bits
+from refsim.peers.aihwkit import AihwkitStateWarning, from_aihwkit, from_aihwkit_io, resolution_to_bits
 from refsim.peers.crosssim import from_crosssim
 
-__all__ = ["from_aihwkit", "from_aihwkit_io", "from_crosssim", "resolution_to_bits"]
+__all__ = ["AihwkitStateWarning", "from_aihwkit", "from_aihwkit_io", "from_crosssim", "resolution_to_bits"]

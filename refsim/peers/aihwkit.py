@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 
 import numpy as np
 
@@ -29,11 +30,11 @@ from refsim._validate import check_choice, check_scalar, received, show
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
 from refsim.devices.config import NoiseConfig, pcm_rasch2023_noise
 # aihwkit's defaults and the readers of its values (re-exported: the public names stay here)
-from refsim.peers.aihwkit_params import (_F32, _OFF, _TRAINING_ONLY, AIHWKIT_VERSION, IO_DEFAULTS, MAPPING_DEFAULTS,
+from refsim.peers.aihwkit_params import (_F32, _OFF, _TRAINING_ONLY, AIHWKIT_VERSION, AihwkitStateWarning, IO_DEFAULTS, MAPPING_DEFAULTS,
                                          PCM_DEFAULTS, _bits, _enum, _pow2_above, _section, _steps,
                                          check_fields, resolution_to_bits)
 
-__all__ = ["from_aihwkit", "from_aihwkit_io", "resolution_to_bits", "AIHWKIT_VERSION", "IO_DEFAULTS",
+__all__ = ["from_aihwkit", "from_aihwkit_io", "resolution_to_bits", "AihwkitStateWarning", "AIHWKIT_VERSION", "IO_DEFAULTS",
            "MAPPING_DEFAULTS"]
 
 
@@ -167,6 +168,13 @@ def _dac(io: dict, mv: str, v_read_V: float) -> DACConfig:
         rng = {"range_mode": "abs_max_np_sum", "x_max_cap": cap, "nm_out_bound": ob if 0 < ob < math.inf else 1.0,
                "nm_max_bm_res": max(float(io["max_bm_res"]), 0.0) if float(io["inp_res"]) > 0 else 0.0}
     elif nm == "AVERAGE_ABS_MAX":  # (D8) a running average over the vectors of one call (a fresh layer)
+        warnings.warn(
+            "aihwkit forward.noise_management=AVERAGE_ABS_MAX: aihwkit keeps the running average of max|x| in "
+            "each tile (its aux_nm_value, updated at every input vector, in training and in eval, and saved in "
+            "the layer's state) and carries it over between forward calls; a refsim multiply starts it afresh "
+            "at its first vector. Equal to a freshly built aihwkit layer's first call only; to reproduce later "
+            "calls, multiply the earlier inputs and the new ones in one call (the average runs over the "
+            "vectors in order; docs/peer_mapping.md, dac.range_mode)", AihwkitStateWarning, stacklevel=3)
         rng = {"range_mode": "average_abs_max"}
     elif nm == "CONSTANT":
         rng = {"range_mode": "fixed", "x_max": thres if thres > 0 else 1.0}

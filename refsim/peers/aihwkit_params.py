@@ -16,7 +16,12 @@ import numpy as np
 
 from refsim._validate import check_int, check_scalar, received, show
 
-__all__ = ["resolution_to_bits", "AIHWKIT_VERSION", "IO_DEFAULTS", "MAPPING_DEFAULTS", "PCM_DEFAULTS"]
+__all__ = ["AihwkitStateWarning", "resolution_to_bits", "AIHWKIT_VERSION", "IO_DEFAULTS", "MAPPING_DEFAULTS", "PCM_DEFAULTS"]
+
+class AihwkitStateWarning(UserWarning):
+    """An aihwkit option whose result depends on the tile's state from earlier forward calls, which
+    a refsim multiply (stateless) does not carry: equal to a freshly built aihwkit layer only."""
+
 
 #: The aihwkit release whose defaults and conventions this module follows.
 AIHWKIT_VERSION = "1.1.0"

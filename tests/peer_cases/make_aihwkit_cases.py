@@ -73,6 +73,18 @@ def run_case(rpu: dict, w_refsim: np.ndarray, x: np.ndarray) -> np.ndarray:
     return y.numpy().astype(np.float32)
 
 
+def run_two_calls(rpu: dict, w_refsim: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two forwards of one layer (eval mode): ``x1`` then ``x2``; the tile keeps its state between them."""
+    torch.manual_seed(0)
+    n_in, n_out = w_refsim.shape
+    layer = AnalogLinear(n_in, n_out, bias=False, rpu_config=build_config(rpu))
+    layer.set_weights(torch.from_numpy(np.ascontiguousarray(w_refsim.T)))
+    layer.eval()
+    with torch.no_grad():
+        y1, y2 = layer(torch.from_numpy(x1)), layer(torch.from_numpy(x2))
+    return y1.numpy().astype(np.float32), y2.numpy().astype(np.float32)
+
+
 def f32(a) -> np.ndarray:
     return np.asarray(a, dtype=np.float32)
 
@@ -257,6 +269,25 @@ def main() -> int:
         (OUT / f"{name}.json").write_text(json.dumps(record) + "\n")
         names.append(name)
         print(f"{name}: W {w.shape}, X {x.shape}, {N_DRAWS} draws, mean std {y.std(axis=1).mean():.4g}")
+    # AVERAGE_ABS_MAX keeps its running average in the tile between forward calls ("kind": "two_calls")
+    name, what = "nm_average_abs_max_two_calls", "AVERAGE_ABS_MAX, one layer called twice: the average carries over"
+    rpu = {"forward": {"out_noise": 0.0, "noise_management": "AVERAGE_ABS_MAX", "bound_management": "NONE",
+                       "out_bound": 8.0}}
+    w = f32(rng.uniform(-1, 1, (40, 12)))
+    x1 = f32(rng.uniform(-1, 1, (8, 40)) * rng.uniform(0.2, 3, (8, 1)))
+    x2 = f32(rng.uniform(-1, 1, (8, 40)) * rng.uniform(0.2, 3, (8, 1)))
+    y1, y2 = run_two_calls(rpu, w, x1, x2)
+    cfg = build_config(rpu)
+    record = {
+        "name": name, "what": what, "peer": "aihwkit", "version": aihwkit.__version__, "torch": torch.__version__,
+        "kind": "two_calls", "rpu_config": rpu,
+        "rpu_config_dump": {"forward": dump(cfg.forward), "mapping": dump(cfg.mapping)},
+        "W": w.astype(float).tolist(), "X": x1.astype(float).tolist(), "Y": y1.astype(float).tolist(),
+        "X2": x2.astype(float).tolist(), "Y2": y2.astype(float).tolist(),
+    }
+    (OUT / f"{name}.json").write_text(json.dumps(record) + "\n")
+    names.append(name)
+    print(f"{name}: W {w.shape}, X, X2 {x1.shape}, max|Y2| {np.abs(y2).max():.4g}")
     total = sum((OUT / f"{n}.json").stat().st_size for n in names)
     print(f"{len(names)} cases, {total / 1e6:.2f} MB in {OUT}")
     return 0
