@@ -12,8 +12,9 @@ MODEL = (ROOT / "docs" / "MODEL.md").read_text(encoding="utf-8")
 
 #: A label: one of the label letters of docs/MODEL.md and a digit (the layers' L up to two digits,
 #: L1-L18), optionally primed (X1'), standing alone (not inside an identifier, a dotted name or a
-#: word like "dev-D1"; [R23] and F32 are a source and a dtype, not labels).
-LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])((?:[WMGFPTRODXACNH][1-9]|L[1-9][0-9]?)'?)(?![A-Za-z0-9_])")
+#: word like "dev-D1"; [R23] and F32 are a source and a dtype, not labels). Not followed by ".digit":
+#: Q5.26 and Q12.19 are fixed-point formats (as Q31), not the TFLite equations Q1-Q4.
+LABEL = re.compile(r"(?<![A-Za-z0-9_.\-])((?:[WMGFPTRODXACNHQ][1-9]|L[1-9][0-9]?)'?)(?![A-Za-z0-9_]|\.[0-9])")
 
 
 def defined(label: str) -> bool:
@@ -44,9 +45,18 @@ def test_no_retired_label_style():
 def test_the_scan_finds_the_labels_it_must():
     labels = cited_labels()
     # the DAC, ADC, multiply and drift labels are cited by their modules
-    for label in ("D2", "A1", "X1'", "X3", "T3", "P2", "H1", "L2", "L18"):
+    for label in ("D2", "A1", "X1'", "X3", "T3", "P2", "H1", "L2", "L18", "Q1", "Q2", "Q3", "Q4"):
         assert label in labels, label
-    assert not defined("Z9") and not defined("D9")
+    assert not defined("Z9") and not defined("D9") and not defined("Q9")
+
+
+def test_a_missing_quantized_label_is_caught():
+    """A docstring citing an undefined TFLite equation (eq. Q9) is found and fails the check;
+    fixed-point formats (Q5.26, Q12.19, Q31) are not labels."""
+    doc = "Requantize (eq. Q1), then eq. Q9; raws in Q5.26, sums in Q12.19, a Q31 multiplier, Q0.31."
+    found = [m.group(1) for m in LABEL.finditer(doc)]
+    assert found == ["Q1", "Q9"]
+    assert [k for k in found if not defined(k)] == ["Q9"]
 
 
 @pytest.mark.parametrize("doc", ["devices.md", "layers.md"])

@@ -6,7 +6,7 @@ Every function reproduces the TensorFlow Lite reference kernels bit for bit
 held in int64 arrays but stay in the int32 range TFLite uses. A real value is
 :math:`r = s\,(q - z)` with scale :math:`s` (float32) and zero point :math:`z`.
 
-Equations Q1-Q4 are listed in docs/layers.md ("Quantized TFLite networks").
+Equations Q1-Q4 are defined in docs/MODEL.md (section 8.4, "Quantized TFLite networks").
 Requantization of a convolution's int32 accumulator (eq. Q1)::
 
     acc  = sum (q_x - z_x)(q_w - z_w) + bias                      int32
