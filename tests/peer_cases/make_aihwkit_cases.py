@@ -12,6 +12,8 @@ the noise model is not used. The exact cases are deterministic (``out_noise = 0`
 the statistical cases (``"kind": "statistical"``) keep aihwkit's noise and store the mean and
 standard deviation of ``N_DRAWS`` outputs of every input vector; they are written only where
 absent or with ``--noisy`` (aihwkit's C++ random generator is not seeded by ``torch.manual_seed``).
+Two more kinds: ``"per_tile_scaling"`` (omega > 0 over several tiles, refused by one refsim crossbar)
+and ``"two_calls"`` (one ``AVERAGE_ABS_MAX`` layer called with ``X`` then ``X2``, outputs ``Y``, ``Y2``).
 Writes ``tests/data/peer_cases/aihwkit/<name>.json`` with ``W`` in refsim's orientation
 ``(in, out)`` (aihwkit's weight transposed), ``X``, ``Y`` (float32 values, exact in JSON), the
 ``rpu_config`` dict the layer was built from (``from_aihwkit`` input), the full ``forward`` and
