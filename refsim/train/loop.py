@@ -315,7 +315,9 @@ def _sgd(net: TrainNet, params: dict, grads: dict, mom: dict, lr: float, opts: T
 
 def _export(net: TrainNet, paths: dict, hwa: HWAConfig | None) -> None:
     """The state dict of the effective weights (``out``, .npz; read by refsim eval / infer) and, for
-    HWA, the per-layer inference configs with the learned alpha (``dac.x_max``; ``layers``)."""
+    HWA, the per-layer inference configs with the learned alpha (``dac.x_max``; ``layers``), whose
+    field ``calibrated`` has ``"dac"``: alpha is set from the training data (initialised from its
+    inputs, N7, and learned), all that rasch2023_standard calibrates (refsim.presets.check_calibrated)."""
     tmp = paths["out"] + ".tmp.npz"
     with open(tmp, "wb") as f:
         np.savez(f, **net.state_dict())
@@ -324,7 +326,8 @@ def _export(net: TrainNet, paths: dict, hwa: HWAConfig | None) -> None:
         from refsim.tools.calibrate import save_layer_configs
 
         base = hwa.xbar
-        cfgs = {name: base.replace(**{"dac.x_max": float(layer.alpha)}, name=f"{base.name}+hwa")
+        done = tuple(sorted({*base.calibrated, "dac"}))
+        cfgs = {name: base.replace(**{"dac.x_max": float(layer.alpha)}, name=f"{base.name}+hwa", calibrated=done)
                 for name, layer in net.layers.items()}
         save_layer_configs(paths["layers"] + ".tmp", cfgs)
         os.replace(paths["layers"] + ".tmp", paths["layers"])
