@@ -171,3 +171,16 @@ def test_field_is_normalized_sorted_tuple():
     assert cfg.calibrated == ("adc", "dac") and hash(cfg) == hash(cfg.replace(calibrated=("adc", "dac")))
     assert CrossbarConfig(dac=DACConfig(range_mode="fixed"), calibrated=(np.str_("dac"),)).calibrated == ("dac",)
     assert type(CrossbarConfig(calibrated=(np.str_("dac"),)).calibrated[0]) is str
+
+
+def test_training_state_written_before_the_fields_still_resumes():
+    """refsim train --resume compares the stored HWA config with its own: a state of before the fields
+    (its dict lacks them) is the same run; a different config is not."""
+    from refsim.train.loop import _normal_config
+
+    cfg = presets.get("rasch2023_standard")
+    old = cfg.to_dict()
+    del old["calibrated"], old["calibration_waived"]
+    assert old != cfg.to_dict() and _normal_config(old) == cfg.to_dict()
+    assert _normal_config(cfg.replace(**{"dac.bits": 6}).to_dict()) != cfg.to_dict()
+    assert _normal_config(None) is None

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from refsim._validate import received
+from refsim.config import CrossbarConfig
 from refsim.streams import keyed_rng
 from refsim.train.functional_grad import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from refsim.train.hwa import HWAConfig, noise_scale_at
@@ -235,7 +236,7 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
         meta, mom = _load_state(paths["state"], net)
         same = {k: v for k, v in meta["run"]["options"].items() if k != "epochs"}
         mine = {k: v for k, v in meta_run["options"].items() if k != "epochs"}
-        if (same != mine or meta["run"].get("hwa") != meta_run["hwa"]
+        if (same != mine or _normal_config(meta["run"].get("hwa")) != meta_run["hwa"]
                 or meta["run"].get("n_images") != meta_run["n_images"]):
             diff = sorted(k for k in set(same) | set(mine) if same.get(k) != mine.get(k)) or ["preset or data"]
             raise ValueError(received("--resume", f"a checkpoint {paths['state']!r} of a different run (differs in "
@@ -290,6 +291,17 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
         _save_state(paths["state"], net, mom, {"run": meta_run, "epoch": epoch, "history": history})
     _export(net, paths, hwa if opts.hwa else None)
     return {"history": history, "paths": paths, "seconds": time.perf_counter() - t_start, "resumed_from": resumed_from}
+
+
+def _normal_config(d):
+    """A config dict of a training state as this refsim writes it (a state written before the fields
+    ``calibrated`` / ``calibration_waived`` existed lacks them); anything unreadable as it is."""
+    if not isinstance(d, dict):
+        return d
+    try:
+        return CrossbarConfig.from_dict(d).to_dict()
+    except (ValueError, TypeError):
+        return d
 
 
 def _sgd(net: TrainNet, params: dict, grads: dict, mom: dict, lr: float, opts: TrainOptions) -> None:
