@@ -265,7 +265,11 @@ def _legacy_calibration(cfg: CrossbarConfig) -> CrossbarConfig:
     parts of its name that refsim decided by then: ``+cal`` (refsim.tools.calibrate) -> the fixed
     ranges among those its preset calibrates (all fixed ranges for a config of no such preset),
     ``+hwa`` (refsim train's learned alpha) -> ``("dac",)``, ``+uncalibrated`` -> waived. Only
-    files: a config built in Python (or a file with either field) is judged by its fields alone."""
+    files: a config built in Python (or a file with either field) is judged by its fields alone.
+    Why: calibration files saved by ``refsim eval --calibration`` and ``OUT.layers.json`` of
+    ``refsim train`` were written by refsim's own tools, which named them so; refusing them would
+    make users recalibrate or retrain for no physical reason. Every file written now carries the
+    fields, so the name is read at most once, when an old file is loaded."""
     parts = cfg.name.split("+")[1:]
     if not {"cal", "hwa", "uncalibrated"} & set(parts):
         return cfg
