@@ -41,6 +41,7 @@ __all__ = [
     "CrossbarConfig",
     "load_config",
     "slice_widths",
+    "CALIBRATED_RANGES",
 ]
 
 
@@ -64,6 +65,12 @@ def slice_widths(total_bits: int, n_slices: int, bits_per_slice: int | None) -> 
         )
     return (bits_per_slice,) * (n_slices - 1) + (top,)
 
+
+#: What ``CrossbarConfig.calibrated`` may name, sorted: the ADC's full-scale currents and the DAC's input range.
+CALIBRATED_RANGES = ("adc", "dac")
+
+#: Top-level fields of :class:`CrossbarConfig` that are no section.
+_TOP = ("name", "precision", "calibrated", "calibration_waived")
 
 _SECTIONS = {
     "weight": WeightConfig,
@@ -89,6 +96,11 @@ class CrossbarConfig:
     wire: WireConfig = field(default_factory=WireConfig)
     name: str = "custom"  # free-form label, e.g. the preset it came from
     precision: str = "float64"  # arithmetic of the analog multiplies: "float64" (reference) | "float32" (speed)
+    #: which ranges were set from data (calibration, or alpha learned by refsim train): a sorted tuple
+    #: of CALIBRATED_RANGES; read by refsim.presets (a range counts while its range_mode is "fixed")
+    calibrated: tuple[str, ...] = ()
+    #: True: run uncalibrated on purpose a preset that needs calibration (refsim.presets.uncalibrated)
+    calibration_waived: bool = False
 
     def __post_init__(self) -> None:
         coerce_fields(self)
@@ -99,7 +111,26 @@ class CrossbarConfig:
         if not isinstance(self.name, str) or isinstance(self.name, HugeInt):
             raise TypeError(received("name", show(self.name), "a str"))
         check_choice("precision", self.precision, ("float64", "float32"))
+        self._check_calibration()
         self._check_cross_section()
+
+    def _check_calibration(self) -> None:
+        """``calibrated``: a tuple or list of distinct CALIBRATED_RANGES (stored sorted);
+        ``calibration_waived``: a bool. A range named here whose converter is no longer fixed (e.g.
+        a probe with ``adc.range_mode="max"``) is allowed, and counts as not calibrated
+        (:func:`refsim.presets.missing_calibration`)."""
+        cal = self.calibrated
+        expected = f"a tuple of distinct names from {CALIBRATED_RANGES} (the ranges set from data), e.g. ('dac',)"
+        if not isinstance(cal, (tuple, list)):
+            raise TypeError(received("calibrated", show(cal), expected))
+        bad = [c for c in cal if not isinstance(c, str) or c not in CALIBRATED_RANGES]
+        if bad or len(set(cal)) != len(cal):
+            raise ValueError(received("calibrated", show(tuple(cal)), expected))
+        cal = tuple(sorted(str(c) for c in cal))
+        if cal != self.calibrated or not isinstance(self.calibrated, tuple):
+            object.__setattr__(self, "calibrated", cal)
+        if not isinstance(self.calibration_waived, bool):
+            raise TypeError(received("calibration_waived", show(self.calibration_waived), "True or False"))
 
     def _check_cross_section(self) -> None:
         w, m, adc = self.weight, self.mapping, self.adc
@@ -157,7 +188,8 @@ class CrossbarConfig:
     # -- serialization ---------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON dictionary (tuples become lists)."""
-        out: dict[str, Any] = {"name": self.name, "precision": self.precision}
+        out: dict[str, Any] = {"name": self.name, "precision": self.precision, "calibrated": list(self.calibrated),
+                               "calibration_waived": self.calibration_waived}
         for key in _SECTIONS:
             sec = getattr(self, key)
             if key == "device":
@@ -168,12 +200,17 @@ class CrossbarConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "CrossbarConfig":
-        """Inverse of :meth:`to_dict`; unknown sections or fields raise ``ValueError``."""
+        """Inverse of :meth:`to_dict`; unknown sections or fields raise ``ValueError``.
+
+        A dict with neither ``calibrated`` nor ``calibration_waived`` (a file written before they
+        existed) gets them from its name, as refsim decided before: :func:`_legacy_calibration`.
+        """
         if not isinstance(data, dict):
             raise TypeError(received("config", type(data).__name__, "a dict"))
-        unknown = set(data) - set(_SECTIONS) - {"name", "precision"}
+        unknown = set(data) - set(_SECTIONS) - set(_TOP)
         if unknown:
-            raise ValueError(f"config: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)} and 'name'")
+            raise ValueError(f"config: unknown section(s) {sorted(unknown)}; expected {sorted(_SECTIONS)} and "
+                             f"the fields {list(_TOP)}")
         kwargs: dict[str, Any] = {}
         for key, sec_cls in _SECTIONS.items():
             if key not in data:
@@ -189,10 +226,13 @@ class CrossbarConfig:
             if bad:
                 raise ValueError(f"config.{key}: unknown field(s) {sorted(bad)}; expected some of {sorted(names)}")
             kwargs[key] = sec_cls(**{k: _from_json(v) for k, v in sec.items()})
-        for key in ("name", "precision"):
+        for key in _TOP:
             if key in data:
-                kwargs[key] = data[key]
-        return cls(**kwargs)
+                kwargs[key] = _from_json(data[key])
+        cfg = cls(**kwargs)
+        if "calibrated" not in data and "calibration_waived" not in data:
+            cfg = _legacy_calibration(cfg)
+        return cfg
 
     def to_json(self, path: str | Path | None = None) -> str:
         """JSON text of :meth:`to_dict`; also written to ``path`` when given."""
@@ -207,8 +247,8 @@ class CrossbarConfig:
         top: dict[str, Any] = {}
         for key, value in dotted.items():
             if "." not in key:
-                if key not in _SECTIONS and key not in ("name", "precision"):
-                    raise ValueError(f"replace: unknown field {key!r}; expected 'section.field' or 'name'")
+                if key not in _SECTIONS and key not in _TOP:
+                    raise ValueError(f"replace: unknown field {key!r}; expected 'section.field' or one of {list(_TOP)}")
                 top[key] = value
                 continue
             sec, _, fld = key.partition(".")
@@ -218,6 +258,32 @@ class CrossbarConfig:
         for sec, changes in sections.items():
             top[sec] = dataclasses.replace(getattr(self, sec), **changes)
         return dataclasses.replace(self, **top)
+
+
+def _legacy_calibration(cfg: CrossbarConfig) -> CrossbarConfig:
+    """The calibration fields of a config read from a file written before they existed, from the
+    parts of its name that refsim decided by then: ``+cal`` (refsim.tools.calibrate) -> the fixed
+    ranges among those its preset calibrates (all fixed ranges for a config of no such preset),
+    ``+hwa`` (refsim train's learned alpha) -> ``("dac",)``, ``+uncalibrated`` -> waived. Only
+    files: a config built in Python (or a file with either field) is judged by its fields alone.
+    Why: calibration files saved by ``refsim eval --calibration`` and ``OUT.layers.json`` of
+    ``refsim train`` were written by refsim's own tools, which named them so; refusing them would
+    make users recalibrate or retrain for no physical reason. Every file written now carries the
+    fields, so the name is read at most once, when an old file is loaded."""
+    parts = cfg.name.split("+")[1:]
+    if not {"cal", "hwa", "uncalibrated"} & set(parts):
+        return cfg
+    from refsim import presets
+
+    fixed = {r for r in CALIBRATED_RANGES if getattr(cfg, r).range_mode == "fixed"}
+    cal: set[str] = set()
+    if "cal" in parts:
+        base = presets.base_name(cfg.name)
+        need = set(presets.required_calibration(base)) if base is not None else set()
+        cal |= fixed & need if need else fixed
+    if "hwa" in parts:
+        cal |= fixed & {"dac"}
+    return dataclasses.replace(cfg, calibrated=tuple(cal), calibration_waived="uncalibrated" in parts)
 
 
 def weight_magnitude_bits(bits: int, scheme: str) -> int:

@@ -9,9 +9,12 @@ data (Xiao et al.'s ADC ranges, Rasch et al.'s input range) declares it:
 ``sweep`` calibrate it on images disjoint from the evaluated ones
 (:func:`refsim.tools.calibrate.calibrate_model` does it in Python). In Python the step is
 explicit: a :mod:`refsim.nn` network whose layers use such a preset uncalibrated refuses to run
-analog (:func:`check_calibrated`, :class:`CalibrationRequiredError`); calibrated configs are
-named ``"<name>+cal"``, and :func:`uncalibrated` opts out on purpose (``"<name>+uncalibrated"``).
-A single :class:`~refsim.Crossbar` is not checked: its ranges are whatever its config says.
+analog (:func:`check_calibrated`, :class:`CalibrationRequiredError`). What decides is the config's
+field ``calibrated`` (the ranges set from data: the calibration tools and ``refsim train`` set it)
+against :func:`required_calibration`, or ``calibration_waived`` (set by :func:`uncalibrated`, the
+opt-out on purpose); never its name, which says ``"<name>+cal"`` / ``"+hwa"`` /
+``"+uncalibrated"`` for people. A single :class:`~refsim.Crossbar` is not checked: its ranges are
+whatever its config says.
 """
 
 from __future__ import annotations
@@ -19,23 +22,34 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig
+from refsim.config import (CALIBRATED_RANGES, ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig,
+                           WeightConfig)
 
-__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "base_name",
-           "check_calibrated", "calibration_problem", "uncalibrated", "uncalibrated_if_asked",
-           "CalibrationRequiredError"]
+__all__ = ["get", "names", "register", "describe", "summary", "needs_calibration", "required_calibration",
+           "missing_calibration", "base_name", "check_calibrated", "calibration_problem", "uncalibrated",
+           "uncalibrated_if_asked", "CalibrationRequiredError"]
 
 _PRESETS: dict[str, Callable[[], CrossbarConfig]] = {}
-_CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data
+_CALIBRATES: dict[str, str] = {}  # preset name -> what its source calibrates on data (text)
+_REQUIRES: dict[str, tuple[str, ...]] = {}  # preset name -> the ranges of that text, sorted
 
 
 def register(fn: Callable[[], CrossbarConfig] | None = None, *, calibrate: str | None = None):
     """Decorator adding a preset function under its own name; ``calibrate`` (text) declares that
-    the preset's source calibrates these ranges on data (see :func:`needs_calibration`)."""
+    the preset's source calibrates these ranges on data (see :func:`needs_calibration`): it starts
+    with the ranges (``"dac"``, ``"adc"``, ``"dac and adc"``), then ``":"`` and the explanation."""
+    if calibrate:
+        head = calibrate.split(":", 1)[0]
+        ranges = tuple(r for r in CALIBRATED_RANGES if r in head.split())
+        if ":" not in calibrate or not ranges:
+            raise ValueError(f"register: calibrate={calibrate!r}; expected the ranges from {CALIBRATED_RANGES} "
+                             "before a ':', e.g. 'dac: the input range, profiled on data'")
+
     def add(f):
         _PRESETS[f.__name__] = f
         if calibrate:
             _CALIBRATES[f.__name__] = calibrate
+            _REQUIRES[f.__name__] = ranges
         return f
     return add if fn is None else add(fn)
 
@@ -58,6 +72,27 @@ def needs_calibration(name: str) -> str | None:
     return _CALIBRATES.get(name)
 
 
+def required_calibration(name: str) -> tuple[str, ...]:
+    """The ranges the source of preset ``name`` sets from data, sorted (a subset of
+    ``CALIBRATED_RANGES``: ``("dac",)`` for rasch2023_standard, ``("adc", "dac")`` for
+    xiao2022_resnet50); ``()`` when nothing."""
+    get(name)  # unknown names raise
+    return _REQUIRES.get(name, ())
+
+
+def missing_calibration(config: CrossbarConfig) -> tuple[str, ...]:
+    """The ranges that the preset ``config`` derives from (:func:`base_name`) sets from data and
+    ``config`` lacks, sorted; ``()`` when none (or no preset). A range is there when
+    ``config.calibrated`` names it and its converter's ``range_mode`` is still ``"fixed"`` (a
+    calibrated range changed to another mode is no longer the calibrated one).
+    ``calibration_waived`` is not looked at: it permits running uncalibrated, it calibrates nothing."""
+    if not isinstance(config, CrossbarConfig):
+        raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
+    base = base_name(config.name)
+    need = _REQUIRES.get(base, ()) if base is not None else ()
+    return tuple(r for r in need if r not in config.calibrated or getattr(config, r).range_mode != "fixed")
+
+
 def base_name(config_name: str) -> str | None:
     """The preset a config's name derives from: ``"rasch2023_standard+device.t_inference_s=86400"``,
     ``"int8+cal"`` and ``"int8+modified"`` name configs derived from a preset (the part before the
@@ -78,21 +113,19 @@ def _name_parts(config_name: str) -> list[str]:
 
 
 def uncalibrated(config: CrossbarConfig) -> CrossbarConfig:
-    """``config`` named ``"<name>+uncalibrated"``: run a preset that needs calibration as it is, on
-    purpose (its source's ranges are not set, so its accuracy is not the source's). Experts only;
-    ``refsim infer/eval/sweep --no-calibrate`` use it."""
+    """``config`` with ``calibration_waived=True`` (and named ``"<name>+uncalibrated"`` for people):
+    run a preset that needs calibration as it is, on purpose (its source's ranges are not set, so
+    its accuracy is not the source's). Experts only; ``refsim infer/eval/sweep --no-calibrate`` use it."""
     if not isinstance(config, CrossbarConfig):
         raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")
-    if _UNCALIBRATED in _name_parts(config.name):
-        return config
-    return config.replace(name=f"{config.name}+{_UNCALIBRATED}")
+    name = config.name if _UNCALIBRATED in _name_parts(config.name) else f"{config.name}+{_UNCALIBRATED}"
+    return config.replace(name=name, calibration_waived=True)
 
 
 def uncalibrated_if_asked(config: CrossbarConfig, no_calibrate: bool) -> CrossbarConfig:
-    """:func:`uncalibrated` ``(config)`` when ``no_calibrate`` and its preset needs calibration, else
-    ``config`` (what the CLI's ``--no-calibrate`` does)."""
-    base = base_name(config.name)
-    if no_calibrate and base is not None and base in _CALIBRATES and "cal" not in _name_parts(config.name):
+    """:func:`uncalibrated` ``(config)`` when ``no_calibrate`` and its preset needs a calibration it
+    lacks (:func:`missing_calibration`), else ``config`` (what the CLI's ``--no-calibrate`` does)."""
+    if no_calibrate and missing_calibration(config):
         return uncalibrated(config)
     return config
 
@@ -101,30 +134,31 @@ def calibration_problem(config: CrossbarConfig | None, where: str) -> str | None
     """The message of :func:`check_calibrated` for ``config``, or None when it may run."""
     if config is None:
         return None
+    missing = missing_calibration(config)
+    if not missing or config.calibration_waived:
+        return None
     base = base_name(config.name)
-    what = _CALIBRATES.get(base) if base is not None else None
-    parts = _name_parts(config.name)
-    if what is None or "cal" in parts or _UNCALIBRATED in parts:
-        return None
-    if "hwa" in parts and what.startswith("dac:"):  # refsim train learned the input range alpha (N-labels)
-        return None
+    unfixed = [f"{r}.range_mode={getattr(config, r).range_mode!r}" for r in missing if r in config.calibrated]
+    done = (f"calibrated={config.calibrated!r}" + (f" but {', '.join(unfixed)} (not 'fixed')" if unfixed else "")
+            + f", so the {' and '.join(missing)} range(s) were not set from data")
     return (
         f"{where}: preset {base!r}" + (f" (config {config.name!r})" if config.name != base else "")
-        + f" needs calibration ({what}); uncalibrated it "
+        + f" needs calibration ({_CALIBRATES[base]}); it has {done}. Uncalibrated it "
         "is not its source's model (e.g. a network at chance). Calibrate first: "
         "cal = refsim.tools.calibrate.calibrate_model(model, calibration_images), then build again with cal "
         "(refsim.tools.inference.build_model(..., cal); calibrate_network(net, x) for a refsim.nn network); "
         "the CLI's infer, eval and sweep calibrate it for you. To run it uncalibrated on purpose, pass "
-        f"refsim.presets.uncalibrated(config) (named {config.name + '+' + _UNCALIBRATED!r}).")
+        "refsim.presets.uncalibrated(config) (calibration_waived=True).")
 
 
 def check_calibrated(config: CrossbarConfig | None, where: str) -> None:
     """Raise :class:`CalibrationRequiredError` when ``config`` derives from a preset that needs
-    calibration (:func:`needs_calibration`) and is neither calibrated (a ``+cal`` part in its
-    name, as :mod:`refsim.tools.calibrate` names its results; or a ``+hwa`` part, the input range
-    alpha learned by ``refsim train``, where the input range is all the preset calibrates) nor
-    marked :func:`uncalibrated`.
-    ``where`` names the layer (or crossbar) in the message."""
+    calibration (:func:`required_calibration`) and its field ``calibrated`` lacks some of those
+    ranges (:func:`missing_calibration`; :mod:`refsim.tools.calibrate` sets the field, and
+    ``refsim train`` sets ``("dac",)`` for its learned input range alpha, all that
+    rasch2023_standard calibrates), unless ``config.calibration_waived`` (:func:`uncalibrated`).
+    The name (``+cal``, ``+hwa``, ``+uncalibrated``) plays no part. ``where`` names the layer (or
+    crossbar) in the message."""
     problem = calibration_problem(config, where)
     if problem is not None:
         raise CalibrationRequiredError(problem)

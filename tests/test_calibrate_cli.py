@@ -234,7 +234,7 @@ def test_eval_notes_a_calibration_file_with_layers_the_model_lacks(run, ckpt, da
     """A deeper model's file covers every layer of this one: loaded, with a note naming the extra layers."""
     import refsim.tools.inference as infm
     model = infm.build_model("auto", str(ckpt), presets.get("rasch2023_standard"))
-    cfg = presets.get("rasch2023_standard").replace(name="rasch2023_standard+cal").to_dict()
+    cfg = presets.get("rasch2023_standard").replace(name="rasch2023_standard+cal", calibrated=("dac",)).to_dict()
     path = tmp_path / "deeper.json"
     path.write_text(json.dumps({**{name: cfg for name in model.net.layers()}, "layer4.0.conv1": cfg}))
     code, out, err = run("eval", "--weights", ckpt, "--data", data, "--limit", "2", "--preset", "rasch2023_standard",

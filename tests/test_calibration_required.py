@@ -1,6 +1,7 @@
 """The Python API makes calibration explicit: a refsim.nn network (or layer) whose config is a
 preset that needs calibration (refsim.presets.needs_calibration), uncalibrated, refuses to run
-analog; calibrated configs ("+cal") and the explicit opt-out (refsim.presets.uncalibrated) run."""
+analog; calibrated configs (field ``calibrated``) and the explicit opt-out (refsim.presets.uncalibrated,
+field ``calibration_waived``) run. The decision reads those fields, never the name."""
 
 import numpy as np
 import pytest
@@ -38,7 +39,7 @@ def test_opt_out_changes_nothing_but_the_name(name):
     no preset (which nothing checks): the opt-out changes no physics."""
     x = np.random.default_rng(1).normal(size=(4, 40))
     out = presets.uncalibrated(presets.get(name))
-    assert out.name == f"{name}+uncalibrated" and presets.uncalibrated(out) == out
+    assert out.name == f"{name}+uncalibrated" and presets.uncalibrated(out) == out and out.calibration_waived
     y_opt = _lin(out)(x)
     y_other = _lin(presets.get(name).replace(name="my_own_config"))(x)
     assert np.array_equal(y_opt, y_other)
@@ -83,10 +84,11 @@ def test_calibrate_crossbar_works_with_bound_management(name):
 
 
 def test_learned_input_range_counts_as_calibration_only_where_it_is_all_a_preset_calibrates():
-    # refsim train names its learned-alpha configs "<preset>+hwa": Rasch et al.'s preset calibrates
-    # only the input range, which training learned; Xiao et al.'s also needs its ADC ranges.
+    # refsim train marks its learned-alpha configs calibrated=("dac",) (named "<preset>+hwa"): Rasch et al.'s
+    # preset calibrates only the input range, which training learned; Xiao et al.'s also needs its ADC ranges.
     rasch = presets.get("rasch2023_standard")
-    assert presets.calibration_problem(rasch.replace(name=rasch.name + "+hwa"), "conv1") is None
+    assert presets.calibration_problem(rasch.replace(name=rasch.name + "+hwa", calibrated=("dac",)), "conv1") is None
     assert "conv1" in presets.calibration_problem(rasch, "conv1")
-    xiao = presets.get("xiao2022_resnet50")
-    assert "needs calibration" in presets.calibration_problem(xiao.replace(name=xiao.name + "+hwa"), "conv1")
+    xiao = presets.get("xiao2022_resnet50").replace(**{"dac.range_mode": "fixed"})
+    msg = presets.calibration_problem(xiao.replace(name=xiao.name + "+hwa", calibrated=("dac",)), "conv1")
+    assert "needs calibration" in msg and "the adc range(s) were not set" in msg

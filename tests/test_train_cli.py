@@ -100,6 +100,7 @@ def test_checkpoint_round_trip_into_eval(files, reference_run, capsys):
     for name, cfg in cfgs.configs.items():
         alpha = float(st[f"layer/{name}/alpha"])
         assert cfg.dac.x_max == alpha and alpha > 0 and cfg.dac.range_mode == "fixed"
+        assert cfg.calibrated == ("dac",) and not cfg.calibration_waived  # what lets eval run it (not "+hwa")
         w = st[f"layer/{name}/w"].astype(np.float64) * st[f"layer/{name}/s"].astype(np.float64)
         assert np.max(np.abs(w)) > 0 and np.max(np.abs(st[f"layer/{name}/w"])) <= 1.0
         assert np.array_equal(sd[f"{name}.weight"].reshape(w.shape[1], -1), w.T.astype(np.float32))

@@ -94,7 +94,7 @@ def _calibrate(args, model, cfg):
     from refsim.tools.calibrate import calibration_ranges, load_layer_configs, save_layer_configs
 
     base = presets.base_name(cfg.name)
-    need = presets.needs_calibration(base) if base is not None and not cfg.name.endswith("+cal") else None
+    need = presets.needs_calibration(base) if presets.missing_calibration(cfg) else None
     asked = args.calibrate_on is not None or args.calibration is not None
     if args.no_calibrate or not (need or asked):
         return model, None, ([f"preset {cfg.name} needs calibration ({need}); it runs uncalibrated "

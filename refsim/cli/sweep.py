@@ -32,7 +32,7 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
 
     base = presets.uncalibrated_if_asked(resolve_config(args.preset), args.no_calibrate)
     name = presets.base_name(base.name)
-    need = presets.needs_calibration(name) if name is not None and not base.name.endswith("+cal") else None
+    need = presets.needs_calibration(name) if presets.missing_calibration(base) else None
     if need and args.calibrate is None and not args.no_calibrate:
         args.calibrate = DEFAULT_N
         if not args.quiet:

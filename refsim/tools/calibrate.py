@@ -138,11 +138,8 @@ def calibration_ranges(config: CrossbarConfig) -> tuple[str, ...]:
     from refsim import presets
 
     name = presets.base_name(config.name)
-    what = presets.needs_calibration(name) if name is not None else None
-    if what is None:
-        return RANGES
-    head = what.split(":", 1)[0]
-    return tuple(r for r in RANGES if r in head)
+    need = presets.required_calibration(name) if name is not None else ()
+    return tuple(r for r in RANGES if r in need) if need else RANGES
 
 
 def calibrate_model(model, images, *, ranges: tuple[str, ...] | None = None, method: str = "percentile",
@@ -158,7 +155,7 @@ def calibrate_model(model, images, *, ranges: tuple[str, ...] | None = None, met
     ranges : what to calibrate; None takes what the config's preset declares (:func:`calibration_ranges`).
 
     Returns a :class:`LayerConfigs` (``default=None``: layers not calibrated stay digital) whose
-    configs are named ``"<name>+cal"``; :func:`save_layer_configs` writes it for reuse.
+    configs have ``ranges`` in their field ``calibrated`` and are named ``"<name>+cal"``; :func:`save_layer_configs` writes it for reuse.
 
     Example::
 

@@ -18,7 +18,8 @@ Two methods (:func:`calibrate_crossbar`):
 
 ``ranges`` chooses what is calibrated: ``("dac", "adc")`` (both, as CrossSim/Xiao et al.),
 ``("dac",)`` (the static input range alpha of Rasch et al.; the ADC keeps its range) or
-``("adc",)``. A calibrated config is named as derived: ``"<name>+cal"``.
+``("adc",)``. A calibrated config records what was calibrated in its field ``calibrated`` (what
+:func:`refsim.presets.check_calibrated` reads) and is named, for people, as derived: ``"<name>+cal"``.
 
 Networks and models are calibrated layer by layer by :mod:`refsim.tools.calibrate`, which
 re-exports every name here.
@@ -139,13 +140,17 @@ def derived_name(name: str) -> str:
 
 
 def _calibrated(cfg: CrossbarConfig, x_max: float | None, range_A: tuple[float, ...] | None) -> CrossbarConfig:
-    """``cfg`` with the ranges given (None: that converter keeps its range), named as derived."""
+    """``cfg`` with the ranges given (None: that converter keeps its range), those added to its field
+    ``calibrated``, named as derived."""
+    done = set(cfg.calibrated)
     fields = {"name": derived_name(cfg.name)}
     if x_max is not None:
         fields.update({"dac.range_mode": "fixed", "dac.x_max": float(x_max), "dac.x_max_cap": None})
+        done.add("dac")
     if range_A is not None:
         fields.update({"adc.range_mode": "fixed", "adc.range_A": tuple(float(r) for r in range_A)})
-    return cfg.replace(**fields)
+        done.add("adc")
+    return cfg.replace(**fields, calibrated=tuple(done))
 
 
 def _check_ranges(ranges) -> tuple[str, ...]:
@@ -202,8 +207,8 @@ def calibrate_crossbar(W, x, config: CrossbarConfig, *, method: str = "percentil
         (an ADC calibrated alone is profiled with the DAC's own fixed range, or the P_100 of |x|).
     measure : compute the MSEs (C3) of the result (two more multiplies); False gives NaN.
 
-    Returns a :class:`CalibrationResult`; its ``config`` has fixed ranges and the name
-    ``"<name>+cal"``; ``x_max`` / ``range_A`` are NaN / () for a range not calibrated.
+    Returns a :class:`CalibrationResult`; its ``config`` has fixed ranges, ``ranges`` added to its
+    ``calibrated`` field and the name ``"<name>+cal"``; ``x_max`` / ``range_A`` are NaN / () for a range not calibrated.
     """
     if not isinstance(config, CrossbarConfig):
         raise TypeError(f"config: received {type(config).__name__}; expected a refsim.CrossbarConfig")

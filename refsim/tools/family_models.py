@@ -102,13 +102,14 @@ def dac_ranges(net, x, *, percentile: float = 99.9) -> dict:
 
 def with_ranges(config, ranges: dict, digital_layers: tuple = ()):
     """``callable(layer) -> config`` with the static input range of :func:`dac_ranges` set on ``config``
-    (``dac.range_mode="fixed"``); a layer without a range, or whose name contains one of the
-    strings ``digital_layers``, stays digital."""
+    (``dac.range_mode="fixed"``, ``"dac"`` added to the field ``calibrated``); a layer without a
+    range, or whose name contains one of the strings ``digital_layers``, stays digital."""
     from refsim.tools.calibrate import LayerConfigs, derived_name
 
+    done = tuple(sorted({*config.calibrated, "dac"}))
     return LayerConfigs({n: config.replace(**{"dac.range_mode": "fixed", "dac.x_max": float(v),
-                                              "name": derived_name(config.name)}) for n, v in ranges.items()
-                         if not any(d in n for d in digital_layers)}, default=None)
+                                              "name": derived_name(config.name), "calibrated": done})
+                         for n, v in ranges.items() if not any(d in n for d in digital_layers)}, default=None)
 
 
 # --------------------------------------------------------------------------- the families

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from refsim._validate import received
+from refsim.config import CrossbarConfig
 from refsim.streams import keyed_rng
 from refsim.train.functional_grad import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from refsim.train.hwa import HWAConfig, noise_scale_at
@@ -235,7 +236,7 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
         meta, mom = _load_state(paths["state"], net)
         same = {k: v for k, v in meta["run"]["options"].items() if k != "epochs"}
         mine = {k: v for k, v in meta_run["options"].items() if k != "epochs"}
-        if (same != mine or meta["run"].get("hwa") != meta_run["hwa"]
+        if (same != mine or _normal_config(meta["run"].get("hwa")) != meta_run["hwa"]
                 or meta["run"].get("n_images") != meta_run["n_images"]):
             diff = sorted(k for k in set(same) | set(mine) if same.get(k) != mine.get(k)) or ["preset or data"]
             raise ValueError(received("--resume", f"a checkpoint {paths['state']!r} of a different run (differs in "
@@ -292,6 +293,17 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
     return {"history": history, "paths": paths, "seconds": time.perf_counter() - t_start, "resumed_from": resumed_from}
 
 
+def _normal_config(d):
+    """A config dict of a training state as this refsim writes it (a state written before the fields
+    ``calibrated`` / ``calibration_waived`` existed lacks them); anything unreadable as it is."""
+    if not isinstance(d, dict):
+        return d
+    try:
+        return CrossbarConfig.from_dict(d).to_dict()
+    except (ValueError, TypeError):
+        return d
+
+
 def _sgd(net: TrainNet, params: dict, grads: dict, mom: dict, lr: float, opts: TrainOptions) -> None:
     """One SGD-with-momentum step on every parameter; alpha (HWA, ``learn_alpha``) likewise, without
     weight decay, floored at ALPHA_FLOOR; then the weight clip (N8)."""
@@ -315,7 +327,9 @@ def _sgd(net: TrainNet, params: dict, grads: dict, mom: dict, lr: float, opts: T
 
 def _export(net: TrainNet, paths: dict, hwa: HWAConfig | None) -> None:
     """The state dict of the effective weights (``out``, .npz; read by refsim eval / infer) and, for
-    HWA, the per-layer inference configs with the learned alpha (``dac.x_max``; ``layers``)."""
+    HWA, the per-layer inference configs with the learned alpha (``dac.x_max``; ``layers``), whose
+    field ``calibrated`` has ``"dac"``: alpha is set from the training data (initialised from its
+    inputs, N7, and learned), all that rasch2023_standard calibrates (refsim.presets.check_calibrated)."""
     tmp = paths["out"] + ".tmp.npz"
     with open(tmp, "wb") as f:
         np.savez(f, **net.state_dict())
@@ -324,7 +338,8 @@ def _export(net: TrainNet, paths: dict, hwa: HWAConfig | None) -> None:
         from refsim.tools.calibrate import save_layer_configs
 
         base = hwa.xbar
-        cfgs = {name: base.replace(**{"dac.x_max": float(layer.alpha)}, name=f"{base.name}+hwa")
+        done = tuple(sorted({*base.calibrated, "dac"}))
+        cfgs = {name: base.replace(**{"dac.x_max": float(layer.alpha)}, name=f"{base.name}+hwa", calibrated=done)
                 for name, layer in net.layers.items()}
         save_layer_configs(paths["layers"] + ".tmp", cfgs)
         os.replace(paths["layers"] + ".tmp", paths["layers"])
