@@ -86,3 +86,119 @@ def test_safetensors_repeated_name_is_refused():
     data = len(blob).to_bytes(8, "little") + blob + np.float32(1).tobytes()
     with pytest.raises(CheckpointError, match="received the name 'w' twice in one object; expected each name once"):
         read_safetensors(data)
+
+
+# ---------------------------------------------------------------- Keras HDF5 (h5py, optional)
+
+
+def _keras_file(path: Path, edit=None) -> Path:
+    h5py = pytest.importorskip("h5py", reason="h5py (the optional 'models' extra) is not installed")
+    with h5py.File(path, "w") as f:
+        f.attrs["layer_names"] = np.array([b"dense_1", b"emb"])
+        f.attrs["keras_version"] = b"2.1.5"
+        g = f.create_group("dense_1")
+        g.attrs["weight_names"] = np.array([b"dense_1/kernel:0", b"dense_1/bias:0"])
+        g.create_dataset("dense_1/kernel:0", data=np.arange(6, dtype=np.float32).reshape(2, 3))
+        g.create_dataset("dense_1/bias:0", data=np.ones(3, np.float32))
+        g = f.create_group("emb")
+        g.attrs["weight_names"] = np.array([b"emb/embeddings:0"])
+        g.create_dataset("emb/embeddings:0", data=np.full((4, 2), 0.5, np.float32))
+        if edit is not None:
+            edit(f)
+    return path
+
+
+def _keras_content(kw) -> dict:
+    return {f"{layer}/{name}": arr for layer, ws in kw.layers.items() for name, arr in ws.items()}
+
+
+def _keras_base() -> tuple[bytes, dict] | None:
+    import tempfile
+
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return None
+    from refsim.io.keras_hdf5 import read_keras_hdf5
+
+    with tempfile.TemporaryDirectory() as d:
+        path = _keras_file(Path(d) / "w.h5")
+        return path.read_bytes(), _keras_content(read_keras_hdf5(path))
+
+
+KERAS = _keras_base()
+
+
+@pytest.mark.skipif(KERAS is None, reason="h5py (the optional 'models' extra) is not installed")
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.function_scoped_fixture])
+@given(data=mutated(KERAS[0] if KERAS else b""))
+def test_fuzz_keras_hdf5(tmp_path, data):
+    # damaged HDF5 metadata once escaped as KeyError, RuntimeError, OSError or UnicodeDecodeError from h5py
+    from refsim.io.keras_hdf5 import read_keras_hdf5
+
+    path = tmp_path / "m.h5"
+    path.write_bytes(data)
+    try:
+        kw = read_keras_hdf5(path)
+    except CheckpointError as exc:
+        assert str(exc).startswith(str(path))
+        return
+    got = _keras_content(kw)
+    assert {k: (v.dtype, v.shape) for k, v in got.items()} == {k: (v.dtype, v.shape) for k, v in KERAS[1].items()}
+
+
+def _set_attr(obj, key, value):
+    def edit(f):
+        (f if obj == "/" else f[obj]).attrs[key] = value
+    return edit
+
+
+def _replace(name, make):
+    def edit(f):
+        del f[name]
+        make(f, name)
+    return edit
+
+
+@pytest.mark.parametrize("edit, match", [
+    (_set_attr("/", "layer_names", np.array([b"dense_1", b"\xff\xfe"])),
+     r"/\.attrs\['layer_names'\]\[1\]: received bytes that are not UTF-8"),
+    (_set_attr("dense_1", "weight_names", np.array([b"/emb/emb/embeddings:0"])),
+     r"weight_names'\]\[0\]: received '/emb/emb/embeddings:0'; expected a non-empty relative path"),
+    (_replace("dense_1/dense_1/bias:0", lambda f, n: f.__setitem__(n, __import__("h5py").SoftLink("/emb/emb/embeddings:0"))),
+     r"dense_1/dense_1/bias:0: 'dense_1/bias:0' is a SoftLink; expected a member stored in this file"),
+    (_replace("emb", lambda f, n: f.__setitem__(n, __import__("h5py").ExternalLink("/etc/other.h5", "/emb"))),
+     r"layer 'emb': 'emb' is a ExternalLink"),
+    (_replace("emb/emb/embeddings:0", lambda f, n: f.create_dataset(n, shape=(10**10,), dtype="f4")),
+     r"emb/emb/embeddings:0: shape \(10000000000,\) of float32 declares 40000000000 bytes; expected at most \d+ "
+     r"\(the file size\)"),
+    (_replace("emb/emb/embeddings:0", lambda f, n: f.create_dataset(n, shape=(10**8, 100), dtype="f8", chunks=(1, 100),
+                                                                     compression="gzip")),
+     r"declares 80000000000 bytes; expected at most \d+ \(ReadLimits\)"),
+    (_replace("emb/emb/embeddings:0", lambda f, n: f.create_dataset(n, data=np.array([b"ab", b"cd"]))),
+     r"emb/emb/embeddings:0: received dtype \|S2; expected a numeric array"),
+    (_replace("emb", lambda f, n: f.create_dataset(n, data=np.ones(2))),
+     r"layer 'emb': listed in the Keras layout but not a group in the file \(a Dataset\)"),
+])
+def test_keras_hdf5_hostile_layouts(tmp_path, edit, match):
+    from refsim.io.keras_hdf5 import read_keras_hdf5
+
+    path = _keras_file(tmp_path / "w.h5", edit)
+    with pytest.raises(CheckpointError, match=match) as info:
+        read_keras_hdf5(path)
+    assert str(info.value).startswith(f"{path}: ")
+
+
+def test_keras_hdf5_external_data_is_refused(tmp_path):
+    raw = tmp_path / "raw.bin"
+    raw.write_bytes(np.ones(2, np.float32).tobytes())
+
+    def edit(f):
+        del f["emb/emb/embeddings:0"]
+        f.create_dataset("emb/emb/embeddings:0", shape=(2,), dtype="f4", external=[(str(raw), 0, 8)])
+    path = _keras_file(tmp_path / "w.h5", edit)
+    from refsim.io.keras_hdf5 import read_keras_hdf5
+
+    with pytest.raises(CheckpointError, match="its data is stored outside this file"):
+        read_keras_hdf5(path)
