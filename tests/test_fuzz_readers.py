@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from strategies import mutated  # noqa: E402
@@ -255,3 +256,65 @@ def test_resume_state_zip_bomb_is_refused_before_inflating(tmp_path):
                 member.write(bytes(1 << 20))
     with pytest.raises(ValueError, match=r"^--resume: .*npz members declare \d+ uncompressed bytes in a \d+-byte file"):
         _load_state(str(path), make_net())
+
+
+# ---------------------------------------------------------------- dataset .npz (--data)
+
+DS_IMAGES = np.random.default_rng(1).integers(0, 256, size=(6, 4, 4, 3), dtype=np.uint8)
+DS_LABELS = np.arange(6) % 3
+
+
+def _dataset_bytes(compressed: bool) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(buf, images=DS_IMAGES, labels=DS_LABELS,
+                                                      label_names=np.array(["cat", "dog", "emu"]))
+    return buf.getvalue()
+
+
+DS_BYTES = {False: _dataset_bytes(False), True: _dataset_bytes(True)}
+
+
+def _check_dataset(path: Path, limit) -> None:
+    from refsim.tools.datasets import load_dataset
+
+    try:
+        ds = load_dataset(path, limit=limit)
+    except ValueError as exc:
+        assert str(exc).startswith("--data: ") and str(path) in str(exc)
+        return
+    n = 6 if limit is None else min(limit, 6)
+    assert np.array_equal(ds.images, DS_IMAGES[:n]) and np.array_equal(ds.labels, DS_LABELS[:n])
+    assert ds.class_names == ["cat", "dog", "emu"]
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["stored", "deflated"])
+def test_dataset_fuzz_base_reads(tmp_path, compressed):
+    path = tmp_path / "d.npz"
+    path.write_bytes(DS_BYTES[compressed])
+    _check_dataset(path, None)
+    _check_dataset(path, 2)
+
+
+@FUZZ
+@given(data=mutated(DS_BYTES[False]) | mutated(DS_BYTES[True]),
+       limit=st.sampled_from([None, 1, 4]))
+def test_fuzz_dataset_npz(tmp_path_factory, data, limit):
+    # a damaged central directory once made zipfile hide the last members: label_names silently dropped
+    path = tmp_path_factory.mktemp("ds") / "d.npz"
+    path.write_bytes(data)
+    _check_dataset(path, limit)
+
+
+def test_dataset_with_a_damaged_zip_directory_is_refused(tmp_path):
+    data = bytearray(DS_BYTES[False])
+    entry = data.rindex(b"PK\x01\x02")  # the last of three entries (label_names)
+    data[entry + 47] ^= 0x80  # its name in the central directory: 'label_names.npy' -> 'l\xe1bel_names.npy';
+    # zipfile trusts the directory, np.load then saw no 'label_names' and the dataset lost its class names
+    path = tmp_path / "d.npz"
+    path.write_bytes(bytes(data))
+    from refsim.tools.datasets import load_dataset
+
+    with pytest.raises(ValueError, match=r"^--data: received .* which is not a readable \.npz \(CorruptCheckpointError"):
+        load_dataset(path)

@@ -122,6 +122,10 @@ def load_dataset(path, *, limit: int | None = None, model: Model | None = None, 
     path = Path(os.fspath(path))
     if path.is_file():
         try:
+            from refsim.io._zip import check_zip_file
+
+            # zipfile trusts the central directory: a damaged one silently hides members (label_names...)
+            check_zip_file(path)
             with np.load(path, allow_pickle=False) as f:
                 if "images" not in f.files or "labels" not in f.files:
                     raise ValueError(f"--data: received {str(path)!r} with arrays {f.files}; "
