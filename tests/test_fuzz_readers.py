@@ -318,3 +318,29 @@ def test_dataset_with_a_damaged_zip_directory_is_refused(tmp_path):
 
     with pytest.raises(ValueError, match=r"^--data: received .* which is not a readable \.npz \(CorruptCheckpointError"):
         load_dataset(path)
+
+
+# ---------------------------------------------------------------- TFLite graph built from a file
+
+
+@pytest.mark.parametrize("index, shape", [(17, (1, 2)), (17, (1, 2, 2)), (17, (1, 2, 2, 4)), (3, (1, 4, 4, 5)),
+                                          (12, (2, 4, 4, 8))])
+def test_tflite_conv_output_of_another_shape_is_named(index, shape):
+    # a 2-D conv output once raised IndexError (y.shape[2]); the others failed later, in an op that
+    # read the tensor, with a message naming that op instead of the conv that declares the tensor
+    import dataclasses
+
+    import _tflite_writer as tw
+
+    from refsim.io.tflite import read_tflite
+    from refsim.nn.tflite_net import tflite_net
+
+    model = read_tflite(tw.tiny_model(0)[0])
+    tflite_net(model)  # the intact graph builds
+    tensors = list(model.tensors)
+    name = tensors[index].name.rsplit("/", 1)[0]
+    channels = tensors[index].shape[3]
+    tensors[index] = dataclasses.replace(tensors[index], shape=shape)
+    with pytest.raises(ValueError, match=rf"^CONV_2D {name} output: received shape \({', '.join(map(str, shape))}\); "
+                                         rf"expected 4-D \(batch 1, height, width, {channels} channels\)"):
+        tflite_net(dataclasses.replace(model, tensors=tensors))
