@@ -344,3 +344,94 @@ def test_tflite_conv_output_of_another_shape_is_named(index, shape):
     with pytest.raises(ValueError, match=rf"^CONV_2D {name} output: received shape \({', '.join(map(str, shape))}\); "
                                          rf"expected 4-D \(batch 1, height, width, {channels} channels\)"):
         tflite_net(dataclasses.replace(model, tensors=tensors))
+
+
+# ---------------------------------------------------------------- text files: STS-B .tsv, vocabularies
+
+STS_TEXT = ("genre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+            "main\tf\t2012\t0\tnone\tnone\tA man plays a flute.\tA man plays the flute.\t4.8\n"
+            "main\tf\t2012\t1\tnone\tnone\tA cat \"sleeps.\tDogs run.\t0.25\n")
+
+
+@FUZZ
+@given(mutated(STS_TEXT.encode()))
+def test_fuzz_sts_tsv(tmp_path_factory, data):
+    # bytes that are not UTF-8 escaped as UnicodeDecodeError; a non-number score as a bare float() ValueError
+    from refsim.tools.sts import load_sts
+
+    path = tmp_path_factory.mktemp("sts") / "dev.tsv"
+    path.write_bytes(data)
+    try:
+        out = load_sts(path)
+    except ValueError as exc:
+        assert str(exc).startswith("--data: ") and str(path) in str(exc)
+        return
+    assert np.all(np.isfinite(out.scores)) and len(out.sentence1) == len(out.sentence2) == len(out.scores)
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda t: t.replace("4.8", "nan"), r"score 'nan' on line 2 of .*; expected a finite number"),
+    (lambda t: t.replace("4.8", "high"), r"score 'high' on line 2 of .*; expected a finite number"),
+    (lambda t: t.encode().replace(b"flute.\t", b"fl\xffte.\t"), r"whose bytes are not UTF-8 \(invalid start byte at byte"),
+    (lambda t: t.replace("Dogs run.", "x" * 200_000), r"which csv cannot split \(field larger than field limit"),
+], ids=["nan_score", "word_score", "not_utf8", "huge_field"])
+def test_sts_tsv_defects_name_data_and_file(tmp_path, edit, match):
+    from refsim.tools.sts import load_sts
+
+    path = tmp_path / "dev.tsv"
+    text = edit(STS_TEXT)
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ValueError, match=rf"^--data: received .*{match}"):
+        load_sts(path)
+
+
+def test_calibration_text_that_is_not_utf8(tmp_path):
+    from refsim.tools.sts import calibration_sentences
+
+    path = tmp_path / "cal.txt"
+    path.write_bytes(b"One sentence here. Another \xe9 one.")
+    with pytest.raises(ValueError, match=r"^--calibrate-on: received .*cal\.txt', whose bytes are not UTF-8"):
+        calibration_sentences(path, 2)
+
+
+@pytest.mark.parametrize("text, match", [
+    ('{"num_attention_heads": "12"}', r"config\.json .*: num_attention_heads: received '12' \(str\); expected an int"),
+    ('{"hidden_act": "gelu"}', r"num_attention_heads: received None"),
+    ('{"num_attention_heads": 12, "layer_norm_eps": -1}', r"layer_norm_eps: received -1; expected a value > 0"),
+    ("[1, 2]", r"config\.json .*: received JSON of type list; expected a JSON object"),
+    ("[" * 100_000, r"config\.json .*: received JSON nested too deeply"),
+    ('{"num_attention_heads": 1' + "0" * 5000 + "}", r"num_attention_heads: received an integer of 5001 digits"),
+], ids=["str_heads", "no_heads", "negative_eps", "list", "deep", "huge_int"])
+def test_sentence_model_config_json_defects_are_named(tmp_path, text, match):
+    # a list config raised AttributeError (.get), a missing key KeyError, deep nesting RecursionError
+    from refsim.tools.sts import load_sentence_model
+
+    (tmp_path / "config.json").write_text(text)
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    (tmp_path / "model.safetensors").write_bytes(ST_BYTES)
+    with pytest.raises((ValueError, TypeError), match=rf"^--weights: .*{match}"):
+        load_sentence_model("minilm", tmp_path / "model.safetensors")
+
+
+def test_wordpiece_vocab_that_is_not_utf8(tmp_path):
+    from refsim.tools.wordpiece import load_vocab
+
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(b"[PAD]\n[UNK]\ncaf\xe9\n")
+    with pytest.raises(ValueError, match=r"^vocab: received .*vocab\.txt', whose bytes are not UTF-8"):
+        load_vocab(path)
+
+
+@pytest.mark.parametrize("data, match", [
+    (b'{"a": 1, "\xff": 2}', r"bytes that are not UTF-8"),
+    (b"[" * 100_000, r"JSON nested too deeply"),
+    (b'{"a": 1' + b"0" * 5000 + b"}", r"holds dict; expected a JSON object"),
+], ids=["not_utf8", "deep", "huge_int"])
+def test_textgenrnn_vocab_defects_are_named(tmp_path, data, match):
+    # these escaped as UnicodeDecodeError, RecursionError and a bare int() ValueError
+    from refsim.tools.textgenrnn import load_vocab
+
+    path = tmp_path / "vocab.json"
+    path.write_bytes(data)
+    with pytest.raises(ValueError, match=rf"^--vocab: '{path}'.*{match}"):
+        load_vocab(path)
