@@ -435,3 +435,20 @@ def test_textgenrnn_vocab_defects_are_named(tmp_path, data, match):
     path.write_bytes(data)
     with pytest.raises(ValueError, match=rf"^--vocab: '{path}'.*{match}"):
         load_vocab(path)
+
+
+# ---------------------------------------------------------------- CrossSim parameter dump
+
+
+@pytest.mark.parametrize("value, shown", [("\u00b2", "'\u00b2'"), ("9" * 5000, "'9999"), ("x" * 100_000, "'xxxx")],
+                         ids=["superscript_digit", "5000_digits", "long_name"])
+def test_crosssim_enum_value_is_named_and_bounded(tmp_path, value, shown):
+    # '²'.isdigit() is True: int('²') raised "invalid literal for int()"; 5,000 digits hit int()'s digit limit;
+    # a 100,000-character name was repeated whole in the message
+    from refsim.peers.crosssim import from_crosssim
+
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps({"core": {"style": value}}))
+    with pytest.raises(ValueError, match=rf"^CrossSim core\.style: received {shown}.*; expected one of") as info:
+        from_crosssim(path)
+    assert len(str(info.value)) < 300
