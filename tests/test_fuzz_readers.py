@@ -452,3 +452,53 @@ def test_crosssim_enum_value_is_named_and_bounded(tmp_path, value, shown):
     with pytest.raises(ValueError, match=rf"^CrossSim core\.style: received {shown}.*; expected one of") as info:
         from_crosssim(path)
     assert len(str(info.value)) < 300
+
+
+# ---------------------------------------------------------------- images (IMAGE argument, dataset folders)
+
+
+def _image_bytes(fmt: str) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(DS_IMAGES[0].repeat(2, axis=0)).save(buf, fmt)
+    return buf.getvalue()
+
+
+IMAGES = {".ppm": _image_bytes("PPM"), ".png": _image_bytes("PNG"), ".bmp": _image_bytes("BMP"),
+          ".gif": _image_bytes("GIF")}
+
+
+@FUZZ
+@given(ext=st.sampled_from(sorted(IMAGES)), data=st.data())
+def test_fuzz_image_files(tmp_path_factory, ext, data):
+    # PIL's PPM and PNG plugins raised bare ValueErrors ("invalid literal for int()", "Truncated IHDR chunk")
+    import warnings
+
+    from refsim.tools.preprocess import load_image
+
+    blob = data.draw(mutated(IMAGES[ext]))
+    path = tmp_path_factory.mktemp("img") / f"x{ext}"
+    path.write_bytes(blob)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL warns about some damaged files it still reads
+            img = load_image(path)
+    except ValueError as exc:
+        assert str(exc).startswith(f"path: cannot read {str(path)!r} as an image: ")
+        return
+    assert img.mode == "RGB"
+
+
+@pytest.mark.parametrize("blob", [b"P6\n7 X\n255\n" + bytes(63), b"P6\n" + b"7" * 200 + b" 3\n255\n",
+                                  b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR\x00\x00"],
+                         ids=["ppm_size_not_a_number", "ppm_token_too_long", "png_truncated_ihdr"])
+def test_damaged_image_header_names_the_path(tmp_path, blob):
+    from refsim.tools.preprocess import load_image
+
+    path = tmp_path / ("x.png" if blob.startswith(b"\x89") else "x.ppm")
+    path.write_bytes(blob)
+    with pytest.raises(ValueError, match=rf"^path: cannot read '{path}' as an image: "):
+        load_image(path)
