@@ -502,3 +502,15 @@ def test_damaged_image_header_names_the_path(tmp_path, blob):
     path.write_bytes(blob)
     with pytest.raises(ValueError, match=rf"^path: cannot read '{path}' as an image: "):
         load_image(path)
+
+
+def test_dataset_folder_labels_that_are_not_utf8(tmp_path):
+    # the wnid lookup of an image folder read --labels without catching UnicodeDecodeError
+    from refsim.tools.datasets import load_dataset
+
+    (tmp_path / "n01440764").mkdir()
+    (tmp_path / "n01440764" / "a.ppm").write_bytes(IMAGES[".ppm"])
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"n01440764 tench\nn01443537 goldfish \xff\n")
+    with pytest.raises(ValueError, match=rf"^--labels: cannot read '{labels}' as UTF-8 text"):
+        load_dataset(tmp_path, labels=labels)

@@ -55,8 +55,11 @@ def load_labels(path, num_classes: int | None = None) -> list:
 
 
 def _wnids(path) -> list:
-    with open(path, encoding="utf-8") as fh:
-        return [line.split(" ", 1)[0] for line in fh.read().splitlines() if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.split(" ", 1)[0] for line in fh.read().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--labels: cannot read {os.fspath(path)!r} as UTF-8 text: {exc}") from None
 
 
 @dataclass
