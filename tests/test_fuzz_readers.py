@@ -514,3 +514,76 @@ def test_dataset_folder_labels_that_are_not_utf8(tmp_path):
     labels.write_bytes(b"n01440764 tench\nn01443537 goldfish \xff\n")
     with pytest.raises(ValueError, match=rf"^--labels: cannot read '{labels}' as UTF-8 text"):
         load_dataset(tmp_path, labels=labels)
+
+
+# ---------------------------------------------------------------- sweep results (JSONL)
+
+
+def _results_text() -> str:
+    recs = []
+    for bits in (4, 6, 8):
+        for r in range(2):
+            recs.append({"schema": 1, "model": "cifar-resnet20", "preset": "int8", "varied": {"adc.bits": bits},
+                         "seed": 0, "repeat": r, "config": {"adc": {"bits": bits, "clip": [0, 1]}},
+                         "accuracy": 0.5 + bits / 100 + r / 1000, "correct": 5, "n": 10})
+    return "".join(json.dumps(r) + "\n" for r in recs)
+
+
+RESULTS_TEXT = _results_text()
+
+
+@FUZZ
+@given(data=mutated(RESULTS_TEXT.encode()),
+       query=st.sampled_from([("adc.bits", None, "accuracy"), ("adc.bits", "preset", "n"),
+                              ("adc.bits|preset", "adc.clip", "accuracy"), ("seed", "config", "correct")]))
+def test_fuzz_sweep_results(tmp_path_factory, data, query):
+    # non-UTF-8 bytes, deep nesting and 5,000-digit numbers escaped read_results (UnicodeDecodeError,
+    # RecursionError, ValueError); a 'varied' that is not an object, a list hue and a string y escaped aggregate
+    import warnings
+
+    from refsim.tools.sweep import aggregate, read_results
+
+    path = tmp_path_factory.mktemp("sw") / "results.jsonl"
+    path.write_bytes(data)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        records = read_results(path)
+    assert all(isinstance(r, dict) for r in records)
+    x, hue, y = query
+    try:
+        groups = aggregate(records, x=x, hue=hue, y=y)
+    except ValueError as exc:
+        assert str(exc).startswith("results record ") and f": {y}: received " in str(exc)
+        return
+    assert all(np.isfinite(m) or np.isnan(m) for rows in groups.values() for _, m, _, _ in rows)
+
+
+@pytest.mark.parametrize("line", [b'{"varied": {"adc.bits": 4}, "accuracy": 0.5, "x": "\\xff"}\n'.replace(b"\\xff", b"\xff"),
+                                  b"[" * 100_000 + b"\n", b'{"accuracy": 1' + b"0" * 5000 + b"}\n"],
+                         ids=["not_utf8", "deep", "huge_int"])
+def test_sweep_results_bad_line_is_skipped_with_a_warning(tmp_path, line):
+    from refsim.tools.sweep import read_results
+
+    path = tmp_path / "results.jsonl"
+    path.write_bytes(RESULTS_TEXT.encode() + line)
+    with pytest.warns(UserWarning, match=r"line 7: not valid JSON .*; skipped"):
+        assert len(read_results(path)) == 6
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda r: r.update(accuracy="high"), r"^results record 1: accuracy: received 'high'; expected a number"),
+    (lambda r: r.update(varied=["adc.bits"]), None),
+    (lambda r: r["config"]["adc"].update(clip=[0, 2]), None),
+], ids=["string_y", "varied_list", "list_hue"])
+def test_sweep_aggregate_of_odd_records(edit, match):
+    from refsim.tools.sweep import aggregate
+
+    records = [json.loads(line) for line in RESULTS_TEXT.splitlines()]
+    edit(records[0])
+    if match:
+        with pytest.raises(ValueError, match=match):
+            aggregate(records, x="adc.bits", y="accuracy")
+        return
+    groups = aggregate(records, x="adc.bits", hue="adc.clip", y="accuracy")
+    counts = sum(n for rows in groups.values() for *_, n in rows)
+    assert counts == 6  # x falls back to the record's config.adc.bits when 'varied' is not an object
