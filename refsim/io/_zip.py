@@ -14,12 +14,14 @@ of 8 arrays loads 3. :func:`open_zip` refuses an archive unless
 from __future__ import annotations
 
 import io
+import mmap
+import os
 import struct
 import zipfile
 
 from refsim.io.errors import CorruptCheckpointError
 
-__all__ = ["open_zip"]
+__all__ = ["open_zip", "check_zip_file"]
 
 _LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")  # 30 bytes: signature ... name length, extra length
 
@@ -54,6 +56,31 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
         archive.close()
         raise
     return archive
+
+
+def check_zip_file(path: str | os.PathLike) -> None:
+    """Run the checks of :func:`open_zip` on the zip file at ``path`` without reading it into memory
+    (it is memory-mapped), for readers that then open it with another library (``np.load``).
+
+    Raises
+    ------
+    CorruptCheckpointError
+        Not a zip archive, or any inconsistency listed in the module docstring.
+    OSError
+        The file cannot be opened.
+    """
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        if size == 0:
+            raise CorruptCheckpointError("not a readable zip archive: the file is empty")
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            try:
+                archive = zipfile.ZipFile(handle)
+                endrec = zipfile._EndRecData(handle)
+            except Exception as exc:  # noqa: BLE001 - zipfile reports damage in many ways
+                raise CorruptCheckpointError(f"not a readable zip archive: {type(exc).__name__}: {exc}") from exc
+            with archive:
+                _check(archive, endrec, data)
 
 
 def _check(archive: zipfile.ZipFile, endrec: list | None, data: bytes) -> None:

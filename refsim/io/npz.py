@@ -14,7 +14,7 @@ from refsim.io._zip import open_zip
 from refsim.io.errors import CheckpointError, CorruptCheckpointError
 from refsim.io.limits import DEFAULT_LIMITS, ReadLimits
 
-__all__ = ["read_npz", "write_npz", "is_npz", "read_npy_header", "NUMERIC_KINDS"]
+__all__ = ["read_npz", "write_npz", "is_npz", "read_npy_header", "check_npz_sizes", "NUMERIC_KINDS"]
 
 
 def is_npz(data: bytes) -> bool:
@@ -78,6 +78,25 @@ def read_npy_header(stream: Any, what: str) -> tuple[tuple, bool, np.dtype]:
 _MAX_HEADER = 10_000  # NumPy's own default bound on a .npy header
 
 
+def check_npz_sizes(archive: zipfile.ZipFile, file_size: int, limits: ReadLimits | None = None) -> None:
+    """Refuse an archive whose members declare more uncompressed bytes than
+    ``limits.npz_budget(file_size)`` (a "zip bomb"), before anything is inflated.
+
+    Raises
+    ------
+    CorruptCheckpointError
+        The declared total exceeds the budget.
+    """
+    limits = limits or DEFAULT_LIMITS
+    declared = sum(info.file_size for info in archive.infolist())
+    budget = limits.npz_budget(file_size)
+    if declared > budget:
+        raise CorruptCheckpointError(
+            f"npz members declare {declared} uncompressed bytes in a {file_size}-byte file; the limit is "
+            f"{budget} (ReadLimits.max_bytes / max_expansion)"
+        )
+
+
 def read_npz(source: Any, limits: ReadLimits | None = None) -> dict[str, np.ndarray]:
     """Read an ``.npz`` file without pickle and without trusting its sizes.
 
@@ -108,13 +127,7 @@ def read_npz(source: Any, limits: ReadLimits | None = None) -> dict[str, np.ndar
     limits = limits or DEFAULT_LIMITS
     with open_zip(data) as archive:
         infos = archive.infolist()
-        declared = sum(info.file_size for info in infos)
-        budget = limits.npz_budget(len(data))
-        if declared > budget:
-            raise CorruptCheckpointError(
-                f"npz members declare {declared} uncompressed bytes in a {len(data)}-byte file; the limit is "
-                f"{budget} (ReadLimits.max_bytes / max_expansion)"
-            )
+        check_npz_sizes(archive, len(data), limits)
         out = {}
         for info in infos:
             if not info.filename.endswith(".npy"):

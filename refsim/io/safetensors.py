@@ -55,10 +55,29 @@ def is_safetensors(data: bytes) -> bool:
     return 2 <= n <= len(data) - 8 and data[8:9] == b"{"
 
 
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _unique_keys(pairs: list) -> dict:
+    """``object_pairs_hook``: a JSON object that repeats a name is refused (which entry is meant?)."""
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise CorruptCheckpointError(f"safetensors header: received the name {_short(key)} twice in one "
+                                         "object; expected each name once")
+        out[key] = value
+    return out
+
+
 def _parse_entry(name: str, entry: Any, buffer_len: int) -> tuple[str, tuple, int, int]:
     if not isinstance(entry, dict) or set(entry) != {"dtype", "shape", "data_offsets"}:
-        raise CorruptCheckpointError(f"safetensors entry {name!r}: received {entry!r}; expected dtype, shape, data_offsets")
+        raise CorruptCheckpointError(f"safetensors entry {name!r}: received {_short(entry)}; expected dtype, shape, data_offsets")
     code, shape, offsets = entry["dtype"], entry["shape"], entry["data_offsets"]
+    if not isinstance(code, str):  # a list or dict is not even hashable
+        raise CorruptCheckpointError(f"safetensors entry {name!r}: dtype: received {_short(code)}; expected one of "
+                                     f"{sorted(SAFETENSORS_DTYPES)}")
     if code not in SAFETENSORS_DTYPES:
         raise UnsupportedCheckpointError(
             f"safetensors entry {name!r} has dtype {code!r}; supported: {sorted(SAFETENSORS_DTYPES)}"
@@ -114,7 +133,9 @@ def read_safetensors(source: Any, limits: Any = None) -> dict[str, np.ndarray]:
     if n > min(MAX_HEADER_BYTES, len(data) - 8):
         raise CorruptCheckpointError(f"safetensors header length {n} exceeds the file ({len(data)} bytes) or 100 MB")
     try:
-        header = json.loads(data[8:8 + n].decode("utf-8"))
+        header = json.loads(data[8:8 + n].decode("utf-8"), object_pairs_hook=_unique_keys)
+    except CorruptCheckpointError:
+        raise
     except (UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
         raise CorruptCheckpointError(f"safetensors header is not valid UTF-8 JSON: {exc}") from exc
     if not isinstance(header, dict):

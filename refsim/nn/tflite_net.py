@@ -84,6 +84,9 @@ class _Conv:
             if w.shape[3] != x.shape[3]:
                 raise ValueError(f"{name}: weight {w.shape} for an input of {x.shape[3]} channels")
             weight, groups = wq.transpose(0, 3, 1, 2), 1
+        if len(y.shape) != 4 or y.shape[0] != x.shape[0] or y.shape[3] != weight.shape[0]:
+            raise ValueError(f"{op.opcode} {name} output: received shape {y.shape}; expected 4-D (batch {x.shape[0]}, "
+                             f"height, width, {weight.shape[0]} channels)")
         self.bias = np.zeros(weight.shape[0], np.int64)
         if b is not None:
             if b.dtype != "int32" or b.data is None or b.shape != (weight.shape[0],):

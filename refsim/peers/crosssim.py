@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from refsim._validate import check_scalar
+from refsim._validate import check_scalar, show
 from refsim.config import ADCConfig, ArrayConfig, CrossbarConfig, DACConfig, MappingConfig, WeightConfig, WireConfig
 from refsim.devices.config import NoiseConfig
 from refsim.peers.crosssim_input import check_values, calibrated_pairs, read_json
@@ -108,11 +108,11 @@ def _enum(key: str, value) -> str:
         return str(value.name).upper()
     if isinstance(value, str) and value.upper() in names.values():
         return value.upper()
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 20:
+        value = int(value)  # ASCII digits only: '²'.isdigit() is True but int('²') fails, as do 5,000 digits
     if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)) and int(value) in names:
         return names[int(value)]
-    raise ValueError(f"CrossSim {key}: received {value!r}; expected one of {sorted(names.values())} or its "
+    raise ValueError(f"CrossSim {key}: received {show(value)}; expected one of {sorted(names.values())} or its "
                      f"integer code {sorted(names)}")
 
 

@@ -55,8 +55,11 @@ def load_labels(path, num_classes: int | None = None) -> list:
 
 
 def _wnids(path) -> list:
-    with open(path, encoding="utf-8") as fh:
-        return [line.split(" ", 1)[0] for line in fh.read().splitlines() if line.strip()]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.split(" ", 1)[0] for line in fh.read().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--labels: cannot read {os.fspath(path)!r} as UTF-8 text: {exc}") from None
 
 
 @dataclass
@@ -122,6 +125,10 @@ def load_dataset(path, *, limit: int | None = None, model: Model | None = None, 
     path = Path(os.fspath(path))
     if path.is_file():
         try:
+            from refsim.io._zip import check_zip_file
+
+            # zipfile trusts the central directory: a damaged one silently hides members (label_names...)
+            check_zip_file(path)
             with np.load(path, allow_pickle=False) as f:
                 if "images" not in f.files or "labels" not in f.files:
                     raise ValueError(f"--data: received {str(path)!r} with arrays {f.files}; "

@@ -126,6 +126,7 @@ def _records(path, flag: str, needed: tuple = (), what: str = "a JSONL file of t
     if not path or not Path(path).is_file():
         raise ValueError(received(flag, repr(path), what))
     try:
+        Path(path).read_bytes().decode("utf-8")  # read_results skips such lines; here the file is refused
         recs = read_results(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise ValueError(received(flag, f"{str(path)!r}, which cannot be read as UTF-8 JSONL ({exc})", what)) \

@@ -27,6 +27,7 @@ both call the same PIL resize.
 from __future__ import annotations
 
 import os
+import struct
 import warnings
 from typing import Any
 
@@ -126,11 +127,16 @@ def load_image(path: str | os.PathLike) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as img:
-                img.load()
-                return to_rgb(img, name=f"image {os.fspath(path)!r}")
+                img.load()  # decoded: usable after the file is closed
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning, EOFError) as exc:
-        raise ValueError(f"path: cannot read {os.fspath(path)!r} as an image: {type(exc).__name__}: {exc}") from exc
+            Image.DecompressionBombWarning, EOFError,
+            # PIL's format plugins report a damaged header or body in their own ways (a PPM size that is not
+            # a number, a truncated PNG chunk: ValueError; struct.error, IndexError... in others)
+            ValueError, TypeError, IndexError, KeyError, ZeroDivisionError, OverflowError, MemoryError,
+            struct.error) as exc:
+        raise ValueError(f"path: cannot read {os.fspath(path)!r} as an image: {type(exc).__name__}: "
+                         f"{str(exc)[:200]}") from None
+    return to_rgb(img, name=f"image {os.fspath(path)!r}")
 
 
 def resized_shape(height: int, width: int, size: int) -> tuple[int, int]:

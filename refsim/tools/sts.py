@@ -24,7 +24,7 @@ programmed into them and take part in their weight scaling).
 from __future__ import annotations
 
 import csv
-import json
+import io
 import os
 import re
 import time
@@ -35,6 +35,7 @@ from typing import Callable
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
+from refsim._validate import check_int, check_scalar, read_json_file, received
 from refsim.nn.bert import BertEncoder
 from refsim.nn.engine import announcing
 from refsim.tools.wordpiece import WordPieceTokenizer
@@ -62,8 +63,23 @@ class SentenceModel:
 
 
 def _read_json(path: Path) -> dict:
-    with open(path, encoding="utf-8") as fh:
-        return json.load(fh)
+    """A JSON object file of the model (config.json...); every defect a ValueError naming the file."""
+    where = f"--weights: {Path(path).name} {str(path)!r}"
+    expected = "a JSON object (the model's configuration)"
+    data = read_json_file(path, where, file_expected=expected, json_expected=expected)
+    if not isinstance(data, dict):
+        raise ValueError(received(where, f"JSON of type {type(data).__name__}", expected))
+    return data
+
+
+def _read_text(path, name: str, expected: str) -> str:
+    """The UTF-8 text of ``path``; bytes that are not UTF-8 are a ValueError naming ``name`` and the file."""
+    try:
+        with open(path, encoding="utf-8", newline="") as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(received(name, f"{os.fspath(path)!r}, whose bytes are not UTF-8 ({exc.reason} at byte "
+                                  f"{exc.start})", expected)) from None
 
 
 def load_sentence_model(model: str = "minilm", weights=None, config=None, *, seed: int = 0, runtime_config=None,
@@ -106,6 +122,10 @@ def load_sentence_model(model: str = "minilm", weights=None, config=None, *, see
             raise FileNotFoundError(f"--weights: no config.json and vocab.txt beside {str(path)!r}, and {exc}") from None
         files = {f: (p if p is not None else (pkg / f if (pkg / f).is_file() else None)) for f, p in files.items()}
     cfg = _read_json(files["config.json"])
+    heads = check_int(f"--weights: config.json {str(files['config.json'])!r}: num_attention_heads",
+                      cfg.get("num_attention_heads"), low=1, high=1 << 16)
+    eps = check_scalar(f"--weights: config.json {str(files['config.json'])!r}: layer_norm_eps",
+                       cfg.get("layer_norm_eps", 1e-12), low=0.0, low_open=True)
     if cfg.get("hidden_act", "gelu") != "gelu" or cfg.get("position_embedding_type", "absolute") != "absolute":
         raise NotImplementedError(f"config.json: hidden_act {cfg.get('hidden_act')!r}, position_embedding_type "
                                   f"{cfg.get('position_embedding_type')!r}; refsim supports 'gelu' and 'absolute'.")
@@ -113,14 +133,16 @@ def load_sentence_model(model: str = "minilm", weights=None, config=None, *, see
             "pooling_mode_mean_tokens", False):
         raise NotImplementedError("1_Pooling/config.json: only mean pooling (pooling_mode_mean_tokens) is supported.")
     st = _read_json(files["sentence_bert_config.json"]) if files["sentence_bert_config.json"] else {}
-    tokenizer = WordPieceTokenizer(files["vocab.txt"], max_length=int(st.get("max_seq_length", 512)))
+    max_length = check_int(f"--weights: sentence_bert_config.json {str(files['sentence_bert_config.json'])!r}: "
+                           "max_seq_length", st.get("max_seq_length", 512), low=1, high=1 << 20)
+    tokenizer = WordPieceTokenizer(files["vocab.txt"], max_length=max_length)
     try:
         sd = load_state_dict(path)
     except CheckpointError as exc:
         raise ValueError(f"--weights: cannot read {str(path)!r}: {exc}") from None
     cb = announcing(config, on_layer)
     t0 = time.perf_counter()
-    enc = BertEncoder(sd, int(cfg["num_attention_heads"]), layer_norm_eps=float(cfg.get("layer_norm_eps", 1e-12)),
+    enc = BertEncoder(sd, heads, layer_norm_eps=eps,
                       config=cb, seed=seed, runtime_config=runtime_config)
     return SentenceModel(enc, tokenizer, model, str(path), time.perf_counter() - t0)
 
@@ -172,8 +194,12 @@ def load_sts(path, *, limit: int | None = None) -> StsData:
         raise ValueError(f"--limit: received {limit!r}; expected a positive int.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--data: no STS-B .tsv file at {os.fspath(path)!r}")
-    with open(path, encoding="utf-8", newline="") as fh:
-        rows = list(csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE))
+    text = _read_text(path, "--data", "a UTF-8 STS-B .tsv file (GLUE layout)")
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
+    except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
+        raise ValueError(received("--data", f"{os.fspath(path)!r}, which csv cannot split ({exc})",
+                                  "a tab-separated STS-B file (GLUE layout)")) from None
     if not rows or not {"sentence1", "sentence2", "score"} <= set(rows[0]):
         raise ValueError(f"--data: {os.fspath(path)!r} has header {rows[0] if rows else []}; expected columns "
                          "'sentence1', 'sentence2' and 'score' (GLUE STS-B layout).")
@@ -183,7 +209,17 @@ def load_sts(path, *, limit: int | None = None) -> StsData:
         if len(r) != len(rows[0]):
             raise ValueError(f"--data: line {i + 2} of {os.fspath(path)!r} has {len(r)} fields; expected "
                              f"{len(rows[0])}, as the header.")
-    return StsData([r[c1] for r in body], [r[c2] for r in body], np.array([float(r[cs]) for r in body]))
+    scores = []
+    for i, r in enumerate(body):
+        try:
+            score = float(r[cs])
+        except ValueError:
+            score = float("nan")
+        if not np.isfinite(score):
+            raise ValueError(received("--data", f"score {r[cs][:40]!r} on line {i + 2} of {os.fspath(path)!r}",
+                                      "a finite number (the gold similarity)"))
+        scores.append(score)
+    return StsData([r[c1] for r in body], [r[c2] for r in body], np.array(scores))
 
 
 def evaluate_sts(model: SentenceModel, data: StsData, *, batch_size: int = 64, digital: bool = False,
@@ -213,8 +249,7 @@ def calibration_sentences(path, n: int) -> list:
         raise ValueError(f"--calibrate-n: received {n!r}; expected a positive int.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--calibrate-on: no text file at {os.fspath(path)!r}")
-    with open(path, encoding="utf-8") as fh:
-        text = " ".join(fh.read().split())
+    text = " ".join(_read_text(path, "--calibrate-on", "a UTF-8 plain-text file").split())
     out = [t for t in re.split(r"(?<=[.!?])\s+", text) if 3 <= len(t) <= 500][:n]
     if not out:
         raise ValueError(f"--calibrate-on: {os.fspath(path)!r} holds no sentence; expected plain text.")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from refsim._validate import received, show
+
 __all__ = ["append_record", "read_results", "record_value", "aggregate"]
 
 
@@ -46,13 +48,13 @@ def read_results(path) -> list[dict]:
     if not p.exists():
         return []
     out = []
-    for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
+    for i, raw in enumerate(p.read_bytes().split(b"\n"), 1):
+        if not raw.strip():
             continue
         try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:
-            warnings.warn(f"{str(p)!r} line {i}: not valid JSON (an interrupted write?); skipped", stacklevel=2)
+            rec = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):  # not UTF-8, not JSON, 5,000 digits, too deep
+            warnings.warn(f"{str(p)!r} line {i}: not valid JSON (an interrupted write, or bytes that are not UTF-8?); skipped", stacklevel=2)
             continue
         if isinstance(rec, dict):
             out.append(rec)
@@ -67,8 +69,9 @@ def record_value(record: dict, name: str):
     """
     if name in record:
         return record[name]
-    if name in record.get("varied", {}):
-        return record["varied"][name]
+    varied = record.get("varied")
+    if isinstance(varied, dict) and name in varied:
+        return varied[name]
     node = record.get("config", {})
     for part in name.split("."):
         if not isinstance(node, dict) or part not in node:
@@ -85,9 +88,10 @@ def _pick_x(record: dict, x: str) -> tuple[str, object]:
     """
     if "|" not in x:
         return x, record_value(record, x)
+    varied = record.get("varied")
     for n in x.split("|"):
-        if n in record.get("varied", {}):
-            return n, record["varied"][n]
+        if isinstance(varied, dict) and n in varied:
+            return n, varied[n]
     raise KeyError(x)
 
 
@@ -99,7 +103,7 @@ def aggregate(records: list[dict], *, x: str, hue: str | None = None, y: str = "
     records not matching every ``where`` field, or lacking ``x``, are left out.
     """
     groups: dict = {}
-    for rec in records:
+    for i, rec in enumerate(records, 1):
         try:
             if where and any(record_value(rec, k) != v for k, v in where.items()):
                 continue
@@ -108,7 +112,9 @@ def aggregate(records: list[dict], *, x: str, hue: str | None = None, y: str = "
             yv = record_value(rec, y)
         except KeyError:
             continue
-        groups.setdefault((x_name, hv), {}).setdefault(json.dumps(xv), []).append(float(yv))
+        if isinstance(yv, bool) or not isinstance(yv, (int, float)):
+            raise ValueError(received(f"results record {i}: {y}", show(yv), "a number (the y to summarize)"))
+        groups.setdefault((x_name, _hashable(hv)), {}).setdefault(json.dumps(xv), []).append(float(yv))
     out = {}
     for key, by_x in groups.items():
         rows = []
@@ -117,6 +123,15 @@ def aggregate(records: list[dict], *, x: str, hue: str | None = None, y: str = "
             rows.append((json.loads(xs), float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else 0.0, a.size))
         out[key] = sorted(rows, key=lambda r: _sort_key(r[0]))
     return out
+
+
+def _hashable(v):
+    """A hue value usable as a dict key: lists (JSON arrays) as tuples, objects as their JSON text."""
+    if isinstance(v, list):
+        return tuple(_hashable(e) for e in v)
+    if isinstance(v, dict):
+        return json.dumps(v, sort_keys=True)
+    return v
 
 
 def _sort_key(v) -> tuple:

@@ -39,7 +39,6 @@ fresh Keras ``predict``) and the score is the mean of :math:`-\log_2 p(c_t \mid 
 """
 from __future__ import annotations
 
-import json
 import os
 import time
 import unicodedata
@@ -137,12 +136,11 @@ def keras_to_params(kw: KerasWeights) -> dict:
 
 def load_vocab(path, num_classes: int | None = None) -> dict:
     """``{token: index}`` from textgenrnn's vocabulary JSON; indices 1 .. V-1, distinct (0 is padding)."""
+    from refsim._validate import read_json_file
+
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf8") as fh:
-            vocab = json.load(fh)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"--vocab: {path!r} is not JSON ({exc})") from None
+    expected = "textgenrnn's vocabulary, a JSON object {char: int}"
+    vocab = read_json_file(path, f"--vocab: {path!r}", file_expected=expected, json_expected=expected)
     if not isinstance(vocab, dict) or not all(isinstance(k, str) and type(v) is int for k, v in vocab.items()):
         raise ValueError(f"--vocab: {path!r} holds {type(vocab).__name__}; expected a JSON object {{char: int}}")
     idx = sorted(vocab.values())

@@ -38,8 +38,12 @@ __all__ = ["WordPieceTokenizer", "Encoding", "basic_tokenize", "load_vocab"]
 
 def load_vocab(path) -> dict:
     """``vocab.txt`` -> ``{token: id}``, id = 0-based line number (a trailing newline ends the file)."""
-    with open(path, encoding="utf-8") as fh:
-        lines = fh.read().split("\n")
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().split("\n")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"vocab: received {os.fspath(path)!r}, whose bytes are not UTF-8 ({exc.reason} at byte "
+                         f"{exc.start}); expected a UTF-8 vocab.txt (one token per line)") from None
     if lines and lines[-1] == "":
         lines.pop()
     vocab = {}

@@ -17,6 +17,7 @@ epochs). After every update the HWA weights are clipped (N8) and alpha kept posi
 """
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -27,6 +28,8 @@ import numpy as np
 
 from refsim._validate import received
 from refsim.config import CrossbarConfig
+from refsim.io._zip import open_zip
+from refsim.io.npz import check_npz_sizes
 from refsim.streams import keyed_rng
 from refsim.train.functional_grad import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from refsim.train.hwa import HWAConfig, noise_scale_at
@@ -152,7 +155,11 @@ def _load_state(path: str, net: TrainNet) -> tuple[dict, dict]:
         return ValueError(received("--resume", f"a checkpoint {path!r} with {what}", expected_file))
 
     try:
-        with np.load(path, allow_pickle=False) as f:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        with open_zip(data) as archive:  # a damaged directory (zipfile then skips members) or a zip bomb
+            check_npz_sizes(archive, len(data))
+        with np.load(io.BytesIO(data), allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as exc:  # noqa: BLE001 - not a zip, truncated, pickled, bad headers: all "not this file"
         raise ValueError(received("--resume", f"a file {path!r} that is not a readable .npz "
