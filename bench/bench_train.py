@@ -42,6 +42,7 @@ import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).with_name("results_train.md")
+NO_PRODUCTS = "refsim HWA without IR drop and short-term noise"
 _DATA = [Path(os.environ["REFSIM_DATA"])] if os.environ.get("REFSIM_DATA") else []
 _DATA += [REPO.parent / "shared" / "data", REPO.parent.parent / "shared" / "data"]
 WEIGHTS = next((d / "weights" / "resnet20-12fca82f.th" for d in _DATA
@@ -68,7 +69,9 @@ def _with_hwa_products(layer, cols, w_used, rng, nonneg=None, tiles=None):
     return np.ascontiguousarray(zz[:, :w.shape[1]])
 
 
-def _refsim_stepper(sd, hwa: bool, batch: int, products_only: bool = False):
+def _refsim_stepper(sd, hwa, batch: int, products_only: bool = False):
+    """A refsim training step: ``hwa`` False (FP), True (rasch2023_standard's HWA forward) or a dict of
+    :class:`refsim.train.hwa.HWAConfig` options on it (e.g. a non-ideality switched off)."""
     from refsim import presets
     from refsim.streams import keyed_rng
     from refsim.train.functional_grad import softmax_cross_entropy_backward, softmax_cross_entropy_forward
@@ -76,7 +79,8 @@ def _refsim_stepper(sd, hwa: bool, batch: int, products_only: bool = False):
     from refsim.train.loop import TrainOptions, _sgd
     from refsim.train.net import TrainNet
 
-    net = TrainNet(sd, HWAConfig(presets.get("rasch2023_standard")) if hwa else None)
+    opts_hwa = hwa if isinstance(hwa, dict) else {}
+    net = TrainNet(sd, HWAConfig(presets.get("rasch2023_standard"), **opts_hwa) if hwa is not False else None)
     if products_only:  # the matmul floor of an exact HWA step: the FP step plus the HWA forward's products
         for layer in net.layers.values():
             layer.mvm_forward = functools.partial(_with_hwa_products, layer)
@@ -88,7 +92,7 @@ def _refsim_stepper(sd, hwa: bool, batch: int, products_only: bool = False):
 
     def step():
         k = state["k"]
-        rng = (lambda name: keyed_rng(0, ("bench", k, name))) if hwa else None
+        rng = (lambda name: keyed_rng(0, ("bench", k, name))) if hwa is not False else None
         # alpha is initialised from data on the first step only (refsim train: the first 10 of ~400)
         logits, cache = net.forward(x, train=True, eta=1.0, rng=rng, alpha_init=k == 0)
         loss, c = softmax_cross_entropy_forward(logits, y)
@@ -101,12 +105,11 @@ def _refsim_stepper(sd, hwa: bool, batch: int, products_only: bool = False):
     return step
 
 
-def _torch_stepper(sd, batch: int, threads: int):
-    import torch
+def torch_resnet20():
+    """The CIFAR ResNet-20 (option A shortcuts) as a ``torch.nn.Module`` in training mode (random init):
+    the network of the torch and aihwkit columns (:mod:`bench.aihwkit_train_step` imports it)."""
     import torch.nn as nn
     import torch.nn.functional as F
-
-    torch.set_num_threads(threads)
 
     class Block(nn.Module):
         def __init__(self, i, o, stride):
@@ -134,8 +137,15 @@ def _torch_stepper(sd, batch: int, threads: int):
         def forward(self, x):
             return self.linear(self.layers(F.relu(self.bn1(self.conv1(x)))).mean((2, 3)))
 
-    net = Net().train()
-    opt = torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4)
+    return Net().train()
+
+
+def torch_stepper(net, opt, batch: int):
+    """One step of ``net`` with optimizer ``opt`` on a fixed random batch: ``zero_grad``, forward,
+    ``cross_entropy``, ``backward``, ``opt.step()``; returns the loss."""
+    import torch
+    import torch.nn.functional as F
+
     gen = np.random.default_rng(0)
     x = torch.from_numpy(gen.normal(size=(batch, 3, 32, 32)).astype(np.float32))
     y = torch.from_numpy(gen.integers(0, 10, batch))
@@ -145,8 +155,16 @@ def _torch_stepper(sd, batch: int, threads: int):
         loss = F.cross_entropy(net(x), y)
         loss.backward()
         opt.step()
-        return float(loss)
+        return float(loss.detach())
     return step
+
+
+def _torch_stepper(sd, batch: int, threads: int):
+    import torch
+
+    torch.set_num_threads(threads)
+    net = torch_resnet20()
+    return torch_stepper(net, torch.optim.SGD(net.parameters(), lr=1e-4, momentum=0.9, weight_decay=5e-4), batch)
 
 
 def _memory_worker(batch: int, steps: int) -> None:
@@ -164,6 +182,11 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads of NumPy and torch (default: 1)")
     ap.add_argument("--out", default=str(OUT))
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--aihwkit-python", default=os.environ.get("AIHWKIT_PYTHON"),
+                    help="a Python with aihwkit and torch: also time aihwkit's own HWA step (bench/aihwkit_train_step.py) "
+                         "against its torch FP step (default: $AIHWKIT_PYTHON; none: skipped)")
+    ap.add_argument("--aihwkit-rounds", type=int, default=3, help="rounds of the aihwkit run (default: 3; a step takes "
+                    "seconds)")
     ap.add_argument("--worker", choices=("memory",), default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker == "memory":
@@ -171,7 +194,8 @@ def main(argv=None) -> int:
         return 0
     sd, weights = _state_dict()
     steppers = {"refsim FP": _refsim_stepper(sd, False, args.batch), "refsim HWA": _refsim_stepper(sd, True, args.batch),
-                "refsim FP + HWA products": _refsim_stepper(sd, False, args.batch, products_only=True)}
+                "refsim FP + HWA products": _refsim_stepper(sd, False, args.batch, products_only=True),
+                NO_PRODUCTS: _refsim_stepper(sd, {"ir_drop": False, "short_term_noise": False}, args.batch)}
     try:
         steppers["torch"] = _torch_stepper(sd, args.batch, args.threads)
     except ImportError:
@@ -193,18 +217,33 @@ def main(argv=None) -> int:
     mem = json.loads(subprocess.run([sys.executable, "-m", "bench.bench_train", "--worker", "memory", "--batch",
                                      str(args.batch)], cwd=REPO, env=env, capture_output=True, text=True,
                                     check=True).stdout.strip().splitlines()[-1])["maxrss_MiB"]
+    ak = _aihwkit_run(args) if args.aihwkit_python else None
     best = {k: min(v) for k, v in times.items()}
     med = {k: float(np.median(v)) for k, v in times.items()}
-    lines = _report(args, weights, best, med, walls, mem)
+    lines = _report(args, weights, best, med, walls, mem, ak)
     print("\n".join(lines))
     if not args.no_write:
         Path(args.out).write_text("\n".join(lines) + "\n")
     return 0
 
 
-def _report(args, weights, best, med, walls, mem) -> list:
+def _aihwkit_run(args) -> dict:
+    """bench/aihwkit_train_step.py under ``--aihwkit-python``: its per-round CPU seconds and versions."""
+    env = dict(os.environ, PYTHONPATH=str(REPO), OPENBLAS_NUM_THREADS=str(args.threads),
+               OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+    r = subprocess.run([args.aihwkit_python, "-m", "bench.aihwkit_train_step", "--rounds", str(args.aihwkit_rounds),
+                        "--batch", str(args.batch), "--threads", str(args.threads)], cwd=REPO, env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"--aihwkit-python {args.aihwkit_python}: bench.aihwkit_train_step failed:\n{r.stderr[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def _report(args, weights, best, med, walls, mem, ak=None) -> list:
     cmd = "python -m bench.bench_train" + "".join(
         f" --{k} {v}" for k, v in (("rounds", args.rounds), ("batch", args.batch), ("threads", args.threads)))
+    if ak is not None:
+        cmd += f" --aihwkit-python PY --aihwkit-rounds {args.aihwkit_rounds}"
     import numpy
     tv = ""
     try:
@@ -236,6 +275,22 @@ def _report(args, weights, best, med, walls, mem) -> list:
     out.append(f"- matmul floor of an exact HWA step, **(refsim FP + HWA products) / refsim FP** (median CPU): "
                f"**{r:.2f}** (the FP step plus the three products per layer that the HWA forward adds, "
                "nothing else: an HWA step that computes rasch2023_standard's crossbar cannot be cheaper)")
+    r = med[NO_PRODUCTS] / med["refsim FP"]
+    out.append(f"- **{NO_PRODUCTS} / refsim FP** (median CPU): **{r:.2f}** (the HWA forward with the two "
+               "non-idealities that need per-vector products switched off, `HWAConfig(ir_drop=False, "
+               "short_term_noise=False)`: DAC, ADC, output noise, injected programming + 20 s read noise, "
+               "learned alpha and scales stay)")
+    if ak is not None:
+        am = {k: float(np.median(v)) for k, v in ak["times"].items()}
+        ra = am["aihwkit HWA"] / am["torch FP"]
+        out.append(f"- **aihwkit's own HWA step / its torch FP step** (median CPU of {args.aihwkit_rounds} interleaved "
+                   f"rounds in one process; aihwkit {ak['aihwkit']} built for the CPU, torch {ak['torch']}, "
+                   f"{ak['preset']}, `bench/aihwkit_train_step.py` via `--aihwkit-python`): **{ra:.1f}** "
+                   f"({am['aihwkit HWA']:.2f} s against {am['torch FP']:.3f} s)")
+        if "torch" in med:
+            rr = med["refsim HWA"] / med["torch"]
+            out.append(f"- refsim HWA / torch FP in this run: {rr:.2f}; against aihwkit's HWA step (each over the "
+                       f"torch FP step of its own run): **{rr / ra:.2f}** of aihwkit's time")
     n_steps = 10 * -(-5170 // args.batch)
     est = n_steps * med["refsim HWA"] / 60
     out.append(f"- 10 HWA epochs on the 5,170 training images = {n_steps} steps: about **{est:.0f} min** of CPU "

@@ -132,6 +132,31 @@ def test_alpha_gradient_is_the_input_range_rule():
     assert -g != pytest.approx(expect, rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("relu", [False, True])
+def test_input_gradient_is_the_clamp_written_out(relu):
+    """N9 element by element: dx = dx_n / alpha where |x| <= alpha (x = +-alpha exactly passes, as aihwkit's
+    clamp), 0 beyond; signed inputs and ReLU outputs (no input <= -alpha: the lower side is skipped). A
+    planted error (x = alpha blocked) is seen."""
+    _, layer = _layer(STANDARD, n_in=8, n_out=3, alpha=1.0)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(40, 8)) * 0.9
+    x[0, :4] = [1.0, -1.0, 1.0 + 1e-12, -1.0 - 1e-12]  # on the edges and just beyond
+    if relu:
+        x = np.maximum(x, 0)
+    dxn = rng.normal(size=x.shape)
+    _, ic = layer.input_forward(x)
+    dx, g = layer.input_backward(dxn, ic)
+    expect = np.array([[d / 1.0 if abs(v) <= 1.0 else 0.0 for v, d in zip(rx, rd)] for rx, rd in zip(x, dxn)])
+    assert np.array_equal(dx, expect)
+    expect_g = sum(min(d, 0.0) for v, d in zip(x.ravel(), dxn.ravel()) if v >= 1.0) \
+        - sum(max(d, 0.0) for v, d in zip(x.ravel(), dxn.ravel()) if v <= -1.0)
+    if np.mean(np.abs(x) < 1.0) > 0.95:
+        expect_g += 0.01
+    assert g == pytest.approx(expect_g, rel=1e-12, abs=1e-15)
+    planted = np.where(np.abs(x) < 1.0, dxn, 0.0)
+    assert not np.array_equal(dx, planted)
+
+
 def test_alpha_initialised_from_data():
     _, layer = _layer(STANDARD, n_in=8, n_out=3)
     layer.alpha, layer.alpha_seen = np.asarray(0.0), 0

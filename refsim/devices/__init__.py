@@ -11,7 +11,7 @@ from .config import NoiseConfig, pcm_rasch2023_noise
 from .drift import (draw_drift, drift_compensation_scale, drift_conductance_S, drift_nu,
                     drift_reference_input_V)
 from .faults import apply_stuck_faults_S, stuck_masks
-from .output import (add_output_noise_A, apply_ir_drop_rasch2023_A, clip_column_current_A,
+from .output import (add_output_noise_A, add_output_noise_into, apply_ir_drop_rasch2023_A, clip_column_current_A,
                      draw_output_noise, ir_drop_position_weights, ir_drop_rasch2023_delta_A,
                      ir_drop_rasch2023_from_sums, output_noise_sigma_A)
 from .pcm import (pcm_drift_nu, pcm_drift_nu_params, pcm_prog_sigma_S, pcm_read_q_s,
@@ -31,7 +31,7 @@ __all__ = [
     "draw_drift", "drift_compensation_scale", "drift_conductance_S", "drift_nu",
     "drift_reference_input_V",
     "apply_stuck_faults_S", "stuck_masks",
-    "add_output_noise_A", "apply_ir_drop_rasch2023_A", "clip_column_current_A",
+    "add_output_noise_A", "add_output_noise_into", "apply_ir_drop_rasch2023_A", "clip_column_current_A",
     "draw_output_noise", "ir_drop_position_weights", "ir_drop_rasch2023_delta_A", "ir_drop_rasch2023_from_sums", "output_noise_sigma_A",
     "pcm_drift_nu", "pcm_drift_nu_params", "pcm_prog_sigma_S", "pcm_read_q_s",
     "pcm_read_sigma_S",

@@ -73,6 +73,14 @@ def add_output_noise_A(i_A, xi, *, sigma_A: float) -> np.ndarray:
     return i + s * xi
 
 
+def add_output_noise_into(z: np.ndarray, xi: np.ndarray, sigma: float) -> np.ndarray:
+    r"""Eq. (O1) in place and without validation (the training forward's form of
+    :func:`add_output_noise_A`): ``z += sigma xi``; ``xi`` (same shape) is scratch space. Returns ``z``."""
+    xi *= xi.dtype.type(sigma)
+    z += xi
+    return z
+
+
 def clip_column_current_A(i_A, i_col_max_A: float | None) -> np.ndarray:
     r"""Column current limit, eq. (O2): :math:`I' = \min(\max(I, -I_\mathrm{max}), I_\mathrm{max})`.
 
@@ -155,7 +163,8 @@ def ir_drop_position_weights(n: int) -> np.ndarray:
     return 1.0 - p**2
 
 
-def ir_drop_rasch2023_from_sums(abs_sum, pos_sum, n: int, *, scale: float, g_ratio: float) -> np.ndarray:
+def ir_drop_rasch2023_from_sums(abs_sum, pos_sum, n: int, *, scale: float, g_ratio: float,
+                                overwrite: bool = False) -> np.ndarray:
     r"""The IR-drop correction of eq. (O3) in normalized units from its two sums, without validation
     (the one home of the cubic, shared by the crossbar and the training forward of
     :mod:`refsim.train.hwa`):
@@ -165,10 +174,21 @@ def ir_drop_rasch2023_from_sums(abs_sum, pos_sum, n: int, *, scale: float, g_rat
               \underbrace{\sum_i w_{ij}\,x_{bi}\,(1 - (1 - i/n)^2)}_{\texttt{pos\_sum}}
 
     ``abs_sum``, ``pos_sum``: ``(B, cols)`` (any float dtype, kept); ``n``: rows of the array.
+    ``overwrite``: ``abs_sum`` is scratch space (it holds ``a`` afterwards): the same operations in the
+    same order, in place (the same bits; two arrays fewer).
     Returns ``Delta`` (B, cols), in units of ``g_max v_ref`` (subtract it from the output)."""
-    a = abs_sum * (n / g_ratio)
     c1, c2, c3 = IR_DROP_CUBIC
-    c = a * (c1 + a * (c2 + c3 * a))
+    if not overwrite:
+        a = abs_sum * (n / g_ratio)
+        c = a * (c1 + a * (c2 + c3 * a))
+    else:  # x + y and x * y are commutative in IEEE arithmetic: the bits of the two lines above
+        a = abs_sum
+        a *= n / g_ratio
+        c = a * c3
+        c += c2
+        c *= a
+        c += c1
+        c *= a
     c *= scale
     c *= pos_sum
     return c

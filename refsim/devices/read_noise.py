@@ -183,17 +183,25 @@ def output_referred_read_noise_A(v_V, sigma_S, xi_out) -> np.ndarray:
     return std_A * xi
 
 
-def output_referred_std_A(codes: np.ndarray, code_max: float, v_read_V: float, var_S2: np.ndarray) -> np.ndarray:
+def output_referred_std_A(codes: np.ndarray, code_max: float, v_read_V: float, var_S2: np.ndarray, *,
+                          extra_var: float = 0.0) -> np.ndarray:
     r"""The standard deviation of (R5) for DAC codes, without input validation (the crossbar's form).
 
-    .. math:: s_{bj} = \frac{v_{read}}{c_{max}} \sqrt{\textstyle\sum_i c_{bi}^2\,\sigma_{ij}^2}
+    .. math:: s_{bj} = \frac{v_{read}}{c_{max}} \sqrt{\textstyle\sum_i c_{bi}^2\,\sigma_{ij}^2 + e}
 
     the same as ``sqrt(v^2 @ sigma^2)`` of :func:`output_referred_read_noise_A` with
     ``v = c v_read / c_max``, to round-off. ``codes (B, rows)``, ``var_S2 = sigma^2 (rows, cols)``
     in S^2 -> ``(B, cols)`` in A. Multiply by standard normals for the noise current.
+    ``extra_var`` ``e`` (default 0; in the unit of the sum, ``(c_max / v_read)^2 A^2``): the variance of an
+    independent Gaussian added to the same output, e.g. the output noise (O1), so that one draw carries
+    both (the training forward of :mod:`refsim.train.hwa`).
     """
-    std = np.sqrt(np.square(codes) @ var_S2)
-    std *= v_read_V / code_max
+    std = np.square(codes) @ var_S2
+    if extra_var:
+        std += std.dtype.type(extra_var)
+    np.sqrt(std, out=std)
+    if v_read_V != code_max:
+        std *= v_read_V / code_max
     return std
 
 

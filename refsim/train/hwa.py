@@ -43,16 +43,23 @@ def standard_normal(rng: np.random.Generator, shape: tuple, dtype=np.float32) ->
     r"""Standard normal draws of ``shape`` by the Box-Muller transform: from uniforms ``u1`` (float64) and
     ``u2`` in [0, 1), each pair
 
-    .. math:: r = \sqrt{-2 \ln(1 - u_1)}, \qquad \xi = (r \cos 2\pi u_2,\ r \sin 2\pi u_2)
+    .. math:: r = \sqrt{-2 \ln v},\ v = 1 - u_1, \qquad \xi = (r \cos 2\pi u_2,\ r \sin 2\pi u_2)
 
-    is two independent N(0, 1) (exact in distribution; the float64 ``u1`` reaches 8.5 sigma). The
-    noise of the HWA forward (about 25 million draws per ResNet-20 step at batch 128) costs a third of
-    ``Generator.standard_normal``'s ziggurat this way. Drawn from ``rng``: same stream, same bits."""
+    is two independent N(0, 1) (exact in distribution). ``v`` is formed in float64 (its smallest value,
+    2^-53, reaches 8.6 sigma) and then rounded to ``dtype``, a floating-point type that keeps every small
+    ``v`` to a relative 2^-24 (no tail is cut), so the logarithm and the rest run in ``dtype``. The first
+    half of the values are the cosines, the second the sines. The noise of the HWA forward (about 25
+    million draws per ResNet-20 step at batch 128) costs a fifth of ``Generator.standard_normal``'s
+    ziggurat this way. Drawn from ``rng``: same stream, same bits."""
     n = int(np.prod(shape))
     h = (n + 1) // 2
-    r = np.sqrt(-2.0 * np.log1p(-rng.random(h))).astype(dtype)
+    t = np.dtype(dtype).type
+    r = np.subtract(1.0, rng.random(h)).astype(dtype)
+    np.log(r, out=r)
+    r *= t(-2.0)
+    np.sqrt(r, out=r)
     theta = rng.random(h, dtype=dtype)
-    theta *= np.dtype(dtype).type(2 * np.pi)
+    theta *= t(2 * np.pi)
     xi = np.empty(2 * h, dtype=dtype)
     np.cos(theta, out=xi[:h])
     np.sin(theta, out=xi[h:])
@@ -197,17 +204,25 @@ class AnalogLayer:
         if self.cfg is None:
             return dx_n, 0.0
         x, alpha, _ = cache
-        up, lo = x >= alpha, x <= -alpha
-        n_up, n_lo = np.count_nonzero(up), np.count_nonzero(lo)  # (after a ReLU no x is <= -alpha)
-        g = float(np.minimum(dx_n[up], 0).sum(dtype=np.float64)) if n_up else 0.0
-        g -= float(np.maximum(dx_n[lo], 0).sum(dtype=np.float64)) if n_lo else 0.0
+        dx = dx_n * self.dtype.type(1.0 / alpha)
+        g, n_edge = 0.0, 0  # n_edge: inputs on or beyond the range
+        for hi in (True, False):
+            if hi:  # the indices of x >= alpha (flat, few): no mask kept over the whole array
+                idx = np.flatnonzero(x >= alpha)
+            elif x.size and x.min() <= -alpha:  # (after a ReLU no x is)
+                idx = np.flatnonzero(x <= -alpha)
+            else:
+                continue
+            if idx.size == 0:
+                continue
+            n_edge += idx.size
+            d = dx_n.reshape(-1)[idx]
+            g += float(np.minimum(d, 0).sum(dtype=np.float64)) if hi else -float(np.maximum(d, 0).sum(dtype=np.float64))
+            dx.reshape(-1)[idx[x.reshape(-1)[idx] != (alpha if hi else -alpha)]] = 0  # aihwkit's clamp passes +-alpha
         g *= self.cfg.alpha_grad_scale
-        inside = 1.0 - (n_up + n_lo) / x.size
+        inside = 1.0 - n_edge / x.size
         if self.cfg.alpha_decay > 0 and inside > self.cfg.alpha_min_percentage:
             g += self.cfg.alpha_decay * alpha
-        dx = dx_n * self.dtype.type(1.0 / alpha)
-        if n_up or n_lo:
-            dx[np.abs(x) > alpha] = 0  # aihwkit's clamp passes x = +-alpha
         return dx, g
 
     # -- weights (N3) ---------------------------------------------------------------------------
@@ -300,21 +315,19 @@ class AnalogLayer:
             x_t = cols[:, t.sel]
             zz = x_t @ t.w_cat  # (M, k n_out): the output [and the two sums of (O3)]
             z = zz[:, :n_out]
-            if t.ir:  # (O3) the IR drop from its sums
+            if t.ir:  # (O3) the IR drop from its sums (the first sum, a slice of zz, is scratch space)
                 a_sum = zz[:, n_out:2 * n_out] if t.w_abs is None else np.abs(x_t) @ t.w_abs
                 z = z - dev.ir_drop_rasch2023_from_sums(a_sum, zz[:, -n_out:], t.n, scale=d.ir_drop_scale,
-                                                         g_ratio=d.ir_drop_g_ratio)
+                                                         g_ratio=d.ir_drop_g_ratio, overwrite=True)
             if t.var is not None and rng is not None:
                 # the short-term noise (R5) and the output noise (O1) are independent Gaussians added before
                 # the ADC: one draw of their joint sigma sqrt(x^2 @ var + sigma_out^2)
-                std = dev.output_referred_std_A(x_t, 1.0, 1.0, t.var)
-                if osig > 0:
-                    np.sqrt(np.square(std, out=std) + self.dtype.type(osig * osig), out=std)
+                std = dev.output_referred_std_A(x_t, 1.0, 1.0, t.var, extra_var=osig * osig)
                 std *= standard_normal(rng, z.shape, self.dtype)
                 z += std
+                del std
             elif osig > 0:
-                z = dev.add_output_noise_A(z, standard_normal(rng, z.shape, self.dtype), sigma_A=osig)
-                z = z.astype(self.dtype, copy=False)
+                z = dev.add_output_noise_into(z, standard_normal(rng, z.shape, self.dtype), osig)
             if c.adc and c.xbar.adc.bits is not None:
                 lsb = c.out_bound / c.xbar.adc.n_levels
                 k, _ = adc_convert(np.ascontiguousarray(z), lsb, c.xbar.adc.code_range, overwrite=True,
