@@ -26,7 +26,9 @@ D. the same network with every layer's inputs driven centred, x - c (c the per-c
 E. the global drift compensation factors (T3) of the 9 x 1 depthwise arrays against those of
    the other tiles (drift alone at 1 h, no programming noise);
 F. the column currents of each kind of layer in unit currents (g_max v_read), against the
-   output noise sigma 0.04 and the ADC step 10/127 of the preset.
+   output noise sigma 0.04 and the ADC step 10/127 of the preset;
+G. the accumulated error of the residual stream (every project and ADD output) with the whole
+   network analog under programming noise alone.
 """
 from __future__ import annotations
 
@@ -199,6 +201,23 @@ class Study:
                         "frac_off_by_half": float(np.mean(np.abs(r - 1) > 0.5))})
         return out
 
+    # G ---------------------------------------------------------------------------------------
+    def accumulated(self, label: str) -> list:
+        """Relative error ||q - q_digital|| / ||q_digital - z|| of every project and ADD output (the residual
+        stream) when the whole network runs analog: how the per-layer errors add up."""
+        net, t = self.model(config(label)).net, self.m0.net.model.tensors
+        va, vd = net.run(self.x), self.m0.net.run(self.x, digital=True)
+        out, block = [], "first"
+        for op, step in net.steps:
+            if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+                block = step.layer.name
+            if (op.opcode == "ADD" or block.endswith("/project")) and op.opcode in ("ADD", "CONV_2D"):
+                o = op.outputs[0]
+                z = int(t[o].zero_point[0])
+                out.append({"table": "G", "condition": label, "after": block + (" + ADD" if op.opcode == "ADD" else ""),
+                            "rel_error": float(np.linalg.norm(va[o] - vd[o]) / np.linalg.norm(vd[o] - z))})
+        return out
+
     # F ---------------------------------------------------------------------------------------
     def currents(self) -> list:
         """Column currents in unit currents: acc / (alpha w_max,col), inputs x / alpha, weights w / w_max,col."""
@@ -221,7 +240,7 @@ class Study:
 
 
 def markdown(rows: list) -> str:
-    t = {k: [r for r in rows if r["table"] == k] for k in "ABCDEF"}
+    t = {k: [r for r in rows if r["table"] == k] for k in "ABCDEFG"}
     lines = ["A. one non-ideality at the preset's value (stress base otherwise)", "",
              "| condition | correct | logit error | L18 depthwise median (max) | L18 others median (max) |",
              "|---|---|---|---|---|"]
@@ -249,6 +268,9 @@ def markdown(rows: list) -> str:
               "|---|---|---|---|---|---|---|---|---|"]
     lines += [f"| {r['arrays']} | {r['n']} | {r['p1']:.2f} | {r['p10']:.2f} | {r['median']:.2f} | {r['p90']:.2f} | "
               f"{r['p99']:.2f} | {r['max']:.1f} | {r['frac_off_by_half']:.3f} |" for r in t["E"]]
+    lines += ["", "G. accumulated error of the residual stream, whole network analog", "",
+              "| condition | after | relative error |", "|---|---|---|"]
+    lines += [f"| {r['condition']} | {r['after'][12:]} | {r['rel_error']:.3f} |" for r in t["G"]]
     lines += ["", "F. |column current| in unit currents (digital network, calibrated alpha)", "",
               "| kind | rms | median | p99 | share < 0.04 (output noise sigma) | share < 10/127 (ADC step) |",
               "|---|---|---|---|---|---|"]
@@ -279,7 +301,7 @@ def main(argv=None) -> int:
              s.variant_row("drift 1 h, compensated", centre=False, layer_wide=True)]
     rows += [s.variant_row("rasch2023_standard (1 h)", centre=c, layer_wide=lw) for c, lw in
              ((True, False), (False, True), (True, True))]
-    rows += s.drift_factors() + s.currents()
+    rows += s.drift_factors() + s.currents() + s.accumulated("prog. noise (PCM)")
     for r in rows:
         r.update(seed=a.seed, samples=a.n)
     if a.out:
