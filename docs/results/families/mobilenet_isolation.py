@@ -1,7 +1,7 @@
 r"""Why the quantized MobileNetV2 is at chance under rasch2023_standard: the isolation of
 docs/results/families/README.md, section "Why MobileNetV2 fails".
 
-Run from the repository root (about 5 minutes on one core; one programming seed)::
+Run from the repository root (about 3 minutes on one core; one programming seed, --seed)::
 
     REFSIM_DATA=/work/shared/data PYTHONPATH=$PWD python docs/results/families/mobilenet_isolation.py \
         --out docs/results/families/mobilenet_isolation.jsonl
