@@ -161,7 +161,8 @@ class Study:
                                       if kind(name) != "depthwise" for mm in layer.matmuls for t in mm.tiles]))
             dw_cfg = cfg.replace(**{"device.drift_compensation": False})
         layer_cfg = {n: (dw_cfg if kind(n) == "depthwise" else cfg).replace(**{
-            "dac.range_mode": "fixed", "dac.x_max": float(v), "name": derived_name(cfg.name)}) for n, v in ranges.items()}
+            "dac.range_mode": "fixed", "dac.x_max": float(v), "name": derived_name(cfg.name)})
+            for n, v in ranges.items()}
         net = build_model("mobilenet_v2", self.weights, LayerConfigs(layer_cfg, default=None), seed=self.seed).net
         for name, layer in net.layers().items():
             w = layer.weight  # (C_out, C_in / G, kh, kw)
@@ -245,7 +246,8 @@ def markdown(rows: list) -> str:
              "| condition | correct | logit error | L18 depthwise median (max) | L18 others median (max) |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['condition']} | {r['correct']}/{r['n']} | {r['logit_rel_error']:.2f} | "
-              f"{r['dw_median']:.3f} ({r['dw_max']:.2f}) | {r['other_median']:.3f} ({r['other_max']:.2f}) |" for r in t["A"]]
+              f"{r['dw_median']:.3f} ({r['dw_max']:.2f}) | {r['other_median']:.3f} ({r['other_max']:.2f}) |"
+              for r in t["A"]]
     lines += ["", "B. only one kind of layer on crossbars", "", "| condition | analog layers | correct | logit error |",
               "|---|---|---|---|"]
     lines += [f"| {r['condition']} | {r['analog']} ({r['n_layers']}) | {r['correct']}/{r['n']} | "
@@ -258,7 +260,8 @@ def markdown(rows: list) -> str:
             rs = [r for r in t["C"] if r["condition"] == cond and r["kind"] == k]
             med = lambda f: float(np.median([r[f] for r in rs]))  # noqa: E731
             lines.append(f"| {cond} | {k} ({len(rs)}) | {med('l18'):.3f} | {med('rel_to_acc_plus_bias'):.3f} | "
-                         f"{med('acc_over_acc_plus_bias'):.2f} | {med('dc_share'):.2f} | {med('x_mean_over_rms'):.2f} |")
+                         f"{med('acc_over_acc_plus_bias'):.2f} | {med('dc_share'):.2f} | "
+                         f"{med('x_mean_over_rms'):.2f} |")
     lines += ["", "D. variants of the mapping (diagnostics, not refsim options)", "",
               "| condition | variant | correct | logit error | L18 depthwise median (max) |", "|---|---|---|---|---|"]
     lines += [f"| {r['condition']} | {r['variant']} | {r['correct']}/{r['n']} | {r['logit_rel_error']:.2f} | "
