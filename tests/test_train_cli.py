@@ -125,6 +125,8 @@ def test_fp_control_writes_no_layer_configs(files):
     (["--out", "/nonexistent_dir/x.npz"], "--out"),
     (["--data", "/nonexistent.npz"], "--data"),
     (["--noise-scale", "1e300"], "--noise-scale: received 1e+300; expected a value <= 1000"),
+    (["--train-without", "ir_drop,drift"], "--train-without: received 'ir_drop,drift'; expected comma-separated"),
+    (["--train-without", "ir_drop", "--fp"], "--train-without: received 'ir_drop'; expected no value with --fp"),
 ])
 def test_bad_input_one_line_exit_2(files, capsys, extra, message):
     assert main(_args(files, files / "bad.npz", *extra)) == 2
@@ -137,6 +139,30 @@ def test_resume_of_another_run_is_refused(files, reference_run, capsys):
     assert main(_args(files, out, "--epochs", "1")) == 0
     assert main(_args(files, out, "--lr", "0.1", "--resume")) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_train_without_is_the_hwa_forward_without_those_switches(files, reference_run, capsys):
+    """``--train-without ir_drop,short_term_noise`` trains with HWAConfig(ir_drop=False,
+    short_term_noise=False): the bits of refsim.train.loop.train called with that config (the oracle), not
+    those of the full forward; the option is part of the run (a resume without it is refused)."""
+    from refsim import presets
+    from refsim.train.hwa import HWAConfig
+    from refsim.train.loop import TrainOptions, load_images, train
+
+    out = files / "without.npz"
+    capsys.readouterr()
+    assert main(_args(files, out, "--train-without", "short_term_noise, ir_drop", "--json")) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["options"]["train_without"] == "ir_drop,short_term_noise"
+    assert not _same(_arrays(out), _arrays(reference_run))
+    images, labels = load_images(str(files / "data.npz"))
+    opts = TrainOptions(epochs=3, batch_size=4, lr=0.05, val_split=0.2, train_without="ir_drop,short_term_noise")
+    hwa = HWAConfig(presets.get("rasch2023_standard"), ir_drop=False, short_term_noise=False)
+    api = files / "without_api.npz"
+    train(_arrays(files / "net.npz"), images, labels, opts, hwa=hwa, out=str(api))
+    assert _same(_arrays(api), _arrays(out))
+    assert main(_args(files, out, "--epochs", "4", "--resume")) == 2
+    assert "train_without" in capsys.readouterr().err
 
 
 def test_set_applies_to_the_loaded_layer_configs(files, reference_run):

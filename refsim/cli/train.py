@@ -4,7 +4,7 @@ Rasch et al. 2023; docs/training.md), or in floating point (``--fp``, the contro
     refsim train --model M --weights CKPT --data TRAIN --preset P --epochs N --batch-size B --lr LR
                  --out OUT.npz [--limit N] [--seed S] [--resume] [--momentum 0.9] [--weight-decay 5e-4]
                  [--schedule cosine] [--noise-scale 1] [--ramp-epochs 1] [--val-split 0] [--no-augment]
-                 [--crop-pad 4] [--no-flip] [--remap] [--fp] [--quiet] [--json]
+                 [--crop-pad 4] [--no-flip] [--remap] [--fp] [--train-without NAMES] [--quiet] [--json]
 
 Writes ``OUT.npz`` (the state dict of the trained weights, read by ``refsim eval`` / ``infer``),
 ``OUT.layers.json`` (HWA: every layer's inference config with its learned input range alpha as
@@ -45,11 +45,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.noise_scale > MAX_NOISE_SCALE:
         raise ValueError(received("--noise-scale", repr(args.noise_scale), f"a value <= {MAX_NOISE_SCALE:g} "
                                   "(1 is the preset's own noise)"))
+    without = _train_without(args.train_without, args.fp)
     cfg = resolve_config(args.preset, quiet=args.quiet)
     hwa = None
     if not args.fp:
         try:
-            hwa = HWAConfig(cfg, noise_scale=args.noise_scale, ramp_epochs=args.ramp_epochs)
+            hwa = HWAConfig(cfg, noise_scale=args.noise_scale, ramp_epochs=args.ramp_epochs,
+                            **{name: False for name in without})
         except (ValueError, TypeError) as exc:
             raise ValueError(f"--preset: {exc}") from None
     if not args.val_split < 1:
@@ -87,7 +89,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                         weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, limit=args.limit,
                         val_split=args.val_split, crop_pad=0 if args.no_augment else args.crop_pad,
                         flip=not (args.no_augment or args.no_flip), hwa=not args.fp, noise_scale=args.noise_scale,
-                        ramp_epochs=args.ramp_epochs, remap=args.remap)
+                        ramp_epochs=args.ramp_epochs, remap=args.remap, train_without=",".join(without))
     if not args.resume and os.path.exists(checkpoint_paths(args.out)["state"]) and not args.quiet:
         print(f"refsim train: note: {checkpoint_paths(args.out)['state']} exists; starting over "
               "(--resume continues it)", file=sys.stderr)
@@ -120,6 +122,22 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(f"evaluate: refsim eval --weights {args.out} --preset {cfg.name} --calibration "
                   f"{res['paths']['layers']} --data TEST.npz")
     return 0
+
+
+def _train_without(value: str | None, fp: bool) -> list[str]:
+    """The names of ``--train-without`` (comma-separated :data:`refsim.train.hwa_config.SWITCHES`), sorted."""
+    from refsim.train.hwa_config import SWITCHES
+
+    if value is None:
+        return []
+    if fp:
+        raise ValueError(received("--train-without", repr(value), "no value with --fp (it switches off parts of the "
+                                  "HWA forward; the FP control has none)"))
+    names = [n.strip() for n in value.split(",")]
+    bad = [n for n in names if n not in SWITCHES]
+    if bad or not names:
+        raise ValueError(received("--train-without", repr(value), "comma-separated names from " + ", ".join(SWITCHES)))
+    return sorted(set(names))
 
 
 def _check_outputs(out: str, inputs: dict) -> None:
@@ -166,6 +184,10 @@ def add_train_subcommands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-augment", action="store_true", help="no augmentation at all")
     p.add_argument("--remap", action="store_true", help="re-map the analog weights to [-1, 1] once per epoch (N8)")
     p.add_argument("--fp", action="store_true", help="floating-point fine-tuning (the control; --preset unused)")
+    p.add_argument("--train-without", default=None, metavar="NAMES",
+                   help="non-idealities left out of the training forward only (evaluation keeps them), comma-separated: "
+                        "dac, adc, out_noise, short_term_noise, ir_drop, prog_noise, read_noise_20s (MODEL.md N2-N5; "
+                        "ir_drop,short_term_noise: the step without its per-vector products) (default: none)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress bar or notes on stderr")
     p.set_defaults(func=cmd_train)

@@ -9,10 +9,14 @@ from refsim._validate import check_scalar, received
 from refsim.config import CrossbarConfig
 from refsim.tiling import tile_bounds
 
-__all__ = ["HWAConfig", "noise_scale_at", "TRAIN_ONLY", "EVAL_ONLY", "MAX_NOISE_SCALE"]
+__all__ = ["HWAConfig", "noise_scale_at", "TRAIN_ONLY", "EVAL_ONLY", "MAX_NOISE_SCALE", "SWITCHES"]
 
 #: Largest eta_max accepted (1000 times the preset's noise; far larger ones overflow the noisy conductances).
 MAX_NOISE_SCALE = 1e3
+
+#: The switches of :class:`HWAConfig` that turn one non-ideality of the training forward off
+#: (``refsim train --train-without``); the evaluation keeps every one of them.
+SWITCHES = ("dac", "adc", "out_noise", "short_term_noise", "ir_drop", "prog_noise", "read_noise_20s")
 
 #: Non-idealities of the training forward (with ``HWAConfig`` defaults), and those only at evaluation.
 TRAIN_ONLY = ("DAC quantization and input clipping at alpha", "PCM programming error (P1, G5, G6)",

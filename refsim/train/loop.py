@@ -64,6 +64,7 @@ class TrainOptions:
     noise_scale: float = 1.0   # N3 eta_max
     ramp_epochs: int = 1       # N3
     remap: bool = False        # N8 once per epoch
+    train_without: str = ""    # HWAConfig switches off in training, comma-separated (N2-N5; evaluation keeps them)
 
 
 def checkpoint_paths(out: str) -> dict:
@@ -241,7 +242,7 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
     resumed_from = None
     if resume and os.path.exists(paths["state"]):
         meta, mom = _load_state(paths["state"], net)
-        same = {k: v for k, v in meta["run"]["options"].items() if k != "epochs"}
+        same = {"train_without": "", **{k: v for k, v in meta["run"]["options"].items() if k != "epochs"}}
         mine = {k: v for k, v in meta_run["options"].items() if k != "epochs"}
         if (same != mine or _normal_config(meta["run"].get("hwa")) != meta_run["hwa"]
                 or meta["run"].get("n_images") != meta_run["n_images"]):
