@@ -1,9 +1,13 @@
 """Issue 18 study: FP vs direct mapping vs HWA fine-tuning vs an FP-fine-tuned control,
-CIFAR-10 ResNet-20, evaluated under the faithful rasch2023_standard at 1 s, 1 h, 1 day, 1 year.
+CIFAR-10 ResNet-20 (or ResNet-56, ``--depth 56``), evaluated under the faithful rasch2023_standard at
+1 s, 1 h, 1 day, 1 year.
 
-Run (from the repository root; writes docs/results/hwa/study.jsonl, study.png, study.md):
+Run (from the repository root; writes docs/results/hwa/study.jsonl, study.png, study.md; with
+``--depth 56`` study_resnet56.jsonl, .png, .md):
 
     PYTHONPATH=. python docs/results/hwa/run_study.py --epochs 10 --train-limit 5170 --test-limit 932 --repeats 10
+    PYTHONPATH=. python docs/results/hwa/run_study.py --depth 56 --epochs 10 --train-limit 5170 --test-limit 932 \
+        --repeats 3
 
 Steps (each skipped when its output exists, so the script resumes):
 
@@ -36,7 +40,7 @@ ROOT = HERE.parents[2]
 DATA = Path(os.environ.get("REFSIM_DATA") or next(p for p in (ROOT.parent / "shared" / "data",
                                                                 ROOT.parent.parent / "shared" / "data")
                                                   if p.exists()))
-WEIGHTS = DATA / "weights" / "resnet20-12fca82f.th"
+CHECKPOINTS = {20: "resnet20-12fca82f.th", 56: "resnet56-4bfd9763.th"}
 TRAIN = DATA / "cifar10" / "cifar10_train_subset.npz"
 TEST = DATA / "cifar10" / "cifar10_test_subset.npz"
 TIMES = {"1s": 1.0, "1h": 3600.0, "1d": 86400.0, "1y": 365.25 * 86400.0}
@@ -48,8 +52,8 @@ def _train(args, mode: str) -> Path:
     from refsim.cli.app import main
 
     RUNS.mkdir(exist_ok=True)
-    out = RUNS / f"{mode}_resnet20.npz"
-    cmd = ["train", "--weights", str(WEIGHTS), "--data", str(TRAIN), "--preset", "rasch2023_standard",
+    out = RUNS / f"{mode}_resnet{args.depth}.npz"
+    cmd = ["train", "--weights", str(_weights(args)), "--data", str(TRAIN), "--preset", "rasch2023_standard",
            "--epochs", str(args.epochs), "--batch-size", "128", "--lr", str(args.lr), "--out", str(out),
            "--seed", "0", "--schedule", "cosine", "--ramp-epochs", str(max(1, args.epochs // 2)),
            "--limit", str(args.train_limit), "--json", "--resume"] + (["--fp"] if mode == "fp_control" else [])
@@ -62,6 +66,10 @@ def _train(args, mode: str) -> Path:
     _append(args, {"kind": "train", "variant": mode, "command": "refsim " + " ".join(cmd),
                    "seconds": time.time() - t0, "commit": _head()})
     return out
+
+
+def _weights(args) -> Path:
+    return DATA / "weights" / CHECKPOINTS[args.depth]
 
 
 def _append(args, rec: dict) -> None:
@@ -87,19 +95,19 @@ def _evaluate(args, ds_test, cal_images) -> None:
 
     done = _done(args)
     if ("fp", "-", 0) not in done:
-        m = build_model("cifar-resnet20", str(WEIGHTS), None)
+        m = build_model(f"cifar-resnet{args.depth}", str(_weights(args)), None)
         r = evaluate(m, ds_test, batch_size=100)
         _append(args, {"kind": "eval", "variant": "fp", "time": "-", "seed": 0, "accuracy": r["accuracy"],
                        "n": r["n"]})
     base = presets.get("rasch2023_standard")
-    variants = {"direct": str(WEIGHTS), "hwa": str(RUNS / "hwa_resnet20.npz"),
-                "fp_control": str(RUNS / "fp_control_resnet20.npz")}
+    variants = {"direct": str(_weights(args)), "hwa": str(RUNS / f"hwa_resnet{args.depth}.npz"),
+                "fp_control": str(RUNS / f"fp_control_resnet{args.depth}.npz")}
     cfgs_of = {}
     for variant, weights in variants.items():
         if variant == "hwa":
-            layer_cfgs = load_layer_configs(RUNS / "hwa_resnet20.layers.json").configs
+            layer_cfgs = load_layer_configs(RUNS / f"hwa_resnet{args.depth}.layers.json").configs
         else:  # Table 2 procedure: alpha calibrated on training images (same seed, weights untouched)
-            model = build_model("cifar-resnet20", weights, base, seed=0)
+            model = build_model(f"cifar-resnet{args.depth}", weights, base, seed=0)
             layer_cfgs = calibrate_model(model, cal_images, ranges=("dac",)).configs
         cfgs_of[variant] = {tname: LayerConfigs({k: c.replace(**{"device.t_inference_s": t})
                                                  for k, c in layer_cfgs.items()}) for tname, t in TIMES.items()}
@@ -110,7 +118,7 @@ def _evaluate(args, ds_test, cal_images) -> None:
                 if (variant, tname, seed) in done:
                     continue
                 t0 = time.time()
-                m = build_model("cifar-resnet20", weights, cfgs_of[variant][tname], seed=seed)
+                m = build_model(f"cifar-resnet{args.depth}", weights, cfgs_of[variant][tname], seed=seed)
                 r = evaluate(m, ds_test, batch_size=100)
                 rec = {"kind": "eval", "variant": variant, "time": tname, "t_inference_s": t, "seed": seed,
                        "accuracy": r["accuracy"], "n": r["n"], "seconds": time.time() - t0}
@@ -145,9 +153,9 @@ def _summary(args) -> None:
         reductions.append(f"the first {args.test_limit} of the 932 test images")
     if args.repeats < 10:
         reductions.append(f"{args.repeats} programming seeds per point (the issue asks for >= 10)")
-    reductions.append("ResNet-20, not ResNet-32 (no ResNet-32 checkpoint here)")
-    md = ["# HWA study (issue 18 item 4): ResNet-20 on CIFAR-10", "",
-          f"Command: `PYTHONPATH=. python docs/results/hwa/run_study.py --epochs {args.epochs} --train-limit "
+    reductions.append(f"ResNet-{args.depth}, not ResNet-32 (no ResNet-32 checkpoint here)")
+    md = [f"# HWA study (issue 18 item 4): ResNet-{args.depth} on CIFAR-10", "",
+          f"Command: `PYTHONPATH=. python docs/results/hwa/run_study.py{_depth_arg(args)} --epochs {args.epochs} --train-limit "
           f"{args.train_limit} --test-limit {args.test_limit} --repeats {args.repeats} --lr {args.lr}`", "",
           f"Protocol: the issue's, except: {'; '.join(reductions)}. Evaluation on {args.test_limit} test images, "
           f"{args.repeats} programming seeds per point. Nothing was tuned to the paper.", "",
@@ -166,12 +174,22 @@ def _summary(args) -> None:
           "not bit-identical, weights.", "",
           "Training runs (`refsim train`):", *[f"- {t['variant']}: `{t['command']}` ({t['seconds']:.0f} s)"
                                               for t in trains], ""]
-    (HERE / "study.md").write_text("\n".join(md) + "\n")
+    (HERE / f"{_stem(args)}.md").write_text("\n".join(md) + "\n")
     if series:
         from refsim.plot.figures import line_plot
-        line_plot(HERE / "study.png", series, title=f"ResNet-20, rasch2023_standard ({args.test_limit} test images)",
+        line_plot(HERE / f"{_stem(args)}.png", series,
+                  title=f"ResNet-{args.depth}, rasch2023_standard ({args.test_limit} test images)",
                   xlabel="time after programming (s)", ylabel="test error (%)", xlog=True)
     print("\n".join(md))
+
+
+def _stem(args) -> str:
+    """study (ResNet-20, the issue's network) or study_resnet56."""
+    return "study" if args.depth == 20 else f"study_resnet{args.depth}"
+
+
+def _depth_arg(args) -> str:
+    return "" if args.depth == 20 else f" --depth {args.depth}"
 
 
 def _commit(trains: list) -> str:
@@ -202,15 +220,18 @@ def main(argv=None) -> int:
     ap.add_argument("--train-limit", type=int, default=5170)
     ap.add_argument("--test-limit", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--jsonl", default=str(HERE / "study.jsonl"))
+    ap.add_argument("--depth", type=int, choices=sorted(CHECKPOINTS), default=20, help="CIFAR ResNet depth (default: 20)")
+    ap.add_argument("--jsonl", default=None, help="results file (default: docs/results/hwa/study.jsonl; "
+                    "study_resnet56.jsonl with --depth 56)")
     ap.add_argument("--summary-only", action="store_true")
     args = ap.parse_args(argv)
+    args.jsonl = args.jsonl or str(HERE / f"{_stem(args)}.jsonl")
     if not args.summary_only:
         from refsim.tools.inference import build_model, load_dataset
         from refsim.train.loop import load_images
         _train(args, "fp_control")
         _train(args, "hwa")
-        m = build_model("cifar-resnet20", str(WEIGHTS), None)
+        m = build_model(f"cifar-resnet{args.depth}", str(_weights(args)), None)
         ds_test = load_dataset(TEST, limit=args.test_limit, model=m)
         from refsim.tools.preprocess import cifar_preprocess
         cal = cifar_preprocess(load_images(TRAIN, 32)[0])
