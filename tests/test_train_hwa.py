@@ -132,8 +132,9 @@ def test_alpha_gradient_is_the_input_range_rule():
     assert -g != pytest.approx(expect, rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("relu", [False, True])
-def test_input_gradient_is_the_clamp_written_out(relu):
+def test_input_gradient_is_the_clamp_written_out(relu, layout):
     """N9 element by element: dx = dx_n / alpha where |x| <= alpha (x = +-alpha exactly passes, as aihwkit's
     clamp), 0 beyond; signed inputs and ReLU outputs (no input <= -alpha: the lower side is skipped). A
     planted error (x = alpha blocked) is seen."""
@@ -143,7 +144,7 @@ def test_input_gradient_is_the_clamp_written_out(relu):
     x[0, :4] = [1.0, -1.0, 1.0 + 1e-12, -1.0 - 1e-12]  # on the edges and just beyond
     if relu:
         x = np.maximum(x, 0)
-    dxn = rng.normal(size=x.shape)
+    dxn = np.asarray(rng.normal(size=x.shape), order=layout)  # F: the clamp once wrote into a copy (lost)
     _, ic = layer.input_forward(x)
     dx, g = layer.input_backward(dxn, ic)
     expect = np.array([[d / 1.0 if abs(v) <= 1.0 else 0.0 for v, d in zip(rx, rd)] for rx, rd in zip(x, dxn)])
