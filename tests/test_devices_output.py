@@ -122,3 +122,21 @@ def test_ir_drop_units_consistency():
                                   v_ref_V=V_REF_V)
     with pytest.raises(ValueError, match="v_ref_V"):
         ir_drop_rasch2023_delta_A(v, g, scale=1.0, g_ratio=1.0, g_max_S=G_MAX_S, v_ref_V=0.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ir_drop_from_sums_in_place_has_the_same_bits(dtype):
+    """``overwrite=True`` (the training forward's form) gives the bits of the plain form and uses
+    ``abs_sum`` as its scratch space; ``add_output_noise_into`` is ``z + sigma xi`` in place (O1)."""
+    from refsim.devices import add_output_noise_into, ir_drop_rasch2023_from_sums
+
+    rng = np.random.default_rng(3)
+    a, p = (rng.random((9, 7)) * 40).astype(dtype), (rng.random((9, 7)) * 30).astype(dtype)
+    ref = ir_drop_rasch2023_from_sums(a, p, 64, scale=1.0, g_ratio=IR_DROP_G_RATIO_DEFAULT)
+    a2 = a.copy()
+    got = ir_drop_rasch2023_from_sums(a2, p, 64, scale=1.0, g_ratio=IR_DROP_G_RATIO_DEFAULT, overwrite=True)
+    assert got.dtype == ref.dtype == dtype and np.array_equal(got, ref) and not np.array_equal(a2, a)
+    z, xi = rng.normal(size=(4, 5)).astype(dtype), rng.normal(size=(4, 5)).astype(dtype)
+    expect = z + dtype(0.04) * xi
+    out = add_output_noise_into(z, xi.copy(), 0.04)
+    assert out is z and out.dtype == dtype and np.array_equal(out, expect)

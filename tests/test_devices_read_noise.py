@@ -184,3 +184,19 @@ def test_output_referred_std_from_codes_equals_the_voltage_form():
     got = output_referred_std_A(codes, 127, 0.2, var) * xi
     ref = output_referred_read_noise_A(codes * (0.2 / 127), np.sqrt(var), xi)
     assert np.all(np.abs(got - ref) <= RTOL_EXACT * np.abs(ref).max())
+
+
+def test_output_referred_std_with_extra_variance():
+    """``output_referred_std_A(..., extra_var=e)`` = v_read / c_max sqrt(sum_i c_i^2 sigma_ij^2 + e), written
+    out per output (the joint sigma of R5 and an independent output noise); e = 0 is the plain (R5)."""
+    from refsim.devices.read_noise import output_referred_std_A
+
+    rng = np.random.default_rng(4)
+    codes, var = rng.integers(-127, 128, size=(3, 20)).astype(np.float64), rng.random((20, 4)) * 1e-12
+    for e in (0.0, 3e-9):
+        got = output_referred_std_A(codes, 127.0, 0.2, var, extra_var=e)
+        expect = [[0.2 / 127.0 * math.sqrt(sum(codes[b, i] ** 2 * var[i, j] for i in range(20)) + e)
+                   for j in range(4)] for b in range(3)]
+        np.testing.assert_allclose(got, expect, rtol=1e-12, atol=0)
+    assert np.all(output_referred_std_A(codes, 127.0, 0.2, var, extra_var=3e-9)
+                  > output_referred_std_A(codes, 127.0, 0.2, var) * 1.01)

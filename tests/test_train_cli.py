@@ -165,6 +165,23 @@ def test_train_without_is_the_hwa_forward_without_those_switches(files, referenc
     assert "train_without" in capsys.readouterr().err
 
 
+def test_train_without_must_name_the_switches_that_are_off(files):
+    """The Python API: TrainOptions.train_without is the run's record (and what a resume compares), so
+    an HWAConfig with other switches off is refused before training, not recorded as the full forward."""
+    from refsim import presets
+    from refsim.train.hwa import HWAConfig
+    from refsim.train.loop import TrainOptions, load_images, train
+
+    images, labels = load_images(str(files / "data.npz"))
+    cfg = presets.get("rasch2023_standard")
+    for hwa, recorded in ((HWAConfig(cfg, ir_drop=False), ""), (HWAConfig(cfg), "ir_drop"),
+                          (HWAConfig(cfg, ir_drop=False, adc=False), "ir_drop")):
+        with pytest.raises(ValueError, match=r"^TrainOptions\.train_without: received '.*'; expected '"):
+            train(_arrays(files / "net.npz"), images, labels, TrainOptions(epochs=1, train_without=recorded), hwa=hwa,
+                  out=str(files / "never.npz"))
+    assert not (files / "never.npz").exists()
+
+
 def test_set_applies_to_the_loaded_layer_configs(files, reference_run):
     """refsim eval --calibration OUT.layers.json --set device.t_inference_s=86400: the learned alpha
     and the evaluation time both reach every layer."""

@@ -132,8 +132,9 @@ def test_alpha_gradient_is_the_input_range_rule():
     assert -g != pytest.approx(expect, rel=1e-12, abs=1e-15)
 
 
+@pytest.mark.parametrize("layout", ["C", "F"])
 @pytest.mark.parametrize("relu", [False, True])
-def test_input_gradient_is_the_clamp_written_out(relu):
+def test_input_gradient_is_the_clamp_written_out(relu, layout):
     """N9 element by element: dx = dx_n / alpha where |x| <= alpha (x = +-alpha exactly passes, as aihwkit's
     clamp), 0 beyond; signed inputs and ReLU outputs (no input <= -alpha: the lower side is skipped). A
     planted error (x = alpha blocked) is seen."""
@@ -143,7 +144,7 @@ def test_input_gradient_is_the_clamp_written_out(relu):
     x[0, :4] = [1.0, -1.0, 1.0 + 1e-12, -1.0 - 1e-12]  # on the edges and just beyond
     if relu:
         x = np.maximum(x, 0)
-    dxn = rng.normal(size=x.shape)
+    dxn = np.asarray(rng.normal(size=x.shape), order=layout)  # F: the clamp once wrote into a copy (lost)
     _, ic = layer.input_forward(x)
     dx, g = layer.input_backward(dxn, ic)
     expect = np.array([[d / 1.0 if abs(v) <= 1.0 else 0.0 for v, d in zip(rx, rd)] for rx, rd in zip(x, dxn)])
@@ -320,3 +321,33 @@ def test_conv_blocks_do_not_change_the_result(hwa, monkeypatch):
     for k, g in g1.items():
         assert grad_rel_error(gb[k], g) < 1e-10, k
     assert trainnet.image_blocks(5, 1) == [slice(i, i + 1) for i in range(5)]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("short_term", [True, False], ids=["short_term_and_output", "output_only"])
+def test_mvm_noise_has_the_joint_sigma_of_r5_and_o1(dtype, short_term):
+    """N4-N5 noise before the ADC: per output, std = sqrt(sum_i x_i^2 sigma_ij^2 + sigma_out^2) (R5 with
+    R3's sigma of both devices, O1), one Gaussian draw (short-term noise on), or sigma_out alone (off).
+    Oracle: 20,000 repeats of one input row, the noise-free forward subtracted, sigma written out from
+    refsim.devices; dropping either term (a planted error) is off by far more than the tolerance."""
+    import refsim.devices as dev
+
+    cfg = STANDARD.replace(**{"adc.bits": None})
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(6, 300)) * 0.1
+    h = HWAConfig(cfg, short_term_noise=short_term)
+    layer = AnalogLayer(W, None, h, "l", dtype=dtype)
+    layer.alpha = np.asarray(1.0)
+    x = 0.35 * np.abs(rng.normal(size=(1, 300)))
+    xn, _ = layer.input_forward(np.repeat(x, 20000, axis=0).astype(dtype))
+    noise = (layer.mvm_forward(xn, layer.w, keyed_rng(1, ("n",))) - layer.mvm_forward(xn, layer.w, None))
+    w, g = layer.w.astype(np.float64), h.g_max
+    var = sum(dev.read_sigma_sqrt_state_S(np.maximum(s * w, 0) * g, sigma_rel=cfg.device.read_sigma_rel, g_max_S=g)
+              ** 2 for s in (1, -1)) / g**2  # (R3) of G+ and G-, normalized by g_max
+    v_short = (xn[0].astype(np.float64) ** 2) @ var  # (R5)
+    emp = noise.astype(np.float64).std(axis=0)
+    pred = np.sqrt((v_short if short_term else 0.0) + h.out_sigma**2)
+    assert h.out_sigma > 0 and np.all(np.abs(emp / pred - 1) < 0.03), emp / pred
+    assert np.all(np.abs(noise.mean(axis=0)) < 5 * pred / np.sqrt(len(noise)))
+    if short_term:  # each term matters: a sigma without either one is refused by the same check
+        assert np.all(np.abs(emp / np.sqrt(v_short) - 1) > 0.1) and np.all(np.abs(emp / h.out_sigma - 1) > 0.1)

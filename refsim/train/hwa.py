@@ -204,7 +204,7 @@ class AnalogLayer:
         if self.cfg is None:
             return dx_n, 0.0
         x, alpha, _ = cache
-        dx = dx_n * self.dtype.type(1.0 / alpha)
+        dx = np.multiply(dx_n, self.dtype.type(1.0 / alpha), order="C")  # C order: dx.reshape(-1) is a view
         g, n_edge = 0.0, 0  # n_edge: inputs on or beyond the range
         for hi in (True, False):
             if hi:  # the indices of x >= alpha (flat, few): no mask kept over the whole array

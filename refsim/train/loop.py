@@ -33,6 +33,7 @@ from refsim.io.npz import check_npz_sizes
 from refsim.streams import keyed_rng
 from refsim.train.functional_grad import softmax_cross_entropy_backward, softmax_cross_entropy_forward
 from refsim.train.hwa import HWAConfig, noise_scale_at
+from refsim.train.hwa_config import SWITCHES
 from refsim.train.net import TrainNet
 
 __all__ = ["TrainOptions", "load_images", "augment", "preprocess", "learning_rate", "train", "checkpoint_paths",
@@ -230,6 +231,7 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
     ``log(text)`` prints notes. Returns ``{"history", "paths", "seconds", "resumed_from"}``."""
     paths = checkpoint_paths(out)
     net = TrainNet(state_dict, hwa if opts.hwa else None)
+    _check_train_without(net.hwa, opts.train_without)
     meta_run = {"options": asdict(opts), "hwa": None if net.hwa is None else net.hwa.xbar.to_dict(),
                 "n_images": int(len(images))}
     n_val = int(round(opts.val_split * len(images)))
@@ -299,6 +301,15 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
         _save_state(paths["state"], net, mom, {"run": meta_run, "epoch": epoch, "history": history})
     _export(net, paths, hwa if opts.hwa else None)
     return {"history": history, "paths": paths, "seconds": time.perf_counter() - t_start, "resumed_from": resumed_from}
+
+
+def _check_train_without(hwa: HWAConfig | None, recorded: str) -> None:
+    """``opts.train_without`` is what the run records (and a resume compares); it must name exactly the
+    switches of ``hwa`` that are off, else the record and the resume check would not describe the forward."""
+    off = "" if hwa is None else ",".join(sorted(s for s in SWITCHES if not getattr(hwa, s)))
+    if recorded != off:
+        raise ValueError(received("TrainOptions.train_without", repr(recorded),
+                                  f"{off!r}, the HWAConfig switches that are off (sorted, comma-separated)"))
 
 
 def _normal_config(d):

@@ -64,12 +64,17 @@ def dump(obj) -> dict:
     return out
 
 
-def run_case(rpu: dict, w_refsim: np.ndarray, x: np.ndarray) -> np.ndarray:
+def _eval_layer(rpu: dict, w_refsim: np.ndarray):
+    """A fresh aihwkit ``AnalogLayer`` (eval mode, torch seed 0) holding ``w_refsim`` (n_in, n_out)."""
     torch.manual_seed(0)
     n_in, n_out = w_refsim.shape
     layer = AnalogLinear(n_in, n_out, bias=False, rpu_config=build_config(rpu))
     layer.set_weights(torch.from_numpy(np.ascontiguousarray(w_refsim.T)))
-    layer.eval()
+    return layer.eval()
+
+
+def run_case(rpu: dict, w_refsim: np.ndarray, x: np.ndarray) -> np.ndarray:
+    layer = _eval_layer(rpu, w_refsim)
     with torch.no_grad():
         y = layer(torch.from_numpy(x))
     return y.numpy().astype(np.float32)
@@ -77,11 +82,7 @@ def run_case(rpu: dict, w_refsim: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 def run_two_calls(rpu: dict, w_refsim: np.ndarray, x1: np.ndarray, x2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Two forwards of one layer (eval mode): ``x1`` then ``x2``; the tile keeps its state between them."""
-    torch.manual_seed(0)
-    n_in, n_out = w_refsim.shape
-    layer = AnalogLinear(n_in, n_out, bias=False, rpu_config=build_config(rpu))
-    layer.set_weights(torch.from_numpy(np.ascontiguousarray(w_refsim.T)))
-    layer.eval()
+    layer = _eval_layer(rpu, w_refsim)
     with torch.no_grad():
         y1, y2 = layer(torch.from_numpy(x1)), layer(torch.from_numpy(x2))
     return y1.numpy().astype(np.float32), y2.numpy().astype(np.float32)

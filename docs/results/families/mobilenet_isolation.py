@@ -161,7 +161,8 @@ class Study:
                                       if kind(name) != "depthwise" for mm in layer.matmuls for t in mm.tiles]))
             dw_cfg = cfg.replace(**{"device.drift_compensation": False})
         layer_cfg = {n: (dw_cfg if kind(n) == "depthwise" else cfg).replace(**{
-            "dac.range_mode": "fixed", "dac.x_max": float(v), "name": derived_name(cfg.name)})
+            "dac.range_mode": "fixed", "dac.x_max": float(v), "name": derived_name(cfg.name),
+            "calibrated": tuple(sorted({*cfg.calibrated, "dac"}))})  # as fm.with_ranges: the check reads the field
             for n, v in ranges.items()}
         net = build_model("mobilenet_v2", self.weights, LayerConfigs(layer_cfg, default=None), seed=self.seed).net
         for name, layer in net.layers().items():
