@@ -64,7 +64,7 @@ def _train(args, mode: str) -> Path:
     if main(cmd) != 0:
         raise SystemExit(f"training {mode} failed")
     _append(args, {"kind": "train", "variant": mode, "command": "refsim " + " ".join(cmd),
-                   "seconds": time.time() - t0, "commit": _head()})
+                   "seconds": time.time() - t0, "commit": START_COMMIT})
     return out
 
 
@@ -198,7 +198,8 @@ def _commit(trains: list) -> str:
 
 
 def _head() -> str:
-    """The repository's HEAD commit (short), recorded with each training run."""
+    """The repository's HEAD commit (short), read when the script starts (:data:`START_COMMIT`): the code that
+    runs, recorded with each training run (a commit made while a run trains is not that run's code)."""
     import subprocess
 
     try:
@@ -211,6 +212,9 @@ def _head() -> str:
 def _diff(stats, a, b, t) -> str:
     (ma, sa), (mb, sb) = stats[(a, t)], stats[(b, t)]
     return f"{ma - mb:+.2f} +- {float(np.hypot(sa, sb)):.2f}"
+
+
+START_COMMIT = _head()
 
 
 def main(argv=None) -> int:
