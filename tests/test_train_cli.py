@@ -182,6 +182,21 @@ def test_train_without_must_name_the_switches_that_are_off(files):
     assert not (files / "never.npz").exists()
 
 
+@pytest.mark.parametrize("field, hwa_opts", [("noise_scale", {"noise_scale": 0.5}), ("ramp_epochs", {"ramp_epochs": 3})])
+def test_recorded_noise_ramp_must_be_the_hwa_configs(files, field, hwa_opts):
+    """The Python API: TrainOptions.noise_scale / ramp_epochs are recorded (and compared on a resume), the
+    ramp that runs is the HWAConfig's (N3); a disagreement is refused before training."""
+    from refsim import presets
+    from refsim.train.hwa import HWAConfig
+    from refsim.train.loop import TrainOptions, load_images, train
+
+    images, labels = load_images(str(files / "data.npz"))
+    with pytest.raises(ValueError, match=rf"^TrainOptions\.{field}: received "):
+        train(_arrays(files / "net.npz"), images, labels, TrainOptions(epochs=1),
+              hwa=HWAConfig(presets.get("rasch2023_standard"), **hwa_opts), out=str(files / "never2.npz"))
+    assert not (files / "never2.npz").exists()
+
+
 def test_set_applies_to_the_loaded_layer_configs(files, reference_run):
     """refsim eval --calibration OUT.layers.json --set device.t_inference_s=86400: the learned alpha
     and the evaluation time both reach every layer."""

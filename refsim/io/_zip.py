@@ -74,9 +74,9 @@ def check_zip_file(path: str | os.PathLike) -> None:
         if size == 0:
             raise CorruptCheckpointError("not a readable zip archive: the file is empty")
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            try:
-                archive = zipfile.ZipFile(handle)
+            try:  # the end record first: a ZipFile is only made (and then always closed) when both can be read
                 endrec = zipfile._EndRecData(handle)
+                archive = zipfile.ZipFile(handle)
             except Exception as exc:  # noqa: BLE001 - zipfile reports damage in many ways
                 raise CorruptCheckpointError(f"not a readable zip archive: {type(exc).__name__}: {exc}") from exc
             with archive:

@@ -232,6 +232,7 @@ def train(state_dict: dict, images: np.ndarray, labels: np.ndarray, opts: TrainO
     paths = checkpoint_paths(out)
     net = TrainNet(state_dict, hwa if opts.hwa else None)
     _check_train_without(net.hwa, opts.train_without)
+    _check_noise_ramp(net.hwa, opts)
     meta_run = {"options": asdict(opts), "hwa": None if net.hwa is None else net.hwa.xbar.to_dict(),
                 "n_images": int(len(images))}
     n_val = int(round(opts.val_split * len(images)))
@@ -310,6 +311,18 @@ def _check_train_without(hwa: HWAConfig | None, recorded: str) -> None:
     if recorded != off:
         raise ValueError(received("TrainOptions.train_without", repr(recorded),
                                   f"{off!r}, the HWAConfig switches that are off (sorted, comma-separated)"))
+
+
+def _check_noise_ramp(hwa: HWAConfig | None, opts: "TrainOptions") -> None:
+    """``opts.noise_scale`` and ``opts.ramp_epochs`` are recorded (and compared on a resume); the ramp that
+    runs is ``hwa``'s (N3): they must agree."""
+    if hwa is None:
+        return
+    for name in ("noise_scale", "ramp_epochs"):
+        if getattr(opts, name) != getattr(hwa, name):
+            raise ValueError(received(f"TrainOptions.{name}", repr(getattr(opts, name)),
+                                      f"{getattr(hwa, name)!r}, the HWAConfig's {name} (the run's record must "
+                                      "describe its noise ramp)"))
 
 
 def _normal_config(d):
