@@ -141,3 +141,30 @@ def test_bench_ab_compares_a_checkout_with_itself(tmp_path):
     assert "| int8 |" in out.read_text() and "Largest new / old" in out.read_text()
     with pytest.raises(SystemExit):
         ab_main([str(tmp_path), "--no-write"])
+
+
+def test_bench_train_runs_and_reports_every_ratio(tmp_path):
+    """python -m bench.bench_train on batch 4, one round: every row and ratio of the report is computed
+    (the FP, HWA, floor and no-per-vector-products steps; torch when installed), and the report is written."""
+    from bench import bench_train
+
+    out = tmp_path / "train.md"
+    assert bench_train.main(["--rounds", "1", "--batch", "4", "--out", str(out)]) == 0
+    text = out.read_text()
+    for row in ("| refsim FP |", "| refsim HWA |", "| refsim FP + HWA products |", f"| {bench_train.NO_PRODUCTS} |",
+                "refsim HWA / refsim FP", "matmul floor", "Peak resident memory"):
+        assert row in text
+    assert "aihwkit" not in text  # --aihwkit-python not given: no aihwkit line
+
+
+def test_bench_aihwkit_train_step_reports_both_steps():
+    """bench/aihwkit_train_step.py under a Python with aihwkit (skipped without it: CI does not install it)."""
+    pytest.importorskip("aihwkit", reason="aihwkit is not installed (bench/aihwkit_train_step.py needs it)")
+    import json
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, "-m", "bench.aihwkit_train_step", "--rounds", "1", "--batch", "2"], cwd=root,
+                       capture_output=True, text=True, check=True)
+    times = json.loads(r.stdout.strip().splitlines()[-1])["times"]
+    assert set(times) == {"torch FP", "aihwkit HWA"} and all(len(v) == 1 and v[0] > 0 for v in times.values())
