@@ -44,18 +44,7 @@ def open_zip(data: bytes) -> zipfile.ZipFile:
     CorruptCheckpointError
         Not a zip archive, or any inconsistency listed in the module docstring.
     """
-    stream = io.BytesIO(data)
-    try:
-        archive = zipfile.ZipFile(stream)
-        endrec = zipfile._EndRecData(stream)  # the end record zipfile itself parsed
-    except Exception as exc:  # noqa: BLE001 - zipfile reports damage in many ways
-        raise CorruptCheckpointError(f"not a readable zip archive: {type(exc).__name__}: {exc}") from exc
-    try:
-        _check(archive, endrec, data)
-    except BaseException:
-        archive.close()
-        raise
-    return archive
+    return _open_checked(io.BytesIO(data), data)
 
 
 def check_zip_file(path: str | os.PathLike) -> None:
@@ -74,13 +63,23 @@ def check_zip_file(path: str | os.PathLike) -> None:
         if size == 0:
             raise CorruptCheckpointError("not a readable zip archive: the file is empty")
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            try:  # the end record first: a ZipFile is only made (and then always closed) when both can be read
-                endrec = zipfile._EndRecData(handle)
-                archive = zipfile.ZipFile(handle)
-            except Exception as exc:  # noqa: BLE001 - zipfile reports damage in many ways
-                raise CorruptCheckpointError(f"not a readable zip archive: {type(exc).__name__}: {exc}") from exc
-            with archive:
-                _check(archive, endrec, data)
+            _open_checked(handle, data).close()
+
+
+def _open_checked(stream, data) -> zipfile.ZipFile:
+    """A :class:`zipfile.ZipFile` on ``stream`` (a seekable binary file holding ``data``, the archive's
+    bytes or a memory map of them) that passed :func:`_check`; closed again when a check fails."""
+    try:  # the end record first (zipfile parses it first too): a ZipFile is made only when both can be read
+        endrec = zipfile._EndRecData(stream)  # the end record zipfile itself parses
+        archive = zipfile.ZipFile(stream)
+    except Exception as exc:  # noqa: BLE001 - zipfile reports damage in many ways
+        raise CorruptCheckpointError(f"not a readable zip archive: {type(exc).__name__}: {exc}") from exc
+    try:
+        _check(archive, endrec, data)
+    except BaseException:
+        archive.close()
+        raise
+    return archive
 
 
 def _check(archive: zipfile.ZipFile, endrec: list | None, data: bytes) -> None:
