@@ -280,6 +280,19 @@ def _json_int(text: str) -> "int | HugeInt":
     return int(text) if len(text.lstrip("-")) <= 4000 else HugeInt(text)
 
 
+def read_text_file(path, name: str, expected: str, *, newline: str | None = None) -> str:
+    """The UTF-8 text of the file ``path`` (``newline`` as :func:`open`'s); bytes that are not UTF-8 are a
+    ``ValueError`` naming ``name`` and the file (``expected``: what the argument should be)."""
+    import os
+
+    try:
+        with open(path, encoding="utf-8", newline=newline) as fh:
+            return fh.read()
+    except UnicodeDecodeError as exc:
+        raise ValueError(received(name, f"{os.fspath(path)!r}, whose bytes are not UTF-8 ({exc.reason} at byte "
+                                  f"{exc.start})", expected)) from None
+
+
 def read_json_file(path, where: str, *, file_expected: str, json_expected: str, deep_expected: str | None = None,
                    utf8_expected: str = "UTF-8 JSON text", max_bytes: int | None = None) -> object:
     """The JSON value of the file ``path``, every failure a ``ValueError`` naming ``where``.

@@ -35,7 +35,7 @@ from typing import Callable
 import numpy as np
 from scipy.stats import pearsonr, spearmanr
 
-from refsim._validate import check_int, check_scalar, read_json_file, received
+from refsim._validate import check_int, check_scalar, read_json_file, read_text_file, received
 from refsim.nn.bert import BertEncoder
 from refsim.nn.engine import announcing
 from refsim.tools.wordpiece import WordPieceTokenizer
@@ -70,16 +70,6 @@ def _read_json(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ValueError(received(where, f"JSON of type {type(data).__name__}", expected))
     return data
-
-
-def _read_text(path, name: str, expected: str) -> str:
-    """The UTF-8 text of ``path``; bytes that are not UTF-8 are a ValueError naming ``name`` and the file."""
-    try:
-        with open(path, encoding="utf-8", newline="") as fh:
-            return fh.read()
-    except UnicodeDecodeError as exc:
-        raise ValueError(received(name, f"{os.fspath(path)!r}, whose bytes are not UTF-8 ({exc.reason} at byte "
-                                  f"{exc.start})", expected)) from None
 
 
 def load_sentence_model(model: str = "minilm", weights=None, config=None, *, seed: int = 0, runtime_config=None,
@@ -194,7 +184,7 @@ def load_sts(path, *, limit: int | None = None) -> StsData:
         raise ValueError(f"--limit: received {limit!r}; expected a positive int.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--data: no STS-B .tsv file at {os.fspath(path)!r}")
-    text = _read_text(path, "--data", "a UTF-8 STS-B .tsv file (GLUE layout)")
+    text = read_text_file(path, "--data", "a UTF-8 STS-B .tsv file (GLUE layout)", newline="")
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))
     except csv.Error as exc:  # e.g. a field over csv's 128 KiB limit
@@ -249,7 +239,7 @@ def calibration_sentences(path, n: int) -> list:
         raise ValueError(f"--calibrate-n: received {n!r}; expected a positive int.")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--calibrate-on: no text file at {os.fspath(path)!r}")
-    text = " ".join(_read_text(path, "--calibrate-on", "a UTF-8 plain-text file").split())
+    text = " ".join(read_text_file(path, "--calibrate-on", "a UTF-8 plain-text file", newline="").split())
     out = [t for t in re.split(r"(?<=[.!?])\s+", text) if 3 <= len(t) <= 500][:n]
     if not out:
         raise ValueError(f"--calibrate-on: {os.fspath(path)!r} holds no sentence; expected plain text.")

@@ -33,17 +33,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from refsim._validate import read_text_file
+
 __all__ = ["WordPieceTokenizer", "Encoding", "basic_tokenize", "load_vocab"]
 
 
 def load_vocab(path) -> dict:
     """``vocab.txt`` -> ``{token: id}``, id = 0-based line number (a trailing newline ends the file)."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            lines = fh.read().split("\n")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"vocab: received {os.fspath(path)!r}, whose bytes are not UTF-8 ({exc.reason} at byte "
-                         f"{exc.start}); expected a UTF-8 vocab.txt (one token per line)") from None
+    lines = read_text_file(path, "vocab", "a UTF-8 vocab.txt (one token per line)").split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     vocab = {}
